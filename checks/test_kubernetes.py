@@ -1,0 +1,78 @@
+"""Kubernetes: what runs in each environment, whether it is healthy, and how far it is from git.
+
+Declared workloads come from the chart rendered for the environment; live state is read once per
+session with list calls only (deploy/rbac.yaml). Items are named by workload.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import pytest
+
+from plugins import helm, k8s_state, kube
+from plugins.host import EnvHost
+from plugins.params import per_env, per_item
+
+
+def _on_cluster(host: EnvHost) -> bool:
+    return host.spec.kubernetes is not None
+
+
+def _argocd_managed(host: EnvHost) -> bool:
+    return host.spec.kubernetes is not None and bool(host.spec.gitops.argocd_app)
+
+
+def workload_items(host: EnvHost) -> Iterable[tuple[str, k8s_state.Declared]]:
+    """Every Deployment, StatefulSet, DaemonSet and CronJob of the rendered chart."""
+    return k8s_state.item_ids(k8s_state.declared(host.manifests))
+
+
+def _report(gate: Any, findings: Iterable[k8s_state.Finding]) -> None:
+    for finding in findings:
+        record = gate.block if finding.severity == "block" else gate.warn
+        record(finding.message, **finding.details)
+
+
+@pytest.mark.smoke
+@pytest.mark.prerelease
+@pytest.mark.drift
+@per_item(workload_items, applies=_on_cluster)
+def test_workload_healthy(host: EnvHost, item: k8s_state.Declared, k8s: kube.KubeClient,
+                          gate: Any) -> None:
+    """Runs live, rollout complete, no pod stuck pulling/crashing, Services have ready endpoints."""
+    _report(gate, k8s_state.health(item, k8s.live, k8s.namespace,
+                                   restart_threshold=kube.restart_threshold(host)))
+
+
+@pytest.mark.drift
+@per_item(workload_items, applies=_on_cluster)
+def test_workload_matches_git(host: EnvHost, item: k8s_state.Declared, k8s: kube.KubeClient,
+                              gate: Any) -> None:
+    """Images, env, resources, replicas (HPA bounds) and selector labels are what git declares."""
+    _report(gate, k8s_state.drift(item, k8s.live))
+
+
+@pytest.mark.drift
+@per_env(_on_cluster)
+def test_no_undeclared_objects(host: EnvHost, k8s: kube.KubeClient, gate: Any) -> None:
+    """Nothing runs in the namespace that git does not declare (what a prune would delete)."""
+    _report(gate, k8s_state.undeclared(host.manifests, k8s.live, k8s.namespace))
+
+
+@pytest.mark.smoke
+@pytest.mark.drift
+@per_env(_argocd_managed)
+def test_argocd_application(host: EnvHost, k8s: kube.KubeClient, gate: Any) -> None:
+    """The environment's Argo CD Application is Synced, Healthy, and targets what git declares."""
+    repo = host.git(host.gitops_source)
+    path = host.spec.gitops.argocd_app
+    docs = helm.load_yaml_documents(repo.show(host.ref(host.gitops_source), path),
+                                    f"{repo.name}:{path}")
+    declared = next(d for d in docs if isinstance(d, dict) and d.get("kind") == "Application")
+    meta = declared.get("metadata") or {}
+    present, live = k8s.argocd_application(meta["name"], meta.get("namespace") or "argocd")
+    if not present:
+        pytest.skip(f"{host.name}: the cluster serves no Argo CD Application CRD "
+                    f"(argoproj.io/v1alpha1 applications)")
+    _report(gate, k8s_state.argocd(declared, live))

@@ -1,0 +1,59 @@
+"""Settings of the demo server, read from the environment at boot (pydantic-settings)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DATABASE_")
+
+    url: str
+    pool_size: int = 10
+
+
+class RedisSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REDIS_")
+
+    url: str = "redis://localhost:6379/0"
+
+
+class AuthSettings(BaseSettings):
+    jwt_secret: str = Field(validation_alias=AliasChoices("JWT_SECRET", "AUTH_JWT_SECRET"))
+    token_ttl_s: int = Field(default=3600, alias="AUTH_TOKEN_TTL")
+
+
+class MailSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMTP_")
+
+    host: str = "localhost"
+    password: str
+    sendgrid_region: str = Field(default="eu", alias="SENDGRID_REGION")
+
+
+class FeatureFlags(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FEATURE_FLAGS__")
+
+    agent_loops: bool = False
+    new_dashboard: bool = False
+
+
+class AppSettings(BaseSettings):
+    environment: Literal["testing", "staging", "production"] = Field(alias="ENVIRONMENT")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    enable_audit_log: bool = Field(default=False, alias="ENABLE_AUDIT_LOG")
+
+
+def get_settings() -> dict[str, BaseSettings]:
+    """Build every settings section, as the server does at start."""
+    return {
+        "app": AppSettings(),
+        "database": DatabaseSettings(),
+        "redis": RedisSettings(),
+        "auth": AuthSettings(),
+        "mail": MailSettings(),
+        "features": FeatureFlags(),
+    }

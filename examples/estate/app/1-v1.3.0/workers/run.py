@@ -1,0 +1,4 @@
+from server.app.settings import get_settings
+
+if __name__ == "__main__":
+    get_settings()

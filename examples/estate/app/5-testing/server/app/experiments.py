@@ -1,0 +1,3 @@
+"""Work in progress: ranking experiment, not ready for main."""
+
+RANKING_VARIANT = "b"

@@ -1,0 +1,183 @@
+"""The nightly drift report: ``--drift-report DIR`` writes drift.json, drift.md and drift.html.
+
+Each finding is compared with the previous report (``--drift-baseline``, default DIR/drift.json
+before it is replaced) by (check, environment, item): new, persisting since a first-seen date, or
+resolved. ``--drift-fail-on new`` makes the exit code say "something new appeared" instead of
+"there are blockers", for a nightly job that should page only on change.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import plugins
+from plugins import drift_render, report
+from plugins.redact import redact_obj
+
+FAIL_ON = ("blockers", "new")
+FILES = ("drift.json", "drift.md", "drift.html")
+_STATE = pytest.StashKey[dict[str, Any]]()
+
+
+def _fail_on(value: str) -> str:
+    """Parse ``--drift-fail-on``."""
+    if value not in FAIL_ON:
+        raise pytest.UsageError(f"--drift-fail-on: {value!r} is not one of {', '.join(FAIL_ON)}")
+    return value
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the drift report options in the releasegate group."""
+    group = parser.getgroup("releasegate")
+    group.addoption("--drift-report", metavar="DIR", default=None,
+                    help="write drift.json, drift.md and drift.html into DIR")
+    group.addoption("--drift-baseline", metavar="PATH", default=None,
+                    help="previous drift.json to compare with (default: DIR/drift.json from the "
+                         "last run, if any)")
+    group.addoption("--drift-fail-on", metavar="blockers|new", type=_fail_on, default="blockers",
+                    help="blockers (default): exit 1 when a check fails, as pytest does; "
+                         "new: exit 1 only when a finding appeared since the baseline")
+
+
+def _resolve(config: pytest.Config, value: str) -> Path:
+    return (Path(config.invocation_params.dir) / value).resolve()
+
+
+def load_baseline(path: Path) -> dict:
+    """Read and check a previous drift.json; any problem is a one-line UsageError."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise pytest.UsageError(f"--drift-baseline: cannot read {path}: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise pytest.UsageError(f"--drift-baseline: {path} is not JSON ({exc})") from None
+    try:
+        return drift_render.check_baseline(doc, str(path))
+    except drift_render.BaselineError as exc:
+        raise pytest.UsageError(f"--drift-baseline: {exc}") from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Check the options and read the baseline up front: a bad one stops the run (exit 4)."""
+    if hasattr(config, "workerinput"):
+        return
+    opt = config.option
+    report = getattr(opt, "drift_report", None)
+    baseline = getattr(opt, "drift_baseline", None)
+    fail_on = getattr(opt, "drift_fail_on", "blockers")
+    if not report:
+        if baseline or fail_on != "blockers":
+            flag = "--drift-baseline" if baseline else "--drift-fail-on"
+            raise pytest.UsageError(f"{flag} needs --drift-report DIR")
+        return
+    directory = _resolve(config, report)
+    if directory.exists() and not directory.is_dir():
+        raise pytest.UsageError(f"--drift-report: {directory} exists and is not a directory")
+    if baseline:
+        path = _resolve(config, baseline)
+        if not path.is_file():
+            raise pytest.UsageError(f"--drift-baseline: {path} does not exist")
+    else:
+        path = directory / "drift.json"
+    config.stash[_STATE] = {
+        "dir": directory,
+        "fail_on": fail_on,
+        "baseline_path": path if path.is_file() else None,
+        "baseline": load_baseline(path) if path.is_file() else None,
+    }
+
+
+def _metadata(config: pytest.Config, exitstatus: int) -> dict[str, Any]:
+    """Run metadata in the report's shape (refs with commits, duration, suite version)."""
+    try:
+        meta = report.run_metadata(config)
+    except Exception:  # noqa: BLE001 -- the run already reported why; the findings still matter
+        meta = {}
+    return {
+        "envs": list(meta.get("environments") or []),
+        "refs": meta.get("refs") or {},
+        "duration": meta.get("duration_s"),
+        "version": meta.get("suite_version") or plugins.__version__,
+        "started_at": (meta.get("started") or "").replace("+00:00", "Z") or None,
+        "markexpr": meta.get("markers") or config.option.markexpr or "",
+        "candidate": meta.get("candidate"),
+        "environments_file": meta.get("environments_file"),
+        "exitstatus": exitstatus,
+        "hostname": socket.gethostname(),
+    }
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace path atomically: a crash never leaves a half-written baseline for tomorrow."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the three files and, with --drift-fail-on new, set the exit code from what is new."""
+    config = session.config
+    state = config.stash.get(_STATE, None)
+    if state is None or hasattr(config, "workerinput"):
+        return
+    status = int(session.exitstatus)
+    if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or session.shouldstop \
+            or session.shouldfail:
+        # An interrupted or cut-short run would mark everything it did not reach as resolved.
+        state["skipped"] = f"the run did not complete (exit code {status})"
+        return
+    baseline_path = state["baseline_path"]
+    doc = drift_render.build(
+        report.records(config), _metadata(config, status), state["baseline"], datetime.now(timezone.utc),
+        baseline_path=str(baseline_path) if baseline_path else None)
+    if state["fail_on"] == "new":
+        state["original_exitstatus"] = status
+        new = pytest.ExitCode.TESTS_FAILED if doc["summary"]["new_actionable"] else pytest.ExitCode.OK
+        doc["run"]["exitstatus"] = int(new)
+        session.exitstatus = new
+    doc = redact_obj(doc)
+    directory: Path = state["dir"]
+    directory.mkdir(parents=True, exist_ok=True)
+    _write(directory / "drift.json", drift_render.to_json(doc))
+    _write(directory / "drift.md", drift_render.render_markdown(doc))
+    _write(directory / "drift.html", drift_render.render_html(doc))
+    state["doc"] = doc
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """One line pointing at the report, and why the exit code is what it is."""
+    state = config.stash.get(_STATE, None)
+    if not state:
+        return
+    if "doc" not in state:
+        if "skipped" in state:
+            terminalreporter.section("releasegate drift report", sep="-")
+            terminalreporter.line(f"not written: {state['skipped']}; {state['dir']} keeps the "
+                                  "previous report")
+        return
+    doc = state["doc"]
+    s = doc["summary"]
+    terminalreporter.section("releasegate drift report", sep="-")
+    terminalreporter.line(f"{state['dir'] / 'drift.html'}: {s['new']} new, {s['persisting']} "
+                          f"persisting, {s['resolved']} resolved"
+                          + (f", {s['unchecked']} unchecked" if s["unchecked"] else "")
+                          + (f" (baseline {doc['baseline']['generated_at']})" if doc["baseline"]
+                             else " (no baseline: every finding is new)"))
+    if "original_exitstatus" in state:
+        verdict = (f"{s['new_actionable']} new finding(s) since the baseline: exit 1"
+                   if s["new_actionable"] else "nothing new since the baseline: exit 0")
+        terminalreporter.line(f"--drift-fail-on new: {verdict}")

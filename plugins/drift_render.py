@@ -1,0 +1,574 @@
+"""Drift report: pure functions from result records (+ previous report) to drift.json/md/html.
+
+Nothing here touches pytest, the network or the clock: the plugin (plugins/drift.py) passes in
+the records, the run metadata, the baseline document and the time of the run.
+
+A *record* is one outcome as plugins.report collects it: {check, environment, item, outcome,
+severity, message, details, nodeid, duration}. A *finding* is a record that says something is
+wrong or waived (blocker, error, warning, waived). A finding keeps its identity across runs by
+(check, environment, item) -- never by message text, so rewording a message keeps its first-seen
+date.
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from collections import defaultdict
+from datetime import date, datetime, timezone
+from typing import Any, Iterable
+
+SCHEMA_VERSION = 1
+
+# Worst first. "category" is what a record means for the matrix and the filters.
+CATEGORIES = ("blocker", "error", "warning", "waived", "passed", "skipped")
+FINDING_CATEGORIES = ("blocker", "error", "warning", "waived")
+_RANK = {name: len(CATEGORIES) - i for i, name in enumerate(CATEGORIES)}
+# Findings that count as "something new" for --drift-fail-on new (a waived one is accepted).
+ACTIONABLE = ("blocker", "error", "warning")
+
+STATUSES = ("new", "persisting", "resolved", "unchecked")
+
+
+class BaselineError(ValueError):
+    """The previous drift.json cannot be used as a baseline (one-line reason)."""
+
+
+# --------------------------------------------------------------------------- classification
+
+def category(record: dict) -> str:
+    """Map a record's severity (first) or outcome to one of CATEGORIES."""
+    outcome = (record.get("outcome") or "").lower()
+    severity = (record.get("severity") or "").lower()
+    waiver = record.get("waiver")
+    if isinstance(waiver, dict) and not waiver.get("expired"):
+        return "waived"
+    if outcome in ("xfailed", "xpassed", "waived") and severity in ("", "blocker", "waived"):
+        return "waived"
+    if severity in ("blocker", "error", "warning", "waived"):
+        return severity
+    if outcome == "error":
+        return "error"
+    if outcome == "failed":
+        return "blocker"
+    if outcome == "skipped":
+        return "skipped"
+    return "passed"
+
+
+def worst(categories: Iterable[str]) -> str | None:
+    """The worst of some categories, or None when there are none."""
+    found = [c for c in categories if c in _RANK]
+    return max(found, key=_RANK.__getitem__) if found else None
+
+
+def identity(finding: dict) -> tuple[str, str, str]:
+    """(check, environment, item): what makes a finding the same finding in the next run."""
+    return (str(finding.get("check") or ""), str(finding.get("environment") or ""),
+            str(finding.get("item") or ""))
+
+
+def finding_id(key: tuple[str, str, str], ordinal: int) -> str:
+    """Short stable id for a finding (anchor in the HTML, handle for scripts)."""
+    digest = hashlib.sha1(json.dumps(list(key)).encode()).hexdigest()[:12]
+    return digest if ordinal == 0 else f"{digest}-{ordinal}"
+
+
+# --------------------------------------------------------------------------- time helpers
+
+def _as_date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------- baseline
+
+def check_baseline(doc: Any, source: str = "baseline") -> dict:
+    """Return doc if it looks like a drift.json this module wrote, else raise BaselineError."""
+    if not isinstance(doc, dict):
+        raise BaselineError(f"{source}: not a drift report (top level is not an object)")
+    version = doc.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise BaselineError(
+            f"{source}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+    for key in ("findings", "unchecked"):
+        entries = doc.get(key, [])
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise BaselineError(f"{source}: '{key}' must be a list of objects")
+        for entry in entries:
+            missing = [k for k in ("check", "environment", "first_seen") if k not in entry]
+            if missing:
+                raise BaselineError(f"{source}: a '{key}' entry lacks {', '.join(missing)}")
+            if _as_date(entry["first_seen"]) is None:
+                raise BaselineError(
+                    f"{source}: first_seen {entry['first_seen']!r} is not a date (YYYY-MM-DD)")
+    return doc
+
+
+def _pair(current: list[dict], previous: list[dict]) -> tuple[list[tuple[dict, dict | None]], list[dict]]:
+    """Pair findings that share an identity: same message first, then in order.
+
+    Returns ([(current, previous-or-None)], unpaired previous).
+    """
+    left = list(previous)
+    pairs: list[tuple[dict, dict | None]] = []
+    pending: list[dict] = []
+    for cur in current:
+        match = next((p for p in left if p.get("message") == cur.get("message")), None)
+        if match is not None:
+            left.remove(match)
+            pairs.append((cur, match))
+        else:
+            pending.append(cur)
+    for cur in pending:
+        pairs.append((cur, left.pop(0) if left else None))
+    return pairs, left
+
+
+def compare(records: list[dict], baseline: dict | None, today: date) -> dict[str, list[dict]]:
+    """Mark the findings among `records` new/persisting against `baseline` and list the resolved.
+
+    A previous finding not found again is *resolved* when its check ran for its environment in
+    this run (the item passed, or is gone from a check that ran); when the check did not run there
+    (environment not selected, check deselected or skipped) it is *unchecked* and keeps its
+    first-seen date for the next run.
+    Returns {"findings": [...], "resolved": [...], "unchecked": [...]}.
+    """
+    ran: dict[tuple[str, str], set[str]] = defaultdict(set)   # (check, env) -> categories seen
+    item_outcome: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    by_key: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    for rec in records:
+        cat = category(rec)
+        key = identity(rec)
+        ran[key[:2]].add(cat)
+        item_outcome[key].add(cat)
+        if cat in FINDING_CATEGORIES:
+            by_key[key].append(rec)
+
+    previous: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    if baseline:
+        for entry in list(baseline.get("findings", [])) + list(baseline.get("unchecked", [])):
+            previous[identity(entry)].append(entry)
+
+    findings: list[dict] = []
+    resolved: list[dict] = []
+    unchecked: list[dict] = []
+    for key in sorted(set(by_key) | set(previous)):
+        pairs, gone = _pair(by_key.get(key, []), previous.get(key, []))
+        for ordinal, (rec, prev) in enumerate(pairs):
+            first_seen = (_as_date(prev.get("first_seen")) if prev else None) or today
+            finding = _finding(rec, key, ordinal)
+            finding.update(status="persisting" if prev else "new",
+                           first_seen=first_seen.isoformat(),
+                           age_days=max((today - first_seen).days, 0))
+            if prev and prev.get("message") != finding["message"]:
+                finding["previous_message"] = prev.get("message")
+            if prev and prev.get("severity") != finding["severity"]:
+                finding["previous_severity"] = prev.get("severity")
+            findings.append(finding)
+        for prev in gone:
+            first_seen = _as_date(prev.get("first_seen")) or today
+            entry = {k: prev.get(k) for k in ("id", "severity", "category", "message", "details")}
+            entry.update(check=key[0], environment=key[1], item=key[2])
+            entry.update(first_seen=first_seen.isoformat(),
+                         age_days=max((today - first_seen).days, 0))
+            if _ran(key, ran, item_outcome):
+                entry.update(status="resolved", resolved_on=today.isoformat())
+                resolved.append(entry)
+            else:
+                entry.update(status="unchecked",
+                             last_checked=prev.get("last_checked") or _baseline_day(baseline))
+                unchecked.append(entry)
+    findings.sort(key=_order)
+    resolved.sort(key=_order)
+    unchecked.sort(key=_order)
+    return {"findings": findings, "resolved": resolved, "unchecked": unchecked}
+
+
+def _baseline_day(baseline: dict | None) -> str | None:
+    day = _as_date((baseline or {}).get("generated_at"))
+    return day.isoformat() if day else None
+
+
+def _ran(key: tuple[str, str, str], ran: dict, item_outcome: dict) -> bool:
+    """Did this run look at the item behind `key` (so that its absence means it is fixed)?"""
+    seen = item_outcome.get(key) or ran.get(key[:2])
+    return bool(seen) and seen != {"skipped"}
+
+
+def _finding(rec: dict, key: tuple[str, str, str], ordinal: int) -> dict:
+    cat = category(rec)
+    details = rec.get("details")
+    return {
+        "id": finding_id(key, ordinal),
+        "check": key[0],
+        "environment": key[1],
+        "item": key[2],
+        "severity": (rec.get("severity") or cat),
+        "category": cat,
+        "outcome": rec.get("outcome") or "",
+        "message": str(rec.get("message") or ""),
+        "details": details if isinstance(details, dict) else ({} if details is None
+                                                               else {"value": details}),
+        "nodeid": rec.get("nodeid") or "",
+        **({"waiver": rec["waiver"]} if isinstance(rec.get("waiver"), dict) else {}),
+    }
+
+
+def _order(finding: dict) -> tuple:
+    return (-_RANK.get(finding.get("category") or "", 0), finding.get("environment") or "",
+            finding.get("check") or "", finding.get("item") or "", finding.get("id") or "")
+
+
+# --------------------------------------------------------------------------- the document
+
+def matrix(records: list[dict], envs: Iterable[str] | None = None) -> dict:
+    """Environment x check grid: worst category and counts per cell (every pair has a cell)."""
+    counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    env_names = set(envs or ())
+    checks: set[str] = set()
+    for rec in records:
+        check, env, _ = identity(rec)
+        env_names.add(env)
+        checks.add(check)
+        counts[(env, check)][category(rec)] += 1
+    environments = sorted(env_names)
+    cells = []
+    for env in environments:
+        for check in sorted(checks):
+            cell = dict(counts.get((env, check), {}))
+            cells.append({"environment": env, "check": check, "worst": worst(cell),
+                          "counts": {c: cell[c] for c in CATEGORIES if cell.get(c)}})
+    return {"environments": environments, "checks": sorted(checks), "cells": cells}
+
+
+def build(records: list[dict], metadata: dict, baseline: dict | None, now: datetime,
+          baseline_path: str | None = None) -> dict:
+    """The drift.json document for one run."""
+    today = now.astimezone(timezone.utc).date() if now.tzinfo else now.date()
+    envs = list(metadata.get("envs") or [])
+    marked = compare(records, baseline, today)
+    findings = marked["findings"]
+    by_category = {c: sum(1 for f in findings if f["category"] == c) for c in FINDING_CATEGORIES}
+    summary = {
+        "findings": len(findings),
+        "by_category": by_category,
+        "new": sum(1 for f in findings if f["status"] == "new"),
+        "new_actionable": sum(1 for f in findings
+                              if f["status"] == "new" and f["category"] in ACTIONABLE),
+        "persisting": sum(1 for f in findings if f["status"] == "persisting"),
+        "resolved": len(marked["resolved"]),
+        "unchecked": len(marked["unchecked"]),
+        "results": len(records),
+    }
+    run = {
+        "generated_at": _iso(now),
+        "started_at": metadata.get("started_at"),
+        "duration_s": metadata.get("duration"),
+        "version": metadata.get("version"),
+        "refs": {name: _ref(value) for name, value in (metadata.get("refs") or {}).items()},
+        "envs": envs,
+    }
+    for extra in ("markexpr", "exitstatus", "args", "hostname", "candidate", "environments_file"):
+        if metadata.get(extra) is not None:
+            run[extra] = metadata[extra]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": run["generated_at"],
+        "run": run,
+        "baseline": None if baseline is None else {
+            "path": baseline_path, "generated_at": baseline.get("generated_at")},
+        "summary": summary,
+        "matrix": matrix(records, envs),
+        "findings": findings,
+        "resolved": marked["resolved"],
+        "unchecked": marked["unchecked"],
+    }
+
+
+def _ref(value: Any) -> dict:
+    """A checked ref as {ref, commit}: from "main" or {"ref": "main", "commit": "abc..."}."""
+    if isinstance(value, dict):
+        return {"ref": str(value.get("ref") or ""), "commit": value.get("commit") or None}
+    return {"ref": str(value), "commit": None}
+
+
+def ref_text(value: dict) -> str:
+    """main@0123abcd (short commit when known)."""
+    commit = value.get("commit")
+    return f"{value['ref']}@{commit[:12]}" if commit and commit != value["ref"] else value["ref"]
+
+
+def to_json(doc: dict) -> str:
+    """drift.json text (stable key order for diffs)."""
+    return json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
+
+
+# --------------------------------------------------------------------------- markdown
+
+_MD_MARK = {"blocker": "🔴", "error": "🟠", "warning": "🟡", "waived": "🔵", "passed": "🟢",
+            "skipped": "⚪", None: "·"}
+
+
+def _md(text: Any) -> str:
+    """One table-safe markdown line."""
+    return (str(text if text is not None else "").replace("\\", "\\\\").replace("|", "\\|")
+            .replace("\r", " ").replace("\n", " ").replace("<", "&lt;"))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 or word == "waived" else f"{n} {word}s"
+
+
+def summary_parts(doc: dict) -> list[str]:
+    """Headline counts: per category, then new/persisting/resolved(/unchecked)."""
+    s = doc["summary"]
+    parts = [_plural(s["by_category"][c], c) for c in FINDING_CATEGORIES]
+    parts += [f"{s['new']} new", f"{s['persisting']} persisting", f"{s['resolved']} resolved"]
+    if s["unchecked"]:
+        parts.append(f"{s['unchecked']} unchecked")
+    return parts
+
+
+def render_markdown(doc: dict, limit: int = 10) -> str:
+    """drift.md: short enough for a CI step summary (matrix + new/resolved/oldest, capped)."""
+    run, mat = doc["run"], doc["matrix"]
+    lines = ["## Drift report", "", " · ".join(summary_parts(doc)), ""]
+    meta = [f"generated {run['generated_at']}"]
+    if run.get("duration_s") is not None:
+        meta.append(f"took {float(run['duration_s']):.1f}s")
+    if run.get("version"):
+        meta.append(f"releasegate {run['version']}")
+    if run.get("refs"):
+        meta.append("refs " + ", ".join(f"`{_md(k)}={_md(ref_text(v))}`"
+                                        for k, v in sorted(run["refs"].items())))
+    base = doc.get("baseline")
+    meta.append(f"baseline {base['generated_at']}" if base else "no baseline (everything is new)")
+    lines += [" · ".join(meta), ""]
+    if mat["checks"]:
+        lines.append("| check | " + " | ".join(_md(e) for e in mat["environments"]) + " |")
+        lines.append("|---|" + "---|" * len(mat["environments"]))
+        cells = {(c["environment"], c["check"]): c for c in mat["cells"]}
+        for check in mat["checks"]:
+            row = [_MD_MARK[cells[(env, check)]["worst"]] for env in mat["environments"]]
+            lines.append(f"| {_md(check)} | " + " | ".join(row) + " |")
+        lines += ["", "🔴 blocker 🟠 error 🟡 warning 🔵 waived 🟢 passed ⚪ skipped · not run", ""]
+    sections = [
+        ("New since the baseline", [f for f in doc["findings"] if f["status"] == "new"]),
+        ("Resolved", doc["resolved"]),
+        ("Oldest persisting", sorted((f for f in doc["findings"] if f["status"] == "persisting"),
+                                     key=lambda f: (-f["age_days"], _order(f)))),
+    ]
+    for title, entries in sections:
+        if not entries:
+            continue
+        lines.append(f"### {title} ({len(entries)})")
+        for f in entries[:limit]:
+            age = f" · since {f['first_seen']} ({f['age_days']}d)" if f["status"] != "new" else ""
+            item = f" / {_md(f['item'])}" if f.get("item") else ""
+            lines.append(f"- {_MD_MARK.get(f.get('category'), '·')} **{_md(f['environment'])}** "
+                         f"`{_md(f['check'])}`{item}: {_md(f['message'])}{age}")
+        if len(entries) > limit:
+            lines.append(f"- … and {len(entries) - limit} more in drift.html")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- html
+
+_CSS = """
+:root{--blocker:#d73a49;--error:#e36209;--warning:#dbab09;--waived:#6f42c1;--passed:#28a745;
+--skipped:#959da5;--none:#f6f8fa;font-family:system-ui,-apple-system,"Segoe UI",sans-serif}
+body{margin:1.5rem;color:#24292e;background:#fff}
+h1{font-size:1.4rem;margin:0 0 .3rem}h2{font-size:1.1rem;margin:1.6rem 0 .5rem}
+.summary span{display:inline-block;margin:.2rem .4rem .2rem 0;padding:.15rem .5rem;border-radius:1rem;
+background:#eef;font-size:.9rem}
+table{border-collapse:collapse;font-size:.9rem}th,td{border:1px solid #d1d5da;padding:.3rem .5rem;
+text-align:left;vertical-align:top}th{background:#f6f8fa}
+#matrix td.cell{text-align:center;min-width:5.5rem;cursor:pointer;color:#fff;font-weight:600}
+#matrix td.cell.w-none{background:var(--none);color:#959da5;cursor:default}
+.w-blocker{background:var(--blocker)}.w-error{background:var(--error)}.w-warning{background:var(--warning)}
+.w-waived{background:var(--waived)}.w-passed{background:var(--passed)}.w-skipped{background:var(--skipped)}
+.badge{display:inline-block;padding:0 .4rem;border-radius:.3rem;color:#fff;font-size:.8rem}
+.st-new{background:#0366d6}.st-persisting{background:#586069}.st-resolved{background:var(--passed)}
+.st-unchecked{background:var(--skipped)}
+tr.resolved td{color:#6a737d}pre{margin:.3rem 0;white-space:pre-wrap;font-size:.8rem}
+.filters label{margin-right:1rem}#shown{color:#586069;margin-left:1rem}
+dl.meta{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem;font-size:.9rem}
+dl.meta dt{font-weight:600}dl.meta dd{margin:0}code{font-size:.85rem}
+"""
+
+_JS = """
+(function(){
+  var sel={env:document.getElementById('f-env'),sev:document.getElementById('f-severity'),
+           check:document.getElementById('f-check'),status:document.getElementById('f-status')};
+  var rows=Array.prototype.slice.call(document.querySelectorAll('#findings tbody tr'));
+  var shown=document.getElementById('shown');
+  function apply(){
+    var n=0;
+    rows.forEach(function(r){
+      var ok=(!sel.env.value||r.dataset.env===sel.env.value)&&
+             (!sel.sev.value||r.dataset.severity===sel.sev.value)&&
+             (!sel.check.value||r.dataset.check===sel.check.value)&&
+             (!sel.status.value||r.dataset.status===sel.status.value);
+      r.hidden=!ok; if(ok){n++;}
+    });
+    shown.textContent=n+' of '+rows.length+' shown';
+  }
+  Object.keys(sel).forEach(function(k){sel[k].addEventListener('change',apply);});
+  document.querySelectorAll('#matrix td.cell').forEach(function(td){
+    td.addEventListener('click',function(){
+      if(td.classList.contains('w-none')){return;}
+      sel.env.value=td.dataset.env; sel.check.value=td.dataset.check;
+      sel.sev.value=''; sel.status.value=''; apply();
+      document.getElementById('findings').scrollIntoView();
+    });
+  });
+  document.getElementById('f-reset').addEventListener('click',function(){
+    Object.keys(sel).forEach(function(k){sel[k].value='';}); apply();
+  });
+  apply();
+})();
+"""
+
+# No fetch of any kind: the policy blocks every request the page could make by itself.
+_CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+        "img-src data:; form-action 'none'; base-uri 'none'")
+
+
+def _e(text: Any) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def _options(name: str, values: Iterable[str], label: str) -> str:
+    opts = "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in values)
+    return (f'<label>{_e(label)} <select id="f-{name}"><option value="">all</option>'
+            f"{opts}</select></label>")
+
+
+def _cell_title(cell: dict) -> str:
+    parts = [f"{n} {c}" for c, n in cell["counts"].items()]
+    return f"{cell['environment']} · {cell['check']}: " + (", ".join(parts) or "not run")
+
+
+def _cell_text(cell: dict) -> str:
+    worst_cat = cell["worst"]
+    if worst_cat is None:
+        return "–"
+    n = cell["counts"].get(worst_cat, 0)
+    return f"{n} {worst_cat}" if worst_cat in FINDING_CATEGORIES else worst_cat
+
+
+def _matrix_html(mat: dict) -> str:
+    if not mat["cells"]:
+        return "<p>No results recorded.</p>"
+    cells = {(c["environment"], c["check"]): c for c in mat["cells"]}
+    head = "".join(f'<th scope="col">{_e(env)}</th>' for env in mat["environments"])
+    body = []
+    for check in mat["checks"]:
+        tds = []
+        for env in mat["environments"]:
+            cell = cells[(env, check)]
+            tds.append(f'<td class="cell w-{cell["worst"] or "none"}" data-env="{_e(env)}" '
+                       f'data-check="{_e(check)}" data-worst="{_e(cell["worst"] or "")}" '
+                       f'title="{_e(_cell_title(cell))}">{_e(_cell_text(cell))}</td>')
+        body.append(f'<tr><th scope="row"><code>{_e(check)}</code></th>{"".join(tds)}</tr>')
+    return (f'<table id="matrix"><thead><tr><th>check \\ environment</th>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def _finding_row(f: dict) -> str:
+    status = f["status"]
+    since = "today" if status == "new" else f"{_e(f['first_seen'])} ({f['age_days']}d)"
+    if status == "resolved":
+        since += f" → resolved {_e(f.get('resolved_on'))}"
+    extra = ""
+    if f.get("previous_message"):
+        extra += f"<p>previously: {_e(f['previous_message'])}</p>"
+    if f.get("previous_severity"):
+        extra += f"<p>severity was: {_e(f['previous_severity'])}</p>"
+    waiver = f.get("waiver")
+    if isinstance(waiver, dict):
+        state = "expired" if waiver.get("expired") else "until"
+        extra += f"<p>waived ({state} {_e(waiver.get('expires'))}): {_e(waiver.get('reason'))}</p>"
+    if f.get("nodeid"):
+        extra += f"<p><code>{_e(f['nodeid'])}</code></p>"
+    details = json.dumps(f.get("details") or {}, indent=2, sort_keys=True, default=str)
+    folded = (f"<details><summary>{_e(f['message'])}</summary>{extra}"
+              f"<pre>{_e(details)}</pre></details>")
+    cat = f.get("category") or f.get("severity") or ""
+    return (f'<tr id="f-{_e(f.get("id"))}" class="{_e(status)}" data-env="{_e(f["environment"])}" '
+            f'data-severity="{_e(cat)}" data-check="{_e(f["check"])}" data-status="{_e(status)}">'
+            f'<td><span class="badge st-{_e(status)}">{_e(status)}</span></td>'
+            f'<td><span class="badge w-{_e(cat)}">{_e(cat)}</span></td>'
+            f'<td>{_e(f["environment"])}</td><td><code>{_e(f["check"])}</code></td>'
+            f'<td>{_e(f.get("item"))}</td><td>{folded}</td><td>{since}</td></tr>')
+
+
+def _meta_html(doc: dict) -> str:
+    run = doc["run"]
+    rows = [("generated", run["generated_at"])]
+    if run.get("started_at"):
+        rows.append(("started", run["started_at"]))
+    if run.get("duration_s") is not None:
+        rows.append(("duration", f"{float(run['duration_s']):.1f} s"))
+    rows.append(("suite version", run.get("version") or "unknown"))
+    rows.append(("environments", ", ".join(run.get("envs") or []) or "–"))
+    for key in ("candidate", "markexpr", "exitstatus", "environments_file", "hostname"):
+        if run.get(key) not in (None, ""):
+            rows.append((key, run[key]))
+    base = doc.get("baseline")
+    rows.append(("baseline", f"{base.get('path') or ''} ({base.get('generated_at')})" if base
+                 else "none: every finding is new"))
+    dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
+    refs = run.get("refs") or {}
+    if refs:
+        dl += "<dt>refs checked</dt><dd>" + "<br>".join(
+            f"<code>{_e(k)}</code> = <code>{_e(ref_text(v))}</code>"
+            for k, v in sorted(refs.items())) + "</dd>"
+    else:
+        dl += "<dt>refs checked</dt><dd>default branches</dd>"
+    return f'<dl class="meta" id="meta">{dl}</dl>'
+
+
+def render_html(doc: dict) -> str:
+    """drift.html: one self-contained page (inline CSS/JS, no request leaves it)."""
+    entries = doc["findings"] + doc["resolved"] + doc.get("unchecked", [])
+    envs = sorted({f["environment"] for f in entries} | set(doc["matrix"]["environments"]))
+    checks = sorted({f["check"] for f in entries} | set(doc["matrix"]["checks"]))
+    present = {f.get("category") for f in entries}
+    severities = [c for c in FINDING_CATEGORIES if c in present]
+    filters = ('<div class="filters">' + _options("env", envs, "environment")
+               + _options("severity", severities, "severity") + _options("check", checks, "check")
+               + _options("status", STATUSES, "status")
+               + '<button type="button" id="f-reset">show all</button><span id="shown"></span></div>')
+    rows = "".join(_finding_row(f) for f in entries)
+    table = ('<table id="findings"><thead><tr><th>status</th><th>severity</th><th>environment</th>'
+             '<th>check</th><th>item</th><th>finding (click for details)</th><th>first seen</th>'
+             f'</tr></thead><tbody>{rows}</tbody></table>')
+    if not entries:
+        table += '<p id="clean">No findings: every check passed.</p>'
+    summary = "".join(f"<span>{_e(part)}</span>" for part in summary_parts(doc))
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>Drift report {_e(doc['run']['generated_at'])}</title><style>{_CSS}</style></head>"
+        f"<body><h1>Drift report</h1><div class=\"summary\">{summary}</div>"
+        f"{_meta_html(doc)}<h2>Environment × check</h2>{_matrix_html(doc['matrix'])}"
+        f"<h2>Findings</h2>{filters}{table}<script>{_JS}</script></body></html>\n"
+    )

@@ -1,0 +1,74 @@
+"""Fixtures every check uses: the environment handle, its item, and its live parts.
+
+Parts are built on first use and cached per session by the host; asking for them through these
+fixtures makes a dead service an ERROR (setup) and a missing setting a SKIP, never a FAILED check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from plugins.environments import Estate
+from plugins.gitrepo import SourceError
+from plugins.host import EnvHost
+from plugins.params import Unavailable, shared
+
+
+class ItemUnavailable(Exception):
+    """The items of an environment could not be read from its sources."""
+
+
+@pytest.fixture(scope="session")
+def estate(pytestconfig: pytest.Config) -> Estate:
+    """The typed environments file."""
+    return shared(pytestconfig).estate
+
+
+@pytest.fixture
+def host(request: pytest.FixtureRequest) -> EnvHost:
+    """The environment under check (parametrized by releasegate with its item)."""
+    env, value, _ = request.param
+    if isinstance(value, Unavailable):
+        raise ItemUnavailable(f"{env}: {value.reason}")
+    return shared(request.config).host(env)
+
+
+@pytest.fixture
+def item(request: pytest.FixtureRequest, host: EnvHost) -> Any:
+    """The item under check (container, image, subdomain, collection...)."""
+    return request.node.callspec.params["host"][1]
+
+
+@pytest.fixture
+def db(host: EnvHost) -> Any:
+    """The environment's database: read-only transaction with a statement timeout."""
+    return host.db
+
+
+@pytest.fixture
+def k8s(host: EnvHost) -> Any:
+    """The environment's kubernetes API client (get, list, watch only)."""
+    return host.k8s
+
+
+@pytest.fixture
+def registry(host: EnvHost) -> Any:
+    """The registry client for the images the environment's chart names."""
+    return host.registry
+
+
+@pytest.fixture
+def http(host: EnvHost) -> Any:
+    """The HTTP client for the environment's subdomains."""
+    return host.http
+
+
+@pytest.fixture
+def manifests(host: EnvHost) -> tuple[dict[str, Any], ...]:
+    """The environment's rendered chart (an unrenderable chart is an ERROR)."""
+    return host.manifests
+
+
+ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (ItemUnavailable, SourceError)

@@ -1,0 +1,175 @@
+"""Read-only access to a git repository at any ref, without touching its checkout."""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import os
+import subprocess
+import tarfile
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class SourceError(Exception):
+    """A source (git, chart, file at a ref) cannot give what a check needs; one line, no traceback."""
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit, as a release manager reads it."""
+
+    sha: str
+    author: str
+    date: str
+    subject: str
+
+    @property
+    def short(self) -> str:
+        """The abbreviated SHA."""
+        return self.sha[:12]
+
+
+# Reads must never take locks or refresh the index of a repository someone works in.
+_GIT_ENV = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0",
+            "LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+class GitRepo:
+    """A git repository read through plumbing commands only (no checkout, no index, no write)."""
+
+    def __init__(self, path: Path, name: str | None = None) -> None:
+        self.path = Path(path)
+        self.name = name or self.path.name
+
+    def _git(self, *args: str, check: bool = True, binary: bool = False) -> str | bytes:
+        try:
+            result = subprocess.run(["git", "-C", str(self.path), *args], capture_output=True,
+                                    env=_GIT_ENV, timeout=120, text=not binary)
+        except FileNotFoundError:
+            raise SourceError("git is not installed") from None
+        if check and result.returncode != 0:
+            err = result.stderr if isinstance(result.stderr, str) else result.stderr.decode()
+            last = (err.strip().splitlines() or ["failed"])[-1]
+            raise SourceError(f"{self.name}: git {' '.join(args[:3])}: {last}")
+        return result.stdout
+
+    @functools.lru_cache(maxsize=4096)
+    def rev_parse(self, ref: str) -> str | None:
+        """Resolve a ref, tag or (short) SHA to a full commit SHA; None if it does not exist."""
+        out = self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        return out.strip() or None
+
+    def resolve(self, ref: str) -> str:
+        """Resolve a ref to a full commit SHA or raise SourceError naming it."""
+        sha = self.rev_parse(ref)
+        if not sha:
+            raise SourceError(f"{self.name}: ref {ref!r} does not exist")
+        return sha
+
+    @functools.lru_cache(maxsize=4096)
+    def show(self, ref: str, path: str) -> str:
+        """Return a file's text at a ref."""
+        result = subprocess.run(["git", "-C", str(self.path), "show", f"{ref}:{path}"],
+                                capture_output=True, env=_GIT_ENV, timeout=120)
+        if result.returncode != 0:
+            raise SourceError(f"{self.name}: {path} does not exist at {ref}")
+        return result.stdout.decode("utf-8", errors="replace")
+
+    def exists(self, ref: str, path: str) -> bool:
+        """Whether a path exists at a ref."""
+        out = self._git("cat-file", "-t", f"{ref}:{path}", check=False)
+        return bool(out.strip())
+
+    @functools.lru_cache(maxsize=1024)
+    def ls_tree(self, ref: str, directory: str = "") -> tuple[str, ...]:
+        """Every file path under a directory at a ref (recursive), relative to the repository."""
+        args = ["ls-tree", "-r", "--name-only", "-z", ref]
+        if directory:
+            args += ["--", directory.rstrip("/") + "/"]
+        out = self._git(*args)
+        return tuple(p for p in out.split("\0") if p)
+
+    def read_tree(self, ref: str, directory: str) -> dict[str, bytes]:
+        """Every file under a directory at a ref, as {path relative to the directory: bytes}."""
+        directory = directory.strip("/")
+        data = self._git("archive", "--format=tar", ref, "--", directory, binary=True)
+        files = {}
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for member in tar.getmembers():
+                if member.isfile():
+                    handle = tar.extractfile(member)
+                    rel = member.name[len(directory) + 1:] if directory else member.name
+                    files[rel] = handle.read() if handle else b""
+        return files
+
+    def export(self, ref: str, directory: str, dest: Path) -> Path:
+        """Write a subtree at a ref into dest (a scratch folder), never into the checkout."""
+        dest.mkdir(parents=True, exist_ok=True)
+        for rel, data in self.read_tree(ref, directory).items():
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return dest
+
+    @functools.lru_cache(maxsize=64)
+    def tags(self, pattern: str = "*") -> tuple[str, ...]:
+        """Tags matching a glob, oldest version first."""
+        out = self._git("tag", "--list", "--sort=v:refname")
+        return tuple(t for t in out.split() if fnmatch.fnmatchcase(t, pattern))
+
+    @functools.lru_cache(maxsize=1024)
+    def tags_at(self, sha: str, pattern: str = "*") -> tuple[str, ...]:
+        """Tags matching a glob that point at a commit."""
+        out = self._git("tag", "--points-at", sha)
+        return tuple(sorted(t for t in out.split() if fnmatch.fnmatchcase(t, pattern)))
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether ancestor is reachable from descendant."""
+        result = subprocess.run(["git", "-C", str(self.path), "merge-base", "--is-ancestor",
+                                 ancestor, descendant], capture_output=True, env=_GIT_ENV,
+                                timeout=120)
+        return result.returncode == 0
+
+    def log(self, revision_range: str, *, first_parent: bool = False,
+            paths: tuple[str, ...] = ()) -> list[Commit]:
+        """Commits in a range (newest first)."""
+        args = ["log", "--format=%H%x1f%an <%ae>%x1f%aI%x1f%s%x1e"]
+        if first_parent:
+            args.append("--first-parent")
+        args.append(revision_range)
+        if paths:
+            args += ["--", *paths]
+        out = self._git(*args)
+        commits = []
+        for record in out.split("\x1e"):
+            parts = record.strip().split("\x1f")
+            if len(parts) == 4:
+                commits.append(Commit(*parts))
+        return commits
+
+    def count(self, revision_range: str) -> int:
+        """Number of commits in a range."""
+        return int(self._git("rev-list", "--count", revision_range).strip())
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        """The best common ancestor of two refs."""
+        return self._git("merge-base", a, b, check=False).strip() or None
+
+    def branch_head(self, name: str) -> str | None:
+        """The commit a local (or remote-tracking) branch points at."""
+        return self.rev_parse(f"refs/heads/{name}") or self.rev_parse(f"refs/remotes/origin/{name}")
+
+    def patch_ids(self, revision_range: str) -> dict[str, str]:
+        """{patch id: commit} for every non-merge commit in a range (stable across cherry-picks)."""
+        diff = self._git("log", "--no-merges", "-p", "--format=commit %H", revision_range,
+                         binary=True)
+        result = subprocess.run(["git", "-C", str(self.path), "patch-id", "--stable"],
+                                input=diff, capture_output=True, env=_GIT_ENV, timeout=120)
+        ids = {}
+        for line in result.stdout.decode().splitlines():
+            patch_id, _, commit = line.partition(" ")
+            if patch_id and commit:
+                ids[patch_id] = commit
+        return ids

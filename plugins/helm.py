@@ -1,0 +1,171 @@
+"""Render a Helm chart at a git ref with Helm's own engine (the helm binary, else helm-python-sdk)."""
+
+from __future__ import annotations
+
+import functools
+import io
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from plugins.gitrepo import GitRepo, SourceError
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    """What to render: chart folder, value files (in order), inline values, release and namespace."""
+
+    chart: str
+    values: tuple[str, ...] = ()
+    release: str = "release"
+    namespace: str = "default"
+    inline: str = ""  # YAML text of inline values (an Argo CD Application's helm.values)
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="safe", pure=False)
+    return yaml
+
+
+def load_yaml_documents(text: str, origin: str) -> list[Any]:
+    """Parse a multi-document YAML text, naming its origin on error."""
+    try:
+        return [doc for doc in _yaml().load_all(io.StringIO(text)) if doc is not None]
+    except YAMLError as exc:
+        raise SourceError(f"{origin}: invalid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def argocd_source(repo: GitRepo, ref: str, app_path: str) -> ChartSource:
+    """Read an Argo CD Application at a ref: chart path, value files, release name, namespace."""
+    docs = load_yaml_documents(repo.show(ref, app_path), f"{repo.name}:{app_path}")
+    app = next((d for d in docs if isinstance(d, dict) and d.get("kind") == "Application"), None)
+    if app is None:
+        raise SourceError(f"{repo.name}:{app_path} holds no Argo CD Application")
+    spec = app.get("spec") or {}
+    sources = spec.get("sources") or [spec.get("source") or {}]
+    source = next((s for s in sources if s.get("path")), None)
+    if source is None:
+        raise SourceError(f"{repo.name}:{app_path}: spec.source.path is missing")
+    helm = source.get("helm") or {}
+    inline = helm.get("values") or ""
+    if helm.get("valuesObject"):
+        stream = io.StringIO()
+        _yaml().dump(helm["valuesObject"], stream)
+        inline = stream.getvalue()
+    return ChartSource(
+        chart=source["path"],
+        values=tuple(helm.get("valueFiles") or ()),
+        release=helm.get("releaseName") or (app.get("metadata") or {}).get("name", "release"),
+        namespace=(spec.get("destination") or {}).get("namespace") or "default",
+        inline=inline,
+    )
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Merge value files the way `helm -f a -f b` does: later files win, maps merge deeply."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _value_file_path(repo: GitRepo, ref: str, chart: str, name: str) -> str:
+    """Argo CD resolves value files against the chart folder; accept repository paths too."""
+    candidate = str(PurePosixPath(chart) / name)
+    normalized = str(PurePosixPath(*[p for p in PurePosixPath(candidate).parts]))
+    if repo.exists(ref, _normalize(candidate)):
+        return _normalize(candidate)
+    if repo.exists(ref, name.lstrip("/")):
+        return name.lstrip("/")
+    raise SourceError(f"{repo.name}: value file {name} not found at {ref} "
+                      f"(looked in {normalized} and at the repository root)")
+
+
+def _normalize(path: str) -> str:
+    parts: list[str] = []
+    for part in PurePosixPath(path).parts:
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part not in (".", ""):
+            parts.append(part)
+    return "/".join(parts)
+
+
+def merged_values(repo: GitRepo, ref: str, source: ChartSource) -> dict[str, Any]:
+    """The user-supplied values of a release: value files in order, then inline values."""
+    values: dict[str, Any] = {}
+    for name in source.values:
+        path = _value_file_path(repo, ref, source.chart, name)
+        docs = load_yaml_documents(repo.show(ref, path), f"{repo.name}:{path}")
+        if docs and isinstance(docs[0], dict):
+            values = _deep_merge(values, docs[0])
+    if source.inline:
+        docs = load_yaml_documents(source.inline, "inline values")
+        if docs and isinstance(docs[0], dict):
+            values = _deep_merge(values, docs[0])
+    return values
+
+
+@functools.lru_cache(maxsize=64)
+def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any], ...]:
+    """Render a chart at a commit into its manifests (dicts), with Helm's engine."""
+    if not repo.exists(sha, source.chart):
+        raise SourceError(f"{repo.name}: chart folder {source.chart} not found at {sha[:12]}")
+    values = merged_values(repo, sha, source)
+    with tempfile.TemporaryDirectory(prefix="releasegate-chart-") as scratch:
+        chart_dir = repo.export(sha, source.chart, Path(scratch) / "chart")
+        helm = shutil.which("helm")
+        if helm:
+            texts = _render_with_binary(helm, chart_dir, values, source)
+        else:
+            texts = _render_with_sdk(chart_dir, values, source)
+    manifests: list[dict[str, Any]] = []
+    for name, text in sorted(texts.items()):
+        if not name.endswith((".yaml", ".yml")) and name != "-":
+            continue
+        for doc in load_yaml_documents(text, f"{repo.name}:{source.chart} rendered {name}"):
+            if isinstance(doc, dict) and doc.get("kind"):
+                if doc["kind"].endswith("List") and isinstance(doc.get("items"), list):
+                    manifests.extend(i for i in doc["items"] if isinstance(i, dict))
+                else:
+                    manifests.append(doc)
+    for manifest in manifests:
+        manifest.setdefault("metadata", {}).setdefault("namespace", source.namespace)
+    return tuple(manifests)
+
+
+def _render_with_sdk(chart_dir: Path, values: dict[str, Any],
+                     source: ChartSource) -> dict[str, str]:
+    import helm_python
+
+    try:
+        with helm_python.Chart.load(chart_dir) as chart:
+            return chart.render(values, name=source.release, namespace=source.namespace,
+                                is_install=True)
+    except helm_python.HelmError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceError(f"helm could not render {source.chart}: {first}") from None
+
+
+def _render_with_binary(helm: str, chart_dir: Path, values: dict[str, Any],
+                        source: ChartSource) -> dict[str, str]:
+    values_file = chart_dir.parent / "releasegate-values.yaml"
+    with open(values_file, "w") as handle:
+        _yaml().dump(values, handle)
+    result = subprocess.run([helm, "template", source.release, str(chart_dir), "--namespace",
+                             source.namespace, "-f", str(values_file)],
+                            capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["failed"])[-1]
+        raise SourceError(f"helm could not render {source.chart}: {last}")
+    return {"-": result.stdout}

@@ -1,0 +1,195 @@
+"""The per-environment handle: like testinfra's host, every part is built on first use and cached."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any, Callable
+
+import pytest
+
+from plugins import helm
+from plugins.environments import Environment, Estate
+from plugins.gitrepo import GitRepo, SourceError
+from plugins.manifests import Workload, workloads
+
+if TYPE_CHECKING:
+    from plugins.options import Settings
+
+
+class Unreachable(Exception):
+    """A service an environment depends on cannot be reached: an ERROR outcome, not a finding."""
+
+    def __init__(self, env: str, endpoint: str, reason: str) -> None:
+        self.env, self.endpoint, self.reason = env, endpoint, reason
+        super().__init__(f"{env}: {endpoint} unreachable: {reason}")
+
+
+def part(build: Callable[[EnvHost], Any]) -> property:
+    """A live part built on first use and cached per session, failures included.
+
+    Like cached_property, but a skip or an unreachable service is cached too: the next check of the
+    same environment gets the same outcome at once instead of waiting for another timeout.
+    """
+    name = build.__name__
+
+    @functools.wraps(build)
+    def getter(self: EnvHost) -> Any:
+        if name not in self._parts:
+            try:
+                self._parts[name] = (True, build(self))
+            except (Unreachable, SourceError, pytest.skip.Exception) as exc:
+                self._parts[name] = (False, exc)
+        ok, value = self._parts[name]
+        if ok:
+            return value
+        raise value.with_traceback(None)
+
+    return property(getter)
+
+
+class Estatewide:
+    """What every environment shares in one session: the estate, the settings, the git repos."""
+
+    def __init__(self, estate: Estate, settings: Settings) -> None:
+        self.estate, self.settings = estate, settings
+        self._hosts: dict[str, EnvHost] = {}
+        self.repos = {name: GitRepo(src.path, name) for name, src in estate.sources.items()}
+
+    def host(self, name: str) -> EnvHost:
+        """The handle of one environment (created once per session)."""
+        if name not in self._hosts:
+            self._hosts[name] = EnvHost(self, self.estate.environments[name])
+        return self._hosts[name]
+
+    def ref(self, source: str) -> str:
+        """The ref under test for a source: an explicit --ref, else its integration branch."""
+        return self.settings.refs.get(source) or self.estate.sources[source].main
+
+    def candidate(self) -> str:
+        """The application commit about to be released (--candidate, else the app's main)."""
+        app = self.estate.app_source()
+        return self.settings.candidate or self.ref(app)
+
+    def close(self) -> None:
+        """Close every part every host opened."""
+        for host in self._hosts.values():
+            host.close()
+
+
+class EnvHost:
+    """One environment: its spec, its sources at the refs under test and its live services."""
+
+    def __init__(self, shared: Estatewide, spec: Environment) -> None:
+        self.shared, self.spec, self.name = shared, spec, spec.name
+        self.estate, self.settings = shared.estate, shared.settings
+        self._parts: dict[str, tuple[bool, Any]] = {}
+
+    def __repr__(self) -> str:
+        return f"<EnvHost {self.name}>"
+
+    @property
+    def timeout_s(self) -> float:
+        """The one bound for every connection and request of this run."""
+        return self.settings.timeout_s or self.estate.network.timeout_s
+
+    # git -------------------------------------------------------------------------------------
+    def git(self, source: str) -> GitRepo:
+        """Read-only access to a source repository."""
+        if source not in self.shared.repos:
+            raise SourceError(f"unknown source {source!r}")
+        return self.shared.repos[source]
+
+    def ref(self, source: str) -> str:
+        """The ref under test for a source."""
+        return self.shared.ref(source)
+
+    @property
+    def app_source(self) -> str:
+        """The name of the application source."""
+        return self.estate.app_source()
+
+    @property
+    def gitops_source(self) -> str:
+        """The name of the deployment repository's source for this environment."""
+        return self.estate.gitops_source(self.spec)
+
+    # helm ------------------------------------------------------------------------------------
+    def chart_source(self, gitops_ref: str | None = None) -> helm.ChartSource:
+        """What to render for this environment, read at a gitops ref."""
+        repo = self.git(self.gitops_source)
+        ref = gitops_ref or self.ref(self.gitops_source)
+        spec = self.spec.gitops
+        if spec.argocd_app:
+            source = helm.argocd_source(repo, ref, spec.argocd_app)
+            if spec.namespace or spec.release:
+                source = helm.ChartSource(source.chart, source.values,
+                                          spec.release or source.release,
+                                          spec.namespace or source.namespace, source.inline)
+            return source
+        namespace = spec.namespace or (self.spec.kubernetes.namespace
+                                       if self.spec.kubernetes else None) or self.name
+        return helm.ChartSource(chart=spec.chart or "", values=spec.values,
+                                release=spec.release or self.name, namespace=namespace)
+
+    def render(self, gitops_ref: str | None = None) -> tuple[dict[str, Any], ...]:
+        """The chart rendered for this environment at a gitops ref (default: the ref under test)."""
+        repo = self.git(self.gitops_source)
+        sha = repo.resolve(gitops_ref or self.ref(self.gitops_source))
+        return helm.render(repo, sha, self.chart_source(sha))
+
+    @part
+    def manifests(self) -> tuple[dict[str, Any], ...]:
+        """The rendered chart at the gitops ref under test."""
+        return self.render()
+
+    @part
+    def workloads(self) -> list[Workload]:
+        """Every workload the rendered chart declares."""
+        return workloads(self.manifests)
+
+    @property
+    def namespace(self) -> str:
+        """The namespace this environment runs in."""
+        if self.spec.kubernetes and self.spec.kubernetes.namespace:
+            return self.spec.kubernetes.namespace
+        return self.chart_source().namespace
+
+    # live parts (each module owns its client; a missing setting skips, a dead service errors) --
+    @part
+    def db(self) -> Any:
+        """A read-only psycopg connection with a statement timeout."""
+        from plugins import database
+
+        return database.connect(self)
+
+    @part
+    def k8s(self) -> Any:
+        """A kubernetes API client for this environment's context and namespace."""
+        from plugins import kube
+
+        return kube.connect(self)
+
+    @part
+    def registry(self) -> Any:
+        """A Registry HTTP API v2 client with credentials from the docker config."""
+        from plugins import registry
+
+        return registry.connect(self)
+
+    @part
+    def http(self) -> Any:
+        """An HTTP client honouring network.resolve and network.ca_file."""
+        from plugins import http
+
+        return http.connect(self)
+
+    def close(self) -> None:
+        """Close every live part this host opened."""
+        for ok, value in self._parts.values():
+            close = getattr(value, "close", None) if ok else None
+            if callable(close):
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 - closing must never hide the run's outcome
+                    pass
+        self._parts.clear()

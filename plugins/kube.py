@@ -1,0 +1,205 @@
+"""Read-only Kubernetes access for one environment: kubeconfig, timeouts, cached namespace lists.
+
+``connect(host)`` builds the client for the environment's context and namespace and lists, once
+per session, everything the checks read (eight list calls). Every request it makes is recorded in
+``KubeClient.calls`` and must be a GET: the suite only gets and lists (see deploy/rbac.yaml).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+# kind -> (client API class, list method, RBAC apiGroup, resource): the only reads the checks make.
+LISTS: dict[str, tuple[str, str, str, str]] = {
+    "Deployment": ("AppsV1Api", "list_namespaced_deployment", "apps", "deployments"),
+    "StatefulSet": ("AppsV1Api", "list_namespaced_stateful_set", "apps", "statefulsets"),
+    "DaemonSet": ("AppsV1Api", "list_namespaced_daemon_set", "apps", "daemonsets"),
+    "CronJob": ("BatchV1Api", "list_namespaced_cron_job", "batch", "cronjobs"),
+    "HorizontalPodAutoscaler": ("AutoscalingV2Api", "list_namespaced_horizontal_pod_autoscaler",
+                                "autoscaling", "horizontalpodautoscalers"),
+    "Service": ("CoreV1Api", "list_namespaced_service", "", "services"),
+    "EndpointSlice": ("DiscoveryV1Api", "list_namespaced_endpoint_slice", "discovery.k8s.io",
+                      "endpointslices"),
+    "Pod": ("CoreV1Api", "list_namespaced_pod", "", "pods"),
+}
+ARGO_GROUP, ARGO_VERSION, ARGO_PLURAL = "argoproj.io", "v1alpha1", "applications"
+PAGE = 500
+DEFAULT_RESTART_THRESHOLD = 5
+
+
+class KubeError(Exception):
+    """The API answered, but not with what a read needs (forbidden, unexpected status)."""
+
+
+def _unreachable(host: Any, endpoint: str, reason: str) -> Exception:
+    from plugins.host import Unreachable
+    return Unreachable(host.name, endpoint, reason)
+
+
+class KubeClient:
+    """A kubernetes ApiClient bound to one namespace; reads are cached for the session."""
+
+    def __init__(self, env: str, api: Any, namespace: str, timeout_s: float, endpoint: str):
+        self.env = env
+        self.api = api
+        self.namespace = namespace
+        self.timeout = (timeout_s, timeout_s)
+        self.endpoint = endpoint
+        self.calls: list[tuple[str, str]] = []
+        request = api.rest_client.request
+
+        def recording(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            self.calls.append((method.upper(), url))
+            return request(method, url, *args, **kwargs)
+        api.rest_client.request = recording
+
+    def _get(self, api_class: str, method: str, *args: Any, **kwargs: Any) -> dict | None:
+        """One GET through the typed client, as a dict; None on 404."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+        import urllib3.exceptions
+
+        call: Callable[..., Any] = getattr(getattr(client, api_class)(self.api), method)
+        try:
+            response = call(*args, _preload_content=False, _request_timeout=self.timeout,
+                            **kwargs)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise KubeError(f"{self.env}: {self.endpoint} answered {exc.status} {exc.reason} to "
+                            f"{method.replace('_', ' ')} in {self.namespace}"
+                            + (": the service account needs the read rules in deploy/rbac.yaml"
+                               if exc.status in (401, 403) else "")) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise KubeError(f"{type(exc).__name__}: {exc}") from None
+        if response.status == 404:
+            return None
+        if not 200 <= response.status < 300:
+            raise KubeError(f"{self.env}: {self.endpoint} answered {response.status} to "
+                            f"{method.replace('_', ' ')}")
+        return json.loads(response.data or b"{}")
+
+    def list_kind(self, kind: str) -> list[dict]:
+        """Every object of a kind in the namespace (follows pagination)."""
+        api_class, method, _group, _resource = LISTS[kind]
+        items: list[dict] = []
+        token = None
+        while True:
+            page = self._get(api_class, method, self.namespace, limit=PAGE,
+                             **({"_continue": token} if token else {})) or {}
+            for item in page.get("items") or ():
+                item.setdefault("kind", kind)
+                items.append(item)
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+    @cached_property
+    def live(self) -> dict[str, list[dict]]:
+        """The namespace's workloads, HPAs, Services, EndpointSlices and pods, by kind."""
+        return {kind: self.list_kind(kind) for kind in LISTS}
+
+    def argocd_application(self, name: str, namespace: str) -> tuple[bool, dict | None]:
+        """(CRD present, live Application or None). Discovery first, so no CRD is not an error."""
+        resources = self._get("CustomObjectsApi", "get_api_resources", ARGO_GROUP, ARGO_VERSION)
+        if not resources or not any(r.get("name") == ARGO_PLURAL
+                                    for r in resources.get("resources") or ()):
+            return False, None
+        return True, self._get("CustomObjectsApi", "get_namespaced_custom_object", ARGO_GROUP,
+                               ARGO_VERSION, namespace, ARGO_PLURAL, name)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.api.close()
+
+
+def kubeconfig_path(host: Any) -> Path:
+    """The kubeconfig for an environment: its setting, else $KUBECONFIG, else ~/.kube/config."""
+    from plugins.environments import Unset
+
+    spec = host.spec.kubernetes
+    setting = spec.kubeconfig if spec is not None else None
+    if isinstance(setting, Unset):
+        pytest.skip(f"{host.name}: environments.{host.name}.kubernetes.kubeconfig: {setting}")
+    if setting:
+        path = Path(os.path.expanduser(str(setting)))
+        return path if path.is_absolute() else (Path(host.estate.root) / path)
+    for candidate in (os.environ.get("KUBECONFIG") or "").split(os.pathsep):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    default = Path.home() / ".kube" / "config"
+    if default.is_file():
+        return default
+    pytest.skip(f"{host.name}: no kubeconfig: environments.{host.name}.kubernetes.kubeconfig is "
+                "not set, $KUBECONFIG is unset and ~/.kube/config does not exist")
+
+
+def restart_threshold(host: Any) -> int:
+    """Restarts within the last hour above which a container is a blocker.
+
+    Optional key ``kubernetes.restart_threshold`` at the top of the environments file, or under
+    an environment's ``kubernetes``; default 5.
+    """
+    raw = getattr(host.estate, "raw", None) or {}
+    env_raw = ((raw.get("environments") or {}).get(host.name) or {}).get("kubernetes") or {}
+    value = env_raw.get("restart_threshold", (raw.get("kubernetes") or {}).get(
+        "restart_threshold", DEFAULT_RESTART_THRESHOLD))
+    return int(value)
+
+
+def connect(host: Any) -> KubeClient:
+    """A read-only client for the environment's context and namespace, its lists prefetched.
+
+    Skips when the environment has no kubernetes section or no kubeconfig; raises Unreachable
+    naming the environment and API server when the lists cannot be read within the timeout.
+    """
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    spec = host.spec.kubernetes
+    if spec is None:
+        pytest.skip(f"{host.name}: environments.{host.name}.kubernetes is not set")
+    path = kubeconfig_path(host)
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(str(path), context=spec.context,
+                                client_configuration=configuration, persist_config=False)
+    except (ConfigException, OSError, ValueError) as exc:
+        raise _unreachable(host, str(path), f"kubeconfig unusable for context "
+                                            f"{spec.context or '(current)'}: {exc}") from None
+    for value in (configuration.api_key or {}).values():
+        _register_secret(value)
+    configuration.retries = 0  # one bounded attempt: unreachable is reported, not retried
+    namespace = spec.namespace or getattr(host, "namespace", None) \
+        or _context_namespace(path, spec.context) or "default"
+    timeout_s = getattr(host, "timeout_s", None) or host.estate.network.timeout_s
+    kube = KubeClient(host.name, client.ApiClient(configuration), namespace, float(timeout_s),
+                      configuration.host)
+    try:
+        kube.live  # noqa: B018 -- prefetch so a dead API server is an ERROR at setup
+    except KubeError as exc:
+        kube.close()
+        raise _unreachable(host, configuration.host, str(exc)) from None
+    return kube
+
+
+def _register_secret(value: str) -> None:
+    token = value.split(" ", 1)[-1] if value.startswith("Bearer ") else value
+    try:
+        from plugins.redact import register_secret
+    except ImportError:  # the redaction plugin is optional for library use
+        return
+    register_secret(token)
+
+
+def _context_namespace(path: Path, context: str | None) -> str | None:
+    from kubernetes import config
+    contexts, current = config.list_kube_config_contexts(str(path))
+    chosen = next((c for c in contexts if c["name"] == context), current) if context else current
+    return ((chosen or {}).get("context") or {}).get("namespace")

@@ -1,0 +1,164 @@
+"""Command-line options, ini keys and markers of releasegate, resolved in one typed place."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+MARKERS = {
+    "prerelease": "run before tagging a release (pytest -m prerelease --env=production)",
+    "smoke": "run right after a deploy (pytest -m smoke --env=echo-next)",
+    "drift": "run nightly over every environment (pytest -m drift --env=all)",
+}
+
+ENVIRONMENTS_VAR = "RELEASEGATE_ENVIRONMENTS"
+_TAG = re.compile(r"^v?\d+\.\d+\.\d+$")
+_SOURCE_REF = re.compile(r"^(?P<source>[A-Za-z0-9_.-]+)=(?P<ref>\S+)$")
+
+
+def _env_list(value: str) -> tuple[str, ...]:
+    """Parse ``--env``: ``all`` or a comma-separated list of names (checked against the file later)."""
+    names = tuple(sorted({part.strip() for part in value.split(",") if part.strip()}))
+    if not names:
+        raise pytest.UsageError(f"--env: {value!r} names no environment; use NAME[,NAME...] or all")
+    return names
+
+
+def _source_ref(value: str) -> tuple[str, str]:
+    """Parse ``--ref SOURCE=REF``."""
+    match = _SOURCE_REF.match(value)
+    if not match:
+        raise pytest.UsageError(f"--ref: {value!r} is not SOURCE=REF (for example app=v1.4.0)")
+    return match["source"], match["ref"]
+
+
+def _release_tag(value: str) -> str:
+    """Parse ``--tag``: a semantic version tag such as v1.5.0."""
+    if not _TAG.match(value):
+        raise pytest.UsageError(f"--tag: {value!r} is not a release tag like v1.5.0")
+    return value
+
+
+def _positive_float(value: str) -> float:
+    """Parse a positive number of seconds."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if number <= 0:
+        raise pytest.UsageError(f"--timeout-s: {value!r} is not a positive number of seconds")
+    return number
+
+
+def _count(value: str) -> int:
+    """Parse a whole number of zero or more."""
+    if not value.isdigit():
+        raise pytest.UsageError(f"--max-commits-behind: {value!r} is not a whole number >= 0")
+    return int(value)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the releasegate option group and its ini keys."""
+    group = parser.getgroup("releasegate", "releasegate: release and deploy checks")
+    group.addoption("--environments", metavar="PATH", default=None,
+                    help=f"environments file (default: ${ENVIRONMENTS_VAR} or environments.yaml "
+                         "at the rootdir)")
+    group.addoption("--env", metavar="NAME[,NAME...]|all", type=_env_list, default=None,
+                    help="environments to check (default: ini releasegate_env, else all)")
+    group.addoption("--ref", metavar="SOURCE=REF", type=_source_ref, action="append", default=[],
+                    help="evaluate SOURCE at REF instead of its integration branch (repeatable)")
+    group.addoption("--app-ref", metavar="REF", default=None, help="shorthand for --ref app=REF")
+    group.addoption("--gitops-ref", metavar="REF", default=None,
+                    help="shorthand for --ref gitops=REF")
+    group.addoption("--candidate", metavar="REF", default=None,
+                    help="the commit about to be released (default: the app's integration branch)")
+    group.addoption("--tag", metavar="vX.Y.Z", type=_release_tag, default=None,
+                    help="the release tag about to be cut (default: next patch)")
+    group.addoption("--hotfix", action="store_true", default=None,
+                    help="the candidate is a hotfix of the release production runs")
+    group.addoption("--after-reset", action="store_true", default=None,
+                    help="smoke: the shared branch was just reset, so it must equal main")
+    group.addoption("--max-commits-behind", metavar="N", type=_count, default=None,
+                    help="warn when a branch environment deploys more than N commits behind "
+                         "its branch (default: ini releasegate_max_commits_behind, else 10)")
+    group.addoption("--strict-warnings", action="store_true", default=None,
+                    help="fail checks that only produced warnings")
+    group.addoption("--report-json", metavar="PATH", default=None,
+                    help="write one JSON record per outcome to PATH")
+    group.addoption("--timeout-s", metavar="SECONDS", type=_positive_float, default=None,
+                    help="override network.timeout_s of the environments file")
+    parser.addini("releasegate_environments", "environments file", default="")
+    parser.addini("releasegate_env", "default environments for --env", default="")
+    parser.addini("releasegate_strict_warnings", "warnings fail checks", type="bool", default=False)
+    parser.addini("releasegate_max_commits_behind", "see --max-commits-behind", default="10")
+    parser.addini("releasegate_report_json", "default path of the JSON report", default="")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every releasegate setting, resolved once from CLI flags, ini keys and the environment."""
+
+    environments_path: Path
+    env_names: tuple[str, ...] | None  # None: all
+    refs: dict[str, str] = field(default_factory=dict)
+    candidate: str | None = None
+    tag: str | None = None
+    hotfix: bool = False
+    strict_warnings: bool = False
+    report_json: Path | None = None
+    timeout_s: float | None = None
+    after_reset: bool = False
+    max_commits_behind: int = 10
+
+
+_SETTINGS = pytest.StashKey[Settings]()
+
+
+def settings(config: pytest.Config) -> Settings:
+    """Return the resolved settings of this run (computed on first call, then cached)."""
+    if _SETTINGS in config.stash:
+        return config.stash[_SETTINGS]
+    opt = config.option
+    # A path typed by the user is relative to where they typed it; a configured one to the rootdir.
+    typed = getattr(opt, "environments", None) or os.environ.get(ENVIRONMENTS_VAR)
+    base = Path(config.invocation_params.dir) if typed else Path(config.rootpath)
+    path = typed or config.getini("releasegate_environments") or "environments.yaml"
+    env_names = getattr(opt, "env", None)
+    if env_names is None and config.getini("releasegate_env"):
+        env_names = _env_list(config.getini("releasegate_env"))
+    if env_names == ("all",):
+        env_names = None
+    refs = dict(getattr(opt, "ref", None) or [])
+    if getattr(opt, "app_ref", None):
+        refs.setdefault("app", opt.app_ref)
+    if getattr(opt, "gitops_ref", None):
+        refs.setdefault("gitops", opt.gitops_ref)
+    report = getattr(opt, "report_json", None) or config.getini("releasegate_report_json") or None
+    strict = getattr(opt, "strict_warnings", None)
+    resolved = Settings(
+        environments_path=(base / path).resolve(),
+        env_names=env_names,
+        refs=refs,
+        candidate=getattr(opt, "candidate", None),
+        tag=getattr(opt, "tag", None),
+        hotfix=bool(getattr(opt, "hotfix", None)),
+        strict_warnings=bool(strict if strict is not None
+                             else config.getini("releasegate_strict_warnings")),
+        report_json=(Path(config.invocation_params.dir) / report).resolve() if report else None,
+        timeout_s=getattr(opt, "timeout_s", None),
+        after_reset=bool(getattr(opt, "after_reset", None)),
+        max_commits_behind=(opt.max_commits_behind if getattr(opt, "max_commits_behind", None)
+                            is not None else _count(config.getini("releasegate_max_commits_behind"))),
+    )
+    config.stash[_SETTINGS] = resolved
+    return resolved
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers in code so that --strict-markers stays clean."""
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")

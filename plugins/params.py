@@ -1,0 +1,137 @@
+"""Parametrization: every check runs once per selected environment and item, in sorted order.
+
+Modelled on pytest-testinfra: pytest_generate_tests emits sorted (environment, item) pairs with ids
+``env-item``, so that every xdist worker collects the same list. Items come from git and helm only;
+nothing here touches the network or a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import pytest
+
+from plugins.environments import EnvironmentsError, ensure_sources, load
+from plugins.gitrepo import SourceError
+from plugins.host import EnvHost, Estatewide
+from plugins.options import settings
+
+ItemGenerator = Callable[[EnvHost], Iterable[tuple[str, Any]]]
+_ITEMS = "_releasegate_items"
+_APPLIES = "_releasegate_applies"
+_SHARED = pytest.StashKey[Estatewide]()
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """Stands in for the items of an environment whose sources could not be read."""
+
+    reason: str
+
+
+def per_item(generator: ItemGenerator,
+             applies: Callable[[EnvHost], bool] | None = None) -> Callable[[Any], Any]:
+    """Run the decorated check once per (environment, item) that generator(host) yields."""
+
+    def mark(function: Any) -> Any:
+        setattr(function, _ITEMS, generator)
+        if applies is not None:
+            setattr(function, _APPLIES, applies)
+        return function
+
+    return mark
+
+
+def per_env(applies: Callable[[EnvHost], bool]) -> Callable[[Any], Any]:
+    """Run the decorated check only for environments where applies(host) holds."""
+
+    def mark(function: Any) -> Any:
+        setattr(function, _APPLIES, applies)
+        return function
+
+    return mark
+
+
+def shared(config: pytest.Config) -> Estatewide:
+    """The session's estate and hosts, loaded once (a bad file is a usage error)."""
+    if _SHARED not in config.stash:
+        opts = settings(config)
+        try:
+            estate = load(opts.environments_path)
+            ensure_sources(estate)
+        except EnvironmentsError as exc:
+            raise pytest.UsageError(f"environments file: {exc}") from None
+        known = sorted(estate.environments)
+        for name in opts.env_names or ():
+            if name not in estate.environments:
+                raise pytest.UsageError(f"--env: unknown environment {name!r} "
+                                        f"(known: {', '.join(known)}, or all)")
+        for source in opts.refs:
+            if source not in estate.sources:
+                raise pytest.UsageError(f"--ref: unknown source {source!r} "
+                                        f"(known: {', '.join(sorted(estate.sources))})")
+        config.stash[_SHARED] = Estatewide(estate, opts)
+    return config.stash[_SHARED]
+
+
+def selected(config: pytest.Config) -> list[str]:
+    """The selected environment names, sorted."""
+    state = shared(config)
+    return sorted(state.settings.env_names or state.estate.environments)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Read the environments file up front when there is one, so a bad file stops the run (exit 4)."""
+    opts = settings(config)
+    explicit = config.option.environments or config.getini("releasegate_environments")
+    if opts.environments_path.exists() or explicit or opts.env_names:
+        shared(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Close every connection the hosts opened."""
+    if _SHARED in config.stash:
+        config.stash[_SHARED].close()
+
+
+def _item_id(pair: tuple[str, Any]) -> str:
+    return str(pair[0])
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize every check that takes ``host`` over environments and items, sorted."""
+    if "host" not in metafunc.fixturenames:
+        return
+    state = shared(metafunc.config)
+    generator = getattr(metafunc.function, _ITEMS, None)
+    applies = getattr(metafunc.function, _APPLIES, None)
+    names = selected(metafunc.config)
+    params = []
+    for env in names:
+        host = state.host(env)
+        if applies is not None:
+            try:
+                if not applies(host):
+                    continue
+            except SourceError as exc:
+                params.append(pytest.param((env, Unavailable(str(exc)), "unavailable"),
+                                           id=f"{env}-unavailable"))
+                continue
+        if generator is None:
+            params.append(pytest.param((env, None, None), id=env))
+            continue
+        try:
+            items = sorted(generator(host), key=_item_id)
+        except SourceError as exc:
+            items = [("unavailable", Unavailable(str(exc)))]
+        params.extend(pytest.param((env, value, str(item_id)), id=f"{env}-{item_id}")
+                      for item_id, value in items)
+    if not params:
+        reason = f"nothing to check in {', '.join(names)}"
+        params = [pytest.param((names[0] if names else "", None, None), id="none",
+                               marks=pytest.mark.skip(reason=reason))]
+    # One indirect parameter carries (environment, item, item id): the host fixture builds the handle and
+    # the item fixture unpacks the item, so checks that take no item need not name it.
+    metafunc.parametrize("host", params, indirect=True)

@@ -1,0 +1,449 @@
+"""Env var parity: what the settings code needs against what each container gets, as findings.
+
+The checks in checks/test_settings.py and the replay walk (plugins/replay.py) both call these
+functions; each returns `Finding`s (severity, one-line message, item, details) and touches git and
+helm only, plus the boot subprocess. Results are cached by content (commit SHAs), so a session
+renders and boots each (environment, gitops commit, app commit) once.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any, Iterable
+
+from plugins import boot, settings_model
+from plugins.container_env import ContainerEnv, EnvVar, environments, objects
+from plugins.deployed import Deployed, for_host
+from plugins.environments import FrontendEntry, SettingsEntry
+from plugins.gitrepo import SourceError
+from plugins.helm import load_yaml_documents
+from plugins.manifests import workloads
+from plugins.sealed import SecretIndex, secret_keys
+
+BLOCK, WARN = "blocker", "warning"
+_TRUE = {"1", "on", "t", "true", "y", "yes"}
+_FRONTEND_READ = re.compile(r"""(?:import\.meta\.env|process\.env)(?:\.([A-Za-z_][A-Za-z0-9_]*)"""
+                            r"""|\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])""")
+_FRONTEND_BUILTINS = {"MODE", "DEV", "PROD", "SSR", "BASE_URL", "NODE_ENV"}
+_ANNOUNCED: set[tuple[str, str]] = set()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a parity check found."""
+
+    severity: str
+    message: str
+    item: str | None = None
+    details: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Target:
+    """An application commit an environment's config is checked against."""
+
+    role: str  # running | candidate
+    sha: str
+    label: str  # "v1.4.1 (0123456789ab)"
+
+
+# -- what each environment holds -------------------------------------------------------------------
+def gitops_sha(host: Any, gitops_ref: str | None = None) -> str:
+    """The deployment repository commit under test (or the one given)."""
+    return host.git(host.gitops_source).resolve(gitops_ref or host.ref(host.gitops_source))
+
+
+def secret_index(host: Any, gitops_ref: str | None = None) -> SecretIndex:
+    """Secrets the environment holds: the chart's own plus the secret manifests it lists."""
+    return _secret_index(host, gitops_sha(host, gitops_ref))
+
+
+@functools.lru_cache(maxsize=256)
+def _secret_index(host: Any, sha: str) -> SecretIndex:
+    repo = host.git(host.gitops_source)
+    found = secret_keys(host.render(sha), "chart")
+    for path in host.spec.gitops.secrets:
+        found += secret_keys(load_yaml_documents(repo.show(sha, path), f"{repo.name}:{path}"), path)
+    return SecretIndex(found)
+
+
+def container_envs(host: Any, gitops_ref: str | None = None) -> list[ContainerEnv]:
+    """The environment of every container the chart runs for `host` at a gitops commit."""
+    return _container_envs(host, gitops_sha(host, gitops_ref))
+
+
+@functools.lru_cache(maxsize=256)
+def _container_envs(host: Any, sha: str) -> list[ContainerEnv]:
+    manifests = host.render(sha)
+    return environments(workloads(manifests), objects(manifests, secret_index(host, sha)))
+
+
+def container_id(env: ContainerEnv, all_envs: Iterable[ContainerEnv]) -> str:
+    """The item id of a container: its name, or workload.container when the name repeats."""
+    same = [e for e in all_envs if e.container == env.container]
+    return env.container if len(same) <= 1 else f"{env.workload}.{env.container}"
+
+
+def settings_containers(host: Any, entry: SettingsEntry,
+                        gitops_ref: str | None = None) -> list[tuple[str, ContainerEnv]]:
+    """(item id, environment) of every container that boots the settings entry."""
+    envs = container_envs(host, gitops_ref)
+    return [(container_id(e, envs), e) for e in envs if e.container in entry.containers]
+
+
+def values_file(host: Any, gitops_ref: str | None = None) -> str:
+    """The environment's most specific values file (where a missing variable should be added)."""
+    source = host.chart_source(gitops_sha(host, gitops_ref))
+    if not source.values:
+        return f"{source.chart}/values.yaml"
+    return _normal(f"{source.chart}/{source.values[-1]}")
+
+
+def _normal(path: str) -> str:
+    parts: list[str] = []
+    for part in PurePosixPath(path).parts:
+        if part == "..":
+            parts = parts[:-1]
+        elif part not in (".", ""):
+            parts.append(part)
+    return "/".join(parts)
+
+
+# -- which code ------------------------------------------------------------------------------------
+def running(host: Any, gitops_ref: str | None = None, entry: SettingsEntry | None = None) -> Deployed:
+    """Which application commit the environment runs (from its rendered chart at a gitops ref)."""
+    return for_host(host, gitops_ref, entry.containers if entry and entry.containers else None)
+
+
+def label(host: Any, sha: str) -> str:
+    """A commit as a release manager reads it: its release tag if any, and the short SHA."""
+    app = host.git(host.app_source)
+    tags = app.tags_at(sha, host.estate.sources[host.app_source].release_tags)
+    return f"{tags[-1]} ({sha[:12]})" if tags else sha[:12]
+
+
+def targets(host: Any, entry: SettingsEntry, gitops_ref: str | None = None) -> dict[str, Target]:
+    """The application commits to check the environment's config against.
+
+    `running`: an explicit --ref for the application, else what the chart deploys.
+    `candidate`: the code the environment gets next (--candidate or the application's main for an
+    environment that deploys tags, the branch head for one that deploys a branch); left out when it
+    is the running commit.
+    """
+    app = host.git(host.app_source)
+    out: dict[str, Target] = {}
+    explicit = host.settings.refs.get(host.app_source)
+    run_sha = app.resolve(explicit) if explicit else running(host, gitops_ref, entry).sha
+    if run_sha:
+        out["running"] = Target("running", run_sha, label(host, run_sha))
+    if host.spec.deploys.branch and not explicit:
+        cand = app.resolve(host.spec.deploys.branch)
+    else:
+        cand = app.resolve(host.shared.candidate())
+    if cand != run_sha:
+        out["candidate"] = Target("candidate", cand, label(host, cand))
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _model(repo: Any, sha: str, path: str) -> tuple[str, settings_model.SettingsModel]:
+    text = repo.show(sha, path)
+    return text, settings_model.read(text, path)
+
+
+def model(host: Any, entry: SettingsEntry, sha: str) -> tuple[str, settings_model.SettingsModel]:
+    """(source text, model) of a settings entry at an application commit."""
+    return _model(host.git(entry.source), sha, entry.path)
+
+
+# -- checks ----------------------------------------------------------------------------------------
+def required(host: Any, entry: SettingsEntry, target: Target, env: ContainerEnv,
+             gitops_ref: str | None = None) -> list[Finding]:
+    """Required fields that no variable of the container sets: blockers naming where to add them."""
+    _, m = model(host, entry, target.sha)
+    values = env.values()
+    where = values_file(host, gitops_ref)
+    out = []
+    for cls in m.classes:
+        for f in settings_model.missing_required(cls, values):
+            names = " or ".join(f.env_names)
+            out.append(Finding(BLOCK, (
+                f"{host.name}: {f.path} is required by app {target.label} but {env.container} gets no "
+                f"{names}: add {f.env_names[0]} to {where}"), f.env_names[0],
+                {"class": cls.name, "field": f.name, "accepted": list(f.env_names), "values_file": where,
+                 "container": env.container, "app": target.sha, "annotation": f.annotation}))
+    return out
+
+
+def boot_env(env: ContainerEnv, m: settings_model.SettingsModel) -> dict[str, str]:
+    """The container's environment with placeholders fitting the field for values only the cluster knows."""
+    values = env.values()
+    for name, var in env.vars.items():
+        if var.known:
+            continue
+        annotation = next((f.annotation for c in m.classes for top in c.fields for f in top.walk()
+                           if f.reads(name)), None)
+        values[name] = boot.placeholder(annotation, var.value or boot.placeholder(None))
+    return values
+
+
+_BOOTED: dict[tuple, boot.BootResult] = {}
+
+
+def _boot_key(python: str | None, job: boot.BootJob) -> tuple:
+    return (python, job.filename, job.source, tuple(sorted(job.env.items())), job.classes, job.boot)
+
+
+def _boot_batch(python: str | None, timeout: float, jobs: list[boot.BootJob]) -> dict[str, boot.BootResult]:
+    """Boot results by job key; each distinct job runs once per session."""
+    todo = [j for j in jobs if _boot_key(python, j) not in _BOOTED]
+    for job_key, result in boot.run(todo, python, timeout).items():
+        job = next(j for j in todo if j.key == job_key)
+        _BOOTED[_boot_key(python, job)] = result
+    return {j.key: _BOOTED[_boot_key(python, j)] for j in jobs}
+
+
+def boot_results(host: Any, entry: SettingsEntry, target: Target,
+                 envs: list[tuple[str, ContainerEnv]]) -> dict[str, boot.BootResult]:
+    """Boot the settings at a commit once per distinct container environment; {item id: result}."""
+    text, m = model(host, entry, target.sha)
+    classes = tuple(c.name for c in m.classes)
+    jobs: dict[tuple, boot.BootJob] = {}
+    keys: dict[str, tuple] = {}
+    for item_id, env in envs:
+        values = boot_env(env, m)
+        key = tuple(sorted(values.items()))
+        keys[item_id] = key
+        jobs.setdefault(key, boot.BootJob(str(len(jobs)), text, PurePosixPath(entry.path).name, values,
+                                          classes, entry.boot))
+    results = _boot_batch(entry.python, host.timeout_s, list(jobs.values()))
+    return {item_id: results[jobs[key].key] for item_id, key in keys.items()}
+
+
+def boot_findings(host: Any, entry: SettingsEntry, target: Target, env: ContainerEnv,
+                  result: boot.BootResult) -> list[Finding]:
+    """Turn one boot result into findings: blockers on plain values, warnings on sealed ones."""
+    text, m = model(host, entry, target.sha)
+    where = f"{host.name}: {env.container} at app {target.label}"
+    if result.unavailable:
+        return _static_fallback(host, entry, target, env, m, result.unavailable)
+    if result.import_failure:
+        return [_outcome_finding(where, None, env, result.import_failure, f"importing {entry.path}")]
+    out: list[Finding] = []
+    seen: set[tuple] = set()
+    missing = {(c.name, f.name) for c in m.classes for f in settings_model.missing_required(c, env.values())}
+    for outcome in result.outcomes:
+        if outcome.ok:
+            continue
+        cls = m.get(outcome.name)
+        if outcome.exception:
+            out.append(_outcome_finding(where, cls, env, outcome, outcome.name))
+            continue
+        for error in outcome.errors:
+            owner = m.get(str(error.get("title"))) or cls
+            key = (error.get("title"), tuple(error.get("loc") or ()), error.get("type"))
+            f = owner.field_for(error.get("loc") or ()) if owner else None
+            if key in seen or (error.get("type") == "missing" and f and (owner.name, f.name) in missing):
+                continue  # already reported (by another class, or by the required-field check)
+            seen.add(key)
+            out.append(_error_finding(where, owner, f, env, error, outcome.name))
+    return out
+
+
+def _error_finding(where: str, owner: Any, f: settings_model.SettingsField | None, env: ContainerEnv,
+                   error: dict, via: str) -> Finding:
+    loc = ".".join(str(p) for p in error.get("loc") or ())
+    field_name = f"{owner.name}.{f.name}" if owner and f else (f"{owner.name}.{loc}" if owner else loc)
+    hit = f.lookup(env.values()) if f else None
+    var: EnvVar | None = env.vars.get(hit[0]) if hit else None
+    context = f" (via {via})" if owner is None or via != owner.name else ""
+    details = {"field": field_name, "type": error.get("type"), "pydantic": error.get("msg"),
+               "container": env.container}
+    reason = f"{error.get('msg')} ({error.get('type')})"
+    if var is not None and not var.known:
+        source = f"secret {var.ref[0]} key {var.ref[1]}" if var.secret and var.ref else var.source
+        details.update(variable=var.name, source=var.source)
+        return Finding(WARN, f"{where}: {var.name} (from {source}) may not fit {field_name}: a stand-in value "
+                             f"failed with: {reason}{context}; the sealed value cannot be read here, check it",
+                       var.name, details)
+    if var is not None:
+        details.update(variable=var.name, value=var.value)
+        return Finding(BLOCK, f"{where}: {var.name}={var.value!r} fails {field_name}: {reason}{context}",
+                       var.name, details)
+    return Finding(BLOCK, f"{where}: {field_name} fails at boot: {reason}{context}", None, details)
+
+
+def _outcome_finding(where: str, cls: Any, env: ContainerEnv, outcome: boot.Outcome, what: str) -> Finding:
+    if outcome.errors:
+        error = outcome.errors[0]
+        return _error_finding(where, cls, cls.field_for(error.get("loc") or ()) if cls else None, env, error, what)
+    return Finding(BLOCK, f"{where}: {what} fails at boot: {outcome.exception}", None,
+                   {"container": env.container, "exception": outcome.exception})
+
+
+def _static_fallback(host: Any, entry: SettingsEntry, target: Target, env: ContainerEnv,
+                     m: settings_model.SettingsModel, reason: str) -> list[Finding]:
+    out = []
+    key = (entry.path, target.sha)
+    if key not in _ANNOUNCED:
+        _ANNOUNCED.add(key)
+        out.append(Finding(WARN, f"{entry.path} at {target.label} imports modules the boot check does not have "
+                                 f"({reason}): static checks only for this file", entry.path))
+    values = env.values()
+    where = f"{host.name}: {env.container} at app {target.label}"
+    for cls in m.classes:
+        for top in cls.fields:
+            for f in top.walk():
+                hit = f.lookup(values)
+                var = env.vars.get(hit[0]) if hit else None
+                problem = settings_model.static_value_error(f, hit[1]) if var is not None and var.known else None
+                if problem:
+                    out.append(Finding(BLOCK, f"{where}: {var.name}={var.value!r} fails {cls.name}.{f.name}: "
+                                              f"{problem} (static check)", var.name,
+                                       {"field": f"{cls.name}.{f.name}", "value": var.value}))
+    return out
+
+
+def secret_findings(host: Any, env: ContainerEnv, secrets: SecretIndex) -> list[Finding]:
+    """Secrets and keys the container needs that the environment does not hold: blockers."""
+    out = [Finding(BLOCK, f"{host.name}: {env.container}: {p}", None, {"container": env.container})
+           for p in env.problems]
+    for need in env.needs:
+        found = secrets.find(need.secret, env.namespace)
+        what = f"{need.variable} from secret {need.secret} key {need.key}" if need.key else f"secret {need.secret}"
+        if found is None:
+            if not need.optional:
+                elsewhere = ", ".join(sorted({str(s.namespace) for s in secrets.others(need.secret)}))
+                hint = f" (it exists in namespace {elsewhere})" if elsewhere else ""
+                out.append(Finding(BLOCK, f"{host.name}: {env.container} reads {what}, but no secret "
+                                          f"{need.secret} exists in namespace {env.namespace}{hint}: the pod will "
+                                          "not start (CreateContainerConfigError)",
+                                   need.variable or need.secret, {"secret": need.secret, "key": need.key}))
+        elif need.key and need.key not in found.keys and not need.optional:
+            out.append(Finding(BLOCK, f"{host.name}: {env.container} reads {what}, which {found.origin} does not "
+                                      f"hold: the pod will not start (CreateContainerConfigError); seal the key "
+                                      f"into {found.origin}", need.variable,
+                               {"secret": need.secret, "key": need.key, "origin": found.origin,
+                                "keys": sorted(found.keys)}))
+    return out
+
+
+def cross_parity(host: Any, env_id: str, others: dict[str, list[ContainerEnv]],
+                 mine: list[ContainerEnv]) -> list[Finding]:
+    """Variables the same container gets elsewhere but not here (or only empty here): warnings."""
+    here = next((e for e in mine if container_id(e, mine) == env_id), None)
+    if here is None:
+        return []
+    declared = here.declared()
+    seen: dict[str, list[str]] = {}
+    empty_here: dict[str, list[str]] = {}
+    for other_name, other_envs in sorted(others.items()):
+        there = next((e for e in other_envs if container_id(e, other_envs) == env_id), None)
+        if there is None:
+            continue
+        for name, var in there.declared().items():
+            if name not in declared:
+                seen.setdefault(name, []).append(other_name)
+            elif declared[name].known and declared[name].value == "" and var.value != "":
+                empty_here.setdefault(name, []).append(other_name)
+    out = [Finding(WARN, f"{host.name}: {here.container} lacks {name}, which {', '.join(envs)} set", name,
+                   {"container": here.container, "set_in": envs}) for name, envs in sorted(seen.items())]
+    out += [Finding(WARN, f"{host.name}: {here.container} gets {name} empty, which {', '.join(envs)} set to a "
+                          "value", name, {"container": here.container, "set_in": envs})
+            for name, envs in sorted(empty_here.items())]
+    return out
+
+
+def flag_values(envs: Iterable[ContainerEnv], prefixes: Iterable[str]) -> dict[str, dict[str, str]]:
+    """{flag: {container: value}} for every plain variable under a feature-flag prefix."""
+    out: dict[str, dict[str, str]] = {}
+    prefixes = tuple(prefixes)
+    for env in envs:
+        for name, var in env.declared().items():
+            if prefixes and name.startswith(prefixes) and var.known:
+                out.setdefault(name, {})[env.container] = var.value
+    return out
+
+
+def flag_findings(host: Any, staging: str, mine: dict[str, dict[str, str]],
+                  theirs: dict[str, dict[str, str]]) -> list[Finding]:
+    """Flags on here that the staging environment does not have on: warnings."""
+    out = []
+    for flag, values in sorted(mine.items()):
+        on_here = sorted(c for c, v in values.items() if v.strip().lower() in _TRUE)
+        if not on_here:
+            continue
+        on_there = any(v.strip().lower() in _TRUE for v in theirs.get(flag, {}).values())
+        if not on_there:
+            state = "off" if flag in theirs else "not set"
+            out.append(Finding(WARN, f"{host.name}: feature flag {flag} is on ({', '.join(on_here)}) but {state} "
+                                     f"in {staging}: turn it on in {staging} first", flag,
+                               {"containers": on_here, "staging": staging}))
+    return out
+
+
+def frontend_reads(text: str) -> set[str]:
+    """Variables a front-end source reads through import.meta.env or process.env."""
+    return {a or b for a, b in _FRONTEND_READ.findall(text)} - _FRONTEND_BUILTINS
+
+
+def dotenv_names(text: str) -> dict[str, str]:
+    """{name: value} of a .env file (comments, blank lines and `export` prefixes allowed)."""
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.removeprefix("export ").partition("=")
+        out[name.strip()] = value.strip().strip("'\"")
+    return out
+
+
+def frontend_findings(host: Any, entry: FrontendEntry, sha: str, ref_label: str) -> list[Finding]:
+    """Front-end variables the env file does not provide: blockers (one per variable)."""
+    if not entry.env_file:
+        return []
+    repo = host.git(entry.source)
+    provided = dotenv_names(repo.show(sha, entry.env_file))
+    out = []
+    for path in entry.paths:
+        files = [p for p in repo.ls_tree(sha, path)] if not repo.exists(sha, path) or path.endswith("/") \
+            else [path]
+        if not files:
+            raise SourceError(f"{repo.name}: {path} does not exist at {ref_label}")
+        for file in files:
+            for name in sorted(frontend_reads(repo.show(sha, file)) - set(provided)):
+                out.append(Finding(BLOCK, f"{host.name}: {file} reads {name}, which {entry.env_file} at app "
+                                          f"{ref_label} does not set: add it", name,
+                                   {"file": file, "env_file": entry.env_file}))
+    return out
+
+
+def evaluate(host: Any, gitops_ref: str | None = None, app_ref: str | None = None) -> list[Finding]:
+    """Every blocker and warning of the release gate for the running code at one gitops commit.
+
+    Used by the replay walk: required fields, boot and secret keys, for each settings entry.
+    """
+    out: list[Finding] = []
+    deployed: Deployed | None = None
+    secrets = secret_index(host, gitops_ref)
+    for entry in host.estate.settings:
+        if app_ref:
+            sha = host.git(host.app_source).resolve(app_ref)
+        else:
+            deployed = running(host, gitops_ref, entry)
+            if deployed.sha is None:
+                out += [Finding(BLOCK, p) for p in deployed.problems]
+                continue
+            sha = deployed.sha
+        target = Target("running", sha, label(host, sha))
+        envs = settings_containers(host, entry, gitops_ref)
+        results = boot_results(host, entry, target, envs)
+        for item_id, env in envs:
+            out += required(host, entry, target, env, gitops_ref)
+            out += boot_findings(host, entry, target, env, results[item_id])
+    for env in container_envs(host, gitops_ref):
+        out += secret_findings(host, env, secrets)
+    return out

@@ -1,0 +1,11 @@
+"""The releasegate pytest plugin: every module below contributes options, hooks or fixtures."""
+
+pytest_plugins = [
+    "plugins.options",
+    "plugins.params",
+    "plugins.fixtures",
+    "plugins.findings",
+    "plugins.report",
+    "plugins.probe",
+    "plugins.drift",
+]

@@ -1,0 +1,360 @@
+"""Subdomain probes: what to fetch per endpoint, fetching all of them at once, and judging each.
+
+`Target` says what an endpoint must answer; `run(client, targets)` fetches every target
+concurrently (one `timeout_s` bound each); `assess(target, exchange, policy)` turns one
+exchange into findings, one per broken step, so a message says where it broke. `SessionProbe`
+runs every target of the session once, on first use, and serves the cached results to the
+per-item tests.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+from urllib.parse import urlsplit
+
+import pytest
+
+from plugins.http import Exchange, HttpClient, run_sync, setting
+
+DEFAULT_BUDGET_MS = 2000.0
+DEFAULT_CERT_WARNING_DAYS = 21.0
+DEFAULT_CERT_BLOCKER_DAYS = 7.0
+BLOCKER, WARNING = "blocker", "warning"
+
+_TIMEOUT_WHAT = {
+    "dns": "the DNS lookup hangs",
+    "tcp": "TCP connect hangs: address black-holed or firewalled",
+    "tls": "it accepts TCP but never completes the TLS handshake",
+    "http": "TLS is up but no HTTP answer came",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One endpoint of one environment and what it must answer."""
+
+    environment: str
+    item: str
+    url: str
+    expect_status: int = 200
+    expect_body: str | None = None
+    expect_json: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    follow_redirects: bool = True
+    budget_ms: float = DEFAULT_BUDGET_MS
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.environment, self.item)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or self.url
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Thresholds for certificate expiry (days)."""
+
+    cert_warning_days: float = DEFAULT_CERT_WARNING_DAYS
+    cert_blocker_days: float = DEFAULT_CERT_BLOCKER_DAYS
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: severity, the step it belongs to, a one-line message, JSON-able details."""
+
+    severity: str
+    step: str
+    message: str
+    details: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+def target(environment: str, item: str, domain: str, subdomain: str, spec: Any = None,
+           default_budget_ms: float = DEFAULT_BUDGET_MS) -> Target:
+    """Build a Target from a subdomain entry (a dataclass or a mapping with the contract's keys)."""
+    def get(key: str, default: Any = None) -> Any:
+        value = spec.get(key) if isinstance(spec, Mapping) else getattr(spec, key, None)
+        return default if value is None else value
+
+    path = str(get("path", "/"))
+    if not path.startswith("/"):
+        path = "/" + path
+    expect_json = tuple(
+        (str(key), tuple(allowed) if isinstance(allowed, (list, tuple)) else (allowed,))
+        for key, allowed in dict(get("expect_json", {}) or {}).items())
+    return Target(
+        environment=environment, item=item, url=f"https://{subdomain}.{domain}{path}",
+        expect_status=int(get("expect_status", 200)), expect_body=get("expect_body"),
+        expect_json=expect_json, follow_redirects=bool(get("follow_redirects", True)),
+        budget_ms=float(get("budget_ms", default_budget_ms)))
+
+
+def run(client: HttpClient, targets: Iterable[Target]) -> dict[tuple[str, str], Exchange]:
+    """Fetch every target concurrently; returns {target.key: Exchange}."""
+    targets = list(targets)
+    exchanges = run_sync(client.gather([(t.url, t.follow_redirects) for t in targets]))
+    return {t.key: ex for t, ex in zip(targets, exchanges)}
+
+
+def policy(estate: Any) -> Policy:
+    """Expiry thresholds from network.cert_warning_days / network.cert_blocker_days."""
+    return Policy(float(setting(estate, "cert_warning_days", DEFAULT_CERT_WARNING_DAYS)),
+                  float(setting(estate, "cert_blocker_days", DEFAULT_CERT_BLOCKER_DAYS)))
+
+
+def subdomain_targets(estate: Any, env: Any) -> list[tuple[str, Target]]:
+    """(subdomain name, Target) for every subdomain of an environment (no network)."""
+    if not env.domain:
+        return []
+    budget = float(setting(estate, "budget_ms", DEFAULT_BUDGET_MS))
+    return [(name, target(env.name, name, env.domain, name, spec, budget))
+            for name, spec in env.subdomains.items()]
+
+
+def version_target(estate: Any, env: Any) -> Target | None:
+    """The endpoint that tells which build an environment serves, if it declares one."""
+    spec = env.version
+    if spec is None or not env.domain:
+        return None
+    budget = float(setting(estate, "budget_ms", DEFAULT_BUDGET_MS))
+    return target(env.name, f"{spec.subdomain}@version", env.domain, spec.subdomain,
+                  {"path": spec.path}, budget)
+
+
+class SessionProbe:
+    """Probe every target of a session once, on first use; later lookups read the cache."""
+
+    def __init__(self, client: HttpClient, targets: Iterable[Target]) -> None:
+        self.client = client
+        self.targets = {t.key: t for t in targets}
+        self._results: dict[tuple[str, str], Exchange] | None = None
+        self._lock = threading.Lock()
+
+    def result(self, target: Target) -> Exchange:
+        """The exchange for target (probing everything on the first call)."""
+        with self._lock:
+            if self._results is None:
+                self.targets.setdefault(target.key, target)
+                self._results = run(self.client, self.targets.values())
+            if target.key not in self._results or self.targets.get(target.key) != target:
+                self.targets[target.key] = target
+                self._results.update(run(self.client, [target]))
+            return self._results[target.key]
+
+
+def _details(target: Target, ex: Exchange, **extra: Any) -> dict:
+    details = {
+        "url": target.url, "address": ex.address, "attempts": ex.attempts, "elapsed_ms": ex.elapsed_ms,
+        "steps": [{"step": s.name, "ok": s.ok, "ms": s.ms, "detail": s.detail} for s in ex.steps],
+    }
+    if ex.redirects:
+        details["redirects"] = ex.redirects
+    if ex.response is not None:
+        details["status"] = ex.response.status
+    if ex.cert is not None:
+        details["certificate"] = {"subject": ex.cert.subject, "issuer": ex.cert.issuer,
+                                  "sans": list(ex.cert.sans), "not_after": ex.cert.not_after.isoformat()}
+    details.update(extra)
+    return details
+
+
+def _where(target: Target, ex: Exchange) -> str:
+    return f"{target.host} ({ex.address})" if ex.address else target.host
+
+
+def _failure(target: Target, ex: Exchange, client_ca: str | None, now: dt.datetime) -> Finding:
+    fail = ex.failure
+    env, host, where = target.environment, target.host, _where(target, ex)
+    tries = f" after {ex.attempts} attempts" if ex.attempts > 1 else ""
+    cert = ex.cert
+    if fail.kind == "timeout":
+        msg = f"{env}: {where} gave no answer within the timeout ({fail.reason}): {_TIMEOUT_WHAT[fail.step]}"
+    elif fail.step == "dns":
+        msg = (f"{env}: {fail.reason}; fix the DNS record or network.resolve" if fail.kind == "not-found"
+               else f"{env}: {fail.reason}; fix subdomains/domain in the environments file")
+    elif fail.kind == "refused":
+        msg = f"{env}: {where} refuses connections{tries}: nothing listens there; is the service/ingress up?"
+    elif fail.step == "tcp":
+        msg = f"{env}: {fail.reason}{tries}; check the address and routing"
+    elif fail.kind == "expired" and cert:
+        days = int(-cert.days_left(now))
+        msg = (f"{env}: {host} certificate expired on {cert.not_after:%Y-%m-%d} ({days} days ago); "
+               f"renew it")
+    elif fail.kind == "hostname":
+        covers = ", ".join(cert.sans) if cert and cert.sans else "other names"
+        msg = f"{env}: {host} certificate is not valid for this name (it covers {covers}); reissue it with {host}"
+    elif fail.kind == "self-signed":
+        msg = (f"{env}: {host} serves a self-signed certificate"
+               f"{f' ({cert.subject})' if cert else ''}; install one issued by a trusted CA")
+    elif fail.kind in ("untrusted", "not-yet-valid", "expired"):
+        trust = f"network.ca_file {client_ca}" if client_ca else "the system trust store"
+        msg = (f"{env}: {host} certificate is not trusted ({fail.reason}) against {trust}; "
+               f"serve the full chain or set network.ca_file")
+    elif fail.step == "tls":
+        msg = f"{env}: {where} {fail.reason}"
+    elif fail.kind == "redirects":
+        msg = f"{env}: {target.url} {fail.reason} (last: {ex.redirects[-1]}); fix the redirect loop"
+    else:
+        msg = f"{env}: {target.url} {fail.reason}{tries}"
+    return Finding(BLOCKER, fail.step, msg, _details(target, ex, kind=fail.kind))
+
+
+def _cert_expiry(target: Target, ex: Exchange, policy: Policy, now: dt.datetime) -> Finding | None:
+    if ex.cert is None:
+        return None
+    days = ex.cert.days_left(now)
+    if days >= policy.cert_warning_days:
+        return None
+    severity = BLOCKER if days < policy.cert_blocker_days else WARNING
+    limit = policy.cert_blocker_days if severity == BLOCKER else policy.cert_warning_days
+    msg = (f"{target.environment}: {target.host} certificate expires in {round(days)} days "
+           f"({ex.cert.not_after:%Y-%m-%d}, {severity} under {limit:g} days); renew it")
+    return Finding(severity, "tls", msg, _details(target, ex, days_left=round(days, 2)))
+
+
+def json_path(document: Any, key: str) -> tuple[bool, Any]:
+    """Look up a dotted key ("status", "checks.db") -> (found, value)."""
+    value = document
+    for part in key.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return False, None
+    return True, value
+
+
+def body_matches(expected: str, body: str) -> bool:
+    """`re:<pattern>` searches the body; anything else must equal the body (outer whitespace ignored)."""
+    if expected.startswith("re:"):
+        return re.search(expected[3:], body) is not None
+    return body.strip() == expected.strip()
+
+
+def _snippet(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _content(target: Target, ex: Exchange) -> list[Finding]:
+    env, url, resp = target.environment, target.url, ex.response
+    text = resp.text()
+    found = []
+    if target.expect_body is not None and not body_matches(str(target.expect_body), text):
+        how = "regex" if str(target.expect_body).startswith("re:") else "expected"
+        found.append(Finding(BLOCKER, "body", (
+            f"{env}: {url} body {_snippet(text)!r} does not match expect_body ({how} "
+            f"{_snippet(str(target.expect_body).removeprefix('re:'))!r})"), _details(target, ex)))
+    if target.expect_json:
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            return found + [Finding(BLOCKER, "json", (
+                f"{env}: {url} did not answer JSON ({exc.msg}) but expect_json needs "
+                f"{', '.join(k for k, _ in target.expect_json)}"), _details(target, ex))]
+        for key, allowed in target.expect_json:
+            ok, value = json_path(document, key)
+            if not ok:
+                found.append(Finding(BLOCKER, "json", f"{env}: {url} JSON has no key {key!r} (expect_json)",
+                                     _details(target, ex, key=key)))
+            elif value not in allowed and str(value) not in {str(a) for a in allowed}:
+                found.append(Finding(BLOCKER, "json", (
+                    f"{env}: {url} JSON {key}={value!r}, expected one of "
+                    f"{', '.join(map(str, allowed))}"), _details(target, ex, key=key, value=value)))
+    return found
+
+
+def assess(target: Target, ex: Exchange, policy: Policy = Policy(), now: dt.datetime | None = None,
+           ca_file: str | None = None) -> list[Finding]:
+    """Every finding for one endpoint: a broken step stops the steps after it."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if ex.failure is not None:
+        return [_failure(target, ex, ca_file, now)]
+    found = [f for f in [_cert_expiry(target, ex, policy, now)] if f]
+    resp = ex.response
+    if resp.status != target.expect_status:
+        moved = f" -> {resp.headers['location']}" if "location" in resp.headers else ""
+        tries = f" after {ex.attempts} attempts" if ex.attempts > 1 else ""
+        found.append(Finding(BLOCKER, "http", (
+            f"{target.environment}: {target.url} answered HTTP {resp.status}{moved}{tries}, "
+            f"expected {target.expect_status}"), _details(target, ex)))
+        return found
+    found += _content(target, ex)
+    if ex.elapsed_ms > target.budget_ms:
+        found.append(Finding(WARNING, "time", (
+            f"{target.environment}: {target.url} took {ex.elapsed_ms:.0f} ms, over its budget of "
+            f"{target.budget_ms:.0f} ms"), _details(target, ex, budget_ms=target.budget_ms)))
+    return found
+
+
+def served_build(ex: Exchange, json_key: str | None = None, header: str | None = None) -> tuple[str | None, str]:
+    """The build an endpoint reports -> (value or None, why it could not be read)."""
+    if ex.failure is not None or ex.response is None:
+        return None, ex.failure.reason if ex.failure else "no answer"
+    resp = ex.response
+    if resp.status != 200:
+        return None, f"answered HTTP {resp.status}"
+    if header:
+        value = resp.headers.get(header.lower())
+        return (value.strip(), "") if value else (None, f"has no {header} header")
+    try:
+        ok, value = json_path(json.loads(resp.text()), json_key or "version")
+    except ValueError:
+        return None, "did not answer JSON"
+    if not ok or value in (None, ""):
+        return None, f"JSON has no key {json_key!r}"
+    return str(value).strip(), ""
+
+
+# -- pytest wiring: probe the selected endpoints once per session, mark per environment ---------
+ENV_MARKS = "_releasegate_env_marks"
+_TARGETS = pytest.StashKey[list]()
+_PROBE = pytest.StashKey[SessionProbe]()
+
+
+def marked_where(applies: Callable[[Any], bool], *marks: Any) -> Callable[[Any], Any]:
+    """Add marks to a check's items whose environment satisfies applies(environment spec)."""
+    def decorate(function: Any) -> Any:
+        setattr(function, ENV_MARKS, (*getattr(function, ENV_MARKS, ()), (applies, marks)))
+        return function
+    return decorate
+
+
+def _param(item: pytest.Item) -> tuple | None:
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("host") if callspec else None
+    return value if isinstance(value, tuple) and len(value) == 3 else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Apply marked_where() marks before -m selects items."""
+    from plugins.params import shared
+
+    for item in items:
+        rules, param = getattr(getattr(item, "function", None), ENV_MARKS, ()), _param(item)
+        if not rules or param is None:
+            continue
+        env = shared(config).estate.environments.get(param[0])
+        for applies, marks in rules:
+            if env is not None and applies(env):
+                for mark in marks:
+                    item.add_marker(mark)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Remember the endpoints of the selected items: the first probe fetches them all at once."""
+    session.config.stash[_TARGETS] = [p[1] for p in map(_param, session.items)
+                                      if p is not None and isinstance(p[1], Target)]
+
+
+def session_probe(config: pytest.Config, client: HttpClient) -> SessionProbe:
+    """The session's probe (created on first use with every selected endpoint)."""
+    if _PROBE not in config.stash:
+        config.stash[_PROBE] = SessionProbe(client, config.stash.get(_TARGETS, []))
+    return config.stash[_PROBE]

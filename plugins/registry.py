@@ -1,0 +1,561 @@
+"""A read-only Registry HTTP API v2 client: does an image reference exist, and is it what we need?
+
+One httpx connection pool per run, at most ``concurrency`` requests in flight. Per reference one
+HEAD on ``/v2/<name>/manifests/<reference>`` with Accept for the OCI index, OCI manifest, Docker
+manifest list and Docker v2 manifest; a GET follows only for an index (to find
+``registries.platform`` in it) and for a 404 (to tell a missing repository from a missing tag).
+Auth is what ``GET /v2/`` challenges for: Basic, or Bearer (``realm``, ``service``, ``scope``), with
+one token request covering many repositories. Credentials come from the docker config file,
+credential helpers included, through the docker package's auth module; every one is registered
+with plugins.redact and none is ever put in a message.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import ssl
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+from urllib.parse import urlsplit
+
+import httpx
+
+from plugins import imageref, redact
+from plugins.environments import Unset, interpolate
+from plugins.imageref import ImageRef
+
+if TYPE_CHECKING:
+    from plugins.host import EnvHost
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_V2))
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
+DOCKER_HUB_API = "https://registry-1.docker.io"
+DEFAULT_CONCURRENCY = 16
+TOKEN_BATCH = 40           # repositories per token request (keeps the URL short)
+
+PRESENT = "present"
+MISSING = "missing"
+DENIED = "denied"
+NO_PLATFORM = "no-platform"
+DIGEST_MISMATCH = "digest-mismatch"
+SKIPPED = "skipped"
+NOT_CONFIGURED = "not-configured"
+FINDINGS = frozenset({MISSING, DENIED, NO_PLATFORM, DIGEST_MISMATCH})
+
+
+class RegistryUnreachable(Exception):
+    """A registry cannot be asked: down, too slow, TLS failure, or credentials refused."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        self.endpoint, self.reason = endpoint, redact.redact(reason)
+        super().__init__(f"{endpoint} unreachable: {self.reason}")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the registry says about one reference. ``detail`` is one line, never a secret."""
+
+    ref: ImageRef
+    status: str
+    detail: str = ""
+    digest: str | None = None
+    media_type: str | None = None
+    platforms: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()      # a few tags the repository has, when the reference is missing
+    endpoint: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong with the reference (skips are not findings)."""
+        return self.status not in FINDINGS
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Login for one registry; ``source`` says where it came from (never the secret itself)."""
+
+    username: str | None = None
+    password: str | None = None
+    identity_token: str | None = None
+    source: str = ""
+
+    def basic(self) -> str | None:
+        """The value of a Basic Authorization header, or None without username/password."""
+        if self.username is None or self.password is None:
+            return None
+        raw = f"{self.username}:{self.password}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+
+def load_credentials(hosts: Iterable[str], config_path: str | None = None,
+                     credstore_env: dict[str, str] | None = None) -> Credentials | None:
+    """Credentials for the first of ``hosts`` the docker config knows (auths, credsStore,
+    credHelpers); None when it knows none. Raises ValueError for an unreadable config."""
+    from docker import auth, errors
+
+    try:
+        config = auth.load_config(config_path, credstore_env=credstore_env)
+    except errors.DockerException as exc:
+        raise ValueError(f"docker config {config_path or '(default)'}: {exc}") from None
+    for host in hosts:
+        try:
+            entry = config.resolve_authconfig(host)
+        except errors.DockerException as exc:
+            raise ValueError(f"credential helper for {host}: {exc}") from None
+        if not entry:
+            continue
+        username = entry.get("username") or entry.get("Username")
+        password = entry.get("password") or entry.get("Password")
+        token = entry.get("IdentityToken")
+        for secret in (password, token):
+            redact.register_secret(secret)
+        if username or token:
+            store = config.get_credential_store(host) if (config.creds_store or
+                                                          config.cred_helpers) else None
+            source = f"docker-credential-{store}" if store and "Username" in entry else "auths"
+            return Credentials(username, password, token, f"{source} for {host}")
+    return None
+
+
+_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """Split ``WWW-Authenticate: Bearer realm="..",service="..""`` into ("bearer", params)."""
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower(), {k.lower(): v for k, v in _CHALLENGE_PARAM.findall(rest)}
+
+
+def platform_key(platform: dict[str, Any] | str) -> str:
+    """``os/arch[/variant]`` with arm64's implicit v8 dropped, for comparison."""
+    if isinstance(platform, str):
+        parts = platform.split("/")
+    else:
+        parts = [platform.get("os", ""), platform.get("architecture", "")]
+        if platform.get("variant"):
+            parts.append(platform["variant"])
+    if parts[1:2] == ["arm64"] and parts[2:] == ["v8"]:
+        parts = parts[:2]
+    return "/".join(parts)
+
+
+def platform_matches(wanted: str, offered: str) -> bool:
+    """True if an index entry for ``offered`` serves a host asking for ``wanted``."""
+    wanted_parts, offered_parts = platform_key(wanted).split("/"), platform_key(offered).split("/")
+    return offered_parts[:2] == wanted_parts[:2] and (
+        len(wanted_parts) < 3 or offered_parts[2:3] == wanted_parts[2:3])
+
+
+class _Denied(Exception):
+    """The registry (or its token service) refuses one repository to this login."""
+
+
+class _Endpoint:
+    """One registry host as reached through its base URL: its auth scheme and tokens."""
+
+    def __init__(self, registry: str, base_url: str, credentials: Credentials | None) -> None:
+        self.registry, self.base_url, self.credentials = registry, base_url.rstrip("/"), credentials
+        self.scheme: str | None = None      # None until pinged; "none", "basic" or "bearer"
+        self.challenge: dict[str, str] = {}
+        self.failure: RegistryUnreachable | None = None
+        self.tokens: dict[str, tuple[str, float]] = {}
+        self.lock = threading.Lock()
+
+
+@dataclass
+class RegistryClient:
+    """Checks image references against their registries (HEAD/GET only), cached per reference."""
+
+    mirrors: dict[str, str | Unset] = field(default_factory=dict)
+    ca_file: str | None = None
+    platform: str | None = "linux/amd64"
+    skip: tuple[str, ...] = ()
+    timeout_s: float = 10.0
+    docker_config: str | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
+    credstore_env: dict[str, str] | None = None
+    requests: int = 0                   # requests sent, for the benchmark and tests
+
+    def __post_init__(self) -> None:
+        verify: ssl.SSLContext | bool = True
+        if self.ca_file:
+            verify = ssl.create_default_context(cafile=str(self.ca_file))
+        self._http = httpx.Client(
+            verify=verify, timeout=httpx.Timeout(self.timeout_s),
+            limits=httpx.Limits(max_connections=self.concurrency,
+                                max_keepalive_connections=self.concurrency),
+            headers={"User-Agent": "releasegate"}, follow_redirects=True)
+        self._endpoints: dict[str, _Endpoint] = {}
+        self._results: dict[str, Result] = {}
+        self._pending: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    # public ---------------------------------------------------------------------------------
+    def check(self, ref: ImageRef | str) -> Result:
+        """What the registry says about one reference (cached; concurrent callers share one
+        request). Raises RegistryUnreachable when the registry cannot be asked."""
+        ref = imageref.parse(ref) if isinstance(ref, str) else ref
+        key = str(ref)
+        while True:
+            with self._lock:
+                if key in self._results:
+                    return self._results[key]
+                waiting = self._pending.get(key)
+                if waiting is None:
+                    self._pending[key] = threading.Event()
+                    break
+            waiting.wait()
+        try:
+            result = self._check(ref)
+            with self._lock:
+                self._results[key] = result
+            return result
+        finally:
+            with self._lock:
+                self._pending.pop(key).set()
+
+    def check_all(self, refs: Iterable[ImageRef | str]) -> dict[str, Result | RegistryUnreachable]:
+        """Check many references at once, ``concurrency`` at a time, with tokens fetched for
+        many repositories per request. Maps str(ref) to its Result or to the failure."""
+        parsed = [imageref.parse(r) if isinstance(r, str) else r for r in refs]
+        unique = list({str(r): r for r in parsed}.values())
+        self._prefetch_tokens(unique)
+
+        def one(ref: ImageRef) -> Result | RegistryUnreachable:
+            try:
+                return self.check(ref)
+            except RegistryUnreachable as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            outcomes = list(pool.map(one, unique))
+        return {str(ref): outcome for ref, outcome in zip(unique, outcomes)}
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    # endpoints and auth ---------------------------------------------------------------------
+    def base_url(self, registry: str) -> str | Unset:
+        """Where a registry host is reached: its mirror, Docker Hub's API host, or https://host."""
+        if registry in self.mirrors:
+            mirror = self.mirrors[registry]
+            if isinstance(mirror, Unset):
+                return mirror
+            return mirror if "://" in mirror else f"https://{mirror}"
+        if registry == imageref.DEFAULT_REGISTRY:
+            return DOCKER_HUB_API
+        return f"https://{registry}"
+
+    def _endpoint(self, registry: str) -> _Endpoint:
+        with self._lock:
+            if registry in self._endpoints:
+                return self._endpoints[registry]
+        base = self.base_url(registry)
+        assert not isinstance(base, Unset)
+        hosts = [registry, urlsplit(base).netloc]
+        if registry == imageref.DEFAULT_REGISTRY:
+            hosts.insert(0, "https://index.docker.io/v1/")
+        try:
+            credentials = load_credentials(dict.fromkeys(hosts), self.docker_config,
+                                           self.credstore_env)
+        except ValueError as exc:
+            raise RegistryUnreachable(base, str(exc)) from None
+        with self._lock:
+            return self._endpoints.setdefault(registry, _Endpoint(registry, base, credentials))
+
+    def _send(self, endpoint: _Endpoint, method: str, path: str,
+              **kwargs: Any) -> httpx.Response:
+        url = endpoint.base_url + path
+        try:
+            self.requests += 1
+            return self._http.request(method, url, **kwargs)
+        except httpx.TimeoutException:
+            raise RegistryUnreachable(endpoint.base_url,
+                                      f"no answer within {self.timeout_s:g}s") from None
+        except httpx.HTTPError as exc:
+            reason = str(exc) or type(exc).__name__
+            if "CERTIFICATE_VERIFY_FAILED" in reason:
+                reason = "TLS certificate not trusted (set registries.ca_file)"
+            raise RegistryUnreachable(endpoint.base_url, reason) from None
+
+    def _ping(self, endpoint: _Endpoint) -> None:
+        """Learn the auth scheme from GET /v2/ once per endpoint; failures are remembered."""
+        with endpoint.lock:
+            if endpoint.failure is not None:
+                raise endpoint.failure
+            if endpoint.scheme is not None:
+                return
+            try:
+                self._ping_locked(endpoint)
+            except RegistryUnreachable as exc:
+                endpoint.failure = exc
+                raise
+
+    def _ping_locked(self, endpoint: _Endpoint) -> None:
+        response = self._send(endpoint, "GET", "/v2/")
+        if response.status_code == 200:
+            endpoint.scheme = "none"
+            return
+        if response.status_code != 401:
+            raise RegistryUnreachable(endpoint.base_url, f"GET /v2/ answered HTTP "
+                                                         f"{response.status_code}, not a registry")
+        scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        creds = endpoint.credentials
+        if scheme == "basic":
+            if creds is None or creds.basic() is None:
+                raise RegistryUnreachable(endpoint.base_url, "auth refused: the registry wants a "
+                                          f"login and the docker config has none for "
+                                          f"{endpoint.registry}")
+            check = self._send(endpoint, "GET", "/v2/", headers={"Authorization": creds.basic()})
+            if check.status_code != 200:
+                raise RegistryUnreachable(endpoint.base_url, f"auth refused: login from "
+                                          f"{creds.source} rejected (HTTP {check.status_code})")
+            endpoint.scheme = "basic"
+        elif scheme == "bearer" and params.get("realm"):
+            endpoint.scheme, endpoint.challenge = "bearer", params
+        else:
+            raise RegistryUnreachable(endpoint.base_url,
+                                      f"unsupported auth challenge {scheme or '(none)'!r}")
+
+    def _prefetch_tokens(self, refs: list[ImageRef]) -> None:
+        """One token request per TOKEN_BATCH repositories of a bearer registry."""
+        by_registry: dict[str, list[str]] = {}
+        for ref in refs:
+            if ref.registry not in self.skip and not isinstance(self.base_url(ref.registry), Unset):
+                by_registry.setdefault(ref.registry, []).append(ref.repository)
+        for registry, repos in by_registry.items():
+            try:
+                endpoint = self._endpoint(registry)
+                self._ping(endpoint)
+                if endpoint.scheme != "bearer":
+                    continue
+                names = sorted(set(repos))
+                for start in range(0, len(names), TOKEN_BATCH):
+                    self._token(endpoint, names[start:start + TOKEN_BATCH])
+            except (RegistryUnreachable, _Denied):
+                continue      # check() reports it per reference
+
+    def _scope(self, repository: str) -> str:
+        return f"repository:{repository}:pull"
+
+    def _token(self, endpoint: _Endpoint, repositories: list[str]) -> str:
+        """A bearer token for the repositories (from the cache when still valid)."""
+        scopes = [self._scope(r) for r in repositories]
+        now = time.monotonic()
+        with endpoint.lock:
+            cached = [endpoint.tokens.get(s) for s in scopes]
+            if all(c and c[1] > now for c in cached):
+                return cached[0][0]  # type: ignore[index]
+        realm = endpoint.challenge["realm"]
+        params = [("scope", s) for s in scopes]
+        if endpoint.challenge.get("service"):
+            params.insert(0, ("service", endpoint.challenge["service"]))
+        creds = endpoint.credentials
+        try:
+            self.requests += 1
+            if creds and creds.identity_token:
+                data = dict(params, grant_type="refresh_token", client_id="releasegate",
+                            refresh_token=creds.identity_token)
+                data["scope"] = " ".join(scopes)
+                response = self._http.post(realm, data=data)
+            else:
+                headers = {"Authorization": creds.basic()} if creds and creds.basic() else {}
+                response = self._http.get(realm, params=params, headers=headers)
+        except httpx.TimeoutException:
+            raise RegistryUnreachable(realm, f"token service gave no answer within "
+                                             f"{self.timeout_s:g}s") from None
+        except httpx.HTTPError as exc:
+            raise RegistryUnreachable(realm, f"token service: {exc or type(exc).__name__}") \
+                from None
+        if response.status_code == 403:
+            raise _Denied("the token service refuses access (HTTP 403)")
+        if response.status_code == 401:
+            who = f"login from {creds.source}" if creds else "anonymous access"
+            failure = RegistryUnreachable(realm, f"auth refused: token service rejected {who} "
+                                                 "(HTTP 401)")
+            with endpoint.lock:
+                endpoint.failure = failure   # bad credentials stay bad for this run
+            raise failure
+        if response.status_code != 200:
+            raise RegistryUnreachable(realm, f"token service answered HTTP {response.status_code}")
+        try:
+            body = response.json()
+            token = body.get("token") or body["access_token"]
+        except (ValueError, KeyError, AttributeError):
+            raise RegistryUnreachable(realm, "token service answered without a token") from None
+        redact.register_secret(token)
+        expires = now + max(float(body.get("expires_in") or 60) - 10, 5)
+        with endpoint.lock:
+            for scope in scopes:
+                endpoint.tokens[scope] = (token, expires)
+        return token
+
+    def _auth_header(self, endpoint: _Endpoint, repository: str) -> dict[str, str]:
+        if endpoint.failure is not None:
+            raise endpoint.failure
+        if endpoint.scheme == "basic" and endpoint.credentials:
+            return {"Authorization": endpoint.credentials.basic() or ""}
+        if endpoint.scheme == "bearer":
+            return {"Authorization": "Bearer " + self._token(endpoint, [repository])}
+        return {}
+
+    def _request(self, endpoint: _Endpoint, method: str, ref: ImageRef,
+                 path: str) -> httpx.Response:
+        """Send with auth; on a bearer 401 drop the token and retry once with a fresh one."""
+        for attempt in (1, 2):
+            headers = {"Accept": ACCEPT, **self._auth_header(endpoint, ref.repository)}
+            response = self._send(endpoint, method, path, headers=headers)
+            if response.status_code != 401 or endpoint.scheme != "bearer" or attempt == 2:
+                break
+            with endpoint.lock:
+                endpoint.tokens.pop(self._scope(ref.repository), None)
+        if response.status_code == 401 and endpoint.scheme == "basic":
+            raise RegistryUnreachable(endpoint.base_url, "auth refused: login rejected (HTTP 401)")
+        if response.status_code == 429:
+            raise RegistryUnreachable(endpoint.base_url, "rate limited (HTTP 429)")
+        if response.status_code >= 500:
+            raise RegistryUnreachable(endpoint.base_url, f"server error HTTP {response.status_code}")
+        return response
+
+    # the check itself -----------------------------------------------------------------------
+    def _check(self, ref: ImageRef) -> Result:
+        if ref.registry in self.skip:
+            return Result(ref, SKIPPED, f"registry {ref.registry} is in registries.skip")
+        base = self.base_url(ref.registry)
+        if isinstance(base, Unset):
+            return Result(ref, NOT_CONFIGURED, f"registries.mirrors.{ref.registry} is not "
+                                               f"configured (${{{base.variable}}} is not set)")
+        endpoint = self._endpoint(ref.registry)
+        self._ping(endpoint)
+        path = f"/v2/{ref.repository}/manifests/{ref.reference}"
+        try:
+            response = self._request(endpoint, "HEAD", ref, path)
+        except _Denied as exc:
+            return Result(ref, DENIED, str(exc), endpoint=endpoint.base_url)
+        if response.status_code == 404:
+            return self._missing(endpoint, ref)
+        if response.status_code in (401, 403):
+            return Result(ref, DENIED, "the registry refuses to show it with the configured "
+                                       f"login (HTTP {response.status_code}): missing or no "
+                                       "permission", endpoint=endpoint.base_url)
+        if response.status_code != 200:
+            raise RegistryUnreachable(endpoint.base_url, f"HEAD {path} answered HTTP "
+                                                         f"{response.status_code}")
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip() or None
+        digest = response.headers.get("Docker-Content-Digest")
+        body = None
+        if (media_type in INDEX_TYPES and self.platform) or (ref.digest and not digest):
+            got = self._request(endpoint, "GET", ref, path)
+            if got.status_code != 200:
+                raise RegistryUnreachable(endpoint.base_url, f"GET {path} answered HTTP "
+                                                             f"{got.status_code} after HEAD 200")
+            body = got.content
+            if ref.digest or not digest:
+                digest = content_digest(body, ref.digest)
+        if ref.digest and digest != ref.digest:
+            return Result(ref, DIGEST_MISMATCH, f"asked for {ref.digest}, the registry serves "
+                                                f"{digest}", digest, media_type,
+                          endpoint=endpoint.base_url)
+        platforms: tuple[str, ...] = ()
+        if body is not None and media_type in INDEX_TYPES:
+            platforms = _index_platforms(body)
+            if self.platform and not any(platform_matches(self.platform, p) for p in platforms):
+                offered = ", ".join(platforms) or "no platform"
+                return Result(ref, NO_PLATFORM, f"the index has no {self.platform} image (it has "
+                                                f"{offered})", digest, media_type, platforms,
+                              endpoint=endpoint.base_url)
+        detail = "present" + (f" ({', '.join(platforms)})" if platforms else "")
+        return Result(ref, PRESENT, detail, digest, media_type, platforms,
+                      endpoint=endpoint.base_url)
+
+    def _missing(self, endpoint: _Endpoint, ref: ImageRef) -> Result:
+        """Tell a missing repository from a missing tag (GET tags/list), naming a few tags."""
+        listing = self._request(endpoint, "GET", ref, f"/v2/{ref.repository}/tags/list")
+        what = "digest" if ref.digest else "tag"
+        if listing.status_code == 404:
+            return Result(ref, MISSING, f"repository {ref.name} does not exist",
+                          endpoint=endpoint.base_url)
+        tags: tuple[str, ...] = ()
+        if listing.status_code == 200:
+            try:
+                tags = tuple(sorted(listing.json().get("tags") or ()))
+            except ValueError:
+                tags = ()
+        shown = f"; it has {len(tags)} other tag(s), e.g. {', '.join(tags[:3])}" if tags else ""
+        return Result(ref, MISSING, f"{what} {ref.reference} not found in {ref.name}{shown}",
+                      tags=tags[:20], endpoint=endpoint.base_url)
+
+
+def content_digest(body: bytes, like: str | None = None) -> str:
+    """The digest of manifest bytes, with the algorithm of ``like`` (sha256 by default)."""
+    algorithm = (like or "sha256:").partition(":")[0]
+    if algorithm not in ("sha256", "sha384", "sha512"):
+        algorithm = "sha256"
+    return f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
+
+
+def _index_platforms(body: bytes) -> tuple[str, ...]:
+    try:
+        manifests = json.loads(body).get("manifests") or []
+    except (ValueError, AttributeError):
+        return ()
+    return tuple(platform_key(m["platform"]) for m in manifests
+                 if isinstance(m, dict) and isinstance(m.get("platform"), dict))
+
+
+# ---------------------------------------------------------------------------------------------
+# The foundation hook: host.registry
+
+
+def docker_config_path(raw: Any, root: Path) -> str | Unset | None:
+    """``registries.docker_config`` from the environments file (optional; relative to its folder)."""
+    value = ((raw or {}).get("registries") or {}).get("docker_config") if raw else None
+    if not value:
+        return None
+    expanded = interpolate(str(value), "registries.docker_config")
+    if isinstance(expanded, Unset):
+        return expanded
+    path = Path(expanded)
+    return str(path if path.is_absolute() else root / path)
+
+
+def concurrency_setting(raw: Any) -> int:
+    """``registries.concurrency`` (optional, default 16): requests in flight per run."""
+    value = ((raw or {}).get("registries") or {}).get("concurrency") if raw else None
+    try:
+        return max(1, int(value)) if value is not None else DEFAULT_CONCURRENCY
+    except (TypeError, ValueError):
+        return DEFAULT_CONCURRENCY
+
+
+def connect(host: EnvHost) -> RegistryClient:
+    """The registry client of an environment (one per environment, closed by host.close()).
+
+    Skips when every configured mirror names an unset variable, or the CA file does."""
+    import pytest
+
+    registries = host.estate.registries
+    mirrors = dict(registries.mirrors)
+    if mirrors and all(isinstance(v, Unset) for v in mirrors.values()):
+        first = next(iter(mirrors.values()))
+        pytest.skip(f"{host.name}: {first}")
+    if isinstance(registries.ca_file, Unset):
+        pytest.skip(f"{host.name}: {registries.ca_file}")
+    config = docker_config_path(host.estate.raw, host.estate.root)
+    if isinstance(config, Unset):
+        pytest.skip(f"{host.name}: {config}")
+    return RegistryClient(mirrors=mirrors, ca_file=str(registries.ca_file) if registries.ca_file
+                          else None, platform=registries.platform or None,
+                          skip=tuple(registries.skip), timeout_s=host.timeout_s,
+                          docker_config=config, concurrency=concurrency_setting(host.estate.raw))

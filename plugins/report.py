@@ -1,0 +1,247 @@
+"""Outcomes into records: blockers, warnings, waivers, one-line errors, redaction, --report-json.
+
+Every check's outcome becomes one or more records
+``{check, environment, item, outcome, severity, message, details}``. Records travel inside the test
+reports' ``user_properties``, so a run split by pytest-xdist yields the same complete report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import plugins
+from plugins.findings import BLOCKER, GATE, WARNING, Finding, Gate, apply_waivers
+from plugins.fixtures import ONE_LINE_ERRORS
+from plugins.host import Unreachable
+from plugins.options import settings
+from plugins.params import shared
+from plugins.redact import redact, redact_obj
+
+_PROPERTY = "releasegate"
+_RECORDS = pytest.StashKey[list[dict[str, Any]]]()
+_STARTED = pytest.StashKey[float]()
+ERROR = "error"
+
+
+def records(config: pytest.Config) -> list[dict[str, Any]]:
+    """Every record of this run, in a stable order (complete on the xdist controller)."""
+    return sorted(config.stash.get(_RECORDS, []),
+                  key=lambda r: (r["nodeid"], r.get("index", 0)))
+
+
+def run_metadata(config: pytest.Config) -> dict[str, Any]:
+    """What the run checked: refs, environments, duration, suite version."""
+    state = shared(config)
+    refs = {}
+    for name, repo in state.repos.items():
+        ref = state.ref(name)
+        refs[name] = {"ref": ref, "commit": repo.rev_parse(ref)}
+    started = config.stash.get(_STARTED, time.time())
+    return {
+        "suite_version": plugins.__version__,
+        "environments_file": str(state.estate.path),
+        "environments": sorted(state.settings.env_names or state.estate.environments),
+        "refs": refs,
+        "candidate": state.candidate(),
+        "markers": config.option.markexpr or "",
+        "started": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(timespec="seconds"),
+        "duration_s": round(time.time() - started, 3),
+    }
+
+
+def _context(item: pytest.Item) -> tuple[str, str, str | None] | None:
+    """(check, environment, item id) of a releasegate check, None for any other test."""
+    callspec = getattr(item, "callspec", None)
+    param = callspec.params.get("host") if callspec else None
+    if not isinstance(param, tuple) or len(param) != 3:
+        return None
+    check = getattr(item, "originalname", None) or item.name.split("[")[0]
+    return check, param[0], param[2]
+
+
+class _Collector:
+    """Collects records from every report (on the xdist controller they arrive serialized)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for entry in report.user_properties:
+            if entry[0] == _PROPERTY:
+                self.config.stash[_RECORDS].append(json.loads(entry[1]))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the record list and the clock."""
+    config.stash[_RECORDS] = []
+    config.stash[_STARTED] = time.time()
+    config.pluginmanager.register(_Collector(config), "releasegate-records")
+
+
+def _exception_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    text = str(excinfo.value).strip()
+    first = text.splitlines()[0] if text else excinfo.typename
+    return redact(first)
+
+
+def _finding_record(check: str, env: str, item_id: str | None, outcome: str,
+                    finding: Finding) -> dict[str, Any]:
+    record = {"check": check, "environment": env, "item": finding.item or item_id,
+              "outcome": outcome, "severity": finding.severity, "message": finding.message,
+              "details": finding.details}
+    if finding.waiver is not None:
+        record["waiver"] = {"reason": finding.waiver.reason,
+                            "expires": finding.waiver.expires.isoformat(),
+                            "expired": finding.waiver_expired}
+    return record
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Any:
+    """Turn gate findings, waivers and infrastructure errors into outcomes and records."""
+    report = yield
+    context = _context(item)
+    if context is not None:
+        check, env, item_id = context
+        new = _outcome(item, call, report, check, env, item_id)
+        if new:
+            for index, record in enumerate(new):
+                record.update(nodeid=report.nodeid, index=index,
+                              duration=round(report.duration, 4))
+            report.user_properties = [*report.user_properties,
+                                      *((_PROPERTY, json.dumps(redact_obj(r))) for r in new)]
+    _redact_report(report)
+    return report
+
+
+def _outcome(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
+             check: str, env: str, item_id: str | None) -> list[dict[str, Any]]:
+    base = {"check": check, "environment": env, "item": item_id, "details": {}}
+    if report.when == "setup":
+        if report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            reason = reason.removeprefix("Skipped: ")
+            return [{**base, "outcome": "skipped", "severity": None, "message": reason}]
+        if report.failed and call.excinfo is not None:
+            message = _exception_line(call.excinfo)
+            if isinstance(call.excinfo.value, (Unreachable, *ONE_LINE_ERRORS)):
+                report.longrepr = message
+            return [{**base, "outcome": ERROR, "severity": ERROR, "message": message}]
+        return []
+    if report.when != "call":
+        if report.failed and call.excinfo is not None:
+            return [{**base, "outcome": ERROR, "severity": ERROR,
+                     "message": f"teardown: {_exception_line(call.excinfo)}"}]
+        return []
+    found: Gate = item.stash.get(GATE, None) or Gate()
+    excinfo = call.excinfo
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        return [{**base, "outcome": "skipped", "severity": None,
+                 "message": reason.removeprefix("Skipped: ")}]
+    gate_failed = excinfo is not None and excinfo.errisinstance(pytest.fail.Exception) \
+        and any(f.severity == BLOCKER for f in found.findings)
+    if excinfo is not None and not gate_failed:
+        if isinstance(excinfo.value, AssertionError) or excinfo.errisinstance(pytest.fail.Exception):
+            found.findings.append(Finding(BLOCKER, _exception_line(excinfo)))
+        elif isinstance(excinfo.value, (Unreachable, *ONE_LINE_ERRORS)):
+            report.longrepr = _exception_line(excinfo)
+            return [{**base, "outcome": ERROR, "severity": ERROR,
+                     "message": _exception_line(excinfo)}]
+        else:
+            return [{**base, "outcome": "failed", "severity": ERROR,
+                     "message": f"the check itself crashed: {_exception_line(excinfo)}"}]
+    state = shared(item.config)
+    apply_waivers(found, state.estate.waivers, check, env, item_id)
+    blockers, warnings = found.blockers, found.warnings
+    waived = [f for f in found.findings if f.waiver is not None and not f.waiver_expired]
+    strict = state.settings.strict_warnings
+    if blockers:
+        outcome = "failed"
+        lines = [f.message + (f" (waiver expired {f.waiver.expires}: {f.waiver.reason})"
+                              if f.waiver_expired and f.waiver else "") for f in blockers]
+        report.outcome, report.longrepr = "failed", "\n".join(lines)
+    elif warnings and strict:
+        outcome = "failed"
+        report.outcome = "failed"
+        report.longrepr = "\n".join(f"warning (strict): {f.message}" for f in warnings)
+    elif any(f.severity == BLOCKER for f in waived):
+        outcome = "xfailed"
+        reasons = sorted({f.waiver.reason for f in waived if f.waiver})
+        report.outcome, report.longrepr = "skipped", None
+        report.wasxfail = "waived: " + "; ".join(reasons)
+    else:
+        outcome = "passed"
+        if report.failed:  # a gate.fail whose blockers were all waived above stays consistent
+            report.outcome, report.longrepr = "passed", None
+    if not found.findings:
+        return [{**base, "outcome": outcome, "severity": None, "message": ""}]
+    return [_finding_record(check, env, item_id, outcome, f) for f in found.findings]
+
+
+def _redact_report(report: pytest.TestReport) -> None:
+    if report.longrepr is not None:
+        text = str(report.longrepr)
+        clean = redact(text)
+        if clean != text:
+            report.longrepr = clean
+    report.sections = [(title, redact(body)) for title, body in report.sections]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Label allure results with environment and item when allure is on."""
+    context = _context(item)
+    if context is not None and getattr(item.config.option, "allure_report_dir", None):
+        import allure
+
+        allure.dynamic.label("environment", context[1])
+        if context[2]:
+            allure.dynamic.label("item", context[2])
+        allure.dynamic.label("check", context[0])
+    return (yield)
+
+
+def _label(record: dict[str, Any]) -> str:
+    where = "-".join(str(p) for p in (record["environment"], record["item"]) if p)
+    return f"{record['check']}[{where}]"
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """List warnings and waived blockers after the run: they change no exit code."""
+    found = records(config)
+    warnings = [r for r in found if r["severity"] == WARNING and "waiver" not in r]
+    waived = [r for r in found if "waiver" in r and not r["waiver"]["expired"]]
+    if warnings:
+        terminalreporter.section("releasegate warnings", sep="-", yellow=True)
+        for r in warnings:
+            terminalreporter.line(f"WARNING {_label(r)}: {r['message']}")
+    if waived:
+        terminalreporter.section("releasegate waivers", sep="-")
+        for r in waived:
+            terminalreporter.line(f"WAIVED {_label(r)} until {r['waiver']['expires']}: "
+                                  f"{r['waiver']['reason']}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write --report-json once, on the controller."""
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    path = settings(config).report_json
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"releasegate": plugins.__version__, "records": records(config)}
+    try:
+        payload["run"] = run_metadata(config)
+    except pytest.UsageError:
+        payload["run"] = {}
+    path.write_text(json.dumps(redact_obj(payload), indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,187 @@
+"""A directus-sync schema snapshot, read from a folder or from a git ref.
+
+Layout (directus-sync `snapshot/`): info.json, collections/<collection>.json,
+fields/<collection>/<field>.json, relations/<collection>/<field>.json. Collections without a
+table (folders) have `schema: null`; alias fields (o2m, m2m, presentation) have `schema: null`.
+A malformed file is recorded against its collection with the file's path, so one bad file
+fails one item instead of the whole run; a malformed info.json makes the snapshot unusable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+from typing import Any
+
+from plugins.gitrepo import SourceError
+
+
+class SnapshotError(SourceError):
+    """The snapshot cannot be used at all (missing, or info.json malformed); names the file."""
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One collections/<name>.json; schema None means a folder (no table)."""
+
+    name: str
+    meta: dict[str, Any] | None
+    schema: dict[str, Any] | None
+    file: str
+
+    @property
+    def is_folder(self) -> bool:
+        """Whether the collection is a folder without a table."""
+        return self.schema is None
+
+
+@dataclass(frozen=True)
+class Field:
+    """One fields/<collection>/<field>.json; schema None means an alias field (no column)."""
+
+    collection: str
+    name: str
+    type: str | None
+    meta: dict[str, Any] | None
+    schema: dict[str, Any] | None
+    file: str
+
+    @property
+    def is_alias(self) -> bool:
+        """Whether the field has no database column."""
+        return self.schema is None
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One relations/<collection>/<field>.json; schema None means no foreign key in the DB."""
+
+    collection: str
+    field: str
+    related_collection: str | None
+    meta: dict[str, Any] | None
+    schema: dict[str, Any] | None
+    file: str
+
+
+@dataclass
+class Snapshot:
+    """The whole snapshot; `where` names it in messages (e.g. "app@v1.4.1:directus/sync/snapshot")."""
+
+    where: str
+    info: dict[str, Any]
+    collections: dict[str, Collection] = dc_field(default_factory=dict)
+    fields: dict[str, dict[str, Field]] = dc_field(default_factory=dict)
+    relations: dict[str, dict[str, Relation]] = dc_field(default_factory=dict)
+    errors: dict[str, list[str]] = dc_field(default_factory=dict)  # collection -> messages
+    file_count: int = 0
+
+    def names(self) -> list[str]:
+        """Every collection the snapshot mentions (own, folders, and system ones it adds fields to)."""
+        return sorted(set(self.collections) | set(self.fields) | set(self.relations)
+                      | set(self.errors))
+
+    def path_of(self, rel: str) -> str:
+        """A snapshot file as a user finds it: '<where>/<rel>'."""
+        return f"{self.where}/{rel}"
+
+
+def load_dir(path: Path, where: str | None = None) -> Snapshot:
+    """Read a snapshot folder on disk."""
+    root = Path(path)
+    if not (root / "info.json").is_file():
+        raise SnapshotError(f"{where or root}: no info.json (not a directus-sync snapshot folder)")
+    files = {p.relative_to(root).as_posix(): p.read_bytes()
+             for p in root.rglob("*.json") if p.is_file()}
+    return parse(files, where or str(root))
+
+
+def load_ref(repo: Any, ref: str, path: str) -> Snapshot:
+    """Read a snapshot folder at a git ref (one `git archive`, never the checkout).
+
+    repo is a plugins.gitrepo.GitRepo (anything with read_tree(ref, dir) and a name).
+    """
+    where = f"{getattr(repo, 'name', repo)}@{ref}:{path.strip('/')}"
+    try:
+        files = repo.read_tree(ref, path)
+    except SourceError as exc:
+        raise SnapshotError(f"{where}: no info.json at that ref ({exc})") from None
+    if "info.json" not in files:
+        raise SnapshotError(f"{where}: no info.json at that ref (snapshot missing or moved)")
+    return parse({k: v for k, v in files.items() if k.endswith(".json")}, where)
+
+
+def _load_json(rel: str, data: bytes) -> tuple[Any, str | None]:
+    try:
+        return json.loads(data), None
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 ({exc.reason} at byte {exc.start})"
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+
+
+def _is_obj_or_none(value: Any) -> bool:
+    return value is None or isinstance(value, dict)
+
+
+def parse(files: dict[str, bytes], where: str) -> Snapshot:
+    """Build a Snapshot from {path relative to the snapshot folder: bytes}."""
+    info, err = _load_json("info.json", files.get("info.json", b""))
+    if err or not isinstance(info, dict):
+        raise SnapshotError(f"{where}/info.json: {err or 'not a JSON object'}")
+    snap = Snapshot(where=where, info=info, file_count=len(files))
+    vendor = info.get("vendor")
+    if vendor not in (None, "postgres"):
+        raise SnapshotError(f"{where}/info.json: vendor is {vendor!r}; only postgres is supported")
+
+    def bad(collection: str, rel: str, reason: str) -> None:
+        snap.errors.setdefault(collection, []).append(f"{where}/{rel}: {reason}")
+
+    for rel in sorted(files):
+        if rel == "info.json":
+            continue
+        parts = rel[:-5].split("/")
+        kind = parts[0]
+        collection = parts[1] if len(parts) > 1 else ""
+        if not ((kind == "collections" and len(parts) == 2)
+                or (kind in ("fields", "relations") and len(parts) == 3)):
+            continue  # not a schema file (README, other tooling): ignored like directus-sync does
+        doc, err = _load_json(rel, files[rel])
+        if err:
+            bad(collection, rel, err)
+            continue
+        if not isinstance(doc, dict):
+            bad(collection, rel, "not a JSON object")
+            continue
+        if doc.get("collection") != collection:
+            bad(collection, rel, f"says collection {doc.get('collection')!r}, its path says "
+                                 f"{collection!r}")
+            continue
+        if not (_is_obj_or_none(doc.get("meta")) and _is_obj_or_none(doc.get("schema"))):
+            bad(collection, rel, "'meta' and 'schema' must be objects or null")
+            continue
+        if kind == "collections":
+            snap.collections[collection] = Collection(collection, doc.get("meta"),
+                                                      doc.get("schema"), rel)
+            continue
+        name = parts[2]
+        key = "field"
+        if doc.get(key) != name:
+            bad(collection, rel, f"says field {doc.get(key)!r}, its path says {name!r}")
+            continue
+        schema = doc.get("schema")
+        if kind == "fields":
+            if schema is not None and not isinstance(schema.get("data_type"), str):
+                bad(collection, rel, "schema.data_type is missing")
+                continue
+            snap.fields.setdefault(collection, {})[name] = Field(
+                collection, name, doc.get("type"), doc.get("meta"), schema, rel)
+        else:
+            if schema is not None and not all(isinstance(schema.get(k), str) for k in
+                                              ("foreign_key_table", "foreign_key_column")):
+                bad(collection, rel, "schema.foreign_key_table/foreign_key_column are missing")
+                continue
+            snap.relations.setdefault(collection, {})[name] = Relation(
+                collection, name, doc.get("related_collection"), doc.get("meta"), schema, rel)
+    return snap

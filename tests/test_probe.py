@@ -1,0 +1,153 @@
+"""The probe against real TLS servers on loopback: each planted problem gives exactly its finding."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from examples.services import https
+from plugins.http import HttpClient, parse_address
+from plugins.probe import BLOCKER, WARNING, Policy, SessionProbe, assess, run, served_build, target
+
+DOMAIN = "probe.test"
+TIMEOUT = 1.5
+GOOD_SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture(scope="module")
+def service():
+    specs = [https.EndpointSpec(f"{b}.{DOMAIN}", b, f"127.0.0.{40 + i}", version=GOOD_SHA, delay_s=0.6)
+             for i, b in enumerate(https.BEHAVIOURS)]
+    svc = https.start(specs)
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="module")
+def client(service):
+    return HttpClient(timeout_s=TIMEOUT, resolve=service.resolve, ca_file=service.ca_file, backoff_s=0.05)
+
+
+def check(client, behaviour, budget_ms=400, **spec):
+    spec.setdefault("path", "/api/health")
+    spec.setdefault("expect_json", {"status": ["ok", "healthy"]})
+    t = target("production", behaviour, DOMAIN, behaviour, spec, default_budget_ms=budget_ms)
+    ex = client.get(t.url, follow_redirects=t.follow_redirects)
+    return assess(t, ex, ca_file=client.ca_file)
+
+
+def only(findings):
+    assert len(findings) == 1, [f.message for f in findings]
+    return findings[0]
+
+
+def test_healthy_endpoint_has_no_finding(client):
+    assert check(client, "ok") == []
+    assert check(client, "ok", path="/server/ping", expect_json={}, expect_body="pong") == []
+
+
+@pytest.mark.parametrize("behaviour, severity, step, words", [
+    ("expired", BLOCKER, "tls", ["production: expired.probe.test certificate expired on", "2 days ago"]),
+    ("expiring", BLOCKER, "tls", ["certificate expires in 3 days", "blocker under 7 days"]),
+    ("wrong-host", BLOCKER, "tls", ["not valid for this name", "covers wrong-host.wrong-host.probe.test"]),
+    ("self-signed", BLOCKER, "tls", ["self-signed.probe.test serves a self-signed certificate"]),
+    ("slow", WARNING, "time", ["https://slow.probe.test/api/health took", "over its budget of 400 ms"]),
+    ("http-502", BLOCKER, "http", ["answered HTTP 502 after 3 attempts, expected 200"]),
+    ("degraded", BLOCKER, "json", ["JSON status='degraded', expected one of ok, healthy"]),
+    ("hang", BLOCKER, "tls", ["gave no answer within the timeout", "never completes the TLS handshake"]),
+    ("closed", BLOCKER, "tcp", ["refuses connections after 3 attempts", "nothing listens"]),
+])
+def test_each_problem_gives_exactly_its_finding(client, behaviour, severity, step, words):
+    finding = only(check(client, behaviour))
+    assert (finding.severity, finding.step) == (severity, step)
+    assert finding.message.startswith("production: ")
+    for word in words:
+        assert word in finding.message
+    assert "\n" not in finding.message
+
+
+def test_wrong_body_exact_and_regex(client):
+    finding = only(check(client, "wrong-body", path="/server/ping", expect_json={}, expect_body="pong"))
+    assert (finding.severity, finding.step) == (BLOCKER, "body")
+    assert "body 'maintenance' does not match expect_body (expected 'pong')" in finding.message
+    assert check(client, "wrong-body", path="/server/ping", expect_json={}, expect_body="re:^main") == []
+    finding = only(check(client, "wrong-body", path="/server/ping", expect_json={}, expect_body="re:p[o]+ng"))
+    assert "regex 'p[o]+ng'" in finding.message
+
+
+def test_json_missing_key_and_not_json(client):
+    assert "JSON has no key 'checks.db'" in only(check(client, "ok", expect_json={"checks.db": ["up"]})).message
+    assert "did not answer JSON" in only(check(client, "ok", path="/server/ping")).message
+
+
+def test_expiry_thresholds_are_configurable(client):
+    t = target("production", "expiring", DOMAIN, "expiring", {})
+    ex = client.get(t.url)
+    assert only(assess(t, ex, Policy(cert_warning_days=21, cert_blocker_days=2))).severity == WARNING
+    assert assess(t, ex, Policy(cert_warning_days=2, cert_blocker_days=1)) == []
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=20)
+    healthy = client.get(target("production", "ok", DOMAIN, "ok", {}).url)
+    assert assess(t, healthy, now=later) == []  # a year-long cert is fine 20 days from now
+
+
+def test_redirects_followed_or_not_per_endpoint(client):
+    assert check(client, "ok", path="/moved", expect_json={}) == []
+    finding = only(check(client, "ok", path="/moved", expect_json={}, follow_redirects=False))
+    assert "answered HTTP 302 -> / , expected 200".replace(" ,", ",") in finding.message
+    assert check(client, "ok", path="/moved", expect_json={}, follow_redirects=False, expect_status=302) == []
+
+
+def test_system_store_does_not_trust_the_test_ca(service):
+    plain = HttpClient(timeout_s=TIMEOUT, resolve=service.resolve)
+    finding = only(check(plain, "ok"))
+    assert "certificate is not trusted" in finding.message and "system trust store" in finding.message
+
+
+def test_unresolvable_name_fails_at_dns(client):
+    t = target("testing", "api", "nowhere.invalid", "api", {})
+    finding = only(assess(t, client.get(t.url)))
+    assert finding.step == "dns"
+    assert finding.message.startswith("testing: api.nowhere.invalid does not resolve")
+
+
+def test_black_holed_endpoints_cost_one_timeout_together(client, service):
+    targets = [target("production", f"hang{i}", DOMAIN, "hang", {}) for i in range(5)]
+    targets += [target("production", f"ok{i}", DOMAIN, "ok", {}) for i in range(20)]
+    t0 = time.monotonic()
+    results = run(client, targets)
+    elapsed = time.monotonic() - t0
+    assert TIMEOUT <= elapsed < TIMEOUT + 1.0
+    assert sum(1 for ex in results.values() if ex.failure and ex.failure.kind == "timeout") == 5
+    assert all(results[t.key].attempts == 1 for t in targets)  # a timeout is never retried
+
+
+def test_session_probe_runs_once_and_caches(client):
+    targets = [target("production", b, DOMAIN, b, {}) for b in ("ok", "expiring")]
+    probe = SessionProbe(client, targets)
+    first = probe.result(targets[0])
+    assert probe.result(targets[0]) is first
+    assert probe.result(targets[1]).cert is not None  # probed in the same first round
+
+
+def test_served_build_from_json_key_and_header(client):
+    ex = client.get(f"https://ok.{DOMAIN}/api/version")
+    assert served_build(ex, json_key="build_version") == (GOOD_SHA, "")
+    assert served_build(ex, header="X-Build-Version") == (GOOD_SHA, "")
+    assert served_build(ex, json_key="nope") == (None, "JSON has no key 'nope'")
+    assert served_build(client.get(f"https://http-502.{DOMAIN}/api/version"), "build_version")[1] == "answered HTTP 502"
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("10.0.0.1", ("10.0.0.1", 443)), ("10.0.0.1:8443", ("10.0.0.1", 8443)),
+    ("[::1]:8443", ("::1", 8443)), ("::1", ("::1", 443)),
+])
+def test_parse_address(value, expected):
+    assert parse_address(value, 443) == expected
+
+
+def test_resolve_accepts_host_and_host_port_keys():
+    c = HttpClient(resolve={"A.example": "127.0.0.9", "b.example:8443": "127.0.0.8:9443"})
+    assert c.override("a.example", 443) == ("127.0.0.9", 443)
+    assert c.override("b.example", 8443) == ("127.0.0.8", 9443)
+    assert c.override("b.example", 443) is None

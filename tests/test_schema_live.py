@@ -1,0 +1,283 @@
+"""The snapshot against a real Postgres: build the shared snapshot, alter one thing, expect exactly
+that finding. Every read goes through a read-only transaction, as in the suite."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Iterator
+
+import psycopg
+import pytest
+
+from examples.services import postgres as pg
+from plugins import database, live_schema, schema_diff
+from plugins.environments import DatabaseRequirements, IndexRequirement
+from plugins.snapshot import Snapshot, load_dir
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "directus-snapshot"
+ADMIN = os.environ.get("RELEASEGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+ACTIVE_MEMBERSHIP = IndexRequirement("org_membership_active_org_user_uniq", "org_membership",
+                                     ("org_id", "user_id"), True, "deleted_at IS NULL")
+REQUIREMENTS = DatabaseRequirements(extensions=("pg_trgm",), indexes=(ACTIVE_MEMBERSHIP,))
+
+
+@pytest.fixture(scope="module")
+def admin() -> str:
+    try:
+        psycopg.connect(ADMIN, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        pytest.skip(f"Postgres not reachable at {ADMIN}: {exc}")
+    return ADMIN
+
+
+@pytest.fixture(scope="module")
+def snap() -> Snapshot:
+    if not (SHARED / "info.json").is_file():
+        pytest.skip(f"shared snapshot fixture not found at {SHARED} (CI puts it in ../shared)")
+    return load_dir(SHARED, where="snapshot")
+
+
+@pytest.fixture(scope="module")
+def template(admin: str, snap: Snapshot) -> Iterator[str]:
+    """A database built from the shared snapshot once per module; cases copy it."""
+    name = f"rg_tpl_{uuid.uuid4().hex[:12]}"
+    dsn = pg.create_database(admin, name)
+    try:
+        with psycopg.connect(dsn) as conn:
+            pg.build(conn, snap, REQUIREMENTS)
+        yield name
+    finally:
+        pg.drop_database(admin, name)
+
+
+@pytest.fixture
+def dsn(admin: str, template: str) -> Iterator[str]:
+    name = f"rg_case_{uuid.uuid4().hex[:12]}"
+    url = pg.create_database(admin, name, template=template)
+    try:
+        yield url
+    finally:
+        pg.drop_database(admin, name)
+
+
+def alter(dsn: str, statement: str) -> None:
+    """The one change a case makes (as an operator would, outside the suite)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def read_only(dsn: str) -> psycopg.Connection:
+    conn = psycopg.connect(dsn, options="-c statement_timeout=5000")
+    conn.read_only = True
+    return conn
+
+
+def findings(dsn: str, snap: Snapshot, requirements: DatabaseRequirements = REQUIREMENTS,
+             pending: set | frozenset = frozenset()) -> list[schema_diff.Finding]:
+    with read_only(dsn) as conn:
+        live = live_schema.read(conn)
+        out = schema_diff.compare(snap, live, pending)
+        for _, req in schema_diff.requirement_items(requirements):
+            out += (schema_diff.check_extension(live, req) if isinstance(req, str)
+                    else schema_diff.check_index(conn, live, req))
+    return out
+
+
+def summary(found: list[schema_diff.Finding]) -> list[tuple[str, str, str, str | None]]:
+    return [(f.severity, f.kind, f.collection, f.field) for f in found]
+
+
+def test_the_clean_build_gives_no_finding_at_all(dsn: str, snap: Snapshot) -> None:
+    assert findings(dsn, snap) == []
+
+
+CASES = [
+    pytest.param("CREATE INDEX idx_org_invite_recent ON org_invite (created_at)",
+                 ("blocker", "index-pitfall", "org_invite", "created_at"),
+                 ['push would run DROP INDEX "org_invite_created_at_index", which does not exist',
+                  "indexed by idx_org_invite_recent", "whole push rolls back",
+                  'set "is_indexed": true in snapshot/fields/org_invite/created_at.json'],
+                 id="index-pitfall"),
+    pytest.param("ALTER TABLE org DROP COLUMN description",
+                 ("blocker", "missing-field", "org", "description"),
+                 ["org.description does not exist in the database",
+                  "snapshot/fields/org/description.json"], id="dropped-column"),
+    pytest.param("ALTER TABLE org_membership ALTER COLUMN role TYPE text",
+                 ("blocker", "type", "org_membership", "role"),
+                 ["org_membership.role is text in the database, the snapshot says "
+                  "character varying(255)"], id="changed-type"),
+    pytest.param("ALTER TABLE org_membership ALTER COLUMN role DROP NOT NULL",
+                 ("blocker", "nullable", "org_membership", "role"),
+                 ["org_membership.role is NULL in the database, the snapshot says NOT NULL"],
+                 id="flipped-nullable"),
+    pytest.param("ALTER TABLE org ADD COLUMN legacy_code text",
+                 ("warning", "extra-column", "org", "legacy_code"),
+                 ["org.legacy_code exists in the database but not in the snapshot"],
+                 id="extra-column"),
+    pytest.param("ALTER TABLE org_membership DROP CONSTRAINT org_membership_org_id_foreign, "
+                 "ADD CONSTRAINT org_membership_org_id_foreign FOREIGN KEY (org_id) "
+                 "REFERENCES org (id) ON DELETE SET NULL",
+                 ("blocker", "foreign-key-action", "org_membership", "org_id"),
+                 ["ON DELETE is SET NULL in the database, CASCADE in the snapshot"],
+                 id="changed-fk-action"),
+    pytest.param("DROP EXTENSION pg_trgm",
+                 ("blocker", "extension", "extension-pg_trgm", None),
+                 ["extension pg_trgm is not installed", "CREATE EXTENSION pg_trgm"],
+                 id="missing-extension"),
+    pytest.param("DROP INDEX org_membership_active_org_user_uniq; "
+                 "SET session_replication_role = replica; "
+                 "INSERT INTO org_membership (id, org_id, user_id, role) SELECT gen_random_uuid(), "
+                 "'00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-00000000000b', "
+                 "'member' FROM generate_series(1, 3); "
+                 "INSERT INTO org_membership (id, org_id, user_id, role, deleted_at) SELECT "
+                 "gen_random_uuid(), '00000000-0000-0000-0000-00000000000c', "
+                 "'00000000-0000-0000-0000-00000000000b', 'member', now() "
+                 "FROM generate_series(1, 2)",
+                 ("blocker", "index-requirement", "index-org_membership_active_org_user_uniq", None),
+                 ["required index org_membership_active_org_user_uniq UNIQUE (org_id, user_id) on "
+                  "org_membership WHERE deleted_at IS NULL is missing",
+                  "1 duplicate group(s) would make CREATE UNIQUE INDEX fail",
+                  "SELECT org_id, user_id, count(*) FROM org_membership WHERE deleted_at IS NULL "
+                  "GROUP BY org_id, user_id HAVING count(*) > 1"],
+                 id="missing-partial-unique-index-with-duplicates"),
+    pytest.param("DROP TABLE access_request",
+                 ("blocker", "missing-collection", "access_request", None),
+                 ["table access_request does not exist in the database"], id="dropped-table"),
+    pytest.param("ALTER TABLE org ADD CONSTRAINT org_name_key UNIQUE (name)",
+                 ("blocker", "unique-pitfall", "org", "name"),
+                 ['ALTER TABLE "org" DROP CONSTRAINT "org_name_unique"', "org_name_key",
+                  'set "is_unique": true'], id="unique-pitfall"),
+    pytest.param("CREATE TABLE legacy_import (id int)",
+                 ("warning", "extra-table", "legacy_import", None),
+                 ["table legacy_import exists in the database but not in the snapshot"],
+                 id="extra-table"),
+    pytest.param("ALTER TABLE org_membership ALTER COLUMN role SET DEFAULT 'member'",
+                 ("warning", "default", "org_membership", "role"),
+                 ["defaults to 'member' in the database, the snapshot says None"],
+                 id="changed-default"),
+    pytest.param("UPDATE directus_fields SET interface = 'input-multiline' "
+                 "WHERE collection = 'org' AND field = 'name'",
+                 ("warning", "meta", "org", "name"),
+                 ["field org.name: interface in directus_fields differs from the snapshot"],
+                 id="changed-meta"),
+    pytest.param("CREATE INDEX org_invite_created_at_index ON org_invite (created_at)",
+                 ("warning", "index-drop", "org_invite", "created_at"),
+                 ["the push drops that index"], id="conventional-index-is-only-a-warning"),
+]
+
+
+@pytest.mark.parametrize(("statement", "expected", "fragments"), CASES)
+def test_one_alteration_gives_exactly_its_finding(dsn: str, snap: Snapshot, statement: str,
+                                                  expected: tuple, fragments: list[str]) -> None:
+    alter(dsn, statement)
+    found = findings(dsn, snap)
+    assert summary(found) == [expected]
+    for fragment in fragments:
+        assert fragment in found[0].message
+    assert "\n" not in found[0].message
+
+
+def test_the_pitfall_details_name_the_statement_index_and_file(dsn: str, snap: Snapshot) -> None:
+    alter(dsn, "CREATE INDEX idx_org_invite_recent ON org_invite (created_at) "
+               "WHERE deleted_at IS NULL")
+    (finding,) = findings(dsn, snap)
+    assert finding.details["statement"] == 'DROP INDEX "org_invite_created_at_index"'
+    assert finding.details["live_indexes"] == ["idx_org_invite_recent"]
+    assert finding.details["file"] == "snapshot/fields/org_invite/created_at.json"
+
+
+def test_a_required_extension_the_server_lacks_says_so(dsn: str, snap: Snapshot) -> None:
+    with psycopg.connect(dsn) as conn:
+        offered = conn.execute("SELECT count(*) FROM pg_available_extensions "
+                               "WHERE name = 'vector'").fetchone()[0] == 1
+    wanted = DatabaseRequirements(extensions=("pg_trgm", "vector"), indexes=())
+    (finding,) = findings(dsn, snap, wanted)
+    assert (finding.kind, finding.collection) == ("extension", "extension-vector")
+    expected = ("server has it available" if offered
+                else "the server does not even offer it (not in pg_available_extensions)")
+    assert expected in finding.message and finding.details["available"] is offered
+
+
+def test_a_required_index_with_another_predicate_differs(dsn: str, snap: Snapshot) -> None:
+    alter(dsn, "DROP INDEX org_membership_active_org_user_uniq; CREATE UNIQUE INDEX "
+               "org_membership_active_org_user_uniq ON org_membership (org_id, user_id)")
+    (finding,) = findings(dsn, snap)
+    assert finding.kind == "index-requirement"
+    assert "differs: the database has CREATE UNIQUE INDEX org_membership_active_org_user_uniq" \
+           in finding.message
+    assert "no duplicates block it" in finding.message
+
+
+def _edit(copy: Path, rel: str, **schema: object) -> None:
+    path = copy / rel
+    doc = json.loads(path.read_text())
+    doc["schema"].update(schema)
+    path.write_text(json.dumps(doc))
+
+
+def test_snapshot_side_changes_and_what_the_release_brings(dsn: str, snap: Snapshot,
+                                                           tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(SHARED, tmp_path / "snapshot"))
+    _edit(copy, "fields/org/description.json", data_type="character varying", max_length=500)
+    _edit(copy, "fields/org/name.json", is_indexed=True)
+    candidate = load_dir(copy, where="snapshot")
+    found = findings(dsn, candidate)
+    assert summary(found) == [("blocker", "type", "org", "description"),
+                              ("warning", "index-create", "org", "name")]
+    assert 'creates index org_name_index' in found[1].message
+    # Against the deployed snapshot, the type change is what the release brings: not a blocker.
+    pending = schema_diff.pending_changes(candidate, snap)
+    assert pending == {("org", "description"), ("org", "name")}
+    found = findings(dsn, candidate, pending=pending)
+    assert summary(found) == [("warning", "type", "org", "description"),
+                              ("warning", "index-create", "org", "name")]
+    assert found[0].message.endswith("(a change this release brings; the push applies it)")
+
+
+def test_a_malformed_file_fails_only_its_collection(dsn: str, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(SHARED, tmp_path / "snapshot"))
+    (copy / "fields" / "org" / "description.json").write_text("{not json")
+    broken = load_dir(copy, where="snapshot")
+    found = findings(dsn, broken)
+    assert summary(found) == [("blocker", "snapshot-file", "org", None)]
+    assert found[0].message.startswith("malformed snapshot file snapshot/fields/org/"
+                                       "description.json: invalid JSON at line 1 column 2")
+
+
+def test_live_schema_is_read_in_a_handful_of_set_based_queries(dsn: str, snap: Snapshot) -> None:
+    with read_only(dsn) as conn:
+        live = live_schema.read(conn)
+    assert live.queries <= 8
+    assert len(live.tables) >= len(snap.collections)
+    assert live.directus is not None and len(live.directus.fields) > 600
+
+
+def test_a_write_through_the_read_only_database_fixture_fails(dsn: str,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    monkeypatch.setenv("RG_TEST_SCHEMA_DSN", dsn)
+    host = SimpleNamespace(name="production", timeout_s=3.0,
+                           spec=SimpleNamespace(database=SimpleNamespace(
+                               dsn_env="RG_TEST_SCHEMA_DSN")))
+    conn = database.connect(host)
+    try:
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "3s"
+        assert live_schema.read(conn).tables  # reading works
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("CREATE INDEX idx_sneaky ON org (name)")
+        conn.rollback()
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("UPDATE org SET name = name")
+        conn.rollback()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            conn.execute("SELECT pg_sleep(10)")
+    finally:
+        conn.close()
+    with psycopg.connect(dsn) as check:
+        assert check.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'idx_sneaky'"
+                             ).fetchone()[0] == 0
