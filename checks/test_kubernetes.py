@@ -11,6 +11,7 @@ from typing import Any, Iterable
 import pytest
 
 from plugins import helm, k8s_state, kube
+from plugins.gitrepo import SourceError
 from plugins.host import EnvHost
 from plugins.params import per_env, per_item
 
@@ -69,7 +70,10 @@ def test_argocd_application(host: EnvHost, k8s: kube.KubeClient, gate: Any) -> N
     path = host.spec.gitops.argocd_app
     docs = helm.load_yaml_documents(repo.show(host.ref(host.gitops_source), path),
                                     f"{repo.name}:{path}")
-    declared = next(d for d in docs if isinstance(d, dict) and d.get("kind") == "Application")
+    declared = next((d for d in docs if isinstance(d, dict) and d.get("kind") == "Application"),
+                    None)
+    if declared is None:
+        raise SourceError(f"{repo.name}:{path} holds no Argo CD Application")
     meta = declared.get("metadata") or {}
     present, live = k8s.argocd_application(meta["name"], meta.get("namespace") or "argocd")
     if not present:

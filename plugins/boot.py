@@ -1,10 +1,12 @@
-"""Boot settings classes for real, in a fresh process per class, with exactly a container's environment.
+"""Boot settings classes for real, in a fresh process with exactly a container's environment.
 
 One interpreter (the suite's, or the one a settings entry names) starts once with an empty
-environment and imports pydantic-settings; for every job it forks a process that sets the
-container's environment, imports the settings file from a scratch folder that holds nothing else,
-and forks again for each class (and for the entry's `boot` function) so that one failure never
-hides the next and no state leaks between them. Every fork is bounded by the timeout.
+environment and imports pydantic-settings. For every job (a settings file and one container's
+environment) it forks a fresh process that sets that environment, imports the settings file from a
+scratch folder that holds nothing else, then constructs each class on its own (and calls the
+entry's `boot` function), reporting each outcome as it goes, so one failure never hides the next.
+Each construction is bounded by the timeout; a process that hangs in C code or dies is replaced by
+a fresh one that resumes with the next class. Jobs run in parallel, one per core.
 Secret values never reach this process: callers pass placeholders for them.
 """
 from __future__ import annotations
@@ -57,17 +59,20 @@ class BootError(Exception):
 
 
 _RUNNER = r'''
-import importlib.util, json, os, signal, sys, traceback
+import importlib.util, json, os, select, signal, sys, time
 import pydantic, pydantic_settings
+
 
 def one_line(exc):
     text = " ".join(str(exc).split())
     return (type(exc).__name__ + ": " + text)[:500]
 
+
 def safe(value):
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return repr(value)[:200]
+
 
 def describe(name, exc):
     if isinstance(exc, pydantic.ValidationError):
@@ -78,87 +83,131 @@ def describe(name, exc):
         return {"name": name, "ok": False, "errors": errors}
     return {"name": name, "ok": False, "exception": one_line(exc)}
 
-def outcome(name, call):
-    try:
-        call()
-        return {"name": name, "ok": True}
-    except BaseException as exc:
-        return describe(name, exc)
 
-def forked(timeout, work):
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        signal.alarm(timeout)
-        try:
-            data = json.dumps(work()).encode()
-        except BaseException as exc:
-            data = json.dumps({"crash": one_line(exc)}).encode()
-        with os.fdopen(write, "wb") as out:
-            out.write(data)
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as src:
-        data = src.read()
-    _, status = os.waitpid(pid, 0)
-    if not data:
-        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGALRM:
-            return {"timeout": True}
-        return {"crash": "process ended without a result (status %d)" % status}
-    return json.loads(data)
+class Overrun(BaseException):
+    pass
 
-def run_job(job, timeout):
+
+def on_alarm(signum, frame):
+    raise Overrun()
+
+
+def child(job, start, timeout, out):
+    # One process per (job, resume point): the container's environment, the file, then each item.
     os.environ.clear()
     os.environ.update(job["env"])
     sys.path.insert(0, job["dir"])
+    signal.signal(signal.SIGALRM, on_alarm)
+    emit = lambda record: os.write(out, (json.dumps(record) + "\n").encode())
     name = job["module"]
+    signal.alarm(timeout)
     try:
         spec = importlib.util.spec_from_file_location(name, os.path.join(job["dir"], job["filename"]))
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
     except ImportError as exc:
-        return {"unavailable": one_line(exc)}
+        emit({"unavailable": one_line(exc)})
+        return
+    except Overrun:
+        emit({"import_failure": {"name": "import", "ok": False,
+                                 "exception": "import did not finish within %ss" % timeout}})
+        return
     except BaseException as exc:
-        return {"import_failure": describe("import", exc)}
-    results = []
-    for cls_name in job["classes"]:
-        cls = getattr(module, cls_name, None)
-        if cls is None:
-            results.append({"name": cls_name, "ok": False, "exception": "class not found after import"})
-            continue
-        results.append(wrap(cls_name, forked(timeout, lambda: outcome(cls_name, cls)), timeout))
-    if job.get("boot"):
-        fn = getattr(module, job["boot"], None)
-        label = job["boot"] + "()"
-        if fn is None:
-            results.append({"name": label, "ok": False, "exception": "function not found in the file"})
+        emit({"import_failure": describe("import", exc)})
+        return
+    finally:
+        signal.alarm(0)
+    for index in range(start, len(job["items"])):
+        kind, attr = job["items"][index]
+        label = attr + "()" if kind == "boot" else attr
+        target = getattr(module, attr, None)
+        if target is None:
+            result = {"name": label, "ok": False,
+                      "exception": "function not found in the file" if kind == "boot" else "class not found"}
         else:
-            results.append(wrap(label, forked(timeout, lambda: outcome(label, fn)), timeout))
-    return {"outcomes": results}
+            signal.alarm(timeout)
+            try:
+                target()
+                result = {"name": label, "ok": True}
+            except Overrun:
+                result = {"name": label, "ok": False, "exception": "did not finish within %ss" % timeout}
+            except BaseException as exc:
+                result = describe(label, exc)
+            finally:
+                signal.alarm(0)
+        emit({"i": index, "result": result})
 
-def wrap(name, result, timeout):
-    if "timeout" in result:
-        return {"name": name, "ok": False, "exception": "did not finish within %ss" % timeout}
-    if "crash" in result:
-        return {"name": name, "ok": False, "exception": result["crash"]}
-    return result
+
+def spawn(job, start, timeout):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            child(job, start, timeout, write)
+        finally:
+            os._exit(0)
+    os.close(write)
+    return {"pid": pid, "fd": read, "job": job, "next": start, "buffer": b"",
+            "deadline": time.monotonic() + timeout + 2}
+
 
 def main():
     request = json.loads(sys.stdin.read())
     timeout = max(1, int(request["timeout"] + 0.999))
-    out = {}
-    for job in request["jobs"]:
-        budget = timeout * (len(job["classes"]) + 2)
-        result = forked(budget, lambda: run_job(job, timeout))
-        if "timeout" in result:
-            result = {"import_failure": {"name": "import", "ok": False,
-                                         "exception": "import did not finish within %ss" % timeout}}
-        elif "crash" in result:
-            result = {"import_failure": {"name": "import", "ok": False, "exception": result["crash"]}}
-        out[job["key"]] = result
-    sys.stdout.write(json.dumps(out))
+    results = {job["key"]: {"outcomes": [None] * len(job["items"])} for job in request["jobs"]}
+    queue = [(job, 0) for job in request["jobs"]]
+    running = {}
+    while queue or running:
+        while queue and len(running) < request["workers"]:
+            job, start = queue.pop(0)
+            proc = spawn(job, start, timeout)
+            running[proc["fd"]] = proc
+        now = time.monotonic()
+        wait = max(0.0, min(p["deadline"] for p in running.values()) - now)
+        ready, _, _ = select.select(list(running), [], [], wait)
+        for fd in list(running):
+            proc = running[fd]
+            job, outcome = proc["job"], results[proc["job"]["key"]]
+            done = False
+            if fd in ready:
+                chunk = os.read(fd, 1 << 16)
+                if chunk:
+                    proc["buffer"] += chunk
+                    *lines, proc["buffer"] = proc["buffer"].split(b"\n")
+                    for line in lines:
+                        record = json.loads(line)
+                        if "i" in record:
+                            outcome["outcomes"][record["i"]] = record["result"]
+                            proc["next"] = record["i"] + 1
+                            proc["deadline"] = time.monotonic() + timeout + 2
+                        else:
+                            outcome.update(record)
+                    continue
+                done = True
+            elif time.monotonic() >= proc["deadline"]:
+                os.kill(proc["pid"], signal.SIGKILL)
+                done = True
+            if not done:
+                continue
+            os.close(fd)
+            del running[fd]
+            _, status = os.waitpid(proc["pid"], 0)
+            if "unavailable" in outcome or "import_failure" in outcome:
+                continue
+            if proc["next"] < len(job["items"]):
+                kind, attr = job["items"][proc["next"]]
+                label = attr + "()" if kind == "boot" else attr
+                if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+                    reason = "did not finish within %ss" % timeout
+                else:
+                    reason = "the process ended while constructing it (status %d)" % status
+                outcome["outcomes"][proc["next"]] = {"name": label, "ok": False, "exception": reason}
+                if proc["next"] + 1 < len(job["items"]):
+                    queue.append((job, proc["next"] + 1))
+    sys.stdout.write(json.dumps(results))
+
 
 main()
 '''
@@ -203,16 +252,17 @@ def run(jobs: Iterable[BootJob], python: str | None = None, timeout: float = 10.
                 os.mkdir(folder)
                 Path(folder, job.filename).write_text(job.source)
                 folders[(job.filename, job.source)] = folder
+            items = [("class", name) for name in job.classes] + ([("boot", job.boot)] if job.boot else [])
             request.append({"key": job.key, "dir": folder, "filename": job.filename,
-                            "module": Path(job.filename).stem, "env": dict(job.env),
-                            "classes": list(job.classes), "boot": job.boot})
+                            "module": Path(job.filename).stem, "env": dict(job.env), "items": items})
         cwd = os.path.join(scratch, "cwd")
         os.mkdir(cwd)
-        per_job = timeout * (1 + max(len(j.classes) + 1 for j in jobs))
+        per_job = (timeout + 2) * (2 + max(len(j.classes) + 1 for j in jobs))
+        workers = max(1, min(len(jobs), os.cpu_count() or 1))
         try:
             proc = subprocess.run([interpreter, "-I", "-c", _RUNNER], cwd=cwd, env={},
-                                  input=json.dumps({"jobs": request, "timeout": timeout}),
-                                  capture_output=True, text=True, timeout=per_job * len(jobs) + 30)
+                                  input=json.dumps({"jobs": request, "timeout": timeout, "workers": workers}),
+                                  capture_output=True, text=True, timeout=per_job * len(jobs) / workers + 30)
         except FileNotFoundError:
             raise BootError(f"boot interpreter {interpreter} does not exist") from None
         except subprocess.TimeoutExpired:
@@ -231,4 +281,5 @@ def _outcome(raw: dict) -> Outcome:
 def _result(key: str, raw: dict) -> BootResult:
     failure = raw.get("import_failure")
     return BootResult(key, raw.get("unavailable"), _outcome(failure) if failure else None,
-                      tuple(_outcome(o) for o in raw.get("outcomes") or ()))
+                      tuple(_outcome(o) for o in raw.get("outcomes") or () if o is not None)
+                      if not failure and not raw.get("unavailable") else ())

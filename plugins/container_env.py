@@ -215,12 +215,12 @@ def _service_links(services: list[dict[str, Any]]) -> dict[str, EnvVar]:
 
 def environments(workloads: Iterable[Workload], objs: Objects,
                  names: Iterable[str] | None = None) -> list[ContainerEnv]:
-    """The environment of every (non-init) container, optionally only those named in `names`."""
+    """The environment of every container (init containers too), optionally only those in `names`."""
     wanted = set(names) if names is not None else None
     out = []
     for w in workloads:
         for c in w.containers:
-            if c.init or (wanted is not None and c.name not in wanted):
+            if wanted is not None and c.name not in wanted:
                 continue
             out.append(container_env(w, c, objs))
     return out

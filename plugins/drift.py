@@ -135,18 +135,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or hasattr(config, "workerinput"):
         return
     status = int(session.exitstatus)
+    if config.option.collectonly:
+        state["skipped"] = "--collect-only runs no check"
+        return
     if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or session.shouldstop \
             or session.shouldfail:
         # An interrupted or cut-short run would mark everything it did not reach as resolved.
         state["skipped"] = f"the run did not complete (exit code {status})"
         return
     baseline_path = state["baseline_path"]
-    doc = drift_render.build(
-        report.records(config), _metadata(config, status), state["baseline"], datetime.now(timezone.utc),
-        baseline_path=str(baseline_path) if baseline_path else None)
+    doc = drift_render.build(report.records(config), _metadata(config, status), state["baseline"],
+                             datetime.now(timezone.utc),
+                             baseline_path=str(baseline_path) if baseline_path else None)
     if state["fail_on"] == "new":
         state["original_exitstatus"] = status
-        new = pytest.ExitCode.TESTS_FAILED if doc["summary"]["new_actionable"] else pytest.ExitCode.OK
+        new = (pytest.ExitCode.TESTS_FAILED if doc["summary"]["new_actionable"]
+               else pytest.ExitCode.OK)
         doc["run"]["exitstatus"] = int(new)
         session.exitstatus = new
     doc = redact_obj(doc)

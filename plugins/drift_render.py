@@ -119,7 +119,8 @@ def check_baseline(doc: Any, source: str = "baseline") -> dict:
     return doc
 
 
-def _pair(current: list[dict], previous: list[dict]) -> tuple[list[tuple[dict, dict | None]], list[dict]]:
+def _pair(current: list[dict],
+          previous: list[dict]) -> tuple[list[tuple[dict, dict | None]], list[dict]]:
     """Pair findings that share an identity: same message first, then in order.
 
     Returns ([(current, previous-or-None)], unpaired previous).
@@ -344,6 +345,10 @@ def summary_parts(doc: dict) -> list[str]:
     return parts
 
 
+def _clip(text: str, width: int = 200) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
 def render_markdown(doc: dict, limit: int = 10) -> str:
     """drift.md: short enough for a CI step summary (matrix + new/resolved/oldest, capped)."""
     run, mat = doc["run"], doc["matrix"]
@@ -381,7 +386,7 @@ def render_markdown(doc: dict, limit: int = 10) -> str:
             age = f" · since {f['first_seen']} ({f['age_days']}d)" if f["status"] != "new" else ""
             item = f" / {_md(f['item'])}" if f.get("item") else ""
             lines.append(f"- {_MD_MARK.get(f.get('category'), '·')} **{_md(f['environment'])}** "
-                         f"`{_md(f['check'])}`{item}: {_md(f['message'])}{age}")
+                         f"`{_md(f['check'])}`{item}: {_md(_clip(f['message'] or ''))}{age}")
         if len(entries) > limit:
             lines.append(f"- … and {len(entries) - limit} more in drift.html")
         lines.append("")
@@ -395,17 +400,20 @@ _CSS = """
 --skipped:#959da5;--none:#f6f8fa;font-family:system-ui,-apple-system,"Segoe UI",sans-serif}
 body{margin:1.5rem;color:#24292e;background:#fff}
 h1{font-size:1.4rem;margin:0 0 .3rem}h2{font-size:1.1rem;margin:1.6rem 0 .5rem}
-.summary span{display:inline-block;margin:.2rem .4rem .2rem 0;padding:.15rem .5rem;border-radius:1rem;
-background:#eef;font-size:.9rem}
+.summary span{display:inline-block;margin:.2rem .4rem .2rem 0;padding:.15rem .5rem;
+border-radius:1rem;background:#eef;font-size:.9rem}
 table{border-collapse:collapse;font-size:.9rem}th,td{border:1px solid #d1d5da;padding:.3rem .5rem;
 text-align:left;vertical-align:top}th{background:#f6f8fa}
 #matrix td.cell{text-align:center;min-width:5.5rem;cursor:pointer;color:#fff;font-weight:600}
 #matrix td.cell.w-none{background:var(--none);color:#959da5;cursor:default}
-.w-blocker{background:var(--blocker)}.w-error{background:var(--error)}.w-warning{background:var(--warning)}
-.w-waived{background:var(--waived)}.w-passed{background:var(--passed)}.w-skipped{background:var(--skipped)}
+.w-blocker{background:var(--blocker)}.w-error{background:var(--error)}
+.w-warning{background:var(--warning)}.w-waived{background:var(--waived)}
+.w-passed{background:var(--passed)}.w-skipped{background:var(--skipped)}
 .badge{display:inline-block;padding:0 .4rem;border-radius:.3rem;color:#fff;font-size:.8rem}
 .st-new{background:#0366d6}.st-persisting{background:#586069}.st-resolved{background:var(--passed)}
 .st-unchecked{background:var(--skipped)}
+#findings{width:100%;table-layout:fixed}#findings td{overflow-wrap:anywhere}
+#findings col.narrow{width:7%}#findings col.mid{width:9%}#findings col.wide{width:14%}
 tr.resolved td{color:#6a737d}pre{margin:.3rem 0;white-space:pre-wrap;font-size:.8rem}
 .filters label{margin-right:1rem}#shown{color:#586069;margin-left:1rem}
 dl.meta{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem;font-size:.9rem}
@@ -470,7 +478,7 @@ def _cell_text(cell: dict) -> str:
     if worst_cat is None:
         return "–"
     n = cell["counts"].get(worst_cat, 0)
-    return f"{n} {worst_cat}" if worst_cat in FINDING_CATEGORIES else worst_cat
+    return _plural(n, worst_cat) if worst_cat in FINDING_CATEGORIES else worst_cat
 
 
 def _matrix_html(mat: dict) -> str:
@@ -511,7 +519,7 @@ def _finding_row(f: dict) -> str:
     folded = (f"<details><summary>{_e(f['message'])}</summary>{extra}"
               f"<pre>{_e(details)}</pre></details>")
     cat = f.get("category") or f.get("severity") or ""
-    return (f'<tr id="f-{_e(f.get("id"))}" class="{_e(status)}" data-env="{_e(f["environment"])}" '
+    return (f'<tr id="{_e(status)}-{_e(f.get("id"))}" class="{_e(status)}" data-env="{_e(f["environment"])}" '
             f'data-severity="{_e(cat)}" data-check="{_e(f["check"])}" data-status="{_e(status)}">'
             f'<td><span class="badge st-{_e(status)}">{_e(status)}</span></td>'
             f'<td><span class="badge w-{_e(cat)}">{_e(cat)}</span></td>'
@@ -528,9 +536,11 @@ def _meta_html(doc: dict) -> str:
         rows.append(("duration", f"{float(run['duration_s']):.1f} s"))
     rows.append(("suite version", run.get("version") or "unknown"))
     rows.append(("environments", ", ".join(run.get("envs") or []) or "–"))
-    for key in ("candidate", "markexpr", "exitstatus", "environments_file", "hostname"):
+    for key, label in (("candidate", "candidate"), ("markexpr", "markers"),
+                       ("exitstatus", "exit status"), ("environments_file", "environments file"),
+                       ("hostname", "host")):
         if run.get(key) not in (None, ""):
-            rows.append((key, run[key]))
+            rows.append((label, run[key]))
     base = doc.get("baseline")
     rows.append(("baseline", f"{base.get('path') or ''} ({base.get('generated_at')})" if base
                  else "none: every finding is new"))
@@ -555,10 +565,14 @@ def render_html(doc: dict) -> str:
     filters = ('<div class="filters">' + _options("env", envs, "environment")
                + _options("severity", severities, "severity") + _options("check", checks, "check")
                + _options("status", STATUSES, "status")
-               + '<button type="button" id="f-reset">show all</button><span id="shown"></span></div>')
+               + '<button type="button" id="f-reset">show all</button>'
+               + '<span id="shown"></span></div>')
     rows = "".join(_finding_row(f) for f in entries)
-    table = ('<table id="findings"><thead><tr><th>status</th><th>severity</th><th>environment</th>'
-             '<th>check</th><th>item</th><th>finding (click for details)</th><th>first seen</th>'
+    cols = "".join(f'<col class="{c}">' for c in
+                   ("narrow", "narrow", "mid", "wide", "wide", "", "mid"))
+    table = (f'<table id="findings"><colgroup>{cols}</colgroup><thead><tr><th>status</th>'
+             '<th>severity</th><th>environment</th><th>check</th><th>item</th>'
+             '<th>finding (click for details)</th><th>first seen</th>'
              f'</tr></thead><tbody>{rows}</tbody></table>')
     if not entries:
         table += '<p id="clean">No findings: every check passed.</p>'

@@ -227,6 +227,8 @@ class Registries:
     mirrors: dict[str, str | Unset] = field(default_factory=dict)
     ca_file: Path | Unset | None = None
     skip: tuple[str, ...] = ()
+    docker_config: Path | Unset | None = None   # default: $DOCKER_CONFIG, ~/.docker/config.json
+    concurrency: int = 16                       # registry requests in flight
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,10 @@ class Network:
     timeout_s: float = 10.0
     resolve: dict[str, str | Unset] = field(default_factory=dict)
     ca_file: Path | Unset | None = None
+    cert_warning_days: float = 21.0  # a certificate expiring sooner is a warning
+    cert_blocker_days: float = 7.0   # ... and sooner than this a blocker
+    budget_ms: float = 2000.0        # default response-time budget of a subdomain (a warning)
+    retries: int = 2                 # retries of an idempotent GET that got no answer or 502/503/504
 
 
 @dataclass(frozen=True)
@@ -591,13 +597,16 @@ class _Builder:
     def _registries(self, value: Any, key: str, line: int | None) -> Registries:
         f = self.r.mapping(value, key, line, {
             "platform": _Field(self.plain), "mirrors": _Field(self.str_map),
-            "ca_file": _Field(self.file_path), "skip": _Field(self.strings)})
+            "ca_file": _Field(self.file_path), "skip": _Field(self.strings),
+            "docker_config": _Field(self.file_path), "concurrency": _Field(self.integer)})
         return Registries(**f)
 
     def _network(self, value: Any, key: str, line: int | None) -> Network:
         f = self.r.mapping(value, key, line, {
             "timeout_s": _Field(self.number), "resolve": _Field(self.str_map),
-            "ca_file": _Field(self.file_path)})
+            "ca_file": _Field(self.file_path), "cert_warning_days": _Field(self.number),
+            "cert_blocker_days": _Field(self.number), "budget_ms": _Field(self.number),
+            "retries": _Field(self.integer)})
         return Network(**f)
 
     def _waiver(self, value: Any, key: str, line: int | None) -> Waiver:

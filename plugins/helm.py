@@ -16,6 +16,13 @@ from ruamel.yaml.error import YAMLError
 
 from plugins.gitrepo import GitRepo, SourceError
 
+try:
+    import yaml as _pyyaml
+
+    _CLoader = getattr(_pyyaml, "CSafeLoader", None)
+except ImportError:  # pragma: no cover - PyYAML comes with the kubernetes client
+    _pyyaml, _CLoader = None, None
+
 
 @dataclass(frozen=True)
 class ChartSource:
@@ -35,6 +42,11 @@ def _yaml() -> YAML:
 
 def load_yaml_documents(text: str, origin: str) -> list[Any]:
     """Parse a multi-document YAML text, naming its origin on error."""
+    if _CLoader is not None:  # libyaml: ~10x faster on large rendered charts (YAML 1.1, as Kubernetes)
+        try:
+            return [doc for doc in _pyyaml.load_all(text, Loader=_CLoader) if doc is not None]
+        except _pyyaml.YAMLError as exc:
+            raise SourceError(f"{origin}: invalid YAML: {str(exc).splitlines()[0]}") from None
     try:
         return [doc for doc in _yaml().load_all(io.StringIO(text)) if doc is not None]
     except YAMLError as exc:

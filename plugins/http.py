@@ -16,7 +16,6 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import urljoin, urlsplit
 
@@ -237,8 +236,7 @@ class HttpClient:
                 await self._follow(ex, method, url, follow_redirects, max_redirects, start, current)
         except TimeoutError:
             ex.steps.append(Step(current["step"], False, _ms(current["since"]), "timeout"))
-            ex.failure = Failure(current["step"], "timeout",
-                                 f"no answer within {self.timeout_s:g}s during {current['step'].upper()}")
+            ex.failure = Failure(current["step"], "timeout", f"no answer within {self.timeout_s:g}s")
         ex.elapsed_ms = _ms(start)
         return ex
 
@@ -261,6 +259,7 @@ class HttpClient:
 
     async def _with_retries(self, ex: Exchange, method: str, url: str, start: float, current: dict) -> None:
         attempts = 1 + (self.retries if method in IDEMPOTENT else 0)
+        ex.attempts = 0  # counted per hop: a redirect is not a retry
         for attempt in range(attempts):
             ex.attempts += 1
             ex.failure, ex.response = None, None
@@ -337,7 +336,11 @@ class HttpClient:
         except ssl.SSLCertVerificationError as exc:
             kind = _VERIFY_KINDS.get(exc.verify_code, "untrusted")
             ex.steps.append(Step("tls", False, _ms(t0), exc.verify_message))
-            ex.cert = await self._peek_cert(host, addr, port)
+            try:  # the explanation may use a slice of the deadline, never all of it
+                async with asyncio.timeout(self.timeout_s / 4):
+                    ex.cert = await self._peek_cert(host, addr, port)
+            except TimeoutError:
+                ex.cert = None
             raise _StepError("tls", kind, exc.verify_message or str(exc)) from None
         except (ssl.SSLError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", None) or _os_reason(exc)
@@ -438,17 +441,14 @@ def setting(estate: Any, name: str, default: Any) -> Any:
 
 def connect(host: Any) -> HttpClient:
     """The environment's client (host.http): skips while network.ca_file or a resolve entry is an
-    unset ${VAR}; a configured CA file that does not exist is a one-line ERROR."""
+    unset ${VAR} (a CA file that does not exist is already a usage error of the loader)."""
     import pytest
 
     from plugins.environments import Unset
-    from plugins.host import Unreachable
 
     network = host.estate.network
     for value in (network.ca_file, *network.resolve.values()):
         if isinstance(value, Unset):
             pytest.skip(f"{host.name}: {value}")
-    if network.ca_file is not None and not Path(network.ca_file).is_file():
-        raise Unreachable(host.name, "network.ca_file", f"{network.ca_file} does not exist")
     return HttpClient(timeout_s=host.timeout_s, resolve=network.resolve, ca_file=network.ca_file,
                       retries=int(setting(host.estate, "retries", DEFAULT_RETRIES)))

@@ -11,26 +11,25 @@ import json
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-# kind -> (client API class, list method, RBAC apiGroup, resource): the only reads the checks make.
-LISTS: dict[str, tuple[str, str, str, str]] = {
-    "Deployment": ("AppsV1Api", "list_namespaced_deployment", "apps", "deployments"),
-    "StatefulSet": ("AppsV1Api", "list_namespaced_stateful_set", "apps", "statefulsets"),
-    "DaemonSet": ("AppsV1Api", "list_namespaced_daemon_set", "apps", "daemonsets"),
-    "CronJob": ("BatchV1Api", "list_namespaced_cron_job", "batch", "cronjobs"),
-    "HorizontalPodAutoscaler": ("AutoscalingV2Api", "list_namespaced_horizontal_pod_autoscaler",
-                                "autoscaling", "horizontalpodautoscalers"),
-    "Service": ("CoreV1Api", "list_namespaced_service", "", "services"),
-    "EndpointSlice": ("DiscoveryV1Api", "list_namespaced_endpoint_slice", "discovery.k8s.io",
-                      "endpointslices"),
-    "Pod": ("CoreV1Api", "list_namespaced_pod", "", "pods"),
+from plugins import k8s_state
+
+# kind -> (API prefix, resource): the only reads the checks make, one list per kind and namespace.
+LISTS: dict[str, tuple[str, str]] = {
+    "Deployment": ("apis/apps/v1", "deployments"),
+    "StatefulSet": ("apis/apps/v1", "statefulsets"),
+    "DaemonSet": ("apis/apps/v1", "daemonsets"),
+    "CronJob": ("apis/batch/v1", "cronjobs"),
+    "HorizontalPodAutoscaler": ("apis/autoscaling/v2", "horizontalpodautoscalers"),
+    "Service": ("api/v1", "services"),
+    "EndpointSlice": ("apis/discovery.k8s.io/v1", "endpointslices"),
+    "Pod": ("api/v1", "pods"),
 }
-ARGO_GROUP, ARGO_VERSION, ARGO_PLURAL = "argoproj.io", "v1alpha1", "applications"
+ARGO_API, ARGO_PLURAL = "apis/argoproj.io/v1alpha1", "applications"
 PAGE = 500
-DEFAULT_RESTART_THRESHOLD = 5
 
 
 class KubeError(Exception):
@@ -59,40 +58,44 @@ class KubeClient:
             return request(method, url, *args, **kwargs)
         api.rest_client.request = recording
 
-    def _get(self, api_class: str, method: str, *args: Any, **kwargs: Any) -> dict | None:
-        """One GET through the typed client, as a dict; None on 404."""
-        from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
+    def _get(self, path: str, **query: Any) -> dict | None:
+        """One GET of an API path, as a dict; None on 404. Typed API classes are not used: they
+        cost seconds of import and would turn the objects into models we only turn back."""
         import urllib3.exceptions
 
-        call: Callable[..., Any] = getattr(getattr(client, api_class)(self.api), method)
+        method, url, headers, body, post = self.api.param_serialize(
+            "GET", path, query_params=[(k, v) for k, v in query.items() if v is not None],
+            header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
         try:
-            response = call(*args, _preload_content=False, _request_timeout=self.timeout,
-                            **kwargs)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise KubeError(f"{self.env}: {self.endpoint} answered {exc.status} {exc.reason} to "
-                            f"{method.replace('_', ' ')} in {self.namespace}"
-                            + (": the service account needs the read rules in deploy/rbac.yaml"
-                               if exc.status in (401, 403) else "")) from None
+            response = self.api.call_api(method, url, headers, body, post,
+                                         _request_timeout=self.timeout)
+            response.read()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise KubeError(f"{type(exc).__name__}: {exc}") from None
         if response.status == 404:
             return None
         if not 200 <= response.status < 300:
-            raise KubeError(f"{self.env}: {self.endpoint} answered {response.status} to "
-                            f"{method.replace('_', ' ')}")
-        return json.loads(response.data or b"{}")
+            try:
+                said = ": " + str(json.loads(response.data).get("message") or "")
+            except (ValueError, AttributeError):
+                said = ""
+            hint = ("; the account needs the read rules of deploy/rbac.yaml"
+                    if response.status in (401, 403) else "")
+            raise KubeError(f"GET {path} answered {response.status} {response.reason}"
+                            f"{said.rstrip(': ')}{hint}")
+        try:
+            return json.loads(response.data or b"{}")
+        except ValueError:
+            raise KubeError(f"GET {path} answered with something that is not JSON") from None
 
     def list_kind(self, kind: str) -> list[dict]:
         """Every object of a kind in the namespace (follows pagination)."""
-        api_class, method, _group, _resource = LISTS[kind]
+        prefix, resource = LISTS[kind]
         items: list[dict] = []
         token = None
         while True:
-            page = self._get(api_class, method, self.namespace, limit=PAGE,
-                             **({"_continue": token} if token else {})) or {}
+            page = self._get(f"/{prefix}/namespaces/{self.namespace}/{resource}", limit=PAGE,
+                             **{"continue": token}) or {}
             for item in page.get("items") or ():
                 item.setdefault("kind", kind)
                 items.append(item)
@@ -107,12 +110,11 @@ class KubeClient:
 
     def argocd_application(self, name: str, namespace: str) -> tuple[bool, dict | None]:
         """(CRD present, live Application or None). Discovery first, so no CRD is not an error."""
-        resources = self._get("CustomObjectsApi", "get_api_resources", ARGO_GROUP, ARGO_VERSION)
+        resources = self._get(f"/{ARGO_API}")
         if not resources or not any(r.get("name") == ARGO_PLURAL
                                     for r in resources.get("resources") or ()):
             return False, None
-        return True, self._get("CustomObjectsApi", "get_namespaced_custom_object", ARGO_GROUP,
-                               ARGO_VERSION, namespace, ARGO_PLURAL, name)
+        return True, self._get(f"/{ARGO_API}/namespaces/{namespace}/{ARGO_PLURAL}/{name}")
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -126,7 +128,7 @@ def kubeconfig_path(host: Any) -> Path:
     spec = host.spec.kubernetes
     setting = spec.kubeconfig if spec is not None else None
     if isinstance(setting, Unset):
-        pytest.skip(f"{host.name}: environments.{host.name}.kubernetes.kubeconfig: {setting}")
+        pytest.skip(f"{host.name}: {setting}")
     if setting:
         path = Path(os.path.expanduser(str(setting)))
         return path if path.is_absolute() else (Path(host.estate.root) / path)
@@ -141,16 +143,14 @@ def kubeconfig_path(host: Any) -> Path:
 
 
 def restart_threshold(host: Any) -> int:
-    """Restarts within the last hour above which a container is a blocker.
-
-    Optional key ``kubernetes.restart_threshold`` at the top of the environments file, or under
-    an environment's ``kubernetes``; default 5.
-    """
-    raw = getattr(host.estate, "raw", None) or {}
-    env_raw = ((raw.get("environments") or {}).get(host.name) or {}).get("kubernetes") or {}
-    value = env_raw.get("restart_threshold", (raw.get("kubernetes") or {}).get(
-        "restart_threshold", DEFAULT_RESTART_THRESHOLD))
-    return int(value)
+    """Restarts within the last hour above which a container is a blocker: the optional key
+    ``environments.<env>.kubernetes.restart_threshold`` (default 5)."""
+    value = getattr(host.spec.kubernetes, "restart_threshold", None)
+    if value is None:
+        raw = getattr(host.estate, "raw", None) or {}
+        value = (((raw.get("environments") or {}).get(host.name) or {}).get("kubernetes")
+                 or {}).get("restart_threshold")
+    return k8s_state.DEFAULT_RESTART_THRESHOLD if value is None else int(value)
 
 
 def connect(host: Any) -> KubeClient:

@@ -31,6 +31,7 @@ _Q_TABLES = """
 SELECT rel.relname AS table
 FROM pg_class rel
 WHERE rel.relnamespace = %(ns)s::regnamespace AND rel.relkind IN ('r', 'p')
+  AND NOT rel.relispartition
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = rel.oid AND d.deptype = 'e')
 """
@@ -67,27 +68,21 @@ ORDER BY rel.relname, att.attnum
 
 _Q_CONSTRAINTS = """
 SELECT con.conname AS name, con.contype AS type, rel.relname AS table,
-       ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
-             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
-             ORDER BY k.ord)::text[] AS columns,
-       frel.relname AS fk_table,
-       ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
-             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num
-             ORDER BY k.ord)::text[] AS fk_columns,
+       con.conkey::int[] AS keys, frel.relname AS fk_table, con.confkey::int[] AS fk_keys,
+       CASE WHEN frel.relnamespace <> con.connamespace THEN
+         ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
+               JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num
+               ORDER BY k.ord)::text[] END AS fk_columns,
        con.confupdtype AS on_update, con.confdeltype AS on_delete
 FROM pg_constraint con
 JOIN pg_class rel ON rel.oid = con.conrelid
 LEFT JOIN pg_class frel ON frel.oid = con.confrelid
 WHERE con.connamespace = %(ns)s::regnamespace AND con.contype IN ('p', 'u', 'f')
-ORDER BY rel.relname, con.conname
 """
 
 _Q_INDEXES = """
 SELECT i.relname AS name, t.relname AS table, ix.indisunique AS unique,
-       ix.indisprimary AS primary, ix.indnkeyatts AS key_count,
-       ARRAY(SELECT a.attname FROM unnest(ix.indkey::int2[]) WITH ORDINALITY k(num, ord)
-             LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.num
-             ORDER BY k.ord)::text[] AS columns,
+       ix.indisprimary AS primary, ix.indnkeyatts AS key_count, ix.indkey::int2[]::int[] AS keys,
        pg_get_expr(ix.indpred, ix.indrelid) AS predicate,
        pg_get_indexdef(ix.indexrelid) AS definition,
        con.conname AS constraint
@@ -96,7 +91,6 @@ JOIN pg_class i ON i.oid = ix.indexrelid
 JOIN pg_class t ON t.oid = ix.indrelid
 LEFT JOIN pg_constraint con ON con.conindid = ix.indexrelid AND con.contype IN ('p', 'u', 'x')
 WHERE t.relnamespace = %(ns)s::regnamespace AND t.relkind IN ('r', 'p')
-ORDER BY t.relname, i.relname
 """
 
 _Q_EXTENSIONS = """
@@ -165,13 +159,15 @@ class LiveSchema:
     available_extensions: set[str] = dc_field(default_factory=set)
     directus: DirectusRows | None = None
     queries: int = 0
+    _single: dict[tuple[str, str], list[Constraint]] | None = dc_field(default=None, repr=False)
+    _indexing: dict[tuple[str, str], list[Index]] | None = dc_field(default=None, repr=False)
 
     def directus_column(self, table: str, column: str) -> dict[str, Any] | None:
         """The column as Directus's inspector reports it (the keys of a snapshot field's schema)."""
         col = self.tables.get(table, {}).get(column)
         if col is None:
             return None
-        single = [c for c in self.constraints.get(table, ()) if c.columns == (column,)]
+        single = self._by_column().get((table, column), ())
         fk = next((c for c in single if c.type == "f"), None)
         primary = any(c.type == "p" for c in single)
         return {
@@ -188,10 +184,24 @@ class LiveSchema:
             "foreign_key_column": fk.fk_columns[0] if fk and fk.fk_columns else None,
         }
 
+    def _by_column(self) -> dict[tuple[str, str], list[Constraint]]:
+        if self._single is None:
+            self._single = {}
+            for table, constraints in self.constraints.items():
+                for con in constraints:
+                    if len(con.columns) == 1:
+                        self._single.setdefault((table, con.columns[0]), []).append(con)
+        return self._single
+
     def indexing(self, table: str, column: str) -> list[Index]:
         """The indexes that make Directus call a column indexed: non-unique, all keys this column."""
-        return [ix for ix in self.indexes.get(table, ())
-                if not ix.unique and ix.columns and all(c == column for c in ix.columns)]
+        if self._indexing is None:
+            self._indexing = {}
+            for name, indexes in self.indexes.items():
+                for ix in indexes:
+                    if not ix.unique and ix.columns and len(set(ix.columns)) == 1:
+                        self._indexing.setdefault((name, ix.columns[0]), []).append(ix)
+        return self._indexing.get((table, column), [])
 
     def covering(self, table: str, column: str) -> list[Index]:
         """Every index that has the column among its keys (what really serves lookups on it)."""
@@ -265,17 +275,27 @@ def read(conn: Any, namespace: str | None = None) -> LiveSchema:
 
         for r in rows(_Q_TABLES):
             live.tables[r["table"]] = {}
+        names: dict[str, dict[int, str]] = {}  # table -> attnum -> column, to name keys below
         for r in rows(_Q_COLUMNS):
+            names.setdefault(r["table"], {})[r["position"]] = r["name"]
             if r["table"] in live.tables:
                 live.tables[r["table"]][r["name"]] = Column(**r)
+
+        def named(table: str, keys: list[int] | None) -> tuple[str | None, ...]:
+            attnames = names.get(table, {})
+            return tuple(attnames.get(k) for k in keys or ())
+
         for r in rows(_Q_CONSTRAINTS):
+            fk_columns = r["fk_columns"] or (named(r["fk_table"], r["fk_keys"])
+                                             if r["fk_table"] else ())
             live.constraints.setdefault(r["table"], []).append(Constraint(
-                name=r["name"], type=r["type"], table=r["table"], columns=tuple(r["columns"]),
-                fk_table=r["fk_table"], fk_columns=tuple(r["fk_columns"] or ()),
+                name=r["name"], type=r["type"], table=r["table"],
+                columns=named(r["table"], r["keys"]), fk_table=r["fk_table"],
+                fk_columns=tuple(fk_columns),
                 on_update=_FK_ACTIONS.get(r["on_update"]) if r["type"] == "f" else None,
                 on_delete=_FK_ACTIONS.get(r["on_delete"]) if r["type"] == "f" else None))
         for r in rows(_Q_INDEXES):
-            cols = tuple(r["columns"])
+            cols = named(r["table"], r["keys"])  # attnum 0 (an expression) names None
             live.indexes.setdefault(r["table"], []).append(Index(
                 name=r["name"], table=r["table"], unique=r["unique"], primary=r["primary"],
                 columns=cols, key_columns=cols[:r["key_count"]], predicate=r["predicate"],

@@ -117,11 +117,12 @@ def running(host: Any, gitops_ref: str | None = None, entry: SettingsEntry | Non
     return for_host(host, gitops_ref, entry.containers if entry and entry.containers else None)
 
 
-def label(host: Any, sha: str) -> str:
-    """A commit as a release manager reads it: its release tag if any, and the short SHA."""
+def label(host: Any, sha: str, ref: str | None = None) -> str:
+    """A commit as a release manager reads it: its release tag (or the ref named) and the short SHA."""
     app = host.git(host.app_source)
     tags = app.tags_at(sha, host.estate.sources[host.app_source].release_tags)
-    return f"{tags[-1]} ({sha[:12]})" if tags else sha[:12]
+    name = tags[-1] if tags else (ref if ref and not sha.startswith(ref) else None)
+    return f"{name} ({sha[:12]})" if name else sha[:12]
 
 
 def targets(host: Any, entry: SettingsEntry, gitops_ref: str | None = None) -> dict[str, Target]:
@@ -138,12 +139,10 @@ def targets(host: Any, entry: SettingsEntry, gitops_ref: str | None = None) -> d
     run_sha = app.resolve(explicit) if explicit else running(host, gitops_ref, entry).sha
     if run_sha:
         out["running"] = Target("running", run_sha, label(host, run_sha))
-    if host.spec.deploys.branch and not explicit:
-        cand = app.resolve(host.spec.deploys.branch)
-    else:
-        cand = app.resolve(host.shared.candidate())
+    ref = host.spec.deploys.branch if host.spec.deploys.branch and not explicit else host.shared.candidate()
+    cand = app.resolve(ref)
     if cand != run_sha:
-        out["candidate"] = Target("candidate", cand, label(host, cand))
+        out["candidate"] = Target("candidate", cand, label(host, cand, ref))
     return out
 
 
@@ -159,6 +158,16 @@ def model(host: Any, entry: SettingsEntry, sha: str) -> tuple[str, settings_mode
 
 
 # -- checks ----------------------------------------------------------------------------------------
+def reader_warnings(host: Any, entry: SettingsEntry, target: Target) -> list[Finding]:
+    """What the static reader could not follow in the settings file: warnings, once per file and commit."""
+    key = ("reader", entry.path, target.sha)
+    if key in _ANNOUNCED:
+        return []
+    _ANNOUNCED.add(key)
+    _, m = model(host, entry, target.sha)
+    return [Finding(WARN, f"{w} (app {target.label})", entry.path) for w in m.warnings]
+
+
 def required(host: Any, entry: SettingsEntry, target: Target, env: ContainerEnv,
              gitops_ref: str | None = None) -> list[Finding]:
     """Required fields that no variable of the container sets: blockers naming where to add them."""
@@ -169,9 +178,11 @@ def required(host: Any, entry: SettingsEntry, target: Target, env: ContainerEnv,
     for cls in m.classes:
         for f in settings_model.missing_required(cls, values):
             names = " or ".join(f.env_names)
+            hit = f.lookup(values)
+            gets = f"{hit[0]} empty" if hit else f"no {names}"
             out.append(Finding(BLOCK, (
-                f"{host.name}: {f.path} is required by app {target.label} but {env.container} gets no "
-                f"{names}: add {f.env_names[0]} to {where}"), f.env_names[0],
+                f"{host.name}: {f.path} is required by app {target.label} but {env.container} gets {gets}: "
+                f"add {f.env_names[0]} to {where}"), f.env_names[0],
                 {"class": cls.name, "field": f.name, "accepted": list(f.env_names), "values_file": where,
                  "container": env.container, "app": target.sha, "annotation": f.annotation}))
     return out
@@ -207,14 +218,18 @@ def _boot_batch(python: str | None, timeout: float, jobs: list[boot.BootJob]) ->
 
 def boot_results(host: Any, entry: SettingsEntry, target: Target,
                  envs: list[tuple[str, ContainerEnv]]) -> dict[str, boot.BootResult]:
-    """Boot the settings at a commit once per distinct container environment; {item id: result}."""
+    """Boot the settings at a commit for each container; {item id: result}.
+
+    Containers whose environments agree on every variable the file could read (a field reads it,
+    or the code names it) share one boot, run with the first such container's whole environment.
+    """
     text, m = model(host, entry, target.sha)
     classes = tuple(c.name for c in m.classes)
     jobs: dict[tuple, boot.BootJob] = {}
     keys: dict[str, tuple] = {}
     for item_id, env in envs:
         values = boot_env(env, m)
-        key = tuple(sorted(values.items()))
+        key = tuple(sorted((n, v) for n, v in values.items() if m.may_read(n)))
         keys[item_id] = key
         jobs.setdefault(key, boot.BootJob(str(len(jobs)), text, PurePosixPath(entry.path).name, values,
                                           classes, entry.boot))

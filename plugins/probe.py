@@ -172,7 +172,7 @@ def _failure(target: Target, ex: Exchange, client_ca: str | None, now: dt.dateti
     tries = f" after {ex.attempts} attempts" if ex.attempts > 1 else ""
     cert = ex.cert
     if fail.kind == "timeout":
-        msg = f"{env}: {where} gave no answer within the timeout ({fail.reason}): {_TIMEOUT_WHAT[fail.step]}"
+        msg = f"{env}: {where} gave {fail.reason} during {fail.step.upper()}: {_TIMEOUT_WHAT[fail.step]}"
     elif fail.step == "dns":
         msg = (f"{env}: {fail.reason}; fix the DNS record or network.resolve" if fail.kind == "not-found"
                else f"{env}: {fail.reason}; fix subdomains/domain in the environments file")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import re
 import ssl
@@ -20,14 +21,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import urlsplit
 
 import httpx
 
 from plugins import imageref, redact
-from plugins.environments import Unset, interpolate
+from plugins.environments import Unset
 from plugins.imageref import ImageRef
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ class RegistryClient:
     docker_config: str | None = None
     concurrency: int = DEFAULT_CONCURRENCY
     credstore_env: dict[str, str] | None = None
-    requests: int = 0                   # requests sent, for the benchmark and tests
+    requests: int = 0                   # requests sent so far (tests, benchmark)
 
     def __post_init__(self) -> None:
         verify: ssl.SSLContext | bool = True
@@ -199,6 +199,7 @@ class RegistryClient:
         self._results: dict[str, Result] = {}
         self._pending: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
+        self._sent = itertools.count(1)
 
     # public ---------------------------------------------------------------------------------
     def check(self, ref: ImageRef | str) -> Result:
@@ -229,7 +230,10 @@ class RegistryClient:
         many repositories per request. Maps str(ref) to its Result or to the failure."""
         parsed = [imageref.parse(r) if isinstance(r, str) else r for r in refs]
         unique = list({str(r): r for r in parsed}.values())
-        self._prefetch_tokens(unique)
+        with self._lock:
+            todo = [r for r in unique if str(r) not in self._results]
+        if todo:
+            self._prefetch_tokens(todo)
 
         def one(ref: ImageRef) -> Result | RegistryUnreachable:
             try:
@@ -237,9 +241,17 @@ class RegistryClient:
             except RegistryUnreachable as exc:
                 return exc
 
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            outcomes = list(pool.map(one, unique))
+        if len(todo) <= 1:
+            outcomes = [one(r) for r in unique]
+        else:
+            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+                outcomes = list(pool.map(one, unique))
         return {str(ref): outcome for ref, outcome in zip(unique, outcomes)}
+
+    def ping(self, registry: str) -> None:
+        """Reach a registry host once (GET /v2/, checking a Basic login); RegistryUnreachable
+        if it is down, too slow, untrusted or refuses the login. Remembered for the run."""
+        self._ping(self._endpoint(registry))
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -278,7 +290,7 @@ class RegistryClient:
               **kwargs: Any) -> httpx.Response:
         url = endpoint.base_url + path
         try:
-            self.requests += 1
+            self.requests = next(self._sent)
             return self._http.request(method, url, **kwargs)
         except httpx.TimeoutException:
             raise RegistryUnreachable(endpoint.base_url,
@@ -363,7 +375,7 @@ class RegistryClient:
             params.insert(0, ("service", endpoint.challenge["service"]))
         creds = endpoint.credentials
         try:
-            self.requests += 1
+            self.requests = next(self._sent)
             if creds and creds.identity_token:
                 data = dict(params, grant_type="refresh_token", client_id="releasegate",
                             refresh_token=creds.identity_token)
@@ -484,7 +496,7 @@ class RegistryClient:
         listing = self._request(endpoint, "GET", ref, f"/v2/{ref.repository}/tags/list")
         what = "digest" if ref.digest else "tag"
         if listing.status_code == 404:
-            return Result(ref, MISSING, f"repository {ref.name} does not exist",
+            return Result(ref, MISSING, "the repository does not exist",
                           endpoint=endpoint.base_url)
         tags: tuple[str, ...] = ()
         if listing.status_code == 200:
@@ -492,9 +504,16 @@ class RegistryClient:
                 tags = tuple(sorted(listing.json().get("tags") or ()))
             except ValueError:
                 tags = ()
-        shown = f"; it has {len(tags)} other tag(s), e.g. {', '.join(tags[:3])}" if tags else ""
-        return Result(ref, MISSING, f"{what} {ref.reference} not found in {ref.name}{shown}",
-                      tags=tags[:20], endpoint=endpoint.base_url)
+        shown = ", ".join(_abbreviate(t) for t in tags[:3]) + (", ..." if len(tags) > 3 else "")
+        others = f"; the repository has {len(tags)} other tag(s): {shown}" if tags else \
+            "; the repository has no tags"
+        return Result(ref, MISSING, f"no such {what}{others}", tags=tags[:20],
+                      endpoint=endpoint.base_url)
+
+
+def _abbreviate(tag: str) -> str:
+    """Full-SHA tags cut to 12 characters, so a message stays one readable line."""
+    return tag[:12] + "..." if imageref.is_full_sha(tag) else tag
 
 
 def content_digest(body: bytes, like: str | None = None) -> str:
@@ -518,44 +537,48 @@ def _index_platforms(body: bytes) -> tuple[str, ...]:
 # The foundation hook: host.registry
 
 
-def docker_config_path(raw: Any, root: Path) -> str | Unset | None:
-    """``registries.docker_config`` from the environments file (optional; relative to its folder)."""
-    value = ((raw or {}).get("registries") or {}).get("docker_config") if raw else None
-    if not value:
-        return None
-    expanded = interpolate(str(value), "registries.docker_config")
-    if isinstance(expanded, Unset):
-        return expanded
-    path = Path(expanded)
-    return str(path if path.is_absolute() else root / path)
-
-
-def concurrency_setting(raw: Any) -> int:
-    """``registries.concurrency`` (optional, default 16): requests in flight per run."""
-    value = ((raw or {}).get("registries") or {}).get("concurrency") if raw else None
-    try:
-        return max(1, int(value)) if value is not None else DEFAULT_CONCURRENCY
-    except (TypeError, ValueError):
-        return DEFAULT_CONCURRENCY
-
-
 def connect(host: EnvHost) -> RegistryClient:
-    """The registry client of an environment (one per environment, closed by host.close()).
+    """The registry client of an environment (closed by host.close()).
 
-    Skips when every configured mirror names an unset variable, or the CA file does."""
+    Skips when every configured mirror names an unset variable, or the CA file or docker config
+    does; an unreachable registry is reported per reference by the checks."""
     import pytest
+
+    from plugins.host import Unreachable
 
     registries = host.estate.registries
     mirrors = dict(registries.mirrors)
     if mirrors and all(isinstance(v, Unset) for v in mirrors.values()):
-        first = next(iter(mirrors.values()))
-        pytest.skip(f"{host.name}: {first}")
-    if isinstance(registries.ca_file, Unset):
-        pytest.skip(f"{host.name}: {registries.ca_file}")
-    config = docker_config_path(host.estate.raw, host.estate.root)
-    if isinstance(config, Unset):
-        pytest.skip(f"{host.name}: {config}")
-    return RegistryClient(mirrors=mirrors, ca_file=str(registries.ca_file) if registries.ca_file
-                          else None, platform=registries.platform or None,
-                          skip=tuple(registries.skip), timeout_s=host.timeout_s,
-                          docker_config=config, concurrency=concurrency_setting(host.estate.raw))
+        pytest.skip(f"{host.name}: {next(iter(mirrors.values()))}")
+    docker_config = getattr(registries, "docker_config", None)
+    for value in (registries.ca_file, docker_config):
+        if isinstance(value, Unset):
+            pytest.skip(f"{host.name}: {value}")
+    client = RegistryClient(mirrors=mirrors,
+                            ca_file=str(registries.ca_file) if registries.ca_file else None,
+                            platform=registries.platform or None, skip=tuple(registries.skip),
+                            timeout_s=host.timeout_s,
+                            docker_config=str(docker_config) if docker_config else None,
+                            concurrency=getattr(registries, "concurrency", DEFAULT_CONCURRENCY))
+    for registry in chart_registries(host, client):
+        try:
+            client.ping(registry)
+        except RegistryUnreachable as exc:
+            client.close()
+            raise Unreachable(host.name, exc.endpoint, exc.reason) from None
+    return client
+
+
+def chart_registries(host: EnvHost, client: RegistryClient) -> list[str]:
+    """The registry hosts the environment's chart pulls from that the client can reach: not
+    under registries.skip, and not behind an unset mirror."""
+    found = set()
+    for workload in host.workloads:
+        for container in workload.containers:
+            try:
+                registry = imageref.parse(container.image).registry
+            except imageref.InvalidReference:
+                continue
+            if registry not in client.skip and not isinstance(client.base_url(registry), Unset):
+                found.add(registry)
+    return sorted(found)

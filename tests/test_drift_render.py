@@ -104,7 +104,8 @@ def test_second_run_new_persisting_resolved(day2):
     assert found[("test_cert", "testing")]["status"] == "new"
     assert found[("test_cert", "testing")]["first_seen"] == "2026-11-27"
     flags = found[("test_flags", "production")]
-    assert (flags["status"], flags["first_seen"], flags["age_days"]) == ("persisting", "2026-11-20", 7)
+    assert (flags["status"], flags["first_seen"], flags["age_days"]) == (
+        "persisting", "2026-11-20", 7)
     resolved = by_check(day2["resolved"])
     assert list(resolved) == [("test_image_present", "production")]
     assert resolved[("test_image_present", "production")]["resolved_on"] == "2026-11-27"
@@ -150,10 +151,10 @@ def test_severity_change_keeps_identity():
 
 
 def test_several_findings_of_one_item_pair_by_message_then_order():
-    first = dr.build([rec("c", "prod", "x", message="alpha"), rec("c", "prod", "x", message="beta")],
+    first = dr.build([rec("c", "prod", "x", message=m) for m in ("alpha", "beta")],
                      META, None, DAY1)
-    second = dr.build([rec("c", "prod", "x", message="beta"), rec("c", "prod", "x", message="gamma"),
-                       rec("c", "prod", "x", message="delta")], META, first, DAY2)
+    second = dr.build([rec("c", "prod", "x", message=m) for m in ("beta", "gamma", "delta")],
+                      META, first, DAY2)
     status = {f["message"]: (f["status"], f.get("previous_message")) for f in second["findings"]}
     assert status == {"beta": ("persisting", None), "gamma": ("persisting", "alpha"),
                       "delta": ("new", None)}

@@ -300,3 +300,27 @@ def test_token_never_appears_in_errors(tmp_path):
     with pytest.raises(Unreachable) as exc:
         kube.connect(make_host(str(config), timeout_s=2))
     assert "tok-3f9a77c2e1" not in str(exc.value)
+
+
+def test_forbidden_list_is_an_error_pointing_at_the_rbac_manifests(chart):
+    server = emu.serve(emu.deploy(chart, NS), contexts={"prod": NS})
+    denied = (f'pods is forbidden: User "system:serviceaccount:releasegate:releasegate" cannot list '
+              f'resource "pods" in API group "" in the namespace "{NS}"')
+    server.respond("GET", f"/api/v1/namespaces/{NS}/pods", 403, {
+        "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden",
+        "code": 403, "message": denied})
+    try:
+        with pytest.raises(Unreachable) as exc:
+            kube.connect(make_host(str(server.kubeconfig)))
+    finally:
+        server.stop()
+    assert str(exc.value) == (f"production: {server.url} unreachable: GET /api/v1/namespaces/{NS}/pods "
+                              f"answered 403 Forbidden: {denied}; the account needs the read rules "
+                              "of deploy/rbac.yaml")
+
+
+def test_restart_threshold_defaults_to_five_and_is_read_per_environment():
+    host = make_host(None)
+    assert kube.restart_threshold(host) == 5
+    host.estate.raw = {"environments": {"production": {"kubernetes": {"restart_threshold": 2}}}}
+    assert kube.restart_threshold(host) == 2

@@ -29,7 +29,7 @@ def client(service):
     return HttpClient(timeout_s=TIMEOUT, resolve=service.resolve, ca_file=service.ca_file, backoff_s=0.05)
 
 
-def check(client, behaviour, budget_ms=400, **spec):
+def check(client, behaviour, budget_ms=2000, **spec):
     spec.setdefault("path", "/api/health")
     spec.setdefault("expect_json", {"status": ["ok", "healthy"]})
     t = target("production", behaviour, DOMAIN, behaviour, spec, default_budget_ms=budget_ms)
@@ -52,14 +52,14 @@ def test_healthy_endpoint_has_no_finding(client):
     ("expiring", BLOCKER, "tls", ["certificate expires in 3 days", "blocker under 7 days"]),
     ("wrong-host", BLOCKER, "tls", ["not valid for this name", "covers wrong-host.wrong-host.probe.test"]),
     ("self-signed", BLOCKER, "tls", ["self-signed.probe.test serves a self-signed certificate"]),
-    ("slow", WARNING, "time", ["https://slow.probe.test/api/health took", "over its budget of 400 ms"]),
+    ("slow", WARNING, "time", ["https://slow.probe.test/api/health took", "over its budget of 300 ms"]),
     ("http-502", BLOCKER, "http", ["answered HTTP 502 after 3 attempts, expected 200"]),
     ("degraded", BLOCKER, "json", ["JSON status='degraded', expected one of ok, healthy"]),
-    ("hang", BLOCKER, "tls", ["gave no answer within the timeout", "never completes the TLS handshake"]),
+    ("hang", BLOCKER, "tls", ["gave no answer within 1.5s during TLS: it accepts TCP but never completes the TLS handshake"]),
     ("closed", BLOCKER, "tcp", ["refuses connections after 3 attempts", "nothing listens"]),
 ])
 def test_each_problem_gives_exactly_its_finding(client, behaviour, severity, step, words):
-    finding = only(check(client, behaviour))
+    finding = only(check(client, behaviour, budget_ms=300 if behaviour == "slow" else 2000))
     assert (finding.severity, finding.step) == (severity, step)
     assert finding.message.startswith("production: ")
     for word in words:
@@ -151,3 +151,12 @@ def test_resolve_accepts_host_and_host_port_keys():
     assert c.override("a.example", 443) == ("127.0.0.9", 443)
     assert c.override("b.example", 8443) == ("127.0.0.8", 9443)
     assert c.override("b.example", 443) is None
+
+
+def test_retries_only_for_idempotent_requests(client):
+    from plugins.http import run_sync
+
+    post = run_sync(client.fetch(f"https://closed.{DOMAIN}/", method="POST"))
+    get = client.get(f"https://closed.{DOMAIN}/")
+    assert (post.failure.kind, post.attempts) == ("refused", 1)
+    assert (get.failure.kind, get.attempts) == ("refused", 3)

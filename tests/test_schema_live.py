@@ -236,7 +236,9 @@ def test_snapshot_side_changes_and_what_the_release_brings(dsn: str, snap: Snaps
     found = findings(dsn, candidate, pending=pending)
     assert summary(found) == [("warning", "type", "org", "description"),
                               ("warning", "index-create", "org", "name")]
-    assert found[0].message.endswith("(a change this release brings; the push applies it)")
+    assert found[0].message.endswith("the snapshot says character varying(500) "
+                                     "(snapshot/fields/org/description.json): a change this "
+                                     "release brings, the push applies it")
 
 
 def test_a_malformed_file_fails_only_its_collection(dsn: str, tmp_path: Path) -> None:
@@ -261,12 +263,12 @@ def test_a_write_through_the_read_only_database_fixture_fails(dsn: str,
                                                               monkeypatch: pytest.MonkeyPatch
                                                               ) -> None:
     monkeypatch.setenv("RG_TEST_SCHEMA_DSN", dsn)
-    host = SimpleNamespace(name="production", timeout_s=3.0,
+    host = SimpleNamespace(name="production", timeout_s=1.0,
                            spec=SimpleNamespace(database=SimpleNamespace(
                                dsn_env="RG_TEST_SCHEMA_DSN")))
     conn = database.connect(host)
     try:
-        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "3s"
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "1s"
         assert live_schema.read(conn).tables  # reading works
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("CREATE INDEX idx_sneaky ON org (name)")

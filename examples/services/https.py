@@ -289,11 +289,3 @@ def demo(estate_path: str | Path = "environments.yaml", workdir: str | Path | No
     service.extra_env[DEMO_PORT_VAR] = os.environ[DEMO_PORT_VAR]
     return service
 
-
-if __name__ == "__main__":
-    running = demo()
-    print("\n".join(f"export {k}={v}" for k, v in running.env.items()), flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        running.stop()

@@ -14,7 +14,6 @@ import copy
 import datetime as dt
 import hashlib
 import json
-import os
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -405,7 +404,7 @@ class KubeEmulator:
     kubeconfig: Path
     token: str
     _loop: asyncio.AbstractEventLoop
-    _handler: kmock.KubernetesEmulator
+    _handler: _Cluster
     _thread: threading.Thread
     _stop: asyncio.Event
     _tmp: tempfile.TemporaryDirectory | None = None
@@ -440,6 +439,10 @@ class KubeEmulator:
         elif key in self._handler.resources:
             del self._handler.resources[key]
 
+    def respond(self, method: str, path: str, status: int, body: dict) -> None:
+        """Answer every ``method path`` request with this status and JSON body from now on."""
+        self._call(lambda: self._handler[f"{method.lower()} {path}"] << status << body)
+
     def requests(self) -> list[dict]:
         """Every request served so far: method, path, query, and the parsed k8s action."""
         return self._call(lambda: [
@@ -469,6 +472,37 @@ class KubeEmulator:
         self.stop()
 
 
+SHORT_NAMES = {"Pod": {"po"}, "Service": {"svc"}, "ConfigMap": {"cm"}, "Namespace": {"ns"},
+               "Endpoints": {"ep"}, "Event": {"ev"}, "ServiceAccount": {"sa"},
+               "Deployment": {"deploy"}, "ReplicaSet": {"rs"}, "StatefulSet": {"sts"},
+               "DaemonSet": {"ds"}, "CronJob": {"cj"}, "HorizontalPodAutoscaler": {"hpa"},
+               "Ingress": {"ing"}, "PodDisruptionBudget": {"pdb"}}
+
+
+class _Cluster(kmock.KubernetesEmulator):
+    """kmock's emulator with list responses typed like the API server's (kubectl needs the kind)."""
+
+    async def _serve_list(self, request: Any) -> Any:
+        payload = await super()._serve_list(request)
+        res = request.resource
+        gv = f"{res.group}/{res.version}" if res.group else res.version
+        kind = next((k for k, (g, plural, _) in RESOURCES.items()
+                     if g == gv and plural == res.plural), None)
+        if kind is None and f"{gv}/{res.plural}" == "/".join(ARGO_APPLICATION[:2]):
+            kind = "Application"
+        payload.update(apiVersion=gv, kind=f"{kind or 'Object'}List",
+                       metadata={"resourceVersion": "1"})
+        return payload
+
+
+def _core_discovery() -> dict:
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": [
+        {"name": plural, "singularName": kind.lower(), "kind": kind, "namespaced": namespaced,
+         "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+         "shortNames": sorted(SHORT_NAMES.get(kind, ()))}
+        for kind, (gv, plural, namespaced) in sorted(RESOURCES.items()) if gv == "v1"]}
+
+
 def serve(objects: Iterable[dict] = (), *, host: str = "127.0.0.1", port: int = 0,
           contexts: dict[str, str] | None = None, kubeconfig: Path | None = None,
           argocd: bool = False, token: str = "emulated-token") -> KubeEmulator:
@@ -478,12 +512,15 @@ def serve(objects: Iterable[dict] = (), *, host: str = "127.0.0.1", port: int = 
 
     async def main() -> None:
         stop = asyncio.Event()
-        async with kmock.KubernetesEmulator() as handler:
+        async with _Cluster() as handler:
             for gv_plural in {f"{gv}/{plural}" for gv, plural, _ in RESOURCES.values()}:
                 kind = next(k for k, (gv, pl, _) in RESOURCES.items() if f"{gv}/{pl}" == gv_plural)
                 handler.resources[gv_plural] = kmock.ResourceInfo(
                     kind=kind, singular=kind.lower(), namespaced=RESOURCES[kind][2],
-                    verbs={"get", "list", "watch", "create", "update", "patch", "delete"})
+                    verbs={"get", "list", "watch", "create", "update", "patch", "delete"},
+                    shortnames=SHORT_NAMES.get(kind, set()))
+            # kmock names the core group version "/v1" in its discovery; clients (kubectl) need "v1"
+            handler["get /api/v1"] << (lambda: _core_discovery())
             runner = aiohttp.web.ServerRunner(aiohttp.web.Server(handler), access_log=None)
             await runner.setup()
             site = aiohttp.web.TCPSite(runner, host, port)
@@ -583,3 +620,90 @@ def sample_manifests(release: str = "app", registry: str = "registry.example.tes
                       "spec": {"restartPolicy": "Never",
                                "containers": [container("scheduler", "worker")]}}}}}},
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo cluster: every environment of environments.yaml deployed from its rendered chart
+
+
+DEMO_KUBECONFIG_VAR = "RELEASEGATE_DEMO_KUBECONFIG"
+DEMO_CONTEXT = "demo"
+
+
+def demo_objects(environments: Path | None = None) -> list[dict]:
+    """Live objects of the demo estate: each environment's chart deployed healthy into its
+    namespace, its Argo CD Application, and the planted blocker: production's agent (an internal
+    ClusterIP service, no ingress) stuck in ImagePullBackOff."""
+    from plugins import helm
+    from plugins.environments import ensure_sources, load
+    from plugins.host import Estatewide
+    from plugins.options import Settings
+
+    path = environments or Path(__file__).resolve().parents[2] / "environments.yaml"
+    estate = load(path)
+    ensure_sources(estate)
+    shared = Estatewide(estate, Settings(environments_path=path, env_names=None))
+    objects: list[dict] = []
+    for name in sorted(estate.environments):
+        host = shared.host(name)
+        if host.spec.kubernetes is None:
+            continue
+        app = None
+        if host.spec.gitops.argocd_app:
+            repo = host.git(host.gitops_source)
+            ref = host.ref(host.gitops_source)
+            docs = helm.load_yaml_documents(repo.show(ref, host.spec.gitops.argocd_app), name)
+            app = next(d for d in docs if isinstance(d, dict) and d.get("kind") == "Application")
+        env_objects = deploy(host.manifests, host.namespace,
+                             argocd_app=app["metadata"]["name"] if app else None)
+        health = "Healthy"
+        if name == "production":
+            agent = find(env_objects, "Deployment", "agent")
+            image = agent["spec"]["template"]["spec"]["containers"][0]["image"]
+            set_waiting(env_objects, "agent", "agent", "ImagePullBackOff",
+                        f'Back-off pulling image "{image}"')
+            health = "Degraded"
+        objects += env_objects
+        if app is not None:
+            live_app = argo_application(_plain(app), health=health,
+                                        revision=host.git(host.gitops_source).resolve(ref))
+            if health == "Degraded":
+                live_app["status"]["health"]["message"] = \
+                    'Deployment "agent" exceeded its progress deadline'
+            objects.append(live_app)
+    return objects
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's commented maps as plain dicts and lists (JSON-serialisable)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def start(workdir: Path | None = None, *, host: str = "127.0.0.1", port: int = 0,
+          environments: Path | None = None) -> KubeEmulator:
+    """Serve the demo cluster; the kubeconfig (context "demo") lands in ``workdir``."""
+    workdir = workdir or Path(__file__).resolve().parents[1] / ".services"
+    workdir.mkdir(parents=True, exist_ok=True)
+    emulator = serve(demo_objects(environments), host=host, port=port,
+                     contexts={DEMO_CONTEXT: ""}, kubeconfig=workdir / "kubeconfig", argocd=True,
+                     token="demo-" + _h(str(workdir), n=16))
+    emulator.env = {DEMO_KUBECONFIG_VAR: str(emulator.kubeconfig)}
+    return emulator
+
+
+def main() -> None:
+    """python -m examples.services.kube: serve the demo cluster until interrupted."""
+    emulator = start()
+    for key, value in emulator.env.items():
+        print(f"export {key}={value}", flush=True)
+    print(f"# Kubernetes emulator on {emulator.url}; Ctrl-C to stop", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -14,28 +14,25 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Json
 
-from plugins.snapshot import Snapshot, load_dir
+from plugins.snapshot import Snapshot
 
 BIN = Path(os.environ.get("RELEASEGATE_PG_BIN", "/usr/local/bin"))
 DEMO_PORT = 55432
-DEMO_DATABASES = {"testing": "demo_testing", "echo-next": "demo_next",
-                  "production": "demo_production"}
-DEMO_DSN_VARS = {"testing": "DEMO_TESTING_DATABASE_URL", "echo-next": "DEMO_NEXT_DATABASE_URL",
-                 "production": "DEMO_PRODUCTION_DATABASE_URL"}
-DEMO_SNAPSHOT = Path(__file__).resolve().parents[1] / "estate/app/directus/sync/snapshot"
 # The planted pitfall: a hand-made index on a column the snapshot says is not indexed.
 DEMO_PITFALL = ("org_invite", "created_at", "idx_org_invite_recent")
 _TIME_DEFAULTS = {"CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME", "LOCALTIMESTAMP", "now()"}
@@ -60,10 +57,12 @@ class Cluster:
         """A libpq URL for a database of this cluster."""
         return f"postgresql://postgres@{self.host}:{self.port}/{dbname}"
 
+    extra_env: dict[str, str] = field(default_factory=dict)
+
     @property
     def env(self) -> dict[str, str]:
-        """Exports that point the demo at this cluster's three databases."""
-        return {var: self.dsn(DEMO_DATABASES[env]) for env, var in DEMO_DSN_VARS.items()}
+        """Exports that point the demo's environments at this cluster's databases (see demo())."""
+        return dict(self.extra_env)
 
     def stop(self) -> None:
         """Stop the server and delete its files."""
@@ -126,6 +125,9 @@ def drop_database(admin_dsn: str, name: str) -> None:
 
 
 def _with_db(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    if parts.scheme in ("postgres", "postgresql"):
+        return urlunsplit(parts._replace(path="/" + name))
     return psycopg.conninfo.make_conninfo(dsn, dbname=name)
 
 
@@ -372,19 +374,54 @@ def plant_index_pitfall(conn: psycopg.Connection, table: str, column: str, index
 
 # -- the demo -----------------------------------------------------------------------------------
 
-def demo(port: int = DEMO_PORT, snapshot_dir: Path = DEMO_SNAPSHOT,
-         requirements: Any = None) -> Cluster:
-    """Start the demo cluster: testing, echo-next and production databases built from the demo
-    app's snapshot; production also carries a hand-named index (the planted pitfall)."""
+def demo_ref(estate: Any, env: Any) -> str:
+    """The application ref an environment runs in the demo: its branch, or the newest release tag."""
+    from plugins.gitrepo import GitRepo
+
+    source = estate.sources[estate.snapshot.source]
+    if env.deploys.branch:
+        return env.deploys.branch
+    tags = GitRepo(source.path, source.name).tags(source.release_tags)
+    return tags[-1] if tags else source.main
+
+
+def populate(admin_dsn: str, estate: Any, prefix: str = "demo_",
+             plant: tuple[str, str, str, str] | None = ("production", *DEMO_PITFALL)
+             ) -> dict[str, str]:
+    """Create one database per environment that has one, built from the snapshot that environment
+    runs (its push was applied) plus the database requirements; `plant` = (environment, table,
+    column, index name) adds the hand-named index there. Returns {dsn_env variable: DSN}."""
+    from plugins.gitrepo import GitRepo
+    from plugins.snapshot import load_ref
+
+    if estate.snapshot is None:
+        raise RuntimeError(f"{estate.path}: no snapshot section: nothing to build")
+    source = estate.sources[estate.snapshot.source]
+    repo = GitRepo(source.path, source.name)
+    out = {}
+    for name, env in sorted(estate.environments.items()):
+        if env.database is None:
+            continue
+        dsn = create_database(admin_dsn, prefix + name.replace("-", "_"))
+        snap = load_ref(repo, demo_ref(estate, env), estate.snapshot.path)
+        with psycopg.connect(dsn) as conn:
+            build(conn, snap, estate.database_requirements)
+            if plant and name == plant[0]:
+                plant_index_pitfall(conn, *plant[1:])
+        out[env.database.dsn_env] = dsn
+    return out
+
+
+def demo(estate_path: str | Path = "environments.yaml", port: int = DEMO_PORT) -> Cluster:
+    """The demo's databases in a throwaway cluster on 127.0.0.1:port (see populate): the
+    production one carries the planted index pitfall."""
+    from plugins.environments import ensure_sources, load
+
+    estate = load(Path(estate_path))
+    ensure_sources(estate)
     cluster = start(port)
     try:
-        snap = load_dir(snapshot_dir)
-        for env, dbname in DEMO_DATABASES.items():
-            dsn = create_database(cluster.dsn(), dbname)
-            with psycopg.connect(dsn) as conn:
-                build(conn, snap, requirements)
-                if env == "production":
-                    plant_index_pitfall(conn, *DEMO_PITFALL)
+        cluster.extra_env = populate(cluster.dsn(), estate)
     except Exception:
         cluster.stop()
         raise
@@ -393,7 +430,7 @@ def demo(port: int = DEMO_PORT, snapshot_dir: Path = DEMO_SNAPSHOT,
 
 if __name__ == "__main__":
     running = demo()
-    print("\n".join(f"export {k}={v}" for k, v in running.env.items()), flush=True)
+    print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in running.env.items()), flush=True)
     try:
         while True:
             time.sleep(3600)

@@ -55,6 +55,7 @@ ISSUER = "releasegate-test-issuer"
 DEMO_PORT = 5443
 DEMO_REGISTRY_VAR = "RELEASEGATE_DEMO_REGISTRY"
 DEMO_DOCKER_CONFIG_VAR = "RELEASEGATE_DEMO_DOCKER_CONFIG"
+DEMO_CA_VAR = "RELEASEGATE_DEMO_REGISTRY_CA"
 
 
 def free_port(address: str = "127.0.0.1") -> int:
@@ -193,11 +194,13 @@ class Registry:
     _proc: subprocess.Popen | None = None
     _http: httpx.Client | None = None
     _tokens: dict[str, str] = field(default_factory=dict)
+    _blobs: dict[str, set[str]] = field(default_factory=dict)    # digest -> repositories
 
     @property
     def env(self) -> dict[str, str]:
         """What the demo exports for the environments file."""
-        return {DEMO_REGISTRY_VAR: self.url, DEMO_DOCKER_CONFIG_VAR: self.docker_config}
+        return {DEMO_REGISTRY_VAR: self.url, DEMO_DOCKER_CONFIG_VAR: self.docker_config,
+                DEMO_CA_VAR: self.ca_file}
 
     # pushing ----------------------------------------------------------------------------------
     def _client(self) -> httpx.Client:
@@ -205,15 +208,17 @@ class Registry:
             self._http = httpx.Client(base_url=self.url, verify=_trust(self.ca_file), timeout=30)
         return self._http
 
-    def _headers(self, repo: str) -> dict[str, str]:
+    def _headers(self, repo: str, also: str | None = None) -> dict[str, str]:
         if self.auth == "basic":
             raw = f"{self.username}:{self.password}".encode()
             return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
         if self.auth == "token" and self.issuer is not None:
-            if repo not in self._tokens:
-                self._tokens[repo] = self.issuer.token(self.username,
-                                                       [f"repository:{repo}:pull,push"])
-            return {"Authorization": "Bearer " + self._tokens[repo]}
+            key = f"{repo} {also or ''}"
+            if key not in self._tokens:
+                scopes = [f"repository:{repo}:pull,push"] + ([f"repository:{also}:pull"]
+                                                             if also else [])
+                self._tokens[key] = self.issuer.token(self.username, scopes)
+            return {"Authorization": "Bearer " + self._tokens[key]}
         return {}
 
     def _checked(self, response: httpx.Response, what: str) -> httpx.Response:
@@ -223,17 +228,24 @@ class Registry:
         return response
 
     def push_blob(self, repo: str, data: bytes) -> str:
-        """Upload a blob (POST an upload session, PUT the bytes with their digest)."""
-        client, headers, digest = self._client(), self._headers(repo), digest_of(data)
-        if client.head(f"/v2/{repo}/blobs/{digest}", headers=headers).status_code == 200:
+        """Upload a blob: mounted from a repository that has it, else POST a session and PUT."""
+        client, digest = self._client(), digest_of(data)
+        holders = self._blobs.setdefault(digest, set())
+        if repo in holders:
             return digest
-        started = self._checked(client.post(f"/v2/{repo}/blobs/uploads/", headers=headers),
-                                f"start upload to {repo}")
-        location = started.headers["Location"]
-        separator = "&" if "?" in location else "?"
-        self._checked(client.put(f"{location}{separator}digest={digest}", content=data,
-                                 headers={**headers, "Content-Type": "application/octet-stream"}),
-                      f"blob {digest} to {repo}")
+        source = min(holders) if holders else None
+        headers = self._headers(repo, source)
+        query = {"mount": digest, "from": source} if source else {}
+        started = self._checked(client.post(f"/v2/{repo}/blobs/uploads/", params=query,
+                                            headers=headers), f"start upload to {repo}")
+        if started.status_code != 201:                  # not mounted: upload the bytes
+            location = started.headers["Location"]
+            separator = "&" if "?" in location else "?"
+            self._checked(client.put(f"{location}{separator}digest={digest}", content=data,
+                                     headers={**headers,
+                                              "Content-Type": "application/octet-stream"}),
+                          f"blob {digest} to {repo}")
+        holders.add(repo)
         return digest
 
     def push_manifest(self, repo: str, reference: str, manifest: dict, media_type: str) -> str:
@@ -249,7 +261,7 @@ class Registry:
                    oci: bool = False, label: str = "") -> str:
         """Push a one-layer image for one platform under each tag; returns the manifest digest."""
         os_name, arch, *variant = platform.split("/")
-        layer_tar = _layer_tar(f"{repo} {platform} {label}\n")
+        layer_tar = _layer_tar(f"{platform}\n")   # shared by every image of a platform
         layer = gzip.compress(layer_tar, mtime=0)
         config = {"architecture": arch, "os": os_name, **({"variant": variant[0]} if variant else {}),
                   "config": {"Labels": {"org.opencontainers.image.title": repo,
@@ -299,12 +311,8 @@ class Registry:
         if self._http is not None:
             self._http.close()
         if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
+            self._proc.kill()           # its storage is thrown away: nothing to drain
+            self._proc.wait(5)
         if self.issuer is not None:
             self.issuer.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -428,3 +436,99 @@ def _docker_config(workdir: str, registry: Registry, aliases: Iterable[str]) -> 
     Path(path).write_text(json.dumps({"auths": auths}, indent=2))
     os.chmod(path, 0o600)
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo: a registry holding what the demo's CI would have pushed, but for one planted gap
+
+DEMO_ALIAS = "registry.demo.test"
+# The planted gap: CI's build of this repository failed for the commit this environment deploys.
+DEMO_PLANT = ("echo-next", "app/portal")
+MULTI_ARCH = ("app/dashboard", "app/portal")     # front ends ship as an OCI index (amd64, arm64)
+
+
+@dataclass(frozen=True)
+class CiPush:
+    """One image reference a workflow run pushed for a commit."""
+
+    reference: str
+    workflow: str
+    ref_name: str
+    sha: str
+
+
+def ci_pushes(estate) -> list[CiPush]:
+    """Every reference the estate's workflows pushed for each branch head and release tag,
+    reading each workflow file as it was at that commit (as GitHub Actions does)."""
+    from plugins import workflows
+    from plugins.gitrepo import GitRepo, SourceError
+
+    pushes: dict[str, CiPush] = {}
+    for entry in estate.builds:
+        source = estate.sources[entry.source]
+        repo = GitRepo(source.path, source.name)
+        heads = repo._git("for-each-ref", "--format=%(refname:short)", "refs/heads").split()
+        for kind, names in ((workflows.BRANCH, heads), (workflows.TAG, repo.tags("*"))):
+            for name in names:
+                sha = repo.resolve(name)
+                try:
+                    flow = workflows.parse(repo.show(sha, entry.workflow), entry.workflow)
+                except (SourceError, workflows.WorkflowError):
+                    continue                        # no such workflow at that commit
+                if not flow.builds(kind, name):
+                    continue
+                for push in flow.pushes:
+                    image, tag = push.image.literal, push.tag.render(sha, name)
+                    if push.applies(kind, name) and image and tag:
+                        reference = f"{image}:{tag}"
+                        pushes.setdefault(reference, CiPush(reference, flow.file, name, sha))
+    return sorted(pushes.values(), key=lambda p: p.reference)
+
+
+def planted_gap(estate, plant: tuple[str, str] = DEMO_PLANT) -> set[str]:
+    """References the demo registry must lack: the plant's repository at the commit its
+    environment deploys (full and short SHA tags)."""
+    from plugins.gitrepo import GitRepo
+
+    env_name, repository = plant
+    env = estate.environments[env_name]
+    source = estate.sources[estate.app_source()]
+    repo = GitRepo(source.path, source.name)
+    if env.deploys.branch:
+        sha = repo.resolve(env.deploys.branch)
+    else:
+        sha = repo.resolve(repo.tags(env.deploys.tag or source.release_tags)[-1])
+    return {f"{DEMO_ALIAS}/{repository}:{sha}", f"{DEMO_ALIAS}/{repository}:{sha[:7]}"}
+
+
+def seed(registry: Registry, references: Iterable[str]) -> list[str]:
+    """Push each ``registry.demo.test/<repo>:<tag>`` reference; returns what was pushed."""
+    pushed = []
+    for reference in references:
+        name, _, tag = reference.rpartition(":")
+        repo = name.split("/", 1)[1]
+        if repo in MULTI_ARCH:
+            registry.push_index(repo, [tag], label=tag)
+        else:
+            registry.push_image(repo, [tag], label=tag)
+        pushed.append(reference)
+    return pushed
+
+
+def demo(estate_path: str | Path = "environments.yaml", port: int = DEMO_PORT,
+         ca: trustme.CA | None = None) -> Registry:
+    """The demo registry on 127.0.0.1:5443 (htpasswd over TLS) seeded with every image the demo's
+    CI pushed for its branch heads and tags -- except the planted gap (DEMO_PLANT)."""
+    from plugins.environments import ensure_sources, load
+
+    estate = load(Path(estate_path))
+    ensure_sources(estate)
+    registry = start("basic", port=port, ca=ca, aliases=[DEMO_ALIAS])
+    gap = planted_gap(estate)
+    try:
+        seed(registry, [p.reference for p in ci_pushes(estate) if p.reference not in gap])
+    except Exception:
+        registry.stop()
+        raise
+    return registry
+

@@ -1,0 +1,183 @@
+"""Env var parity: a settings file of 50 classes / 500 fields against a chart of 10 containers in 3
+environments (git history, Helm rendering, container environments, required fields, the real boot
+of every class, secret keys, cross-environment parity and feature flags), against what one would
+otherwise script: a fresh `python` per container that imports the settings and constructs every
+class (no rendering, no comparison at all).
+
+    python benchmarks/bench_parity.py [--runs 3]
+
+Builds its git repositories in a temporary folder; no network.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from examples.materialize import git  # noqa: E402
+from plugins import boot, helm, parity, settings_model  # noqa: E402
+from plugins.environments import load  # noqa: E402
+from plugins.host import Estatewide  # noqa: E402
+from plugins.options import Settings  # noqa: E402
+
+CLASSES, FIELDS, CONTAINERS, ENVS = 50, 10, 10, ("alpha", "beta", "gamma")
+KINDS = ("str", "int = 1", "bool = False", "Literal['a', 'b'] = 'a'", "str = 'x'")
+VALUES = ("v", "7", "true", "b", "w")
+
+
+def settings_source() -> str:
+    out = ["from typing import Literal", "from pydantic_settings import BaseSettings, SettingsConfigDict", ""]
+    for c in range(CLASSES):
+        out += [f"class Section{c}(BaseSettings):", f"    model_config = SettingsConfigDict(env_prefix='S{c}_')"]
+        out += [f"    f{f}: {KINDS[f % 5]}" for f in range(FIELDS)]
+        out.append("")
+    out += ["def get_settings():", f"    return [globals()[f'Section{{i}}']() for i in range({CLASSES})]", ""]
+    return "\n".join(out)
+
+
+def chart() -> dict[str, str]:
+    template = """{{- range $name := .Values.containers }}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: {{ $name }}}
+spec:
+  template:
+    spec:
+      containers:
+        - name: {{ $name }}
+          image: "registry.bench.test/app/{{ $name }}:{{ $.Values.tag }}"
+          env:
+            {{- range $key, $value := $.Values.env }}
+            - {name: {{ $key }}, value: {{ $value | quote }}}
+            {{- end }}
+            - {name: QUEUE, value: {{ $name | quote }}}
+            - name: POD_NAME
+              valueFrom: {fieldRef: {fieldPath: metadata.name}}
+            - name: S0_F0
+              valueFrom: {secretKeyRef: {name: app-secrets, key: S0_F0}}
+{{- end }}
+"""
+    plain = {f"S{c}_F{f}": VALUES[f % 5] for c in range(CLASSES) for f in range(FIELDS) if (c, f) != (0, 0)}
+    values = "containers: [" + ", ".join(f"c{i}" for i in range(CONTAINERS)) + "]\nenv:\n"
+    values += "".join(f"  {k}: {v!r}\n" for k, v in sorted(plain.items()))
+    files = {"chart/Chart.yaml": "apiVersion: v2\nname: bench\nversion: 0.1.0\n",
+             "chart/templates/deployments.yaml": template, "chart/values.yaml": values}
+    for index, env in enumerate(ENVS):
+        files[f"chart/values-{env}.yaml"] = f"tag: '@@TAG@@'\nenv:\n  S1_F1: '{index}'\n  ONLY_{env.upper()}: x\n"
+        files[f"secrets/{env}.yaml"] = (f"apiVersion: v1\nkind: Secret\nmetadata: {{name: app-secrets}}\n"
+                                        f"stringData: {{S0_F0: sealed}}\n")
+    return files
+
+
+def build(root: Path) -> tuple[Path, str]:
+    for name in ("app", "gitops"):
+        (root / name).mkdir()
+        git(root / name, "init", "--quiet", "--initial-branch=main")
+        git(root / name, "config", "user.email", "b@bench.test")
+        git(root / name, "config", "user.name", "bench")
+    (root / "app/settings.py").write_text(settings_source())
+    git(root / "app", "add", "--all")
+    git(root / "app", "commit", "--quiet", "-m", "settings")
+    git(root / "app", "tag", "v1.0.0")
+    sha = git(root / "app", "rev-parse", "HEAD")
+    for rel, text in chart().items():
+        (root / "gitops" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / "gitops" / rel).write_text(text.replace("@@TAG@@", sha))
+    git(root / "gitops", "add", "--all")
+    git(root / "gitops", "commit", "--quiet", "-m", "chart")
+    envs = "".join(f"  {e}:\n    deploys: {{tag: 'v*'}}\n    gitops: {{chart: chart, values: [values.yaml, "
+                   f"values-{e}.yaml], namespace: {e}, secrets: [secrets/{e}.yaml]}}\n" for e in ENVS)
+    containers = ", ".join(f"c{i}" for i in range(CONTAINERS))
+    (root / "environments.yaml").write_text(
+        f"version: 1\nsources:\n  app: {{path: app}}\n  gitops: {{path: gitops}}\nsettings:\n"
+        f"  - {{kind: pydantic-settings, source: app, path: settings.py, containers: [{containers}], "
+        f"boot: get_settings}}\nbuilds: [{{kind: github-actions, source: app, workflow: ci.yml}}]\n"
+        f"feature_flags: {{prefixes: [ONLY_], staging: alpha}}\nenvironments:\n{envs}")
+    return root / "environments.yaml", settings_source()
+
+
+def clear_caches() -> None:
+    """Forget everything a previous run cached, so every run renders and boots from scratch."""
+    for fn in (helm.render, parity._secret_index, parity._container_envs, parity._model):
+        fn.cache_clear()
+    parity._BOOTED.clear()
+    parity._ANNOUNCED.clear()
+
+
+def parity_run(path: Path) -> dict[str, int]:
+    """What the checks do for every environment and container; returns finding counts."""
+    clear_caches()
+    shared = Estatewide(load(path), Settings(path, None))
+    hosts = {name: shared.host(name) for name in ENVS}
+    counts = {"blocker": 0, "warning": 0}
+    envs = {name: parity.container_envs(host) for name, host in hosts.items()}
+    for name, host in hosts.items():
+        entry = host.estate.settings[0]
+        found: list[parity.Finding] = []
+        containers = parity.settings_containers(host, entry)
+        for target in parity.targets(host, entry).values():
+            results = parity.boot_results(host, entry, target, containers)
+            for item_id, env in containers:
+                found += parity.required(host, entry, target, env)
+                found += parity.boot_findings(host, entry, target, env, results[item_id])
+        secrets = parity.secret_index(host)
+        others = {n: e for n, e in envs.items() if n != name}
+        for env in envs[name]:
+            found += parity.secret_findings(host, env, secrets)
+            found += parity.cross_parity(host, parity.container_id(env, envs[name]), others, envs[name])
+        for f in found:
+            counts[f.severity] += 1
+    return counts
+
+
+def naive_run(source: str, envs: list[dict[str, str]]) -> None:
+    """What a user would script: a fresh interpreter per container, constructing every class."""
+    with tempfile.TemporaryDirectory() as scratch:
+        Path(scratch, "settings.py").write_text(source)
+        code = f"import settings\nfor i in range({CLASSES}): getattr(settings, f'Section{{i}}')()\n"
+        for env in envs:
+            subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {scratch!r})\n{code}"],
+                           env=env, check=True, capture_output=True)
+
+
+def timed(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-parity-") as scratch:
+        path, source = build(Path(scratch))
+        counts = parity_run(path)
+        model = settings_model.read(source, "settings.py")
+        fields = sum(len(c.fields) for c in model.classes)
+        shared = Estatewide(load(path), Settings(path, None))
+        envs = [boot.placeholder(None) and e.values() for n in ENVS for e in parity.container_envs(shared.host(n))]
+        read_s = timed(lambda: settings_model.read(source, "settings.py"), args.runs)
+        ours = timed(lambda: parity_run(path), args.runs)
+        naive = timed(lambda: naive_run(source, envs), 1)
+    print(f"settings: {len(model.classes)} classes, {fields} fields; {CONTAINERS} containers x {len(ENVS)} "
+          f"environments ({len(envs)} container environments); findings per run: {counts}")
+    print(f"{'step':58} {'median s':>9}")
+    print(f"{'static read of the settings file (ast)':58} {read_s:9.3f}")
+    print(f"{'whole parity run (render, envs, required, boot, secrets, parity)':58} {ours:9.3f}")
+    print(f"{'fresh python per container, construct every class (naive)':58} {naive:9.3f}")
+    print(f"ratio naive / ours: {naive / ours:.1f}x (the naive run compares nothing)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,313 @@
+"""Every image a chart deploys exists in its registry, and CI really builds every one of them.
+
+- test_image_present: per environment and workload container, the registry has the reference
+  (an index must hold registries.platform; a digest pin must resolve to that digest).
+- test_build_matrix_parity: per environment and repository, some workflow of `builds` that runs
+  for the commits the environment deploys pushes that repository, tagged the way the environment's
+  values name it (git only: no registry needed).
+- test_candidate_images_ready: before a release, every repository production's chart names has a
+  tag for the candidate commit.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import pytest
+
+from plugins import imageref, workflows
+from plugins.findings import Gate
+from plugins.gitrepo import GitRepo, SourceError
+from plugins.host import EnvHost, Unreachable
+from plugins.imageref import ImageRef
+from plugins.params import per_env, per_item
+from plugins.registry import (DENIED, DIGEST_MISMATCH, MISSING, NO_PLATFORM, NOT_CONFIGURED,
+                              SKIPPED, RegistryClient, RegistryUnreachable, Result)
+from plugins.workflows import Target, Workflow
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One container's image in one workload of the rendered chart."""
+
+    workload: str
+    kind: str
+    container: str
+    init: bool
+    image: str
+    ref: ImageRef | None
+    error: str | None = None
+
+    @property
+    def where(self) -> str:
+        """``worker-cpu/worker (init)``: how a person finds it in the chart."""
+        return f"{self.workload}/{self.container}" + (" (init)" if self.init else "")
+
+
+@dataclass(frozen=True)
+class RepositoryItem:
+    """One image repository an environment's chart names, with the tags it deploys."""
+
+    name: str
+    tags: tuple[str | None, ...]
+    users: tuple[str, ...]          # workload/container that use it
+
+    @property
+    def short(self) -> str:
+        """The last path component (``agent``), as a matrix entry names it."""
+        return self.name.rsplit("/", 1)[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Items (collection time: git and helm only)
+
+
+def image_items(host: EnvHost) -> Iterable[tuple[str, ImageItem]]:
+    """Every container and init container image of every workload, named workload-container."""
+    seen: dict[str, int] = {}
+    items = []
+    for workload in host.workloads:
+        for container in workload.containers:
+            try:
+                ref, error = imageref.parse(container.image), None
+            except imageref.InvalidReference as exc:
+                ref, error = None, str(exc)
+            item_id = f"{workload.name}-{container.name}"
+            if item_id in seen:
+                item_id = f"{workload.kind.lower()}-{item_id}"
+            seen[item_id] = 1
+            items.append((item_id, ImageItem(workload.name, workload.kind, container.name,
+                                             container.init, container.image, ref, error)))
+    return items
+
+
+def repository_items(host: EnvHost) -> Iterable[tuple[str, RepositoryItem]]:
+    """Every repository of a registry not under registries.skip, with its deployed tags."""
+    tags: dict[str, dict[str | None, None]] = {}
+    users: dict[str, list[str]] = {}
+    for _, item in image_items(host):
+        if item.ref is None or item.ref.registry in host.estate.registries.skip:
+            continue
+        tags.setdefault(item.ref.name, {})[item.ref.tag] = None
+        users.setdefault(item.ref.name, []).append(item.where)
+    return [(name, RepositoryItem(name, tuple(tags[name]), tuple(users[name])))
+            for name in sorted(tags)]
+
+
+def deploys_tags(host: EnvHost) -> bool:
+    """The environment deploys release tags (production)."""
+    return host.spec.deploys.tag is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Workflows of the builds entries, read at the ref under test
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(repo: GitRepo, sha: str, path: str) -> Workflow:
+    try:
+        return workflows.parse(repo.show(sha, path), path)
+    except workflows.WorkflowError as exc:
+        raise SourceError(f"builds: {repo.name}@{sha[:12]}: {exc}") from None
+
+
+def build_workflows(host: EnvHost) -> list[tuple[str, Workflow]]:
+    """(source, workflow) for each github-actions entry of `builds`; SourceError if unreadable."""
+    found = []
+    for entry in host.estate.builds:
+        if entry.kind != "github-actions":
+            continue
+        repo = host.git(entry.source)
+        found.append((entry.source, _parsed(repo, repo.resolve(host.ref(entry.source)),
+                                            entry.workflow)))
+    return found
+
+
+def deploy_target(host: EnvHost, source: str) -> Target:
+    """The pushes that build what this environment deploys: its branch, or its release tags and
+    the integration branch they are cut from."""
+    deploys, main = host.spec.deploys, host.estate.sources[source].main
+    if deploys.branch:
+        return Target(branches=(deploys.branch,), label=f"branch {deploys.branch}")
+    glob = deploys.tag or host.estate.sources[source].release_tags
+    existing = host.git(source).tags(glob)
+    samples = tuple(existing[-3:]) or (workflows.sample_tag(glob),)
+    return Target(branches=(main,), tags=samples, label=f"release tags {glob} or branch {main}")
+
+
+def _builders(host: EnvHost, repository: str, tag: str | None) -> list[workflows.Builder]:
+    found = []
+    for source, flow in build_workflows(host):
+        found.extend(workflows.builders([flow], repository, tag, deploy_target(host, source)))
+    return found
+
+
+@pytest.fixture
+def flows(host: EnvHost) -> list[tuple[str, Workflow]]:
+    """The build workflows at the ref under test (an unreadable one is an ERROR)."""
+    try:
+        return build_workflows(host)
+    except SourceError as exc:
+        raise SourceError(f"{host.name}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry answers (fixtures: an unreachable registry is an ERROR, a skipped one a SKIP)
+
+
+def _unreachable(host: EnvHost, exc: RegistryUnreachable) -> Unreachable:
+    return Unreachable(host.name, exc.endpoint, exc.reason)
+
+
+@pytest.fixture
+def image_result(host: EnvHost, item: ImageItem, request: pytest.FixtureRequest) -> Result | None:
+    """The registry's answer for the item (all of the environment's images fetched at once);
+    None for a reference that does not parse, which needs no registry to fail."""
+    if item.ref is None:
+        return None
+    registry: RegistryClient = request.getfixturevalue("registry")
+    refs = [i.ref for _, i in image_items(host) if i.ref is not None]
+    outcome = registry.check_all(refs)[str(item.ref)]
+    if isinstance(outcome, RegistryUnreachable):
+        raise _unreachable(host, outcome)
+    if outcome.status in (SKIPPED, NOT_CONFIGURED):
+        pytest.skip(f"{host.name}: {item.ref}: {outcome.detail}")
+    return outcome
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+
+
+_ADVICE = {
+    MISSING: "build and push it, or point the chart at a tag that exists",
+    DENIED: "grant the configured login pull access, or fix the reference",
+    NO_PLATFORM: "build the image for that platform, or change registries.platform",
+    DIGEST_MISMATCH: "pin the digest the registry serves, or push the pinned image",
+}
+
+
+@pytest.mark.prerelease
+@pytest.mark.smoke
+@pytest.mark.drift
+@per_item(image_items)
+def test_image_present(host: EnvHost, item: ImageItem, image_result: Result | None,
+                       gate: Gate) -> None:
+    """The registry has the image (for registries.platform; at the pinned digest)."""
+    if item.error is not None:
+        gate.fail(f"{host.name}: {item.where} names {item.error}: fix the image in the chart values",
+                  image=item.image)
+    assert image_result is not None and item.ref is not None
+    if image_result.ok:
+        return
+    what = {MISSING: "is missing from the registry", DENIED: "cannot be read from the registry",
+            NO_PLATFORM: f"has no {host.estate.registries.platform} image",
+            DIGEST_MISMATCH: "does not resolve to its pinned digest"}[image_result.status]
+    hint = ""
+    if item.ref.tag and imageref.is_full_sha(item.ref.tag) and \
+            any(t and item.ref.tag.startswith(t) for t in image_result.tags):
+        hint = " (a short-SHA tag of the same commit exists: check which workflow builds it)"
+    gate.fail(f"{host.name}: {item.where} image {item.ref} {what} ({image_result.detail}){hint}: "
+              f"{_ADVICE[image_result.status]}", image=str(item.ref), status=image_result.status,
+              workload=item.workload, kind=item.kind, container=item.container,
+              digest=image_result.digest, platforms=list(image_result.platforms),
+              tags=list(image_result.tags), endpoint=image_result.endpoint)
+
+
+@pytest.mark.prerelease
+@pytest.mark.drift
+@per_item(repository_items)
+def test_build_matrix_parity(host: EnvHost, item: RepositoryItem, flows: list[tuple[str, Workflow]],
+                             gate: Gate) -> None:
+    """Some workflow that builds what this environment deploys pushes the repository, tagged the
+    way the environment's values name it."""
+    if not flows:
+        pytest.skip(f"{host.name}: no github-actions entry under builds")
+    for tag in item.tags:
+        found = _builders(host, item.name, tag)
+        if any(b.triggered and b.tag_fits for b in found):
+            continue
+        target = deploy_target(host, flows[0][0])
+        deployed = f"{item.name}:{_short(tag)}" if tag else item.name
+        scheme = imageref.describe_tag(tag)
+        home = workflows.fitting_workflows([f for _, f in flows], tag, target)
+        fix = (f"add {item.short} to the matrix of {home[0].file}, which builds "
+               f"{target.describe()} with {scheme} tags" if home else
+               f"add {item.short} to a workflow that builds {target.describe()} with {scheme} "
+               "tags")
+        if not found:
+            fix += ", or list its registry under registries.skip if the image is not yours"
+        built = f"only {'; '.join(b.describe() for b in found)} pushes it" if found else \
+            f"no workflow of builds ({', '.join(f.file for _, f in flows)}) pushes it"
+        gate.block(f"{host.name}: {deployed} ({scheme}; {', '.join(item.users)}) is not built for "
+                   f"{target.describe()}: {built}: {fix}",
+                   repository=item.name, tag=tag, scheme=scheme, users=list(item.users),
+                   builders=[b.describe() for b in found], workflows=[f.path for _, f in flows])
+
+
+def _short(tag: str | None) -> str:
+    return (tag[:12] + "...") if tag and imageref.is_full_sha(tag) else str(tag)
+
+
+def candidate_tag(host: EnvHost, item: RepositoryItem, sha: str) -> str | None:
+    """The tag the candidate commit gets in this repository, judged from how the environment's
+    values tag it now (full SHA, short SHA) or from the workflows' templates."""
+    for tag in item.tags:
+        if imageref.is_full_sha(tag):
+            return sha
+        if imageref.is_short_sha(tag):
+            return sha[:len(tag or "")]
+    release = host.settings.tag
+    for builder in _builders(host, item.name, None):
+        if builder.triggered:
+            rendered = builder.push.tag.render(sha, release)
+            if rendered and re.fullmatch(r"[\w][\w.-]{0,127}", rendered):
+                return rendered
+    return None
+
+
+@pytest.fixture
+def candidate_results(host: EnvHost, registry: RegistryClient) -> dict[str, Any]:
+    """The candidate commit, and the registry's answer for each repository's candidate tag."""
+    repo = host.git(host.app_source)
+    candidate = host.shared.candidate()
+    sha = repo.rev_parse(candidate)
+    if sha is None:
+        raise SourceError(f"candidate {candidate} does not exist in {repo.name}")
+    expected: dict[str, ImageRef | None] = {}
+    for name, item in repository_items(host):
+        tag = candidate_tag(host, item, sha)
+        expected[name] = imageref.parse(f"{name}:{tag}") if tag else None
+    outcomes = registry.check_all([r for r in expected.values() if r is not None])
+    results: dict[str, Result | None] = {}
+    for name, ref in expected.items():
+        outcome = outcomes.get(str(ref)) if ref is not None else None
+        if isinstance(outcome, RegistryUnreachable):
+            raise _unreachable(host, outcome)
+        results[name] = outcome
+    return {"candidate": candidate, "sha": sha, "expected": expected, "results": results}
+
+
+@pytest.mark.prerelease
+@per_env(deploys_tags)
+def test_candidate_images_ready(host: EnvHost, candidate_results: dict[str, Any],
+                                gate: Gate) -> None:
+    """Every repository the chart names has a tag for the candidate commit in the registry."""
+    label = f"{candidate_results['candidate']} ({candidate_results['sha'][:12]})"
+    missing, unknown = [], []
+    for name, result in sorted(candidate_results["results"].items()):
+        if candidate_results["expected"][name] is None:
+            unknown.append(name)
+        elif result is not None and not result.ok:
+            missing.append(result)
+    for name in unknown:
+        gate.warn(f"{host.name}: cannot tell which tag candidate {label} gets in {name}: its "
+                  "values use neither a commit SHA nor a tag the workflows render; pass --tag",
+                  repository=name)
+    if missing:
+        listed = ", ".join(f"{r.ref.name}:{_short(r.ref.tag)}" for r in missing)
+        gate.fail(f"{host.name}: candidate {label} is not built for {len(missing)} image(s): "
+                  f"{listed}: wait for CI to finish, or rerun the failed build, before tagging",
+                  missing=[str(r.ref) for r in missing], details=[r.detail for r in missing])

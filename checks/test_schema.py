@@ -1,0 +1,154 @@
+"""Migration snapshot drift: the committed directus-sync snapshot against each live database, and
+the push that would fail.
+
+`test_schema_matches_database` compares the snapshot an environment runs (an explicit --ref for the
+application, else the commit its chart deploys) with its database: drift there means someone
+changed the database by hand, or a push was not applied. `test_schema_candidate_push` predicts the
+push of the candidate's snapshot (prerelease): in an environment that deploys tags the changes the
+release brings are expected and only warn, but a push that would fail (the index pitfall) blocks;
+in a branch environment (staging) the push must already have been applied, so drift blocks.
+"""
+from __future__ import annotations
+
+import functools
+import weakref
+from typing import Any, Iterable
+
+import psycopg
+import pytest
+
+from plugins import live_schema, schema_diff
+from plugins.deployed import for_host
+from plugins.findings import Gate
+from plugins.gitrepo import GitRepo, SourceError
+from plugins.host import EnvHost
+from plugins.params import per_env, per_item
+from plugins.snapshot import Snapshot, load_ref
+
+
+def _has_database(host: EnvHost) -> bool:
+    return host.spec.database is not None and host.estate.snapshot is not None
+
+
+@functools.lru_cache(maxsize=32)
+def _snapshot(repo: GitRepo, sha: str, path: str, label: str) -> Snapshot:
+    return load_ref(repo, sha, path, label)
+
+
+def _name(repo: GitRepo, sha: str, ref: str | None = None) -> str:
+    """A readable ref for messages: the release tag at the commit, else the branch, else the SHA."""
+    tags = repo.tags_at(sha)
+    if tags:
+        return tags[-1]
+    return f"{ref} ({sha[:12]})" if ref and not sha.startswith(ref) else sha[:12]
+
+
+def running_snapshot(host: EnvHost) -> Snapshot:
+    """The snapshot at the application commit the environment runs."""
+    spec = host.estate.snapshot
+    repo = host.git(spec.source)
+    explicit = host.settings.refs.get(spec.source)
+    if explicit:
+        sha = repo.resolve(explicit)
+    else:
+        found = for_host(host)
+        if found.sha is None:
+            raise SourceError(found.problems[0] if found.problems
+                              else f"{host.name}: the deployed commit is unknown")
+        sha = found.sha
+    return _snapshot(repo, sha, spec.path, _name(repo, sha, explicit))
+
+
+def candidate_snapshot(host: EnvHost) -> tuple[str, Snapshot]:
+    """(sha, snapshot) of what the environment gets next: its branch head, else the candidate."""
+    spec = host.estate.snapshot
+    repo = host.git(spec.source)
+    ref = host.spec.deploys.branch or host.shared.candidate()
+    sha = repo.resolve(ref)
+    return sha, _snapshot(repo, sha, spec.path, _name(repo, sha, ref))
+
+
+def _items(snap: Snapshot, pending: frozenset) -> list[tuple[str, Any]]:
+    return [(name, (name, snap, pending)) for name in snap.names()]
+
+
+def running_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
+    """Every collection of the snapshot the environment runs."""
+    return _items(running_snapshot(host), frozenset())
+
+
+def candidate_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
+    """Every collection of the candidate snapshot, when it differs from what runs."""
+    _, candidate = candidate_snapshot(host)
+    running = running_snapshot(host)
+    pending = schema_diff.pending_changes(candidate, running)
+    if not pending:
+        return []  # same schema as what runs: test_schema_matches_database covers it
+    if host.spec.deploys.branch:
+        pending = set()  # staging: the push must already have been applied and tested
+    return _items(candidate, frozenset(pending))
+
+
+def requirement_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
+    """Each extension and index of database_requirements."""
+    return schema_diff.requirement_items(host.estate.database_requirements)
+
+
+_LIVE: weakref.WeakKeyDictionary[Any, live_schema.LiveSchema] = weakref.WeakKeyDictionary()
+
+
+@pytest.fixture
+def live(db: Any) -> live_schema.LiveSchema:
+    """The environment's live schema, read once per connection (a handful of catalog queries)."""
+    if db not in _LIVE:
+        _LIVE[db] = live_schema.read(db)
+    return _LIVE[db]
+
+
+def _report(gate: Gate, findings: Iterable[schema_diff.Finding]) -> None:
+    for f in findings:
+        (gate.block if f.severity == schema_diff.BLOCKER else gate.warn)(f.message, **f.details)
+
+
+@pytest.mark.prerelease
+@pytest.mark.smoke
+@pytest.mark.drift
+@per_item(running_items, applies=_has_database)
+def test_schema_matches_database(host: EnvHost, item: Any, live: Any, gate: Gate) -> None:
+    """The snapshot the environment runs describes its database, and a re-push would succeed."""
+    name, snap, pending = item
+    _report(gate, schema_diff.compare_collection(snap, live, name, pending))
+
+
+@pytest.mark.prerelease
+@per_item(candidate_items, applies=_has_database)
+def test_schema_candidate_push(host: EnvHost, item: Any, live: Any, gate: Gate) -> None:
+    """Pushing the candidate's snapshot to this database would succeed and leave no drift."""
+    name, snap, pending = item
+    _report(gate, schema_diff.compare_collection(snap, live, name, pending))
+
+
+@pytest.mark.prerelease
+@pytest.mark.smoke
+@pytest.mark.drift
+@per_env(_has_database)
+def test_schema_no_unlisted_tables(host: EnvHost, live: Any, gate: Gate) -> None:
+    """Every table of the database is in the snapshot the environment runs."""
+    _report(gate, schema_diff.unlisted_tables(running_snapshot(host), live))
+
+
+@pytest.mark.prerelease
+@pytest.mark.smoke
+@pytest.mark.drift
+@per_item(requirement_items, applies=lambda host: host.spec.database is not None)
+def test_database_requirement(host: EnvHost, item: Any, db: Any, live: Any, gate: Gate) -> None:
+    """Each extension is installed; each required index exists as specified."""
+    if isinstance(item, str):
+        _report(gate, schema_diff.check_extension(live, item))
+        return
+    try:
+        _report(gate, schema_diff.check_index(db, live, item))
+    except psycopg.Error as exc:
+        db.rollback()
+        pytest.fail(f"{host.name}: counting duplicates for index {item.name} failed: "
+                    f"{str(exc).strip().splitlines()[0]}", pytrace=False)

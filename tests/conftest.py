@@ -1,0 +1,53 @@
+"""Shared fixtures of the suite's own tests: pytester, and a copy of the demo estate to alter."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from examples.materialize import materialize
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def demo_repos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo estate's git repositories, built once per session (never altered)."""
+    dest = tmp_path_factory.mktemp("demo") / "estate"
+    materialize(dest)
+    return dest
+
+
+@pytest.fixture
+def estate_copy(tmp_path: Path, demo_repos: Path) -> Path:
+    """A private copy of the demo repositories (app/ and gitops/) that a test may change."""
+    dest = tmp_path / "estate"
+    shutil.copytree(demo_repos, dest, symlinks=True)
+    return dest
+
+
+def demo_environments(estate: Path, extra: str = "") -> str:
+    """The root environments.yaml rewritten to point at another copy of the demo repositories."""
+    text = (ROOT / "environments.yaml").read_text()
+    text = text.replace("path: examples/.estate/app", f"path: {estate / 'app'}")
+    text = text.replace("path: examples/.estate/gitops", f"path: {estate / 'gitops'}")
+    text = text.replace("    create: python examples/materialize.py\n", "")
+    return text + extra
+
+
+@pytest.fixture
+def demo_env_file(tmp_path: Path, estate_copy: Path) -> Path:
+    """An environments file for the private demo copy."""
+    path = tmp_path / "environments.yaml"
+    path.write_text(demo_environments(estate_copy))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _no_plugin_autoload(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner pytester runs load only the plugins they name: third-party autoloads cost seconds."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")

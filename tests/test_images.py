@@ -1,0 +1,216 @@
+"""checks/test_images.py end to end: the demo estate's real git repos and a real docker-registry
+seeded the way the demo's CI would have seeded it (but for the planted gap)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import demo_environments
+from examples.services import registry as service
+from plugins.environments import load
+
+CHECK = Path(__file__).resolve().parent.parent / "checks" / "test_images.py"
+VARS = (service.DEMO_REGISTRY_VAR, service.DEMO_CA_VAR, service.DEMO_DOCKER_CONFIG_VAR)
+
+
+@pytest.fixture(autouse=True)
+def only_releasegate_plugins(monkeypatch):
+    """Inner runs load releasegate's plugins only; no registry unless a test points at one."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    for name in VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def demo_registry(demo_repos, tmp_path_factory):
+    """A basic-auth TLS registry holding what the demo's CI pushed, minus the planted gap."""
+    env_file = tmp_path_factory.mktemp("seed") / "environments.yaml"
+    env_file.write_text(demo_environments(demo_repos))
+    estate = load(env_file)
+    reg = service.start("basic", aliases=[service.DEMO_ALIAS])
+    try:
+        gap = service.planted_gap(estate)
+        service.seed(reg, [p.reference for p in service.ci_pushes(estate)
+                           if p.reference not in gap])
+        yield reg
+    finally:
+        reg.stop()
+
+
+@pytest.fixture
+def with_registry(monkeypatch, demo_registry):
+    for name, value in demo_registry.env.items():
+        monkeypatch.setenv(name, value)
+    return demo_registry
+
+
+def run(pytester, env_file: Path, *args: str):
+    report = pytester.path / "report.json"
+    result = pytester.runpytest_inprocess(str(CHECK), "-p", "no:cacheprovider", "--assert=plain",
+                                          f"--environments={env_file}", f"--report-json={report}",
+                                          "-rA", *args)
+    records = json.loads(report.read_text())["records"] if report.exists() else []
+    return result, records
+
+
+def outcomes(records, check):
+    return {(r["environment"], r["item"]): r["outcome"] for r in records if r["check"] == check}
+
+
+def commit(repo: Path, path: str, old: str, new: str) -> None:
+    """Change a file of a private copy of a demo repo on its checked-out branch, and commit."""
+    target = repo / path
+    text = target.read_text()
+    assert old in text
+    target.write_text(text.replace(old, new))
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t.test",
+                    "commit", "--quiet", "-am", f"test: change {path}"], check=True)
+
+
+def rename_agent_image(estate: Path, name: str) -> None:
+    """Point the chart's agent at another repository (in a private copy of the gitops repo)."""
+    commit(estate / "gitops", "helm/app/values.yaml", "    image: app/agent\n",
+           f"    image: {name}\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# Build-matrix parity (git only)
+
+
+def test_parity_blocks_the_image_only_the_short_sha_workflow_builds(pytester, demo_env_file):
+    result, records = run(pytester, demo_env_file, "-m", "prerelease", "--env=production",
+                          "-k", "parity")
+    result.assert_outcomes(passed=4, failed=1)
+    assert outcomes(records, "test_build_matrix_parity") == {
+        ("production", f"registry.demo.test/app/{name}"): "failed" if name == "agent" else "passed"
+        for name in ("agent", "api", "dashboard", "portal", "worker")}
+    result.stdout.fnmatch_lines([
+        "production: registry.demo.test/app/agent:*... (full SHA; agent/agent) is not built for "
+        "release tags v*.*.* or branch main: only testing.yml (on push to testing, tagged short "
+        "SHA (7)) pushes it: add agent to the matrix of ci.yml, which builds release tags "
+        "v*.*.* or branch main with full SHA tags"])
+
+
+def test_parity_passes_once_the_main_workflow_lists_the_image(pytester, estate_copy,
+                                                              demo_env_file):
+    commit(estate_copy / "app", ".github/workflows/ci.yml", "          - image: portal\n",
+           "          - image: portal\n            dockerfile: portal/Dockerfile\n"
+           "          - image: agent\n")
+    result, records = run(pytester, demo_env_file, "--env=all", "-k", "parity")
+    result.assert_outcomes(passed=15)
+    assert len(outcomes(records, "test_build_matrix_parity")) == 15
+
+
+def test_parity_names_a_repository_no_workflow_pushes(pytester, estate_copy, demo_env_file):
+    rename_agent_image(estate_copy, "tools/agent")
+    result, _ = run(pytester, demo_env_file, "--env=echo-next", "-k", "parity and agent")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "echo-next: registry.demo.test/tools/agent:*... (full SHA; agent/agent) is not built for "
+        "branch main: no workflow of builds (ci.yml, testing.yml) pushes it: add agent to the "
+        "matrix of ci.yml, which builds branch main with full SHA tags, or list its registry "
+        "under registries.skip if the image is not yours"])
+
+
+def test_parity_reports_an_unreadable_workflow_as_an_error(pytester, estate_copy, demo_env_file):
+    commit(estate_copy / "app", ".github/workflows/ci.yml", "jobs:", "jobs: [")
+    result, _ = run(pytester, demo_env_file, "--env=echo-next", "-k", "parity and api")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*echo-next: builds: app@*: .github/workflows/ci.yml:8: not "
+                                 "valid YAML*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_markers(pytester, demo_env_file):
+    result, _ = run(pytester, demo_env_file, "-m", "prerelease", "--env=production",
+                    "--collect-only", "-q")
+    text = result.stdout.str()
+    assert "test_build_matrix_parity[production-registry.demo.test/app/agent]" in text
+    assert "test_candidate_images_ready[production]" in text
+    assert "test_image_present[production-agent-agent]" in text
+    result, _ = run(pytester, demo_env_file, "-m", "smoke", "--collect-only", "-q")
+    text = result.stdout.str()
+    assert "test_image_present[testing-api-migrate]" in text
+    assert "parity" not in text and "candidate" not in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Presence and candidate readiness (real registry)
+
+
+def test_presence_catches_the_planted_gap_and_the_unbuilt_agent(pytester, demo_env_file,
+                                                                  with_registry):
+    result, records = run(pytester, demo_env_file, "-m", "smoke", "--env=echo-next,testing",
+                          "-k", "image_present")
+    result.assert_outcomes(passed=14, failed=2, skipped=2)
+    found = outcomes(records, "test_image_present")
+    failed = sorted(k for k, v in found.items() if v == "failed")
+    assert failed == [("echo-next", "agent-agent"), ("echo-next", "portal-portal")]
+    assert found[("testing", "agent-agent")] == "passed"
+    result.stdout.fnmatch_lines([
+        "echo-next: portal/portal image registry.demo.test/app/portal:* is missing from the "
+        "registry (no such tag; the repository has * other tag(s): *): build and push it, or "
+        "point the chart at a tag that exists",
+        "*SKIPPED*echo-next: docker.io/directus/directus:11.13.4: registry docker.io is in "
+        "registries.skip"])
+    assert with_registry.password not in result.stdout.str()
+
+
+def test_candidate_readiness_lists_what_ci_has_not_pushed(pytester, demo_env_file, with_registry):
+    result, _ = run(pytester, demo_env_file, "-m", "prerelease", "--env=production",
+                    "-k", "candidate")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "production: candidate main (*) is not built for 2 image(s): "
+        "registry.demo.test/app/agent:*..., registry.demo.test/app/portal:*...: wait for CI to "
+        "finish, or rerun the failed build, before tagging"])
+    result, _ = run(pytester, demo_env_file, "--env=production", "-k", "candidate",
+                    "--candidate", "v1.4.1")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["production: candidate v1.4.1 (*) is not built for 1 image(s): "
+                                 "registry.demo.test/app/agent:*...: *"])
+
+
+def test_invalid_reference_in_the_chart_is_a_blocker_even_without_registry(pytester, estate_copy,
+                                                                          demo_env_file):
+    rename_agent_image(estate_copy, "app/Agent")
+    result, _ = run(pytester, demo_env_file, "--env=testing", "-k", "image_present and agent")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "testing: agent/agent names invalid image reference 'registry.demo.test/app/Agent:*': "
+        "repository name must be lowercase: fix the image in the chart values"])
+
+
+def test_registry_down_is_an_error_naming_environment_and_endpoint(pytester, demo_env_file,
+                                                                   with_registry, monkeypatch):
+    port = service.free_port()
+    monkeypatch.setenv(service.DEMO_REGISTRY_VAR, f"https://127.0.0.1:{port}")
+    started = time.monotonic()
+    result, records = run(pytester, demo_env_file, "--env=testing", "-k", "image_present")
+    assert time.monotonic() - started < 30
+    result.assert_outcomes(errors=8, skipped=1)
+    result.stdout.fnmatch_lines([f"*testing: https://127.0.0.1:{port} unreachable: *"])
+    assert {r["outcome"] for r in records if r["check"] == "test_image_present"} >= {"error"}
+
+
+def test_auth_refused_is_an_error(pytester, demo_env_file, with_registry, monkeypatch, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"auths": {service.DEMO_ALIAS: {
+        "auth": "cmVsZWFzZWdhdGU6d3Jvbmctc2VjcmV0LXZhbHVl"}}}))  # releasegate:wrong-secret-value
+    monkeypatch.setenv(service.DEMO_DOCKER_CONFIG_VAR, str(config))
+    result, _ = run(pytester, demo_env_file, "--env=testing", "-k", "image_present")
+    result.assert_outcomes(errors=8, skipped=1)
+    result.stdout.fnmatch_lines(["*testing: https://127.0.0.1:* unreachable: auth refused: login "
+                                 "from auths for registry.demo.test rejected (HTTP 401)*"])
+    assert "wrong-secret-value" not in result.stdout.str()
+
+
+def test_unset_registry_variable_skips_naming_it(pytester, demo_env_file):
+    result, _ = run(pytester, demo_env_file, "--env=testing", "-k", "image_present")
+    result.assert_outcomes(skipped=9)
+    result.stdout.fnmatch_lines(["*testing: registries.mirrors.registry.demo.test is not "
+                                 "configured (${RELEASEGATE_DEMO_REGISTRY} is not set)"])

@@ -1,0 +1,300 @@
+"""The plugin's behaviour, end to end through pytester: selection, ids, findings, waivers, reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import demo_environments
+
+CANARY = "canary-Zq7xW3pL9"
+
+CHECKS = """
+import os
+import pytest
+from plugins.params import per_item
+
+def containers(host):
+    for w in host.workloads:
+        for c in w.containers:
+            if not c.init:
+                yield f"{w.name}-{c.name}" if w.name != c.name else c.name, c
+
+@pytest.mark.smoke
+@per_item(containers)
+def test_container_named(host, item, gate):
+    assert item.image
+
+@pytest.mark.prerelease
+@pytest.mark.drift
+def test_blocker(host, gate):
+    if host.name == "production":
+        gate.block("production: first blocker: do this")
+        gate.block("production: second blocker: do that", detail=1)
+
+@pytest.mark.drift
+def test_warning(host, gate):
+    gate.warn(f"{host.name}: something to look at", item="VAR_A")
+
+@pytest.mark.prerelease
+def test_env_cross_parity_waived(host, gate):
+    gate.block(f"{host.name}: SENDGRID_REGION differs", item="SENDGRID_REGION")
+
+@pytest.mark.drift
+def test_leaks_secret(host, gate):
+    dsn = os.environ.get("LEAKY_DSN", "")
+    print("connecting to", dsn)
+    gate.fail(f"{host.name}: cannot use {dsn}")
+"""
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester, estate_copy: Path) -> tuple[pytest.Pytester, Path]:
+    """A pytester dir with the plugin, the checks above and an environments file for the demo."""
+    env_file = pytester.path / "environments.yaml"
+    env_file.write_text(demo_environments(estate_copy))
+    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    pytester.makepyfile(test_checks=CHECKS)
+    pytester.makeini("[pytest]\naddopts = --strict-markers -p no:cacheprovider\n")
+    return pytester, env_file
+
+
+def test_ids_are_sorted_env_item_pairs(suite: tuple[pytest.Pytester, Path]) -> None:
+    pytester, _ = suite
+    result = pytester.runpytest("--collect-only", "-q", "-m", "smoke", "--env=production,testing")
+    ids = [line.split("[", 1)[1].rstrip("]") for line in result.outlines
+           if line.startswith("test_checks.py::test_container_named[")]
+    assert ids == sorted(ids, key=lambda i: (i.split("-", 1)[0] != "production", i))
+    assert "production-api" in ids and "testing-agent" in ids and "production-directus" in ids
+    assert not any(i.startswith("echo-next") for i in ids)
+    # one pair per container and environment: 8 workloads' main containers, 2 environments
+    assert len(ids) == 2 * 8
+
+
+def test_markers_select_the_moment(suite: tuple[pytest.Pytester, Path]) -> None:
+    pytester, _ = suite
+    result = pytester.runpytest("-m", "prerelease", "--env=production", "-rA")
+    result.assert_outcomes(failed=1, xfailed=1)
+    result.stdout.fnmatch_lines([
+        "*_ test_blocker[[]production] _*",
+        "production: first blocker: do this",
+        "production: second blocker: do that",
+    ])
+    out = result.stdout.str()
+    assert "test_container_named" not in out
+
+
+def test_waiver_turns_blocker_into_xfail_with_reason(suite: tuple[pytest.Pytester, Path]) -> None:
+    pytester, _ = suite
+    result = pytester.runpytest("-k", "waived", "--env=all", "-rxX")
+    # the demo file waives SENDGRID_REGION in production only
+    result.assert_outcomes(failed=2, xfailed=1)
+    result.stdout.fnmatch_lines(["*XFAIL*production*waived: defaults to eu in the settings*"])
+
+
+def test_expired_waiver_fails_and_says_so(suite: tuple[pytest.Pytester, Path]) -> None:
+    pytester, env_file = suite
+    env_file.write_text(env_file.read_text().replace("expires: 2027-03-31", "expires: 2020-01-31"))
+    result = pytester.runpytest("-k", "waived", "--env=production")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*SENDGRID_REGION differs (waiver expired 2020-01-31: *"])
+
+
+def test_warnings_are_listed_and_strict_makes_them_fail(
+        suite: tuple[pytest.Pytester, Path]) -> None:
+    pytester, _ = suite
+    result = pytester.runpytest("-k", "test_warning", "--env=production")
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*releasegate warnings*",
+                                 "WARNING test_warning[[]production-VAR_A]: production: something*"])
+    strict = pytester.runpytest("-k", "test_warning", "--env=production", "--strict-warnings")
+    strict.assert_outcomes(failed=1)
+    strict.stdout.fnmatch_lines(["*warning (strict): production: something to look at*"])
+
+
+def test_json_report_records(suite: tuple[pytest.Pytester, Path]) -> None:
+    pytester, _ = suite
+    report = pytester.path / "out" / "run.json"
+    pytester.runpytest("-m", "prerelease or drift", "--env=production",
+                       f"--report-json={report}", "-k", "not leaks")
+    data = json.loads(report.read_text())
+    records = data["records"]
+    blockers = [r for r in records if r["check"] == "test_blocker"]
+    assert [(r["environment"], r["outcome"], r["severity"], r["message"]) for r in blockers] == [
+        ("production", "failed", "blocker", "production: first blocker: do this"),
+        ("production", "failed", "blocker", "production: second blocker: do that"),
+    ]
+    assert blockers[1]["details"] == {"detail": 1}
+    waived = next(r for r in records if r["check"] == "test_env_cross_parity_waived")
+    assert waived["outcome"] == "xfailed" and waived["item"] == "SENDGRID_REGION"
+    assert waived["waiver"]["reason"].startswith("defaults to eu")
+    warning = next(r for r in records if r["check"] == "test_warning")
+    assert (warning["outcome"], warning["severity"], warning["item"]) == ("passed", "warning",
+                                                                          "VAR_A")
+    assert data["run"]["refs"]["app"]["ref"] == "main"
+    assert len(data["run"]["refs"]["app"]["commit"]) == 40
+    assert set(records[0]) >= {"check", "environment", "item", "outcome", "severity", "message",
+                               "details"}
+
+
+def test_secrets_never_appear_in_any_output(suite: tuple[pytest.Pytester, Path],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester, _ = suite
+    monkeypatch.setenv("LEAKY_DSN", f"postgresql://app:{CANARY}@127.0.0.1:1/app")
+    monkeypatch.setenv("DEMO_PRODUCTION_DATABASE_URL", f"postgresql://app:{CANARY}@127.0.0.1:1/x")
+    pytester.makepyfile(test_db="""
+        def test_db(host, db):
+            pass
+    """)
+    out = pytester.path / "out"
+    result = pytester.runpytest("--env=production", "-k", "leaks or test_db", "-rA",
+                                f"--report-json={out / 'run.json'}",
+                                f"--junitxml={out / 'junit.xml'}", "--timeout-s=2")
+    result.assert_outcomes(failed=1, errors=1)
+    texts = [result.stdout.str(), result.stderr.str()]
+    texts += [p.read_text() for p in out.iterdir()]
+    for text in texts:
+        assert CANARY not in text
+    assert any("postgresql://app:***@127.0.0.1:1/app" in t for t in texts)
+
+
+def test_unreachable_database_is_an_error_naming_env_and_endpoint(
+        suite: tuple[pytest.Pytester, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester, _ = suite
+    # A listening socket that never answers: TCP connects, the server never speaks.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    monkeypatch.setenv("DEMO_PRODUCTION_DATABASE_URL", f"postgresql://u@127.0.0.1:{port}/db")
+    pytester.makepyfile(test_db="""
+        def test_one(host, db): pass
+        def test_two(host, db): pass
+    """)
+    started = time.monotonic()
+    result = pytester.runpytest("--env=production", "test_db.py", "--timeout-s=1")
+    elapsed = time.monotonic() - started
+    sock.close()
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines([f"*production: database 127.0.0.1:{port}/db unreachable: *"])
+    assert "Traceback" not in result.stdout.str()
+    # the failure is cached per environment: two checks cost one timeout, not two
+    assert elapsed < 6
+
+
+def test_missing_dsn_skips_naming_the_variable(suite: tuple[pytest.Pytester, Path],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester, _ = suite
+    monkeypatch.delenv("DEMO_PRODUCTION_DATABASE_URL", raising=False)
+    pytester.makepyfile(test_db="def test_db(host, db): pass")
+    result = pytester.runpytest("--env=production", "test_db.py", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*production: database.dsn_env DEMO_PRODUCTION_DATABASE_URL is not set*"])
+
+
+def test_database_is_read_only_with_timeout(suite: tuple[pytest.Pytester, Path],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester, _ = suite
+    monkeypatch.setenv("DEMO_PRODUCTION_DATABASE_URL",
+                       "postgresql://postgres@127.0.0.1:5432/postgres")
+    pytester.makepyfile(test_db="""
+        import psycopg, pytest
+
+        def test_write_fails(host, db):
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                db.execute("CREATE TABLE releasegate_must_not_exist (id int)")
+            db.rollback()
+
+        def test_timeout_set(host, db):
+            assert db.execute("SHOW statement_timeout").fetchone()[0] == "2s"
+            assert db.execute("SHOW transaction_read_only").fetchone()[0] == "on"
+    """)
+    result = pytester.runpytest("--env=production", "test_db.py", "--timeout-s=2")
+    result.assert_outcomes(passed=2)
+
+
+def test_collection_never_touches_the_network(suite: tuple[pytest.Pytester, Path],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester, _ = suite
+    monkeypatch.setenv("DEMO_PRODUCTION_DATABASE_URL", "postgresql://u@127.0.0.1:1/db")
+    pytester.makeconftest("""
+        import socket
+        pytest_plugins = ["plugins.plugin"]
+
+        def _refuse(*args, **kwargs):
+            raise AssertionError("network used during collection")
+
+        socket.socket.connect = _refuse
+        socket.create_connection = _refuse
+        socket.getaddrinfo = _refuse
+    """)
+    result = pytester.runpytest("--collect-only", "-q", "--env=all")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*tests collected*"])
+
+
+def test_refs_replay_history_without_touching_checkouts(suite: tuple[pytest.Pytester, Path],
+                                                        estate_copy: Path) -> None:
+    pytester, _ = suite
+    app = estate_copy / "app"
+    status_before = subprocess.run(["git", "-C", str(app), "status", "--porcelain", "-b"],
+                                   capture_output=True, text=True).stdout
+    head_before = (app / ".git" / "HEAD").read_text()
+    pytester.makepyfile(test_refs="""
+        def test_settings_at_ref(host):
+            text = host.git("app").show(host.ref("app"), "server/app/settings.py")
+            assert ('alias="ENABLE_AUDIT_LOG"' in text) == (host.ref("app") == "v1.4.0")
+            assert "SearchSettings" not in text or host.ref("app") == "main"
+    """)
+    pytester.runpytest("--env=production", "test_refs.py").assert_outcomes(passed=1)
+    pytester.runpytest("--env=production", "test_refs.py", "--app-ref=v1.4.0").assert_outcomes(
+        passed=1)
+    pytester.runpytest("--env=production", "test_refs.py", "--ref=app=v1.4.0").assert_outcomes(
+        passed=1)
+    assert (app / ".git" / "HEAD").read_text() == head_before
+    assert subprocess.run(["git", "-C", str(app), "status", "--porcelain", "-b"],
+                          capture_output=True, text=True).stdout == status_before
+
+
+def test_xdist_gives_the_same_json_report(suite: tuple[pytest.Pytester, Path],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester, _ = suite
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
+
+    def outcomes(path: Path) -> list[dict[str, object]]:
+        records = json.loads(path.read_text())["records"]
+        return [{k: v for k, v in r.items() if k != "duration"} for r in records]
+
+    serial, parallel = pytester.path / "serial.json", pytester.path / "parallel.json"
+    args = ("--env=all", "-k", "not leaks")
+    pytester.runpytest(*args, f"--report-json={serial}")
+    result = pytester.runpytest_subprocess(*args, "-p", "xdist", "-n", "2",
+                                           f"--report-json={parallel}",
+                                           timeout=180)
+    assert "2 workers" in result.stdout.str()
+    assert outcomes(parallel) == outcomes(serial)
+    assert len(outcomes(serial)) > 30
+
+
+def test_unrenderable_chart_is_an_error_not_a_crash(suite: tuple[pytest.Pytester, Path],
+                                                    estate_copy: Path) -> None:
+    pytester, _ = suite
+    gitops = estate_copy / "gitops"
+    template = gitops / "helm/app/templates/hpa.yaml"
+    template.write_text(template.read_text() + "\n{{ .Values.nope.missing }}\n")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    subprocess.run(["git", "-C", str(gitops), "commit", "-qam", "break the chart"], check=True,
+                   env=env)
+    result = pytester.runpytest("-m", "smoke", "--env=production")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*production: helm could not render helm/app: *"])
+    assert "Traceback" not in result.stdout.str()

@@ -1,0 +1,461 @@
+"""Env var parity against a small real estate: git repositories with tags, a Helm chart rendered by
+Helm's engine, sealed secrets, the boot subprocess; then the checks through pytest, and the replay.
+
+The estate (built once per module in a temp folder):
+  app:    v1.0.0 (AppSettings reads ENABLE_AUDIT_LOG as bool) -> main (drops it, adds required
+          SearchSettings.search_url)
+  gitops: g1 chart + values (production runs v1.0.0, staging runs main)
+          g2 "chore(prod): drop ENABLE_AUDIT_LOG from production values"  (template still emits it)
+          g3 "prod: scale api"
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from examples.materialize import git
+from plugins import container_env, deployed, parity, sealed
+from plugins.environments import load
+from plugins.helm import ChartSource, render
+from plugins.gitrepo import GitRepo
+from plugins.host import Estatewide
+from plugins.manifests import workloads
+from plugins.options import Settings
+
+MAIN = Path(__file__).resolve().parents[1]
+
+APP_V1 = {
+    "server/app/settings.py": """
+        from typing import Literal
+        from pydantic import BaseModel, Field
+        from pydantic_settings import BaseSettings, SettingsConfigDict
+
+        class Flags(BaseModel):
+            agent_loops: bool = False
+
+        class AppSettings(BaseSettings):
+            model_config = SettingsConfigDict(env_nested_delimiter="__")
+            enable_audit_log: bool = False
+            log_format: Literal["json", "text"] = "json"
+            smtp_password: str = ""
+            database_url: str = Field("", alias="DATABASE_URL", pattern=r"^postgresql\\+asyncpg://")
+            feature_flags: Flags = Flags()
+
+        def get_settings():
+            return AppSettings()
+    """,
+    "frontend/src/config.ts": """
+        export const api = import.meta.env.VITE_API_URL;
+        export const mode = import.meta.env.MODE;
+    """,
+    "frontend/.env.production": "VITE_API_URL=https://api.example.test\n",
+}
+APP_MAIN = {
+    "server/app/settings.py": """
+        from typing import Literal
+        from pydantic import BaseModel, Field
+        from pydantic_settings import BaseSettings, SettingsConfigDict
+
+        class Flags(BaseModel):
+            agent_loops: bool = False
+
+        class AppSettings(BaseSettings):
+            model_config = SettingsConfigDict(env_nested_delimiter="__")
+            log_format: Literal["json", "text"] = "json"
+            smtp_password: str = ""
+            feature_flags: Flags = Flags()
+
+        class SearchSettings(BaseSettings):
+            search_url: str = Field(alias="SEARCH_URL")
+
+        def get_settings():
+            return AppSettings(), SearchSettings()
+    """,
+    "frontend/src/config.ts": """
+        export const api = import.meta.env.VITE_API_URL;
+        export const search = process.env["VITE_SEARCH_URL"];
+    """,
+}
+
+CHART = {
+    "helm/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+    "helm/app/values.yaml": """
+        image: {registry: registry.example.test/app, tag: latest}
+        services: [api, worker]
+        envNames: [ENABLE_AUDIT_LOG, LOG_FORMAT, SEARCH_URL, FEATURE_FLAGS__AGENT_LOOPS]
+        env: {LOG_FORMAT: json}
+        common: {REGION: eu}
+    """,
+    "helm/app/templates/deployments.yaml": """
+        {{- range $name := .Values.services }}
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          name: {{ $name }}
+        spec:
+          template:
+            metadata:
+              labels: {app: {{ $name }}}
+            spec:
+              initContainers:
+                - name: wait
+                  image: docker.io/library/busybox:1.36
+              containers:
+                - name: {{ $name }}
+                  image: "{{ $.Values.image.registry }}/{{ $name }}:{{ $.Values.image.tag }}"
+                  envFrom:
+                    - configMapRef: {name: common}
+                    - secretRef: {name: backend-secrets}
+                  env:
+                    {{- range $key := $.Values.envNames }}
+                    - name: {{ $key }}
+                      value: {{ index $.Values.env $key | toJson }}
+                    {{- end }}
+                    - name: SMTP_PASSWORD
+                      valueFrom: {secretKeyRef: {name: mail-secrets, key: smtp-password}}
+                    - name: POD_NAMESPACE
+                      valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+                    - name: AUDIT_TARGET
+                      value: "$(REGION)-audit"
+        ---
+        {{- end }}
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: common}
+        data:
+          {{- toYaml .Values.common | nindent 2 }}
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: api}
+        spec:
+          ports: [{name: http, port: 8000}]
+    """,
+    "argo/app-prod.yaml": """
+        apiVersion: argoproj.io/v1alpha1
+        kind: Application
+        metadata: {name: app-prod}
+        spec:
+          source:
+            path: helm/app
+            helm: {valueFiles: [values.yaml, values-production.yaml], releaseName: app}
+          destination: {namespace: app-prod}
+    """,
+    "secrets/prod.yaml": """
+        apiVersion: bitnami.com/v1alpha1
+        kind: SealedSecret
+        metadata: {name: backend-secrets, namespace: app-prod}
+        spec:
+          encryptedData: {DATABASE_URL: AgB0x}
+        ---
+        apiVersion: bitnami.com/v1alpha1
+        kind: SealedSecret
+        metadata: {name: mail-secrets, namespace: app-prod}
+        spec:
+          encryptedData: {smtp-user: AgB1x}
+          template: {data: {smtp-host: mail.example.test}}
+    """,
+    "secrets/staging.yaml": """
+        apiVersion: v1
+        kind: Secret
+        metadata: {name: backend-secrets}
+        stringData: {DATABASE_URL: postgresql://staging}
+        ---
+        apiVersion: v1
+        kind: Secret
+        metadata: {name: mail-secrets}
+        data: {smtp-password: c2VjcmV0}
+    """,
+}
+
+
+def prod_values(audit: str | None, replicas: int = 2) -> str:
+    audit_line = f"  ENABLE_AUDIT_LOG: \"{audit}\"\n" if audit is not None else ""
+    return (f"image: {{tag: '@@v1@@'}}\nreplicas: {replicas}\nenv:\n  LOG_FORMAT: json\n{audit_line}"
+            "  FEATURE_FLAGS__AGENT_LOOPS: \"true\"\n")
+
+
+STAGING_VALUES = ("image: {tag: '@@main@@'}\nenv:\n  LOG_FORMAT: json\n  ENABLE_AUDIT_LOG: \"false\"\n"
+                  "  SEARCH_URL: https://search.staging\n  FEATURE_FLAGS__AGENT_LOOPS: \"false\"\n"
+                  "  SENDGRID_REGION: eu\nenvNames: [ENABLE_AUDIT_LOG, LOG_FORMAT, SEARCH_URL, "
+                  "FEATURE_FLAGS__AGENT_LOOPS, SENDGRID_REGION]\n")
+
+ENVIRONMENTS = """
+    version: 1
+    sources:
+      app: {path: app, main: main, release_tags: "v*.*.*"}
+      gitops: {path: gitops, main: main}
+    settings:
+      - {kind: pydantic-settings, source: app, path: server/app/settings.py, containers: [api, worker],
+         boot: get_settings}
+    frontend:
+      - {source: app, paths: [frontend/src/config.ts], env_file: frontend/.env.production}
+    builds:
+      - {kind: github-actions, source: app, workflow: .github/workflows/ci.yml}
+    feature_flags: {prefixes: [FEATURE_FLAGS__], staging: staging}
+    environments:
+      staging:
+        deploys: {branch: main}
+        gitops: {chart: helm/app, values: [values.yaml, values-staging.yaml], release: app,
+                 namespace: app-staging, secrets: [secrets/staging.yaml]}
+      production:
+        deploys: {tag: "v*.*.*"}
+        gitops: {argocd_app: argo/app-prod.yaml, secrets: [secrets/prod.yaml]}
+    registries: {skip: [docker.io]}
+    network: {timeout_s: 10}
+    waivers:
+      - {check: "test_env_cross_parity*", environment: production, item: SENDGRID_REGION,
+         reason: defaults to eu, expires: 2999-12-31}
+"""
+
+
+def write(root: Path, files: dict[str, str], subst: dict[str, str] | None = None) -> None:
+    for rel, text in files.items():
+        text = textwrap.dedent(text).lstrip("\n")
+        for key, value in (subst or {}).items():
+            text = text.replace(key, value)
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+def commit(repo: Path, files: dict[str, str], message: str, tag: str | None = None,
+           subst: dict[str, str] | None = None) -> str:
+    write(repo, files, subst)
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", message)
+    if tag:
+        git(repo, "tag", "-a", tag, "-m", tag)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def init(repo: Path) -> None:
+    repo.mkdir(parents=True)
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    for key, value in (("user.name", "t"), ("user.email", "t@example.test"), ("commit.gpgsign", "false"),
+                       ("tag.gpgsign", "false")):
+        git(repo, "config", key, value)
+
+
+@pytest.fixture(scope="module")
+def estate_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("estate")
+    init(root / "app")
+    v1 = commit(root / "app", APP_V1, "feat: first release", tag="v1.0.0")
+    main = commit(root / "app", APP_MAIN, "feat!: search service, audit log always on")
+    git(root / "app", "checkout", "--quiet", "-b", "imports-app", "v1.0.0")
+    source = "from app.db import engine\n" + textwrap.dedent(APP_V1["server/app/settings.py"])
+    commit(root / "app", {"server/app/settings.py": source}, "refactor: settings import the engine")
+    git(root / "app", "checkout", "--quiet", "main")
+    init(root / "gitops")
+    subst = {"@@v1@@": v1, "@@main@@": main[:7]}
+    shas = [commit(root / "gitops", {**CHART, "helm/app/values-production.yaml": prod_values("true"),
+                                     "helm/app/values-staging.yaml": STAGING_VALUES}, "Chart and values", subst=subst)]
+    shas.append(commit(root / "gitops", {"helm/app/values-production.yaml": prod_values(None)},
+                       "chore(prod): drop ENABLE_AUDIT_LOG from production values", subst=subst))
+    shas.append(commit(root / "gitops", {"helm/app/values-production.yaml": prod_values(None, 4)},
+                       "prod: scale api", subst=subst))
+    (root / "environments.yaml").write_text(textwrap.dedent(ENVIRONMENTS))
+    (root / "shas.json").write_text(json.dumps({"v1": v1, "main": main, "gitops": shas}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def shas(estate_dir: Path) -> dict[str, Any]:
+    return json.loads((estate_dir / "shas.json").read_text())
+
+
+def make_host(estate_dir: Path, env: str, **refs: str) -> Any:
+    estate = load(estate_dir / "environments.yaml")
+    return Estatewide(estate, Settings(estate_dir / "environments.yaml", None, refs=refs)).host(env)
+
+
+# -- container env, sealed, deployed -------------------------------------------------------------
+def prod_envs(estate_dir: Path, gitops_ref: str = "main") -> dict[str, container_env.ContainerEnv]:
+    host = make_host(estate_dir, "production")
+    return {e.container: e for e in parity.container_envs(host, gitops_ref)}
+
+
+def test_env_values_null_secret_configmap_field_and_expansion(estate_dir: Path, shas: dict) -> None:
+    api = prod_envs(estate_dir)["api"]
+    v = api.vars
+    assert (v["ENABLE_AUDIT_LOG"].value, v["ENABLE_AUDIT_LOG"].source) == ("", "value")  # null -> ''
+    assert v["SEARCH_URL"].value == "" and v["LOG_FORMAT"].value == "json"
+    assert (v["REGION"].source, v["REGION"].value) == ("configmap", "eu")  # envFrom of a chart config map
+    assert v["AUDIT_TARGET"].value == "eu-audit"  # $(REGION) expanded
+    assert (v["POD_NAMESPACE"].value, v["POD_NAMESPACE"].known) == ("app-prod", True)
+    assert (v["SMTP_PASSWORD"].secret, v["SMTP_PASSWORD"].known, v["SMTP_PASSWORD"].ref) == (
+        True, False, ("mail-secrets", "smtp-password"))
+    assert v["DATABASE_URL"].ref == ("backend-secrets", "DATABASE_URL")  # envFrom of a sealed secret
+    assert v["API_SERVICE_PORT"].value == "8000" and v["API_PORT"].value == "tcp://10.96.0.10:8000"
+    assert "API_PORT" not in api.declared()
+    assert [(n.secret, n.key) for n in api.needs] == [("backend-secrets", None), ("mail-secrets", "smtp-password")]
+    assert prod_envs(estate_dir)["wait"].vars.keys() == {"API_SERVICE_HOST", "API_SERVICE_PORT", "API_SERVICE_PORT_HTTP", "API_PORT", "API_PORT_8000_TCP", "API_PORT_8000_TCP_PROTO", "API_PORT_8000_TCP_PORT", "API_PORT_8000_TCP_ADDR"}
+
+
+def test_env_value_that_is_not_a_string_is_a_problem() -> None:
+    manifest = {"kind": "Deployment", "metadata": {"name": "api", "namespace": "ns"},
+                "spec": {"template": {"spec": {"containers": [
+                    {"name": "api", "image": "x", "env": [{"name": "DEBUG", "value": True},
+                                                          {"name": "EMPTY"}]}]}}}}
+    (w,) = workloads([manifest])
+    env = container_env.container_env(w, w.containers[0], container_env.objects([manifest], sealed.SecretIndex(())))
+    assert env.values() == {"DEBUG": "True", "EMPTY": ""}
+    assert env.problems == ("DEBUG: value True is a bool, not a string; the API server rejects the manifest "
+                            "(quote it in the template)",)
+
+
+def test_sealed_and_plain_secret_keys_by_name_and_namespace(estate_dir: Path) -> None:
+    repo = GitRepo(estate_dir / "gitops")
+    from plugins.helm import load_yaml_documents
+
+    prod = sealed.SecretIndex(sealed.secret_keys(load_yaml_documents(repo.show("main", "secrets/prod.yaml"), "p"),
+                                                 "secrets/prod.yaml"))
+    mail = prod.find("mail-secrets", "app-prod")
+    assert (mail.kind, mail.keys) == ("SealedSecret", frozenset({"smtp-user", "smtp-host"}))
+    assert prod.find("mail-secrets", "other-ns") is None
+    assert [s.namespace for s in prod.others("mail-secrets")] == ["app-prod"]
+    staging = sealed.SecretIndex(sealed.secret_keys(
+        load_yaml_documents(repo.show("main", "secrets/staging.yaml"), "s"), "secrets/staging.yaml"))
+    assert staging.find("mail-secrets", "anywhere").keys == frozenset({"smtp-password"})
+    assert staging.find("backend-secrets", "x").keys == frozenset({"DATABASE_URL"})
+
+
+def test_deployed_commit_full_and_short_sha_and_release_tag(estate_dir: Path, shas: dict) -> None:
+    prod = deployed.for_host(make_host(estate_dir, "production"))
+    assert (prod.sha, prod.release_tags, prod.problems) == (shas["v1"], ("v1.0.0",), ())
+    assert prod.images == tuple(f"registry.example.test/app/{c}:{shas['v1']}" for c in ("api", "worker"))
+    staging = deployed.for_host(make_host(estate_dir, "staging"))
+    assert (staging.sha, staging.tag, staging.release_tags) == (shas["main"], shas["main"][:7], ())
+
+
+def test_deployed_commit_unknown_tag(estate_dir: Path, shas: dict) -> None:
+    def chart(*tags: str) -> tuple[dict, ...]:
+        return tuple({"kind": "Deployment", "metadata": {"name": f"d{i}", "namespace": "n"}, "spec": {"template": {
+            "spec": {"containers": [{"name": f"c{i}", "image": f"reg.test/app/c{i}:{t}"}]}}}}
+            for i, t in enumerate(tags))
+
+    host = make_host(estate_dir, "production")
+    unknown = deployed.for_host(host, manifests=chart("deadbee"))
+    assert (unknown.sha, unknown.unresolved) == (None, ("deadbee",))
+    mixed = deployed.for_host(host, manifests=chart(shas["v1"], shas["v1"], shas["main"]))
+    assert mixed.sha == shas["v1"]
+
+
+def test_chart_renders_through_helms_engine(estate_dir: Path) -> None:
+    repo = GitRepo(estate_dir / "gitops", "gitops")
+    manifests = render(repo, repo.resolve("main"), ChartSource("helm/app", ("values.yaml",), "app", "ns"))
+    assert sorted(m["kind"] for m in manifests) == ["ConfigMap", "Deployment", "Deployment", "Service"]
+
+
+def test_boot_error_on_a_sealed_value_is_a_warning(estate_dir: Path, shas: dict) -> None:
+    found = parity.evaluate(make_host(estate_dir, "production"), shas["gitops"][0])
+    sealed_ones = [f for f in found if f.item == "DATABASE_URL"]
+    assert {(f.severity, f.message) for f in sealed_ones} == {(parity.WARN, (
+        f"production: {c} at app v1.0.0 ({shas['v1'][:12]}): DATABASE_URL (from secret backend-secrets key "
+        "DATABASE_URL) may not fit AppSettings.database_url: a stand-in value failed with: String should match "
+        "pattern '^postgresql\\+asyncpg://' (string_pattern_mismatch); the sealed value cannot be read here, "
+        "check it")) for c in ("api", "worker")}
+
+
+def test_settings_importing_app_modules_fall_back_to_static_checks_once(estate_dir: Path, shas: dict) -> None:
+    host = make_host(estate_dir, "production")
+    found = parity.evaluate(host, shas["gitops"][1], app_ref="imports-app")
+    notes = [f for f in found if "static checks only" in f.message]
+    assert len(notes) == 1 and notes[0].severity == parity.WARN
+    assert "imports modules the boot check does not have (ModuleNotFoundError: No module named 'app')" in (
+        notes[0].message)
+    static = sorted(f.message for f in found if f.item == "ENABLE_AUDIT_LOG")
+    assert len(static) == 2 and static[0].endswith(
+        "ENABLE_AUDIT_LOG='' fails AppSettings.enable_audit_log: Input should be a valid boolean, unable to "
+        "interpret input (bool_parsing) (static check)")
+
+
+# -- the checks through pytest ---------------------------------------------------------------------
+CHECKS = MAIN / "checks" / "test_settings.py"
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester, estate_dir: Path) -> pytest.Pytester:
+    text = textwrap.dedent(ENVIRONMENTS).replace("path: app,", f"path: {estate_dir / 'app'},")
+    pytester.makefile(".yaml", environments=text.replace("path: gitops,", f"path: {estate_dir / 'gitops'},"))
+    pytester.makeini("[pytest]\naddopts = --strict-markers\n")
+    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]\n')
+    pytester.makepyfile(test_settings=CHECKS.read_text())
+    return pytester
+
+
+def run(suite: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, list[dict]]:
+    result = suite.runpytest_inprocess("-p", "no:cacheprovider", "--report-json=report.json", "-rA", *args)
+    return result, json.loads((suite.path / "report.json").read_text())["records"]
+
+
+def test_prerelease_production_catches_the_planted_problems(suite: pytest.Pytester, shas: dict) -> None:
+    result, records = run(suite, "-m", "prerelease", "--env=production")
+    v1 = f"v1.0.0 ({shas['v1'][:12]})"
+    result.stdout.fnmatch_lines_random([
+        f"*production: api at app {v1}: ENABLE_AUDIT_LOG='' fails AppSettings.enable_audit_log: Input should be a "
+        "valid boolean, unable to interpret input (bool_parsing)*",
+        f"*production: SearchSettings.search_url is required by app main ({shas['main'][:12]}) but api gets SEARCH_URL empty: "
+        "add SEARCH_URL to helm/app/values-production.yaml*",
+        "*production: api reads SMTP_PASSWORD from secret mail-secrets key smtp-password, which secrets/prod.yaml "
+        "does not hold: the pod will not start (CreateContainerConfigError)*",
+        "*production: frontend/src/config.ts reads VITE_SEARCH_URL, which frontend/.env.production at app main "
+        f"({shas['main'][:12]}) does not set: add it*",
+    ])
+    outcome = {r["nodeid"].split("::")[1]: r["outcome"] for r in records}
+    assert outcome["test_settings_boot[production-api]"] == "failed"
+    assert outcome["test_settings_boot_candidate[production-api]"] == "passed"  # missing field: reported once
+    assert outcome["test_settings_required[production-api]"] == "passed"
+    assert outcome["test_settings_required_candidate[production-api]"] == "failed"
+    assert outcome["test_secret_keys[production-worker]"] == "failed"
+    assert outcome["test_feature_flags[production]"] == "passed"
+    warnings = {(r["check"], r["item"]): r["message"] for r in records
+                if r.get("severity") == "warning" and not r["message"].startswith("production: worker")}
+    assert warnings[("test_feature_flags", "FEATURE_FLAGS__AGENT_LOOPS")] == (
+        "production: feature flag FEATURE_FLAGS__AGENT_LOOPS is on (api, worker) but off in staging: "
+        "turn it on in staging first")
+    assert warnings[("test_env_cross_parity", "ENABLE_AUDIT_LOG")] == (
+        "production: api gets ENABLE_AUDIT_LOG empty, which staging set to a value")
+    waived = [r for r in records if r["item"] == "SENDGRID_REGION"]
+    assert waived and all(r.get("waiver") for r in waived)  # waived in the environments file
+    assert result.ret == 1
+
+
+def test_replay_by_refs_answers_would_this_commit_have_broken_production(suite: pytest.Pytester,
+                                                                           shas: dict) -> None:
+    before, _ = run(suite, "--env=production", "-k", "test_settings_boot and not candidate",
+                    "--ref", "app=v1.0.0", "--ref", f"gitops={shas['gitops'][0]}")
+    before.assert_outcomes(passed=2)
+    after, _ = run(suite, "--env=production", "-k", "test_settings_boot and not candidate",
+                   "--ref", "app=v1.0.0", "--ref", f"gitops={shas['gitops'][1]}")
+    after.assert_outcomes(failed=2)
+
+
+def test_replay_walk_names_the_commit_that_removed_the_key(estate_dir: Path, shas: dict) -> None:
+    g1, g2, g3 = shas["gitops"]
+    result = subprocess.run([sys.executable, "-m", "plugins.replay", "--env", "production", "--range", f"{g1}..{g3}",
+                             "--environments", str(estate_dir / "environments.yaml")],
+                            capture_output=True, text=True, cwd=MAIN, timeout=120)
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "2 blocker(s) already at the base " + g1 + " (not counted):"  # SMTP key, api + worker
+    assert "reads SMTP_PASSWORD from secret mail-secrets" in lines[1]
+    assert lines[3].startswith(f"FAIL {g2[:12]} chore(prod): drop ENABLE_AUDIT_LOG from production values")
+    assert "api at app v1.0.0" in lines[4] and "ENABLE_AUDIT_LOG='' fails AppSettings.enable_audit_log" in lines[4]
+    assert not any(line.startswith(f"ok   {g3[:12]}") for line in lines)  # the walk stops at the first
+    assert lines[-1] == (f"first failing commit for production: {g2} "
+                         "'chore(prod): drop ENABLE_AUDIT_LOG from production values'")
+
+
+def test_replay_bad_input_is_a_clear_error(estate_dir: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "plugins.replay", "--env", "nowhere", "--range", "main",
+                             "--environments", str(estate_dir / "environments.yaml")],
+                            capture_output=True, text=True, cwd=MAIN, timeout=60)
+    assert (result.returncode, result.stderr.strip()) == (
+        2, "--env: unknown environment 'nowhere' (known: production, staging)")
