@@ -203,6 +203,7 @@ class KubeSpec:
     context: str | None = None
     namespace: str | None = None
     kubeconfig: str | Unset | None = None
+    restart_threshold: int = 5  # restarts within the last hour above which a container blocks
 
 
 @dataclass(frozen=True)
@@ -649,7 +650,8 @@ class _Builder:
             if spec.get("kubernetes") is not None:
                 kube = KubeSpec(**self.r.mapping(*sub("kubernetes"), {
                     "context": _Field(self.opt_plain), "namespace": _Field(self.opt_plain),
-                    "kubeconfig": _Field(self.opt_s)}))
+                    "kubeconfig": _Field(self.opt_s),
+                    "restart_threshold": _Field(self.integer)}))
             out[str(name)] = Environment(name=str(name), deploys=deploys, gitops=gitops,
                                          domain=f.get("domain"), subdomains=subdomains,
                                          version=version, database=database, kubernetes=kube)

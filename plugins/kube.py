@@ -145,12 +145,8 @@ def kubeconfig_path(host: Any) -> Path:
 def restart_threshold(host: Any) -> int:
     """Restarts within the last hour above which a container is a blocker: the optional key
     ``environments.<env>.kubernetes.restart_threshold`` (default 5)."""
-    value = getattr(host.spec.kubernetes, "restart_threshold", None)
-    if value is None:
-        raw = getattr(host.estate, "raw", None) or {}
-        value = (((raw.get("environments") or {}).get(host.name) or {}).get("kubernetes")
-                 or {}).get("restart_threshold")
-    return k8s_state.DEFAULT_RESTART_THRESHOLD if value is None else int(value)
+    return int(getattr(host.spec.kubernetes, "restart_threshold",
+                       k8s_state.DEFAULT_RESTART_THRESHOLD))
 
 
 def connect(host: Any) -> KubeClient:

@@ -138,16 +138,15 @@ def test_without_the_kubeconfig_variable_the_checks_skip_naming_it(run, monkeypa
 
 
 def test_hand_made_changes_in_production_show_in_the_drift_run(run, cluster, demo_objects):
-    objects = json.loads(json.dumps(demo_objects))
-    prod = [o for o in objects if o["metadata"].get("namespace") == "app-prod"]
-    emu.set_image(prod, "worker", "worker", "registry.demo.test/app/worker:hotfix")
-    emu.scale(prod, "dashboard", 3)
-    changed = [o for o in objects if o["metadata"].get("namespace") != "app-prod"] + prod
+    changed = json.loads(json.dumps(demo_objects))
+    emu.set_image(changed, "worker", "worker", "registry.demo.test/app/worker:hotfix",
+                  namespace="app-prod")
+    emu.scale(changed, "dashboard", 3, namespace="app-prod")
     debug = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "debug-shell"},
              "spec": {"replicas": 1, "selector": {"matchLabels": {"run": "debug-shell"}},
                       "template": {"metadata": {"labels": {"run": "debug-shell"}}, "spec": {
                           "containers": [{"name": "sh", "image": "busybox:1.36"}]}}}}
-    cluster.load(emu.settle(changed + emu.deploy([debug], "app-prod")[:-1]), argocd=True)
+    cluster.load(changed + emu.deploy([debug], "app-prod")[:-1], argocd=True)
     try:
         result = run("--env=production", "-m", "drift", "-k", "matches_git or undeclared")
     finally:

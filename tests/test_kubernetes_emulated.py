@@ -16,8 +16,9 @@ from typing import Callable
 
 import pytest
 
+from conftest import demo_environments
 from examples.services import kube as emu
-from plugins import k8s_state, kube
+from plugins import environments, k8s_state, kube
 from plugins.environments import KubeSpec, Unset
 from plugins.host import Unreachable
 
@@ -319,8 +320,12 @@ def test_forbidden_list_is_an_error_pointing_at_the_rbac_manifests(chart):
                               "of deploy/rbac.yaml")
 
 
-def test_restart_threshold_defaults_to_five_and_is_read_per_environment():
-    host = make_host(None)
-    assert kube.restart_threshold(host) == 5
-    host.estate.raw = {"environments": {"production": {"kubernetes": {"restart_threshold": 2}}}}
-    assert kube.restart_threshold(host) == 2
+def test_restart_threshold_defaults_to_five_and_is_read_per_environment(tmp_path, demo_repos):
+    assert kube.restart_threshold(make_host(None)) == 5
+    env_file = tmp_path / "environments.yaml"
+    env_file.write_text(demo_environments(demo_repos).replace(
+        "kubernetes: {context: demo, namespace: app-prod,",
+        "kubernetes: {restart_threshold: 2, context: demo, namespace: app-prod,"))
+    estate = environments.load(env_file)
+    assert kube.restart_threshold(SimpleNamespace(spec=estate.environments["production"])) == 2
+    assert kube.restart_threshold(SimpleNamespace(spec=estate.environments["testing"])) == 5

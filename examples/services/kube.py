@@ -88,10 +88,11 @@ def _selector(obj: dict) -> dict:
     return ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
 
 
-def find(objects: list[dict], kind: str, name: str) -> dict:
-    """The object of that kind and name (KeyError naming it if absent)."""
+def find(objects: list[dict], kind: str, name: str, namespace: str | None = None) -> dict:
+    """The object of that kind and name (in that namespace, if given); KeyError if absent."""
     for obj in objects:
-        if obj.get("kind") == kind and obj["metadata"]["name"] == name:
+        if obj.get("kind") == kind and obj["metadata"]["name"] == name \
+                and namespace in (None, obj["metadata"].get("namespace")):
             return obj
     raise KeyError(f"{kind} {name} not in the emulated objects")
 
@@ -99,7 +100,9 @@ def find(objects: list[dict], kind: str, name: str) -> dict:
 def pods_of(objects: list[dict], workload: dict) -> list[dict]:
     """Pods selected by a workload."""
     selector = _selector(workload)
+    namespace = workload["metadata"].get("namespace")
     return [o for o in objects if o.get("kind") == "Pod" and selector
+            and o["metadata"].get("namespace") == namespace
             and all((o["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
 
 
@@ -153,7 +156,8 @@ def _spawn_pods(objects: list[dict], workload: dict, namespace: str, count: int)
         rs_name = f"{name}-{_h(json.dumps(_template(workload), sort_keys=True), n=10)}"
         owner = ("ReplicaSet", rs_name)
         objects[:] = [o for o in objects
-                      if not (o.get("kind") == "ReplicaSet" and o["metadata"].get("labels", {})
+                      if not (o.get("kind") == "ReplicaSet" and o["metadata"].get("namespace")
+                              == namespace and o["metadata"].get("labels", {})
                               .get("releasegate-emulator/owner") == name)]
         rs_template = copy.deepcopy(_template(workload))
         rs_template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = \
@@ -210,8 +214,10 @@ def settle(objects: list[dict]) -> list[dict]:
                  else "MinimumReplicasUnavailable"},
                 {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]
         for rs in objects:
-            if rs.get("kind") == "ReplicaSet" and (rs["metadata"].get("ownerReferences") or [{}])[
-                    0].get("name") == obj["metadata"]["name"]:
+            if rs.get("kind") == "ReplicaSet" \
+                    and rs["metadata"].get("namespace") == obj["metadata"].get("namespace") \
+                    and (rs["metadata"].get("ownerReferences") or [{}])[0].get("name") \
+                    == obj["metadata"]["name"]:
                 rs["status"] = {"replicas": len(pods), "readyReplicas": ready,
                                 "availableReplicas": ready}
     objects[:] = [o for o in objects if o.get("kind") != "EndpointSlice"]
@@ -219,8 +225,10 @@ def settle(objects: list[dict]) -> list[dict]:
         selector = (svc.get("spec") or {}).get("selector") or {}
         if not selector:
             continue
-        pods = [o for o in objects if o.get("kind") == "Pod" and all(
-            (o["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
+        pods = [o for o in objects if o.get("kind") == "Pod"
+                and o["metadata"].get("namespace") == svc["metadata"].get("namespace")
+                and all((o["metadata"].get("labels") or {}).get(k) == v
+                        for k, v in selector.items())]
         name = svc["metadata"]["name"]
         objects.append({
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
@@ -272,7 +280,7 @@ def deploy(manifests: Iterable[dict], namespace: str, *, argocd_app: str | None 
             m["spec"].setdefault("type", "ClusterIP")
         elif kind == "HorizontalPodAutoscaler":
             target = find(objects, m["spec"]["scaleTargetRef"]["kind"],
-                          m["spec"]["scaleTargetRef"]["name"])
+                          m["spec"]["scaleTargetRef"]["name"], namespace)
             replicas = target["spec"].get("replicas", m["spec"].get("minReplicas", 1))
             m["status"] = {"currentReplicas": replicas, "desiredReplicas": replicas,
                            "lastScaleTime": _ts(EPOCH)}
@@ -294,9 +302,10 @@ def deploy(manifests: Iterable[dict], namespace: str, *, argocd_app: str | None 
 
 
 def set_waiting(objects: list[dict], workload: str, container: str, reason: str, message: str,
-                *, kind: str = "Deployment", restarts: int = 0) -> list[dict]:
+                *, kind: str = "Deployment", restarts: int = 0,
+                namespace: str | None = None) -> list[dict]:
     """Make a container of every pod of a workload wait with that reason and kubelet message."""
-    for pod in pods_of(objects, find(objects, kind, workload)):
+    for pod in pods_of(objects, find(objects, kind, workload, namespace)):
         status = pod["status"]
         for s in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or []):
             if s["name"] == container:
@@ -315,9 +324,9 @@ def set_waiting(objects: list[dict], workload: str, container: str, reason: str,
 
 def set_restarts(objects: list[dict], workload: str, container: str, count: int,
                  finished: dt.datetime, *, kind: str = "Deployment", reason: str = "Error",
-                 exit_code: int = 1) -> list[dict]:
+                 exit_code: int = 1, namespace: str | None = None) -> list[dict]:
     """Record that a container restarted ``count`` times, last terminating at ``finished``."""
-    for pod in pods_of(objects, find(objects, kind, workload)):
+    for pod in pods_of(objects, find(objects, kind, workload, namespace)):
         for s in pod["status"].get("containerStatuses") or ():
             if s["name"] == container:
                 s["restartCount"] = count
@@ -328,23 +337,25 @@ def set_restarts(objects: list[dict], workload: str, container: str, count: int,
     return settle(objects)
 
 
-def scale(objects: list[dict], workload: str, replicas: int, *, kind: str = "Deployment") -> list[dict]:
+def scale(objects: list[dict], workload: str, replicas: int, *, kind: str = "Deployment",
+          namespace: str | None = None) -> list[dict]:
     """What ``kubectl scale`` leaves behind: spec.replicas changed and the pods to match."""
-    obj = find(objects, kind, workload)
+    obj = find(objects, kind, workload, namespace)
     obj["spec"]["replicas"] = replicas
     obj["metadata"]["generation"] = obj["metadata"].get("generation", 1) + 1
     _spawn_pods(objects, obj, obj["metadata"]["namespace"], replicas)
     for hpa in objects:
-        if hpa.get("kind") == "HorizontalPodAutoscaler" and \
-                hpa["spec"]["scaleTargetRef"]["name"] == workload:
+        if hpa.get("kind") == "HorizontalPodAutoscaler" \
+                and hpa["metadata"].get("namespace") == obj["metadata"]["namespace"] \
+                and hpa["spec"]["scaleTargetRef"]["name"] == workload:
             hpa["status"].update(currentReplicas=replicas, desiredReplicas=replicas)
     return settle(objects)
 
 
 def set_image(objects: list[dict], workload: str, container: str, image: str, *,
-              kind: str = "Deployment") -> list[dict]:
+              kind: str = "Deployment", namespace: str | None = None) -> list[dict]:
     """What ``kubectl set image`` leaves behind after the new pods rolled out."""
-    obj = find(objects, kind, workload)
+    obj = find(objects, kind, workload, namespace)
     for c in (_template(obj).get("spec") or {}).get("containers") or ():
         if c["name"] == container:
             c["image"] = image

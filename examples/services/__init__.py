@@ -1,0 +1,1 @@
+"""Throwaway local services for the demo and for the suite's own tests (one module per service)."""

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the suite's own tests use on a fresh Debian machine, and makes sure Postgres is up.
+# Needs root (or sudo) for the system packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+packages="git curl docker-registry skopeo chromium apache2-utils postgresql"
+missing=""
+for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+python3 -m pip install -q --disable-pip-version-check -r requirements.txt
+# The tests use the machine's Postgres on 127.0.0.1:5432 (trust auth as postgres).
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  for version in $(ls /etc/postgresql 2>/dev/null); do
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  done
+  for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done
+fi
+pg_isready -h 127.0.0.1 -p 5432
