@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import hashlib
 import os
 import re
 import shlex
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -711,9 +713,10 @@ def ensure_sources(estate: Estate) -> None:
     for source in estate.sources.values():
         if source.path.exists() or not source.create:
             continue
-        # One lock for every source under the same folder: one command may create them all.
-        lock_path = source.path.parent / ".releasegate-create.lock"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        # One lock for every source under the same folder (one command may create them all),
+        # kept outside it: the command decides what to create there.
+        digest = hashlib.sha1(str(source.path.parent).encode()).hexdigest()[:16]
+        lock_path = Path(tempfile.gettempdir()) / f"releasegate-create-{digest}.lock"
         with open(lock_path, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if source.path.exists():

@@ -194,7 +194,7 @@ def schema_statements(snap: Snapshot, requirements: Any = None,
             target = (rel.schema or {}).get("foreign_key_table")
             if target and target not in tables:
                 tables[target] = []
-    for table, columns in tables.items():
+    for columns in tables.values():
         for f in columns:
             seq = _sequence_of(f.schema)
             if seq:
