@@ -32,15 +32,6 @@ ARGO_API, ARGO_PLURAL = "apis/argoproj.io/v1alpha1", "applications"
 PAGE = 500
 
 
-class KubeError(Exception):
-    """The API answered, but not with what a read needs (forbidden, unexpected status)."""
-
-
-def _unreachable(host: Any, endpoint: str, reason: str) -> Exception:
-    from plugins.host import Unreachable
-    return Unreachable(host.name, endpoint, reason)
-
-
 class KubeClient:
     """A kubernetes ApiClient bound to one namespace; reads are cached for the session."""
 
@@ -59,9 +50,12 @@ class KubeClient:
         api.rest_client.request = recording
 
     def _get(self, path: str, **query: Any) -> dict | None:
-        """One GET of an API path, as a dict; None on 404. Typed API classes are not used: they
-        cost seconds of import and would turn the objects into models we only turn back."""
+        """One GET of an API path, as a dict; None on 404; Unreachable (an ERROR outcome) when the
+        server cannot be read. Typed API classes are not used: they cost seconds of import and
+        would turn the objects into models we only turn back."""
         import urllib3.exceptions
+
+        from plugins.host import Unreachable
 
         method, url, headers, body, post = self.api.param_serialize(
             "GET", path, query_params=[(k, v) for k, v in query.items() if v is not None],
@@ -71,7 +65,7 @@ class KubeClient:
                                          _request_timeout=self.timeout)
             response.read()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise KubeError(f"{type(exc).__name__}: {exc}") from None
+            raise Unreachable(self.env, self.endpoint, f"{type(exc).__name__}: {exc}") from None
         if response.status == 404:
             return None
         if not 200 <= response.status < 300:
@@ -81,12 +75,13 @@ class KubeClient:
                 said = ""
             hint = ("; the account needs the read rules of deploy/rbac.yaml"
                     if response.status in (401, 403) else "")
-            raise KubeError(f"GET {path} answered {response.status} {response.reason}"
-                            f"{said.rstrip(': ')}{hint}")
+            raise Unreachable(self.env, self.endpoint, f"GET {path} answered {response.status} "
+                              f"{response.reason}{said.rstrip(': ')}{hint}")
         try:
             return json.loads(response.data or b"{}")
         except ValueError:
-            raise KubeError(f"GET {path} answered with something that is not JSON") from None
+            raise Unreachable(self.env, self.endpoint,
+                              f"GET {path} answered with something that is not JSON") from None
 
     def list_kind(self, kind: str) -> list[dict]:
         """Every object of a kind in the namespace (follows pagination)."""
@@ -158,6 +153,8 @@ def connect(host: Any) -> KubeClient:
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
+    from plugins.host import Unreachable
+
     spec = host.spec.kubernetes
     if spec is None:
         pytest.skip(f"{host.name}: environments.{host.name}.kubernetes is not set")
@@ -167,8 +164,8 @@ def connect(host: Any) -> KubeClient:
         config.load_kube_config(str(path), context=spec.context,
                                 client_configuration=configuration, persist_config=False)
     except (ConfigException, OSError, ValueError) as exc:
-        raise _unreachable(host, str(path), f"kubeconfig unusable for context "
-                                            f"{spec.context or '(current)'}: {exc}") from None
+        raise Unreachable(host.name, str(path), f"kubeconfig unusable for context "
+                                                f"{spec.context or '(current)'}: {exc}") from None
     for value in (configuration.api_key or {}).values():
         _register_secret(value)
     configuration.retries = 0  # one bounded attempt: unreachable is reported, not retried
@@ -179,9 +176,9 @@ def connect(host: Any) -> KubeClient:
                       configuration.host)
     try:
         kube.live  # noqa: B018 -- prefetch so a dead API server is an ERROR at setup
-    except KubeError as exc:
+    except Unreachable:
         kube.close()
-        raise _unreachable(host, configuration.host, str(exc)) from None
+        raise
     return kube
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -122,3 +123,23 @@ def test_an_unreachable_database_is_an_error_naming_it(pytester: pytest.Pytester
                     "-k", "test_schema_no_unlisted_tables")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"*production: database 127.0.0.1:{port}/x unreachable*"])
+
+
+def test_a_malformed_snapshot_file_fails_its_collection_naming_the_file(
+        pytester: pytest.Pytester, env_file: Path, estate_copy: Path) -> None:
+    app = estate_copy / "app"
+    broken = app / "directus" / "sync" / "snapshot" / "fields" / "org" / "name.json"
+    broken.write_text('{"collection": "org",\n  "field": }')
+    subprocess.run(["git", "-C", str(app), "commit", "-qam", "break a field file"], check=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"})
+    result, records = run(pytester, env_file, "-m", "prerelease", "--env=production",
+                          "-k", "test_schema_candidate_push")
+    found = findings(records)
+    (org,) = [r for r in found[("test_schema_candidate_push", "production", "org")]
+              if r["severity"] == "blocker"]
+    assert org["message"].startswith("malformed snapshot file app@main (")
+    assert "directus/sync/snapshot/fields/org/name.json: invalid JSON at line 2 column 12" \
+           in org["message"]
+    assert {item for _, _, item in found} == {"org", "org_invite"}  # the rest still checked
+    assert result.parseoutcomes()["passed"] == 8 - 2

@@ -283,3 +283,20 @@ def test_a_write_through_the_read_only_database_fixture_fails(dsn: str,
     with psycopg.connect(dsn) as check:
         assert check.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'idx_sneaky'"
                              ).fetchone()[0] == 0
+
+
+def test_a_throwaway_cluster_serves_a_built_schema_and_leaves_nothing(snap: Snapshot) -> None:
+    if not (pg.BIN / "initdb").exists():
+        pytest.skip(f"no initdb in {pg.BIN} (set RELEASEGATE_PG_BIN)")
+    cluster = pg.start()
+    try:
+        dsn = pg.create_database(cluster.dsn(), "built")
+        assert dsn == f"postgresql://postgres@127.0.0.1:{cluster.port}/built"
+        with psycopg.connect(dsn) as conn:
+            pg.build(conn, snap, REQUIREMENTS)
+        assert findings(dsn, snap) == []
+    finally:
+        cluster.stop()
+    assert not cluster.directory.exists()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(cluster.dsn(), connect_timeout=2)

@@ -30,25 +30,27 @@ from plugins.options import Settings
 
 MAIN = Path(__file__).resolve().parents[1]
 
+SETTINGS_HEAD = """
+    from typing import Literal
+    from pydantic import BaseModel, Field
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    class Flags(BaseModel):
+        agent_loops: bool = False
+
+    class AppSettings(BaseSettings):
+        model_config = SettingsConfigDict(env_nested_delimiter="__")
+        log_format: Literal["json", "text"] = "json"
+        smtp_password: str = ""
+        feature_flags: Flags = Flags()
+"""
 APP_V1 = {
-    "server/app/settings.py": """
-        from typing import Literal
-        from pydantic import BaseModel, Field
-        from pydantic_settings import BaseSettings, SettingsConfigDict
+    "server/app/settings.py": SETTINGS_HEAD + """
+        enable_audit_log: bool = False
+        database_url: str = Field("", alias="DATABASE_URL", pattern=r"^postgresql\\+asyncpg://")
 
-        class Flags(BaseModel):
-            agent_loops: bool = False
-
-        class AppSettings(BaseSettings):
-            model_config = SettingsConfigDict(env_nested_delimiter="__")
-            enable_audit_log: bool = False
-            log_format: Literal["json", "text"] = "json"
-            smtp_password: str = ""
-            database_url: str = Field("", alias="DATABASE_URL", pattern=r"^postgresql\\+asyncpg://")
-            feature_flags: Flags = Flags()
-
-        def get_settings():
-            return AppSettings()
+    def get_settings():
+        return AppSettings()
     """,
     "frontend/src/config.ts": """
         export const api = import.meta.env.VITE_API_URL;
@@ -57,25 +59,12 @@ APP_V1 = {
     "frontend/.env.production": "VITE_API_URL=https://api.example.test\n",
 }
 APP_MAIN = {
-    "server/app/settings.py": """
-        from typing import Literal
-        from pydantic import BaseModel, Field
-        from pydantic_settings import BaseSettings, SettingsConfigDict
+    "server/app/settings.py": SETTINGS_HEAD + """
+    class SearchSettings(BaseSettings):
+        search_url: str = Field(alias="SEARCH_URL")
 
-        class Flags(BaseModel):
-            agent_loops: bool = False
-
-        class AppSettings(BaseSettings):
-            model_config = SettingsConfigDict(env_nested_delimiter="__")
-            log_format: Literal["json", "text"] = "json"
-            smtp_password: str = ""
-            feature_flags: Flags = Flags()
-
-        class SearchSettings(BaseSettings):
-            search_url: str = Field(alias="SEARCH_URL")
-
-        def get_settings():
-            return AppSettings(), SearchSettings()
+    def get_settings():
+        return AppSettings(), SearchSettings()
     """,
     "frontend/src/config.ts": """
         export const api = import.meta.env.VITE_API_URL;
