@@ -1,0 +1,135 @@
+"""Release-process checks against the demo's real git history, altered per case."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, demo_environments
+
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "Test Person", "GIT_AUTHOR_EMAIL": "t@demo.test",
+           "GIT_COMMITTER_NAME": "Test Person", "GIT_COMMITTER_EMAIL": "t@demo.test"}
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in a test's private copy of a demo repository."""
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True, env=GIT_ENV).stdout.strip()
+
+
+@pytest.fixture
+def release(pytester: pytest.Pytester, estate_copy: Path) -> pytest.Pytester:
+    """A pytester dir with the release checks and the demo copy's environments file."""
+    (pytester.path / "environments.yaml").write_text(demo_environments(estate_copy))
+    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    shutil.copy(ROOT / "checks" / "test_release.py", pytester.path / "test_release.py")
+    return pytester
+
+
+def outcomes(pytester: pytest.Pytester, *args: str) -> dict[str, tuple[str, str]]:
+    """{check[env]: (outcome, messages joined by ' | ')} of a run, from the JSON report."""
+    report = pytester.path / "run.json"
+    pytester.runpytest("-p", "no:cacheprovider", f"--report-json={report}", *args)
+    found: dict[str, tuple[str, str]] = {}
+    for r in json.loads(report.read_text())["records"]:
+        key = f"{r['check']}[{r['environment']}]"
+        previous = found.get(key, (r["outcome"], ""))[1]
+        found[key] = (r["outcome"], " | ".join(m for m in (previous, r["message"]) if m))
+    return found
+
+
+def test_demo_release_findings(release: pytest.Pytester, estate_copy: Path) -> None:
+    hotfix = git(estate_copy / "app", "rev-parse", "v1.4.1^{commit}")
+    found = outcomes(release, "-m", "prerelease", "--env=all")
+    failed = {k for k, (o, _) in found.items() if o == "failed"}
+    assert failed == {"test_hotfix_commits_on_main[production]"}
+    message = found["test_hotfix_commits_on_main[production]"][1]
+    assert "production runs v1.4.1" in message and hotfix[:12] in message
+    assert "cherry-pick them onto main" in message
+    outcome, warning = found["test_shared_branch_in_flight[testing]"]
+    assert outcome == "passed" and "testing is 1 commit(s) ahead of main" in warning
+    assert "Riley Chen" in warning and "wip: ranking experiment" in warning
+
+
+def test_cherry_picked_hotfix_passes(release: pytest.Pytester, estate_copy: Path) -> None:
+    app = estate_copy / "app"
+    git(app, "checkout", "-q", "main")
+    git(app, "cherry-pick", "v1.4.1")  # a new hash: only the patch id matches
+    found = outcomes(release, "-m", "prerelease", "--env=production")
+    assert found["test_hotfix_commits_on_main[production]"][0] == "passed"
+
+
+def test_next_tag_must_be_new_and_greater(release: pytest.Pytester) -> None:
+    found = outcomes(release, "-k", "next_tag", "--env=production", "--tag=v1.4.0")
+    outcome, message = found["test_next_tag[production]"]
+    assert outcome == "failed" and "tag v1.4.0 already exists in app" in message
+    found = outcomes(release, "-k", "next_tag", "--env=production", "--tag=v1.3.9")
+    outcome, message = found["test_next_tag[production]"]
+    assert outcome == "failed"
+    assert "next tag v1.3.9 is not greater than existing release tag(s) v1.4.0, v1.4.1" in message
+    found = outcomes(release, "-k", "next_tag", "--env=production")
+    assert found["test_next_tag[production]"][0] == "passed"  # the default: v1.4.2
+
+
+def test_candidate_off_main_is_a_blocker(release: pytest.Pytester) -> None:
+    found = outcomes(release, "-k", "candidate", "--env=production",
+                     "--candidate=hotfix/1.4.1")
+    outcome, message = found["test_candidate_on_main[production]"]
+    assert outcome == "failed" and "is not on main" in message and "--hotfix" in message
+
+
+def test_hotfix_mode(release: pytest.Pytester, estate_copy: Path) -> None:
+    found = outcomes(release, "-k", "hotfix", "--env=production", "--hotfix",
+                     "--candidate=hotfix/1.4.1")
+    assert found["test_hotfix_candidate[production]"][0] == "passed"
+    assert found["test_hotfix_commits_on_main[production]"][0] == "skipped"
+    app = estate_copy / "app"
+    main = git(app, "rev-parse", "main")
+    git(app, "checkout", "-q", "-b", "hotfix/bad", "v1.4.1")
+    git(app, "merge", "-q", "--no-edit", "main")  # drags unreleased work into the hotfix
+    found = outcomes(release, "-k", "hotfix", "--env=production", "--hotfix",
+                     "--candidate=hotfix/bad")
+    outcome, message = found["test_hotfix_candidate[production]"]
+    assert outcome == "failed" and "carries unreleased commit(s) of main" in message
+    assert main[:12] in message
+
+
+def test_production_must_deploy_a_release(release: pytest.Pytester, estate_copy: Path) -> None:
+    gitops, app = estate_copy / "gitops", estate_copy / "app"
+    values = gitops / "helm/app/values-production.yaml"
+    main = git(app, "rev-parse", "main")
+    values.write_text(values.read_text().replace(git(app, "rev-parse", "v1.4.1^{commit}"), main))
+    git(gitops, "commit", "-qam", "prod: deploy main by hand")
+    found = outcomes(release, "-k", "deployed_commit", "--env=production")
+    outcome, message = found["test_deployed_commit_is_release[production]"]
+    assert outcome == "failed"
+    assert f"production deploys {main[:12]}" in message and "carries no release tag" in message
+
+
+def test_staging_far_behind_main_warns(release: pytest.Pytester, estate_copy: Path) -> None:
+    app = estate_copy / "app"
+    git(app, "checkout", "-q", "main")
+    for n in range(3):
+        (app / f"change{n}.txt").write_text(str(n))
+        git(app, "add", ".")
+        git(app, "commit", "-qm", f"change {n}")
+    found = outcomes(release, "-k", "tracks_branch", "--env=echo-next",
+                     "--max-commits-behind=2")
+    outcome, message = found["test_branch_env_tracks_branch[echo-next]"]
+    assert outcome == "passed" and "3 commits behind main" in message
+    found = outcomes(release, "-k", "tracks_branch", "--env=echo-next")
+    assert found["test_branch_env_tracks_branch[echo-next]"] == ("passed", "")
+
+
+def test_shared_branch_after_reset(release: pytest.Pytester, estate_copy: Path) -> None:
+    found = outcomes(release, "-m", "smoke", "-k", "reset", "--env=testing", "--after-reset")
+    outcome, message = found["test_shared_branch_reset[testing]"]
+    assert outcome == "failed" and "does not equal main" in message
+    git(estate_copy / "app", "branch", "-f", "testing", "main")
+    found = outcomes(release, "-m", "smoke", "-k", "reset", "--env=testing", "--after-reset")
+    assert found["test_shared_branch_reset[testing]"][0] == "passed"
