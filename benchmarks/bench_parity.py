@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from examples.materialize import git  # noqa: E402
-from plugins import boot, helm, parity, settings_model  # noqa: E402
+from plugins import helm, parity, settings_model  # noqa: E402
 from plugins.environments import load  # noqa: E402
 from plugins.host import Estatewide  # noqa: E402
 from plugins.options import Settings  # noqa: E402
@@ -71,8 +71,8 @@ spec:
              "chart/templates/deployments.yaml": template, "chart/values.yaml": values}
     for index, env in enumerate(ENVS):
         files[f"chart/values-{env}.yaml"] = f"tag: '@@TAG@@'\nenv:\n  S1_F1: '{index}'\n  ONLY_{env.upper()}: x\n"
-        files[f"secrets/{env}.yaml"] = (f"apiVersion: v1\nkind: Secret\nmetadata: {{name: app-secrets}}\n"
-                                        f"stringData: {{S0_F0: sealed}}\n")
+        files[f"secrets/{env}.yaml"] = ("apiVersion: v1\nkind: Secret\nmetadata: {name: app-secrets}\n"
+                                        "stringData: {S0_F0: sealed}\n")
     return files
 
 
@@ -166,7 +166,7 @@ def main() -> None:
         model = settings_model.read(source, "settings.py")
         fields = sum(len(c.fields) for c in model.classes)
         shared = Estatewide(load(path), Settings(path, None))
-        envs = [boot.placeholder(None) and e.values() for n in ENVS for e in parity.container_envs(shared.host(n))]
+        envs = [e.values() for n in ENVS for e in parity.container_envs(shared.host(n))]
         read_s = timed(lambda: settings_model.read(source, "settings.py"), args.runs)
         ours = timed(lambda: parity_run(path), args.runs)
         naive = timed(lambda: naive_run(source, envs), 1)

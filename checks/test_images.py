@@ -108,7 +108,8 @@ def deploys_tags(host: EnvHost) -> bool:
 @functools.lru_cache(maxsize=64)
 def _parsed(repo: GitRepo, sha: str, path: str) -> Workflow:
     try:
-        return workflows.parse(repo.show(sha, path), path)
+        return workflows.parse(repo.show(sha, path), path,
+                               read=lambda other: repo.show(sha, other))
     except workflows.WorkflowError as exc:
         raise SourceError(f"builds: {repo.name}@{sha[:12]}: {exc}") from None
 
@@ -199,7 +200,8 @@ def test_image_present(host: EnvHost, item: ImageItem, image_result: Result | No
                        gate: Gate) -> None:
     """The registry has the image (for registries.platform; at the pinned digest)."""
     if item.error is not None:
-        gate.fail(f"{host.name}: {item.where} names {item.error}: fix the image in the chart values",
+        gate.fail(f"{host.name}: {item.where} names {item.error}: fix the image in the chart "
+                  "values",
                   image=item.image)
     assert image_result is not None and item.ref is not None
     if image_result.ok:
@@ -246,7 +248,8 @@ def test_build_matrix_parity(host: EnvHost, item: RepositoryItem, flows: list[tu
         gate.block(f"{host.name}: {deployed} ({scheme}; {', '.join(item.users)}) is not built for "
                    f"{target.describe()}: {built}: {fix}",
                    repository=item.name, tag=tag, scheme=scheme, users=list(item.users),
-                   builders=[b.describe() for b in found], workflows=[f.path for _, f in flows])
+                   builders=[b.describe() for b in found], workflows=[f.path for _, f in flows],
+                   notes=[note for _, f in flows for note in f.notes])
 
 
 def _short(tag: str | None) -> str:

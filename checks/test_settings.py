@@ -23,9 +23,9 @@ def _settings_items(host: EnvHost, role: str) -> Iterable[tuple[str, Any]]:
     for index, entry in enumerate(host.estate.settings):
         target = parity.targets(host, entry).get(role)
         if target is None:
-            if role == "running":
+            if role == "running":  # the chart's image tags name no commit of the application
                 problems = parity.running(host, None, entry).problems
-                raise SourceError(problems[0] if problems else f"{host.name}: running commit unknown")
+                yield "running-commit", (entry, None, problems[0] if problems else f"{host.name}: commit unknown")
             continue
         for item_id, env in parity.settings_containers(host, entry):
             yield (f"{index}.{item_id}" if many else item_id), (entry, target, env)
@@ -62,9 +62,11 @@ def _report(gate: Gate, findings: Iterable[parity.Finding]) -> None:
 
 
 @pytest.fixture
-def booted(host: EnvHost, item: Any) -> boot.BootResult:
+def booted(host: EnvHost, item: Any) -> boot.BootResult | None:
     """The boot of this item's settings with this container's environment (one batch per host)."""
     entry, target, env = item
+    if target is None:
+        return None
     envs = parity.settings_containers(host, entry)
     try:
         results = parity.boot_results(host, entry, target, envs)
@@ -75,12 +77,16 @@ def booted(host: EnvHost, item: Any) -> boot.BootResult:
 
 def _required(host: EnvHost, item: Any, gate: Gate) -> None:
     entry, target, env = item
+    if target is None:
+        gate.fail(env)
     _report(gate, parity.reader_warnings(host, entry, target))
     _report(gate, parity.required(host, entry, target, env))
 
 
-def _boot(host: EnvHost, item: Any, booted: boot.BootResult, gate: Gate) -> None:
+def _boot(host: EnvHost, item: Any, booted: boot.BootResult | None, gate: Gate) -> None:
     entry, target, env = item
+    if target is None or booted is None:
+        gate.fail(env)
     _report(gate, parity.boot_findings(host, entry, target, env, booted))
 
 

@@ -11,12 +11,16 @@ Secret values never reach this process: callers pass placeholders for them.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
+import select
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -94,6 +98,10 @@ def on_alarm(signum, frame):
 
 def child(job, start, timeout, out):
     # One process per (job, resume point): the container's environment, the file, then each item.
+    # Whatever the settings code prints must not reach the protocol on stdout.
+    quiet = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(quiet, fd)
     os.environ.clear()
     os.environ.update(job["env"])
     sys.path.insert(0, job["dir"])
@@ -153,8 +161,7 @@ def spawn(job, start, timeout):
             "deadline": time.monotonic() + timeout + 2}
 
 
-def main():
-    request = json.loads(sys.stdin.read())
+def serve(request):
     timeout = max(1, int(request["timeout"] + 0.999))
     results = {job["key"]: {"outcomes": [None] * len(job["items"])} for job in request["jobs"]}
     queue = [(job, 0) for job in request["jobs"]]
@@ -206,10 +213,12 @@ def main():
                 outcome["outcomes"][proc["next"]] = {"name": label, "ok": False, "exception": reason}
                 if proc["next"] + 1 < len(job["items"]):
                     queue.append((job, proc["next"] + 1))
-    sys.stdout.write(json.dumps(results))
+    return results
 
 
-main()
+for line in sys.stdin:  # one request per line, one answer per line, until the suite closes stdin
+    sys.stdout.write(json.dumps(serve(json.loads(line))) + "\n")
+    sys.stdout.flush()
 '''
 
 _PLACEHOLDERS = (
@@ -233,8 +242,76 @@ def placeholder(annotation: str | None, default: str = "releasegate-sealed-value
     return default
 
 
+class _Server:
+    """One boot interpreter kept for the session: pydantic-settings is imported once, not per run."""
+
+    def __init__(self, interpreter: str) -> None:
+        self.interpreter = interpreter
+        self.scratch = tempfile.mkdtemp(prefix="releasegate-boot-")
+        os.mkdir(os.path.join(self.scratch, "cwd"))
+        self.errors = open(os.path.join(self.scratch, "stderr"), "w+b")
+        try:
+            self.proc = subprocess.Popen([interpreter, "-I", "-c", _RUNNER], cwd=os.path.join(self.scratch, "cwd"),
+                                         env={}, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors)
+        except (FileNotFoundError, PermissionError):
+            self.close()
+            raise BootError(f"boot interpreter {interpreter} does not exist") from None
+        self.buffer = b""
+
+    def ask(self, request: dict, budget: float) -> dict:
+        """Send one request; wait for its answer at most `budget` seconds."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise self._failed() from None
+        deadline = time.monotonic() + budget
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                self.close()
+                raise BootError(f"boot interpreter {self.interpreter} did not finish in {budget:.0f}s")
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                raise self._failed()
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return json.loads(line)
+
+    def _failed(self) -> BootError:
+        self.proc.wait(timeout=5)
+        self.errors.seek(0)
+        last = (self.errors.read().decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+        self.close()
+        return BootError(f"boot interpreter {self.interpreter} failed: {last}")
+
+    def close(self) -> None:
+        """Stop the interpreter and remove its scratch folder."""
+        _SERVERS.pop(self.interpreter, None)
+        proc = getattr(self, "proc", None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (getattr(proc, "stdin", None), getattr(proc, "stdout", None), self.errors):
+            if stream is not None:
+                stream.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+_SERVERS: dict[str, _Server] = {}
+
+
+@atexit.register
+def close_all() -> None:
+    """Stop every boot interpreter this process started."""
+    for server in list(_SERVERS.values()):
+        server.close()
+
+
 def run(jobs: Iterable[BootJob], python: str | None = None, timeout: float = 10.0) -> dict[str, BootResult]:
-    """Run boot jobs in one fresh interpreter; returns {job key: result}.
+    """Run boot jobs in the session's interpreter (started on first use); returns {job key: result}.
 
     Raises BootError if the interpreter cannot start, lacks pydantic-settings or overruns.
     """
@@ -242,7 +319,7 @@ def run(jobs: Iterable[BootJob], python: str | None = None, timeout: float = 10.
     if not jobs:
         return {}
     interpreter = python or sys.executable
-    with tempfile.TemporaryDirectory(prefix="releasegate-boot-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="releasegate-boot-src-") as scratch:
         folders: dict[tuple[str, str], str] = {}
         request = []
         for job in jobs:
@@ -255,22 +332,10 @@ def run(jobs: Iterable[BootJob], python: str | None = None, timeout: float = 10.
             items = [("class", name) for name in job.classes] + ([("boot", job.boot)] if job.boot else [])
             request.append({"key": job.key, "dir": folder, "filename": job.filename,
                             "module": Path(job.filename).stem, "env": dict(job.env), "items": items})
-        cwd = os.path.join(scratch, "cwd")
-        os.mkdir(cwd)
-        per_job = (timeout + 2) * (2 + max(len(j.classes) + 1 for j in jobs))
         workers = max(1, min(len(jobs), os.cpu_count() or 1))
-        try:
-            proc = subprocess.run([interpreter, "-I", "-c", _RUNNER], cwd=cwd, env={},
-                                  input=json.dumps({"jobs": request, "timeout": timeout, "workers": workers}),
-                                  capture_output=True, text=True, timeout=per_job * len(jobs) / workers + 30)
-        except FileNotFoundError:
-            raise BootError(f"boot interpreter {interpreter} does not exist") from None
-        except subprocess.TimeoutExpired:
-            raise BootError(f"boot interpreter {interpreter} did not finish in time") from None
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BootError(f"boot interpreter {interpreter} failed: {last}")
-    raw = json.loads(proc.stdout)
+        budget = (timeout + 2) * (2 + max(len(j.classes) + 1 for j in jobs)) * len(jobs) / workers + 30
+        server = _SERVERS.get(interpreter) or _SERVERS.setdefault(interpreter, _Server(interpreter))
+        raw = server.ask({"jobs": request, "timeout": timeout, "workers": workers}, budget)
     return {key: _result(key, value) for key, value in raw.items()}
 
 

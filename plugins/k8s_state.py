@@ -219,6 +219,21 @@ def pod_problems(workload: str, pods: list[dict], now: dt.datetime,
     return findings
 
 
+def _last_run(name: str, obj: dict) -> list[Finding]:
+    """A CronJob whose last scheduled run has not succeeded (the Job failed or never finished)."""
+    status = obj.get("status") or {}
+    scheduled = _parse_time(status.get("lastScheduleTime"))
+    succeeded = _parse_time(status.get("lastSuccessfulTime"))
+    if obj.get("kind") != "CronJob" or scheduled is None or status.get("active") \
+            or (succeeded is not None and succeeded >= scheduled):
+        return []
+    return [Finding("block", (
+        f"CronJob {name}: the run scheduled at {status['lastScheduleTime']} did not succeed "
+        f"(last success: {status.get('lastSuccessfulTime') or 'never'})"),
+        {"workload": name, "last_schedule": status.get("lastScheduleTime"),
+         "last_success": status.get("lastSuccessfulTime")})]
+
+
 def _ready_endpoints(service: str, live: Live) -> int:
     count = 0
     for eps in live.get("EndpointSlice", ()):
@@ -262,6 +277,7 @@ def health(workload: Declared, live: Live, namespace: str, now: dt.datetime | No
                                          f"{', '.join(gaps)}",
                                 {"workload": workload.name, "rollout": gaps,
                                  "pods": [p["metadata"]["name"] for p in pods]}))
+    findings += _last_run(workload.name, obj)
     for name in missing_services:
         findings.append(Finding("block", f"{workload.name}: Service {name} is declared in git but "
                                          f"absent from namespace {namespace}",

@@ -65,7 +65,8 @@ class KubeClient:
                                          _request_timeout=self.timeout)
             response.read()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise Unreachable(self.env, self.endpoint, f"{type(exc).__name__}: {exc}") from None
+            cause = str(getattr(exc, "reason", None) or exc).split("): ", 1)[-1]
+            raise Unreachable(self.env, self.endpoint, f"GET {path}: {cause}") from None
         if response.status == 404:
             return None
         if not 200 <= response.status < 300:

@@ -28,7 +28,8 @@ DIRECTUS_TABLES = ("directus_collections", "directus_fields", "directus_relation
 _NUMBER_TYPES = {"smallint", "integer", "bigint", "numeric", "real", "double precision"}
 
 _Q_TABLES = """
-SELECT rel.relname AS table
+SELECT rel.relname AS table,
+       greatest(rel.reltuples, coalesce(pg_stat_get_live_tuples(rel.oid), 0))::bigint AS rows
 FROM pg_class rel
 WHERE rel.relnamespace = %(ns)s::regnamespace AND rel.relkind IN ('r', 'p')
   AND NOT rel.relispartition
@@ -153,6 +154,7 @@ class LiveSchema:
 
     namespace: str
     tables: dict[str, dict[str, Column]] = dc_field(default_factory=dict)
+    rows: dict[str, int] = dc_field(default_factory=dict)  # estimated rows per table (statistics)
     constraints: dict[str, list[Constraint]] = dc_field(default_factory=dict)
     indexes: dict[str, list[Index]] = dc_field(default_factory=dict)
     extensions: dict[str, str] = dc_field(default_factory=dict)        # installed: version
@@ -275,6 +277,7 @@ def read(conn: Any, namespace: str | None = None) -> LiveSchema:
 
         for r in rows(_Q_TABLES):
             live.tables[r["table"]] = {}
+            live.rows[r["table"]] = max(int(r["rows"]), 0)
         names: dict[str, dict[int, str]] = {}  # table -> attnum -> column, to name keys below
         for r in rows(_Q_COLUMNS):
             names.setdefault(r["table"], {})[r["position"]] = r["name"]

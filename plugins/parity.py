@@ -172,19 +172,17 @@ def required(host: Any, entry: SettingsEntry, target: Target, env: ContainerEnv,
              gitops_ref: str | None = None) -> list[Finding]:
     """Required fields that no variable of the container sets: blockers naming where to add them."""
     _, m = model(host, entry, target.sha)
-    values = env.values()
+    values = settings_model.EnvView(env.values())
     where = values_file(host, gitops_ref)
     out = []
-    for cls in m.classes:
-        for f in settings_model.missing_required(cls, values):
-            names = " or ".join(f.env_names)
-            hit = f.lookup(values)
-            gets = f"{hit[0]} empty" if hit else f"no {names}"
-            out.append(Finding(BLOCK, (
-                f"{host.name}: {f.path} is required by app {target.label} but {env.container} gets {gets}: "
-                f"add {f.env_names[0]} to {where}"), f.env_names[0],
-                {"class": cls.name, "field": f.name, "accepted": list(f.env_names), "values_file": where,
-                 "container": env.container, "app": target.sha, "annotation": f.annotation}))
+    for cls, f in settings_model.missing_required(m, values):
+        hit = f.lookup(values)
+        gets = f"{hit[0]} empty" if hit else f"no {' or '.join(f.env_names)}"
+        out.append(Finding(BLOCK, (
+            f"{host.name}: {f.path} is required by app {target.label} but {env.container} gets {gets}: "
+            f"add {f.env_names[0]} to {where}"), f.env_names[0],
+            {"class": cls.name, "field": f.name, "accepted": list(f.env_names), "values_file": where,
+             "container": env.container, "app": target.sha, "annotation": f.annotation}))
     return out
 
 
@@ -248,7 +246,7 @@ def boot_findings(host: Any, entry: SettingsEntry, target: Target, env: Containe
         return [_outcome_finding(where, None, env, result.import_failure, f"importing {entry.path}")]
     out: list[Finding] = []
     seen: set[tuple] = set()
-    missing = {(c.name, f.name) for c in m.classes for f in settings_model.missing_required(c, env.values())}
+    missing = {(c.name, f.name) for c, f in settings_model.missing_required(m, env.values())}
     for outcome in result.outcomes:
         if outcome.ok:
             continue
@@ -271,7 +269,7 @@ def _error_finding(where: str, owner: Any, f: settings_model.SettingsField | Non
                    error: dict, via: str) -> Finding:
     loc = ".".join(str(p) for p in error.get("loc") or ())
     field_name = f"{owner.name}.{f.name}" if owner and f else (f"{owner.name}.{loc}" if owner else loc)
-    hit = f.lookup(env.values()) if f else None
+    hit = f.lookup(settings_model.EnvView(env.values())) if f else None
     var: EnvVar | None = env.vars.get(hit[0]) if hit else None
     context = f" (via {via})" if owner is None or via != owner.name else ""
     details = {"field": field_name, "type": error.get("type"), "pydantic": error.get("msg"),
@@ -306,7 +304,7 @@ def _static_fallback(host: Any, entry: SettingsEntry, target: Target, env: Conta
         _ANNOUNCED.add(key)
         out.append(Finding(WARN, f"{entry.path} at {target.label} imports modules the boot check does not have "
                                  f"({reason}): static checks only for this file", entry.path))
-    values = env.values()
+    values = settings_model.EnvView(env.values())
     where = f"{host.name}: {env.container} at app {target.label}"
     for cls in m.classes:
         for top in cls.fields:

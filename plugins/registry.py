@@ -437,7 +437,8 @@ class RegistryClient:
         if response.status_code == 429:
             raise RegistryUnreachable(endpoint.base_url, "rate limited (HTTP 429)")
         if response.status_code >= 500:
-            raise RegistryUnreachable(endpoint.base_url, f"server error HTTP {response.status_code}")
+            raise RegistryUnreachable(endpoint.base_url,
+                                      f"server error HTTP {response.status_code}")
         return response
 
     # the check itself -----------------------------------------------------------------------

@@ -22,6 +22,8 @@ _MAX_IDENT = 63  # Postgres truncates identifiers to NAMEDATALEN - 1 bytes
 _TYPE_KEYS = ("data_type", "max_length", "numeric_precision", "numeric_scale")
 _DEFINITION_KEYS = ("has_auto_increment", "is_generated", "generation_expression")
 _META_SKIP = {"collection", "field", "id", "many_collection", "many_field"}
+# Findings that make the push itself fail: blockers even when the release brings the change.
+_PUSH_FAILS = {"index-pitfall", "unique-pitfall", "not-null-pitfall", "snapshot-file"}
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,8 @@ class _Collector:
     def add(self, severity: str, kind: str, fld: str | None, message: str, **details: Any) -> None:
         # A change the release itself brings (candidate differs from the deployed snapshot) is
         # what the push is for: reported, not blocking, unless the push would fail on it.
-        mine = (self.collection, fld) in self.pending or (self.collection, None) in self.pending
-        if severity == BLOCKER and mine and kind not in ("index-pitfall", "unique-pitfall",
-                                                         "snapshot-file"):
+        mine = (self.collection, fld) in self.pending or (self.collection, "*") in self.pending
+        if severity == BLOCKER and mine and kind not in _PUSH_FAILS:
             severity = WARNING
             message = message.split("; ")[0] + ": a change this release brings, the push applies it"
         self.out.append(Finding(severity, kind, self.collection, fld, message, details))
@@ -83,16 +84,16 @@ def compare_collection(snap: Snapshot, live: LiveSchema, name: str,
     table = (coll.schema or {}).get("name", name) if coll and coll.schema else name
     has_table = (coll is not None and not coll.is_folder) or (
         coll is None and any(not f.is_alias for f in fields.values()))
-    directus = live.directus
-    if coll is not None and directus is not None and coll.meta is not None:
-        _compare_meta(c, None, f"collection {name}", coll.meta, directus.collections.get(name),
-                      "directus_collections", snap.path_of(coll.file))
     if has_table and table not in live.tables:
         where = snap.path_of(coll.file) if coll else f"{snap.where}/fields/{name}/"
         c.add(BLOCKER, "missing-collection", None,
               f"table {table} does not exist in the database but the snapshot has it ({where}); "
               f"create it by pushing the snapshot, or restore it", table=table)
         return _sorted(c.out)
+    if coll is not None and live.directus is not None and coll.meta is not None:
+        _compare_meta(c, None, f"collection {name}", coll.meta,
+                      live.directus.collections.get(name), "directus_collections",
+                      snap.path_of(coll.file))
     for fld in fields.values():
         _compare_field(c, live, table, fld)
     for rel in snap.relations.get(name, {}).values():
@@ -124,6 +125,16 @@ def _compare_field(c: _Collector, live: LiveSchema, table: str, fld: Any) -> Non
         return
     where = f"{table}.{column}"
     if have is None:
+        rows = live.rows.get(table, 0)
+        if (not want.get("is_nullable", True) and want.get("default_value") is None
+                and not want.get("has_auto_increment") and not want.get("is_generated")
+                and rows > 0):
+            c.add(BLOCKER, "not-null-pitfall", fld.name,
+                  f"push would add {where} NOT NULL without a default to a table with about "
+                  f"{rows} rows: ALTER TABLE fails and the whole push rolls back; give it a "
+                  f"default_value or make it nullable in {file}", table=table, column=column,
+                  rows=rows, file=file)
+            return
         c.add(BLOCKER, "missing-field", fld.name,
               f"{where} does not exist in the database but the snapshot has it ({file}); push the "
               f"snapshot or restore the column", table=table, column=column, file=file)
@@ -304,10 +315,14 @@ def compare(snap: Snapshot, live: LiveSchema,
 def pending_changes(candidate: Snapshot, deployed: Snapshot) -> set[tuple[str, str | None]]:
     """(collection, field) pairs whose files differ between two snapshots: what a release brings.
 
-    (collection, None) means the collection file itself differs (new, removed or changed).
+    (collection, None) means the collection file differs; (collection, "*") that the collection
+    is new or removed altogether (everything about it is the release's change).
     """
     out: set[tuple[str, str | None]] = set()
-    for name in set(candidate.names()) | set(deployed.names()):
+    before, after = set(deployed.names()), set(candidate.names())
+    for name in after | before:
+        if name not in before or name not in after:
+            out.add((name, "*"))
         a, b = candidate.collections.get(name), deployed.collections.get(name)
         if (a and (a.meta, a.schema)) != (b and (b.meta, b.schema)):
             out.add((name, None))

@@ -414,14 +414,22 @@ class _Reader:
 _UNKNOWN = object()
 
 
+class EnvView(dict):
+    """A process environment indexed by case-folded name, as case-insensitive settings match it."""
+
+    @functools.cached_property
+    def folded(self) -> dict[str, str]:
+        return {name.casefold(): name for name in reversed(list(self))}
+
+
 def _find(env: Mapping[str, str], wanted: str, sensitive: bool) -> tuple[str, str] | None:
     if wanted in env:
         return wanted, env[wanted]
     if not sensitive:
-        low = wanted.casefold()
-        for name, value in env.items():
-            if name.casefold() == low:
-                return name, value
+        folded = env.folded if isinstance(env, EnvView) else EnvView(env).folded
+        name = folded.get(wanted.casefold())
+        if name is not None:
+            return name, env[name]
     return None
 
 
@@ -511,14 +519,14 @@ def _is_mapping(annotation: ast.expr | None) -> bool:
     return _base_name(_outer(annotation)) in ("dict", "Dict", "Mapping")
 
 
-def missing_required(cls: SettingsClass, env: Mapping[str, str]) -> list[SettingsField]:
-    """Required fields of `cls` that no variable of `env` provides.
+def missing_required(model: SettingsModel, env: Mapping[str, str]) -> list[tuple[SettingsClass, SettingsField]]:
+    """(class, field) for every required field that no variable of `env` provides.
 
     An empty value counts as not provided: pydantic accepts '' for a str, but a required setting
     left empty (a template emitting a name whose value was never set) is the same mistake.
     """
-    present = {name: value for name, value in env.items() if value != ""}
-    return [f for f in cls.fields if f.required and not f.is_satisfied(present)]
+    present = EnvView((name, value) for name, value in env.items() if value != "")
+    return [(cls, f) for cls in model.classes for f in cls.fields if f.required and not f.is_satisfied(present)]
 
 
 def static_value_error(f: SettingsField, value: str) -> str | None:

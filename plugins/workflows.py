@@ -10,6 +10,7 @@ that are literal text, a full SHA, a short SHA, a ref name or a version, or unkn
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -277,8 +278,12 @@ def _load_yaml(text: str, path: str) -> Any:
         raise WorkflowError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
 
 
-def parse(text: str, path: str = "workflow.yml") -> Workflow:
-    """Read a workflow file's text; raise WorkflowError naming the file for unreadable input."""
+def parse(text: str, path: str = "workflow.yml",
+          read: Callable[[str], str] | None = None) -> Workflow:
+    """Read a workflow file's text; raise WorkflowError naming the file for unreadable input.
+
+    ``read(path)`` returns another file of the same repository at the same commit: with it, jobs
+    that call a local reusable workflow (``uses: ./.github/workflows/build.yml``) are followed."""
     data = _load_yaml(text, path)
     if not isinstance(data, dict):
         raise WorkflowError(f"{path}: expected a mapping at the top, got {type(data).__name__}")
@@ -294,7 +299,11 @@ def parse(text: str, path: str = "workflow.yml") -> Workflow:
     pushes: list[Push] = []
     workflow_env = _mapping(data.get("env"))
     for job_id, job in jobs.items():
-        if isinstance(job, dict):
+        if not isinstance(job, dict):
+            continue
+        if isinstance(job.get("uses"), str):
+            pushes.extend(_called_pushes(str(job_id), job, workflow_env, notes, read))
+        else:
             pushes.extend(_job_pushes(str(job_id), job, workflow_env, notes))
     if triggers.other:
         notes.append(f"other triggers not treated as builds of pushed commits: "
@@ -334,7 +343,8 @@ def _triggers(on: Any, path: str) -> Triggers:
             branches = RefFilter(_strings(push.get("branches")) or ("**",),
                                  _strings(push.get("branches-ignore")))
         if has_tags or not has_branches:
-            tags = RefFilter(_strings(push.get("tags")) or ("**",), _strings(push.get("tags-ignore")))
+            tags = RefFilter(_strings(push.get("tags")) or ("**",),
+                             _strings(push.get("tags-ignore")))
     if "release" in events and tags.include is None:
         tags = RefFilter(("**",))
     ignored = {"push", "release", "workflow_dispatch", "pull_request", "pull_request_target"}
@@ -412,6 +422,7 @@ class _Scope:
     shell: dict[str, Template] = field(default_factory=dict)
     metadata: dict[str, list[tuple[Template, Template, frozenset[str]]]] = field(
         default_factory=dict)
+    inputs: dict[str, Template] = field(default_factory=dict)   # of a reusable workflow
     depth: int = 0
 
 
@@ -446,6 +457,8 @@ def evaluate(expression: str, scope: _Scope) -> Template:
             return _render_text(str(value), scope)
     elif head == "env" and rest in scope.env:
         return _env_value(scope.env[rest], scope)
+    elif head == "inputs" and rest in scope.inputs:
+        return scope.inputs[rest]
     elif head == "steps":
         step_id, _, output = rest.partition(".outputs.")
         found = scope.outputs.get(step_id, {}).get(output)
@@ -463,8 +476,7 @@ def _render_text(text: str, scope: _Scope) -> Template:
     """Text with ``${{ }}`` expressions in it, as a template."""
     if scope.depth > 8:
         return Template((Part(ANY, text),))
-    inner = _Scope(scope.matrix, scope.env, scope.outputs, scope.shell, scope.metadata,
-                   scope.depth + 1)
+    inner = dataclasses.replace(scope, depth=scope.depth + 1)
     result, position = Template(()), 0
     for match in _EXPRESSION.finditer(text):
         result = result + Template.text(text[position:match.start()]) + evaluate(match[1], inner)
@@ -557,7 +569,8 @@ def _split_image(template: Template) -> tuple[Template, Template] | None:
 # Jobs and steps
 
 
-_IF_BRANCH = re.compile(r"github\.ref\s*==\s*'refs/heads/([^']+)'|github\.ref_name\s*==\s*'([^']+)'")
+_IF_BRANCH = re.compile(r"github\.ref\s*==\s*'refs/heads/([^']+)'"
+                        r"|github\.ref_name\s*==\s*'([^']+)'")
 _IF_TAGS = re.compile(r"startsWith\(\s*github\.ref\s*,\s*'refs/tags/")
 _IF_HEADS = re.compile(r"startsWith\(\s*github\.ref\s*,\s*'refs/heads/")
 
@@ -584,8 +597,8 @@ def _truthy(value: Any) -> bool:
     return bool(text) and text not in ("false", "0", "no", "off")
 
 
-def _job_pushes(job_id: str, job: dict, workflow_env: dict[str, Any],
-                notes: list[str]) -> list[Push]:
+def _job_pushes(job_id: str, job: dict, workflow_env: dict[str, Any], notes: list[str],
+                inputs: dict[str, Template] | None = None) -> list[Push]:
     strategy = job.get("strategy") if isinstance(job.get("strategy"), dict) else {}
     combos = expand_matrix(strategy.get("matrix"))
     if combos is None:
@@ -595,14 +608,14 @@ def _job_pushes(job_id: str, job: dict, workflow_env: dict[str, Any],
     pushes: dict[tuple, Push] = {}
     for combo in combos:
         env = {**workflow_env, **_mapping(job.get("env"))}
-        scope = _Scope(combo, env, {})
+        scope = _Scope(combo, env, {}, inputs=dict(inputs or {}))
         for index, step in enumerate(job.get("steps") or []):
             if not isinstance(step, dict):
                 continue
             step_name = str(step.get("name") or step.get("id") or step.get("uses") or
                             f"step {index + 1}")
-            step_scope = _Scope(combo, {**scope.env, **_mapping(step.get("env"))}, scope.outputs,
-                                {}, scope.metadata)
+            step_scope = dataclasses.replace(scope, env={**scope.env,
+                                                         **_mapping(step.get("env"))}, shell={})
             events, branches = _condition(step.get("if"))
             events &= job_events
             branches = branches or job_branches
@@ -615,6 +628,49 @@ def _job_pushes(job_id: str, job: dict, workflow_env: dict[str, Any],
                 if step.get("id"):
                     scope.outputs.setdefault(str(step["id"]), {}).update(outputs)
                 scope.env.update(env_writes)
+    return list(pushes.values())
+
+
+def _called_pushes(job_id: str, job: dict, workflow_env: dict[str, Any], notes: list[str],
+                   read: Callable[[str], str] | None) -> list[Push]:
+    """Pushes of a job that calls a reusable workflow, once per matrix combination, with the
+    ``with:`` inputs rendered in the caller's scope."""
+    uses = str(job["uses"])
+    if not uses.startswith("./") or read is None:
+        notes.append(f"job {job_id}: calls {uses}, which is not read")
+        return []
+    path = uses[2:].split("@", 1)[0]
+    try:
+        called = _load_yaml(read(path), path)
+    except Exception as exc:  # noqa: BLE001 - a missing or broken file is a note, not a crash
+        notes.append(f"job {job_id}: cannot read {path}: {exc}")
+        return []
+    if not isinstance(called, dict) or not isinstance(called.get("jobs"), dict):
+        notes.append(f"job {job_id}: {path} has no jobs")
+        return []
+    on = called.get("on", called.get(True))
+    declared = _mapping(_mapping(_mapping(on).get("workflow_call")).get("inputs"))
+    strategy = job.get("strategy") if isinstance(job.get("strategy"), dict) else {}
+    combos = expand_matrix(strategy.get("matrix"))
+    if combos is None:
+        notes.append(f"job {job_id}: the matrix is computed at run time; its images are unknown")
+        combos = [{}]
+    events, branches = _condition(job.get("if"))
+    pushes: dict[tuple, Push] = {}
+    for combo in combos:
+        caller = _Scope(combo, {**workflow_env, **_mapping(job.get("env"))}, {})
+        inputs = {name: _render_text(str(_mapping(spec).get("default", "")), caller)
+                  for name, spec in declared.items() if "default" in _mapping(spec)}
+        inputs.update({name: _render_text(str(value), caller)
+                       for name, value in _mapping(job.get("with")).items()})
+        for called_id, called_job in called["jobs"].items():
+            if not isinstance(called_job, dict):
+                continue
+            for push in _job_pushes(f"{job_id}/{called_id}", called_job,
+                                    _mapping(called.get("env")), notes, inputs):
+                push = dataclasses.replace(push, events=push.events & events,
+                                           branches=push.branches or branches)
+                pushes.setdefault((push.image, push.tag, push.events, push.branches), push)
     return list(pushes.values())
 
 
@@ -657,7 +713,7 @@ def _tag_list(text: str, scope: _Scope, notes: list[str],
 
 def _docker_cli(script: str, scope: _Scope) -> list[tuple[Template, Template, frozenset[str]]]:
     """Images tagged by ``docker build -t`` / ``docker tag`` that the script pushes."""
-    scope = _Scope(scope.matrix, scope.env, scope.outputs, dict(scope.shell), scope.metadata)
+    scope = dataclasses.replace(scope, shell=dict(scope.shell))
     _read_run(script, scope)       # shell variables assigned before the docker commands
     lines = _run_lines(script)
     pushed_all = any(re.search(r"--push\b", line) for line in lines)
@@ -692,9 +748,11 @@ def _metadata_tags(inputs: dict[str, Any],
     rules_text = str(inputs.get("tags") or "type=ref,event=branch\ntype=ref,event=tag")
     tags: list[tuple[Template, frozenset[str]]] = []
     for rule_line in rules_text.splitlines():
-        rule = dict(item.partition("=")[::2] for item in rule_line.strip().split(",") if "=" in item)
+        rule = dict(item.partition("=")[::2] for item in rule_line.strip().split(",")
+                    if "=" in item)
         kind = rule.get("type", "")
-        prefix, suffix = Template.text(rule.get("prefix", "")), Template.text(rule.get("suffix", ""))
+        prefix = Template.text(rule.get("prefix", ""))
+        suffix = Template.text(rule.get("suffix", ""))
         if kind == "sha":
             if "prefix" not in rule:
                 prefix = Template.text("sha-")

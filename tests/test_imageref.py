@@ -27,7 +27,8 @@ DIGEST = "sha256:" + "ab" * 32
 ])
 def test_parse_normalises_like_docker(text, registry, repository, tag, digest):
     ref = imageref.parse(text)
-    assert (ref.registry, ref.repository, ref.tag, ref.digest) == (registry, repository, tag, digest)
+    found = (ref.registry, ref.repository, ref.tag, ref.digest)
+    assert found == (registry, repository, tag, digest)
 
 
 def test_reference_name_and_str():
@@ -38,7 +39,8 @@ def test_reference_name_and_str():
     assert imageref.parse("nginx:1").reference == "1"
     assert imageref.parse("nginx").familiar == "nginx:latest"
     assert imageref.parse("docker.io/bitnami/redis:7").familiar == "bitnami/redis:7"
-    assert imageref.parse("nginx@" + DIGEST).with_tag("2") == ImageRef("docker.io", "library/nginx", "2")
+    retagged = imageref.parse("nginx@" + DIGEST).with_tag("2")
+    assert retagged == ImageRef("docker.io", "library/nginx", "2")
 
 
 @pytest.mark.parametrize("text, reason", [

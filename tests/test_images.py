@@ -214,3 +214,18 @@ def test_unset_registry_variable_skips_naming_it(pytester, demo_env_file):
     result.assert_outcomes(skipped=9)
     result.stdout.fnmatch_lines(["*testing: registries.mirrors.registry.demo.test is not "
                                  "configured (${RELEASEGATE_DEMO_REGISTRY} is not set)"])
+
+
+def test_registry_keys_in_the_environments_file(pytester, demo_repos, with_registry):
+    text = demo_environments(demo_repos)
+    assert "  platform: linux/amd64\n" in text
+    env_file = pytester.path / "environments.yaml"
+    env_file.write_text(text.replace("  platform: linux/amd64\n",
+                                     "  platform: linux/amd64\n  concurrency: 2\n"))
+    result, _ = run(pytester, env_file, "--env=testing", "-k", "image_present")
+    result.assert_outcomes(passed=8, skipped=1)
+    env_file.write_text(text.replace("  platform: linux/amd64\n",
+                                     "  platform: linux/amd64\n  concurrency: many\n"))
+    result, _ = run(pytester, env_file, "--env=testing", "-k", "image_present")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "registries.concurrency: expected a whole number" in result.stderr.str()

@@ -7,6 +7,7 @@ that deploy/rbac.yaml grants (no more, so the manifests stay honest; no less, so
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,16 @@ def test_hand_made_changes_in_production_show_in_the_drift_run(run, cluster, dem
         "*Deployment debug-shell runs in app-prod but git does not declare it: a prune would "
         "delete it*",
     ])
+
+
+def test_dead_api_server_is_an_error_naming_environment_and_endpoint(run, monkeypatch, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = emu.write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{port}",
+                                  {emu.DEMO_CONTEXT: ""}, "t")
+    monkeypatch.setenv(emu.DEMO_KUBECONFIG_VAR, str(config))
+    result = run("--env=production", "-m", "smoke")
+    result.assert_outcomes(errors=9)
+    result.stdout.fnmatch_lines([f"*production: http://127.0.0.1:{port} unreachable: *"])
+    assert "Traceback" not in result.stdout.str()

@@ -103,6 +103,21 @@ def test_generation_not_observed_is_an_incomplete_rollout(chart, objects):
                                "observed by the controller (observed 1)")
 
 
+def test_cronjob_whose_last_run_failed_blocks(chart, objects):
+    emu.find(objects, "CronJob", "scheduler")["status"] = {
+        "lastScheduleTime": "2026-11-27T09:55:00Z", "lastSuccessfulTime": "2026-11-27T06:00:00Z"}
+    [finding] = findings(chart, objects)["scheduler"]
+    assert finding.message == ("CronJob scheduler: the run scheduled at 2026-11-27T09:55:00Z did "
+                               "not succeed (last success: 2026-11-27T06:00:00Z)")
+
+
+def test_cronjob_with_a_run_in_progress_is_fine(chart, objects):
+    emu.find(objects, "CronJob", "scheduler")["status"] = {
+        "lastScheduleTime": "2026-11-27T09:55:00Z", "lastSuccessfulTime": "2026-11-27T09:50:00Z",
+        "active": [{"kind": "Job", "name": "scheduler-29400595"}]}
+    assert findings(chart, objects) == {}
+
+
 def test_service_without_ready_endpoints_blocks(chart, objects):
     # the live Service selects nothing any more: pods are fine, nobody answers behind the Service
     emu.find(objects, "Service", "agent")["spec"]["selector"] = {"app.kubernetes.io/name": "agnt"}

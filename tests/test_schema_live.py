@@ -225,17 +225,23 @@ def test_snapshot_side_changes_and_what_the_release_brings(dsn: str, snap: Snaps
     copy = Path(shutil.copytree(SHARED, tmp_path / "snapshot"))
     _edit(copy, "fields/org/description.json", data_type="character varying", max_length=500)
     _edit(copy, "fields/org/name.json", is_indexed=True)
+    shutil.copy(copy / "collections" / "org.json", copy / "collections" / "org_archive.json")
+    (copy / "collections" / "org_archive.json").write_text(
+        (copy / "collections" / "org_archive.json").read_text().replace('"org"', '"org_archive"'))
     candidate = load_dir(copy, where="snapshot")
     found = findings(dsn, candidate)
     assert summary(found) == [("blocker", "type", "org", "description"),
-                              ("warning", "index-create", "org", "name")]
+                              ("warning", "index-create", "org", "name"),
+                              ("blocker", "missing-collection", "org_archive", None)]
     assert 'creates index org_name_index' in found[1].message
-    # Against the deployed snapshot, the type change is what the release brings: not a blocker.
+    # Against the deployed snapshot, these are what the release brings: not blockers.
     pending = schema_diff.pending_changes(candidate, snap)
-    assert pending == {("org", "description"), ("org", "name")}
+    assert pending == {("org", "description"), ("org", "name"), ("org_archive", None),
+                       ("org_archive", "*")}
     found = findings(dsn, candidate, pending=pending)
     assert summary(found) == [("warning", "type", "org", "description"),
-                              ("warning", "index-create", "org", "name")]
+                              ("warning", "index-create", "org", "name"),
+                              ("warning", "missing-collection", "org_archive", None)]
     assert found[0].message.endswith("the snapshot says character varying(500) "
                                      "(snapshot/fields/org/description.json): a change this "
                                      "release brings, the push applies it")
@@ -300,3 +306,23 @@ def test_a_throwaway_cluster_serves_a_built_schema_and_leaves_nothing(snap: Snap
     assert not cluster.directory.exists()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(cluster.dsn(), connect_timeout=2)
+
+
+def test_a_new_not_null_column_without_default_blocks_when_rows_exist(
+        dsn: str, snap: Snapshot, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(SHARED, tmp_path / "snapshot"))
+    doc = json.loads((copy / "fields" / "org" / "name.json").read_text())
+    doc["field"] = doc["meta"]["field"] = doc["schema"]["name"] = "region"
+    (copy / "fields" / "org" / "region.json").write_text(json.dumps(doc))
+    candidate = load_dir(copy, where="snapshot")
+    pending = schema_diff.pending_changes(candidate, snap)
+    # An empty table takes the column: the release's own change, a warning.
+    assert summary(findings(dsn, candidate, pending=pending)) == [
+        ("warning", "missing-field", "org", "region")]
+    alter(dsn, "INSERT INTO org (id, name) VALUES (gen_random_uuid(), 'Acme'); ANALYZE org")
+    (finding,) = findings(dsn, candidate, pending=pending)
+    assert (finding.severity, finding.kind, finding.field) == ("blocker", "not-null-pitfall",
+                                                               "region")
+    assert finding.message.startswith("push would add org.region NOT NULL without a default to "
+                                      "a table with about 1 rows")
+    assert finding.message.endswith("make it nullable in snapshot/fields/org/region.json")

@@ -1,9 +1,11 @@
 """The boot subprocess: real interpreter, real pydantic-settings, exactly the given environment."""
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -134,3 +136,25 @@ def test_named_interpreter_is_used() -> None:
 ])
 def test_placeholder_fits_the_annotation(annotation: str, value: str) -> None:
     assert boot.placeholder(annotation) == value
+
+
+def test_a_crashing_class_is_isolated_and_the_rest_still_runs() -> None:
+    source = SETTINGS + textwrap.dedent("""
+        class Crash(BaseSettings):
+            def __init__(self, **kw):
+                print("noise on stdout must not disturb the protocol")
+                os._exit(3)
+    """)
+    result = boot.run([job({"SEARCH_URL": "s"}, source=source, classes=("Crash", "SearchSettings", "AppSettings"))])
+    got = outcomes(result["j"])
+    assert got["Crash"].exception == "the process ended while constructing it (status 768)"
+    assert got["SearchSettings"].ok and got["AppSettings"].ok and got["get_settings()"].ok
+
+
+@pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs a python without pydantic-settings")
+def test_interpreter_without_pydantic_settings_is_a_clear_error() -> None:
+    if subprocess.run(["/usr/bin/python3", "-c", "import pydantic_settings"], capture_output=True).returncode == 0:
+        pytest.skip("/usr/bin/python3 has pydantic-settings")
+    with pytest.raises(boot.BootError, match="boot interpreter /usr/bin/python3 failed: ModuleNotFoundError: "
+                                             "No module named 'pydantic"):
+        boot.run([job({})], python="/usr/bin/python3")

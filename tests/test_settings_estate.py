@@ -249,6 +249,10 @@ def estate_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                        "chore(prod): drop ENABLE_AUDIT_LOG from production values", subst=subst))
     shas.append(commit(root / "gitops", {"helm/app/values-production.yaml": prod_values(None, 4)},
                        "prod: scale api", subst=subst))
+    git(root / "gitops", "checkout", "--quiet", "-b", "bad-tag")
+    commit(root / "gitops", {"helm/app/values-production.yaml": prod_values(None).replace("@@v1@@", "deadbee")},
+           "prod: deploy an image no one built")
+    git(root / "gitops", "checkout", "--quiet", "main")
     (root / "environments.yaml").write_text(textwrap.dedent(ENVIRONMENTS))
     (root / "shas.json").write_text(json.dumps({"v1": v1, "main": main, "gitops": shas}))
     return root
@@ -284,7 +288,9 @@ def test_env_values_null_secret_configmap_field_and_expansion(estate_dir: Path, 
     assert v["API_SERVICE_PORT"].value == "8000" and v["API_PORT"].value == "tcp://10.96.0.10:8000"
     assert "API_PORT" not in api.declared()
     assert [(n.secret, n.key) for n in api.needs] == [("backend-secrets", None), ("mail-secrets", "smtp-password")]
-    assert prod_envs(estate_dir)["wait"].vars.keys() == {"API_SERVICE_HOST", "API_SERVICE_PORT", "API_SERVICE_PORT_HTTP", "API_PORT", "API_PORT_8000_TCP", "API_PORT_8000_TCP_PROTO", "API_PORT_8000_TCP_PORT", "API_PORT_8000_TCP_ADDR"}
+    assert prod_envs(estate_dir)["wait"].vars.keys() == {  # an init container without env: service links
+        "API_SERVICE_HOST", "API_SERVICE_PORT", "API_SERVICE_PORT_HTTP", "API_PORT", "API_PORT_8000_TCP",
+        "API_PORT_8000_TCP_PROTO", "API_PORT_8000_TCP_PORT", "API_PORT_8000_TCP_ADDR"}
 
 
 def test_env_value_that_is_not_a_string_is_a_problem() -> None:
@@ -390,8 +396,8 @@ def test_prerelease_production_catches_the_planted_problems(suite: pytest.Pytest
     result.stdout.fnmatch_lines_random([
         f"*production: api at app {v1}: ENABLE_AUDIT_LOG='' fails AppSettings.enable_audit_log: Input should be a "
         "valid boolean, unable to interpret input (bool_parsing)*",
-        f"*production: SearchSettings.search_url is required by app main ({shas['main'][:12]}) but api gets SEARCH_URL empty: "
-        "add SEARCH_URL to helm/app/values-production.yaml*",
+        f"*production: SearchSettings.search_url is required by app main ({shas['main'][:12]}) but api gets "
+        "SEARCH_URL empty: add SEARCH_URL to helm/app/values-production.yaml*",
         "*production: api reads SMTP_PASSWORD from secret mail-secrets key smtp-password, which secrets/prod.yaml "
         "does not hold: the pod will not start (CreateContainerConfigError)*",
         "*production: frontend/src/config.ts reads VITE_SEARCH_URL, which frontend/.env.production at app main "
@@ -424,6 +430,15 @@ def test_replay_by_refs_answers_would_this_commit_have_broken_production(suite: 
     after, _ = run(suite, "--env=production", "-k", "test_settings_boot and not candidate",
                    "--ref", "app=v1.0.0", "--ref", f"gitops={shas['gitops'][1]}")
     after.assert_outcomes(failed=2)
+
+
+def test_image_tag_that_names_no_commit_is_a_blocker(suite: pytest.Pytester) -> None:
+    result, records = run(suite, "--env=production", "-k", "test_settings_required and not candidate",
+                          "--ref", "gitops=bad-tag")
+    result.assert_outcomes(failed=1)
+    assert [r["nodeid"].split("::")[1] for r in records] == ["test_settings_required[production-running-commit]"]
+    assert records[0]["message"] == ("production: image tag deadbee is no commit of app: build and deploy a "
+                                     "commit that exists")
 
 
 def test_replay_walk_names_the_commit_that_removed_the_key(estate_dir: Path, shas: dict) -> None:

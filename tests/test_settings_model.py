@@ -134,7 +134,7 @@ def test_required_fields_match_what_pydantic_reports_missing(monkeypatch: pytest
     with pytest.raises(ValidationError) as caught:
         construct(body, "S", {}, monkeypatch)
     missing = {e["loc"][0] for e in caught.value.errors() if e["type"] == "missing"}
-    static = {f.keys[0] for f in sm.missing_required(read(body).get("S"), {})}
+    static = {f.keys[0] for _, f in sm.missing_required(read(body), {})}
     assert static == missing == {"a", "c", "e", "J_ALIAS"}
 
 
@@ -151,15 +151,17 @@ def test_nested_delimiter_reads_sub_fields_and_dicts(monkeypatch: pytest.MonkeyP
             feature_flags: Flags = Flags()
             labels: dict[str, str] = {}
     """
-    cls = read(body).get("S")
+    model = read(body)
+    cls = model.get("S")
     limits, flags, labels = cls.fields
     assert [s.env_names for s in limits.nested] == [("AG_LIMITS__MAX_LOOPS",), ("AG_LIMITS__BURST",)]
     assert flags.nested[0].env_names == ("AG_FEATURE_FLAGS__AGENT_LOOPS",)
     assert labels.open_nested == "AG_LABELS__"
     env = {"AG_LIMITS__MAX_LOOPS": "5", "AG_FEATURE_FLAGS__AGENT_LOOPS": "true", "AG_LABELS__TEAM": "x"}
-    assert sm.missing_required(cls, env) == []
-    assert [f.name for f in sm.missing_required(cls, {"AG_LIMITS__BURST": "3"})] == ["limits"]
-    assert sm.missing_required(cls, {"AG_LIMITS": '{"max_loops": 1}'}) == []
+    assert sm.missing_required(model, env) == []
+    assert [f.name for _, f in sm.missing_required(model, {"AG_LIMITS__BURST": "3"})] == ["limits"]
+    assert sm.missing_required(model, {"AG_LIMITS": '{"max_loops": 1}'}) == []
+    assert sm.missing_required(model, {"AG_LIMITS__MAX_LOOPS": ""})[0][1].name == "limits"  # empty: not set
     assert cls.reads("AG_LABELS__ANY") and cls.reads("ag_feature_flags__agent_loops") and not cls.reads("AG_X")
     built = construct(body, "S", env, monkeypatch)
     assert (built.limits.max_loops, built.feature_flags.agent_loops, built.labels) == (5, True, {"team": "x"})

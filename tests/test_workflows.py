@@ -254,6 +254,50 @@ def test_untagged_push_means_latest():
         "localhost:5000/app/api", "latest")
 
 
+CALLER = """
+on: {push: {branches: [main]}}
+jobs:
+  images:
+    strategy: {matrix: {service: [api, worker]}}
+    uses: ./.github/workflows/build.yml
+    with:
+      image: registry.demo.test/app/${{ matrix.service }}
+  remote:
+    uses: org/shared/.github/workflows/build.yml@v1
+"""
+
+CALLED = """
+on:
+  workflow_call:
+    inputs:
+      image: {type: string, required: true}
+      suffix: {type: string, default: "-amd64"}
+jobs:
+  build:
+    steps:
+      - uses: docker/build-push-action@v6
+        with:
+          push: true
+          tags: ${{ inputs.image }}:${{ github.sha }}${{ inputs.suffix }}
+"""
+
+
+def test_reusable_workflow_with_inputs_is_followed():
+    files = {".github/workflows/build.yml": CALLED}
+    flow = workflows.parse(CALLER, "ci.yml", read=files.__getitem__)
+    assert [(str(p.image), str(p.tag), p.job) for p in flow.pushes] == [
+        ("registry.demo.test/app/api", "<sha>-amd64", "images/build"),
+        ("registry.demo.test/app/worker", "<sha>-amd64", "images/build")]
+    assert flow.notes == ("job remote: calls org/shared/.github/workflows/build.yml@v1, which is "
+                          "not read",)
+    assert flow.pushes[0].tag.matches(SHA + "-amd64") and not flow.pushes[0].tag.matches(SHA)
+    unread = workflows.parse(CALLER, "ci.yml")
+    assert unread.pushes == () and "job images: calls ./.github/workflows/build.yml" in \
+        unread.notes[0]
+    missing = workflows.parse(CALLER, "ci.yml", read={}.__getitem__)
+    assert missing.notes[0].startswith("job images: cannot read .github/workflows/build.yml")
+
+
 def test_build_without_push_pushes_nothing():
     text = CI.replace("push: true", "push: false")
     assert workflows.parse(text).pushes == ()

@@ -693,7 +693,7 @@ def _plain(value: Any) -> Any:
 def start(workdir: Path | None = None, *, host: str = "127.0.0.1", port: int = 0,
           environments: Path | None = None) -> KubeEmulator:
     """Serve the demo cluster; the kubeconfig (context "demo") lands in ``workdir``."""
-    workdir = workdir or Path(__file__).resolve().parents[1] / ".services"
+    workdir = workdir or Path(__file__).resolve().parents[1] / ".services" / "kube"
     workdir.mkdir(parents=True, exist_ok=True)
     emulator = serve(demo_objects(environments), host=host, port=port,
                      contexts={DEMO_CONTEXT: ""}, kubeconfig=workdir / "kubeconfig", argocd=True,

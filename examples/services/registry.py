@@ -257,13 +257,14 @@ class Registry:
             f"manifest {repo}:{reference}")
         return digest_of(body)
 
-    def push_image(self, repo: str, tags: Iterable[str] = ("latest",), platform: str = "linux/amd64",
-                   oci: bool = False, label: str = "") -> str:
+    def push_image(self, repo: str, tags: Iterable[str] = ("latest",),
+                   platform: str = "linux/amd64", oci: bool = False, label: str = "") -> str:
         """Push a one-layer image for one platform under each tag; returns the manifest digest."""
         os_name, arch, *variant = platform.split("/")
         layer_tar = _layer_tar(f"{platform}\n")   # shared by every image of a platform
         layer = gzip.compress(layer_tar, mtime=0)
-        config = {"architecture": arch, "os": os_name, **({"variant": variant[0]} if variant else {}),
+        variant_field = {"variant": variant[0]} if variant else {}
+        config = {"architecture": arch, "os": os_name, **variant_field,
                   "config": {"Labels": {"org.opencontainers.image.title": repo,
                                         "releasegate.test.label": label}},
                   "rootfs": {"type": "layers", "diff_ids": [digest_of(layer_tar)]}}
@@ -472,7 +473,8 @@ def ci_pushes(estate) -> list[CiPush]:
             for name in names:
                 sha = repo.resolve(name)
                 try:
-                    flow = workflows.parse(repo.show(sha, entry.workflow), entry.workflow)
+                    flow = workflows.parse(repo.show(sha, entry.workflow), entry.workflow,
+                                           read=lambda path, sha=sha: repo.show(sha, path))
                 except (SourceError, workflows.WorkflowError):
                     continue                        # no such workflow at that commit
                 if not flow.builds(kind, name):
