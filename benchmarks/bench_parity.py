@@ -147,6 +147,16 @@ def naive_run(source: str, envs: list[dict[str, str]]) -> None:
                            env=env, check=True, capture_output=True)
 
 
+def pytest_run(path: Path) -> None:
+    """The same through pytest: collection, every settings check of every environment, reporting."""
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-m", "pytest", str(root / "checks" / "test_settings.py"), "-q",
+                             "-p", "no:cacheprovider", "--env=all", f"--environments={path}"],
+                            cwd=root, capture_output=True, text=True)
+    if "passed" not in result.stdout:
+        raise SystemExit(f"pytest run failed: {result.stdout[-500:]}")
+
+
 def timed(fn, runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -169,12 +179,14 @@ def main() -> None:
         envs = [e.values() for n in ENVS for e in parity.container_envs(shared.host(n))]
         read_s = timed(lambda: settings_model.read(source, "settings.py"), args.runs)
         ours = timed(lambda: parity_run(path), args.runs)
+        through_pytest = timed(lambda: pytest_run(path), args.runs)
         naive = timed(lambda: naive_run(source, envs), 1)
     print(f"settings: {len(model.classes)} classes, {fields} fields; {CONTAINERS} containers x {len(ENVS)} "
           f"environments ({len(envs)} container environments); findings per run: {counts}")
     print(f"{'step':58} {'median s':>9}")
     print(f"{'static read of the settings file (ast)':58} {read_s:9.3f}")
     print(f"{'whole parity run (render, envs, required, boot, secrets, parity)':58} {ours:9.3f}")
+    print(f"{'the same checks through pytest (startup, collection, report)':58} {through_pytest:9.3f}")
     print(f"{'fresh python per container, construct every class (naive)':58} {naive:9.3f}")
     print(f"ratio naive / ours: {naive / ours:.1f}x (the naive run compares nothing)")
 

@@ -597,13 +597,19 @@ def _truthy(value: Any) -> bool:
     return bool(text) and text not in ("false", "0", "no", "off")
 
 
-def _job_pushes(job_id: str, job: dict, workflow_env: dict[str, Any], notes: list[str],
-                inputs: dict[str, Template] | None = None) -> list[Push]:
+def _combinations(job_id: str, job: dict, notes: list[str]) -> list[dict[str, Any]]:
+    """A job's matrix combinations; one empty one (and a note) when computed at run time."""
     strategy = job.get("strategy") if isinstance(job.get("strategy"), dict) else {}
     combos = expand_matrix(strategy.get("matrix"))
     if combos is None:
         notes.append(f"job {job_id}: the matrix is computed at run time; its images are unknown")
-        combos = [{}]
+        return [{}]
+    return combos
+
+
+def _job_pushes(job_id: str, job: dict, workflow_env: dict[str, Any], notes: list[str],
+                inputs: dict[str, Template] | None = None) -> list[Push]:
+    combos = _combinations(job_id, job, notes)
     job_events, job_branches = _condition(job.get("if"))
     pushes: dict[tuple, Push] = {}
     for combo in combos:
@@ -650,11 +656,7 @@ def _called_pushes(job_id: str, job: dict, workflow_env: dict[str, Any], notes: 
         return []
     on = called.get("on", called.get(True))
     declared = _mapping(_mapping(_mapping(on).get("workflow_call")).get("inputs"))
-    strategy = job.get("strategy") if isinstance(job.get("strategy"), dict) else {}
-    combos = expand_matrix(strategy.get("matrix"))
-    if combos is None:
-        notes.append(f"job {job_id}: the matrix is computed at run time; its images are unknown")
-        combos = [{}]
+    combos = _combinations(job_id, job, notes)
     events, branches = _condition(job.get("if"))
     pushes: dict[tuple, Push] = {}
     for combo in combos:
