@@ -98,10 +98,17 @@ _LIVE: weakref.WeakKeyDictionary[Any, live_schema.LiveSchema] = weakref.WeakKeyD
 
 
 @pytest.fixture
-def live(db: Any) -> live_schema.LiveSchema:
-    """The environment's live schema, read once per connection (a handful of catalog queries)."""
+def live(host: EnvHost, db: Any) -> live_schema.LiveSchema:
+    """The environment's live schema, read once per connection (a handful of catalog queries);
+    a failed read (statement timeout, permissions) is an ERROR naming the environment."""
     if db not in _LIVE:
-        _LIVE[db] = live_schema.read(db)
+        try:
+            _LIVE[db] = live_schema.read(db)
+        except psycopg.Error as exc:
+            db.rollback()
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SourceError(f"{host.name}: reading the database schema failed: {reason}"
+                              ) from None
     return _LIVE[db]
 
 

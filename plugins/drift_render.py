@@ -409,11 +409,12 @@ text-align:left;vertical-align:top}th{background:#f6f8fa}
 .w-blocker{background:var(--blocker)}.w-error{background:var(--error)}
 .w-warning{background:var(--warning)}.w-waived{background:var(--waived)}
 .w-passed{background:var(--passed)}.w-skipped{background:var(--skipped)}
-.badge{display:inline-block;padding:0 .4rem;border-radius:.3rem;color:#fff;font-size:.8rem}
+.badge{display:inline-block;padding:0 .4rem;border-radius:.3rem;color:#fff;font-size:.8rem;
+white-space:nowrap}
 .st-new{background:#0366d6}.st-persisting{background:#586069}.st-resolved{background:var(--passed)}
 .st-unchecked{background:var(--skipped)}
 #findings{width:100%;table-layout:fixed}#findings td{overflow-wrap:anywhere}
-#findings col.narrow{width:7%}#findings col.mid{width:9%}#findings col.wide{width:14%}
+#findings col.narrow{width:8%}#findings col.mid{width:9%}#findings col.wide{width:14%}
 tr.resolved td{color:#6a737d}pre{margin:.3rem 0;white-space:pre-wrap;font-size:.8rem}
 .filters label{margin-right:1rem}#shown{color:#586069;margin-left:1rem}
 dl.meta{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem;font-size:.9rem}

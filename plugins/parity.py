@@ -192,9 +192,7 @@ def boot_env(env: ContainerEnv, m: settings_model.SettingsModel) -> dict[str, st
     for name, var in env.vars.items():
         if var.known:
             continue
-        annotation = next((f.annotation for c in m.classes for top in c.fields for f in top.walk()
-                           if f.reads(name)), None)
-        values[name] = boot.placeholder(annotation, var.value or boot.placeholder(None))
+        values[name] = boot.placeholder(m.annotation_for(name), var.value or boot.placeholder(None))
     return values
 
 

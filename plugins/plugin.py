@@ -8,4 +8,5 @@ pytest_plugins = [
     "plugins.report",
     "plugins.probe",
     "plugins.drift",
+    "plugins.replay",
 ]

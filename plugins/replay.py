@@ -6,12 +6,15 @@ keys; against the application commit the chart deploys at that commit (or --ref 
 Blockers already present at the range's base are reported once and do not count as new.
 
     python -m plugins.replay --env production --range A..B [--environments FILE] [--ref app=REF]
+    pytest --replay A..B --env production [--ref app=REF]      (the same, as a pytest option)
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+import pytest
 
 from plugins import parity
 from plugins.environments import EnvironmentsError, ensure_sources, load
@@ -26,9 +29,13 @@ def blockers(host: EnvHost, gitops_ref: str, app_ref: str | None) -> list[str]:
     return sorted({f.message for f in parity.evaluate(host, gitops_ref, app_ref) if f.severity == parity.BLOCK})
 
 
-def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=sys.stdout) -> str | None:
+def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=None) -> str | None:
     """Print one line per commit; return the SHA of the first commit that adds a blocker (or None)."""
+    out = out or sys.stdout
     repo = host.git(host.gitops_source)
+    for end in revision_range.split(".."):
+        if end and repo.rev_parse(end) is None:
+            raise SourceError(f"{repo.name}: {end!r} of range {revision_range} is not a commit")
     commits = list(reversed(repo.log(revision_range)))
     if not commits:
         raise SourceError(f"{repo.name}: range {revision_range} holds no commit")
@@ -92,6 +99,36 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shared.close()
     return 1 if found else 0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--replay RANGE: walk deployment-repository commits instead of running the checks."""
+    parser.getgroup("releasegate").addoption(
+        "--replay", metavar="RANGE", default=None,
+        help="walk the deployment-repository commits of RANGE (A..B) for each selected environment, "
+             "name the first that breaks it, and run nothing else")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """Run the replay walk when --replay is given; exit 1 if a commit breaks an environment."""
+    revision_range = config.getoption("replay", None)
+    if not revision_range:
+        return None
+    from plugins.params import selected, shared
+
+    state = shared(config)
+    app_ref = state.settings.refs.get(state.estate.app_source())
+    broken = False
+    try:
+        for env in selected(config):
+            print(f"== replay {revision_range} for {env}")
+            broken |= walk(state.host(env), revision_range, app_ref) is not None
+    except SourceError as exc:
+        raise pytest.UsageError(f"--replay: {exc}") from None
+    finally:
+        state.close()
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":

@@ -163,6 +163,20 @@ class SettingsModel:
         return (variable in exact or low in folded
                 or any((variable if sensitive else low).startswith(p) for p, sensitive in prefixes))
 
+    @functools.cached_property
+    def _annotations(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for cls in self.classes:
+            for top in cls.fields:
+                for f in top.walk():
+                    for name in f.env_names:
+                        out.setdefault(name if f.case_sensitive else name.casefold(), f.annotation)
+        return out
+
+    def annotation_for(self, variable: str) -> str | None:
+        """The annotation of the field that reads `variable` (None if no field does)."""
+        return self._annotations.get(variable) or self._annotations.get(variable.casefold())
+
     def may_read(self, variable: str) -> bool:
         """True if booting the file could depend on `variable` (a field reads it or the code names it)."""
         return self.whole_environ or self.reads(variable) or variable in self.strings

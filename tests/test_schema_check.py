@@ -143,3 +143,12 @@ def test_a_malformed_snapshot_file_fails_its_collection_naming_the_file(
            in org["message"]
     assert {item for _, _, item in found} == {"org", "org_invite"}  # the rest still checked
     assert result.parseoutcomes()["passed"] == 8 - 2
+
+
+def test_a_catalog_read_over_the_statement_timeout_is_an_error(pytester: pytest.Pytester,
+                                                                env_file: Path) -> None:
+    result, _ = run(pytester, env_file, "-m", "smoke", "--env=production", "--timeout-s=0.001",
+                    "-k", "test_schema_matches_database and org_invite")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*production: reading the database schema failed: canceling "
+                                 "statement due to statement timeout*"])

@@ -463,3 +463,15 @@ def test_replay_bad_input_is_a_clear_error(estate_dir: Path) -> None:
                             capture_output=True, text=True, cwd=MAIN, timeout=60)
     assert (result.returncode, result.stderr.strip()) == (
         2, "--env: unknown environment 'nowhere' (known: production, staging)")
+
+
+def test_replay_option_names_the_commit_and_runs_nothing_else(suite: pytest.Pytester, shas: dict) -> None:
+    g1, g2, g3 = shas["gitops"]
+    result = suite.runpytest_inprocess("-p", "no:cacheprovider", "--env=production", f"--replay={g1}..{g3}")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([f"== replay {g1}..{g3} for production", "2 blocker(s) already at the base*",
+                                 f"FAIL {g2[:12]} chore(prod): drop ENABLE_AUDIT_LOG from production values*"])
+    assert "passed" not in result.stdout.str()
+    clean = suite.runpytest_inprocess("-p", "no:cacheprovider", "--env=production", f"--replay={g2}..{g3}")
+    assert clean.ret == 0
+    clean.stdout.fnmatch_lines([f"ok   {g3[:12]} prod: scale api", f"no commit of {g2}..{g3} breaks production"])

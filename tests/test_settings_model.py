@@ -162,6 +162,8 @@ def test_nested_delimiter_reads_sub_fields_and_dicts(monkeypatch: pytest.MonkeyP
     assert [f.name for _, f in sm.missing_required(model, {"AG_LIMITS__BURST": "3"})] == ["limits"]
     assert sm.missing_required(model, {"AG_LIMITS": '{"max_loops": 1}'}) == []
     assert sm.missing_required(model, {"AG_LIMITS__MAX_LOOPS": ""})[0][1].name == "limits"  # empty: not set
+    assert model.annotation_for("ag_limits__burst") == "int" and model.annotation_for("AG_OTHER") is None
+    assert model.may_read("AG_LABELS__X") and not model.may_read("POD_NAME") and not model.whole_environ
     assert cls.reads("AG_LABELS__ANY") and cls.reads("ag_feature_flags__agent_loops") and not cls.reads("AG_X")
     built = construct(body, "S", env, monkeypatch)
     assert (built.limits.max_loops, built.feature_flags.agent_loops, built.labels) == (5, True, {"team": "x"})
@@ -201,6 +203,17 @@ def test_unsupported_constructs_warn_with_file_and_line_never_crash() -> None:
     assert "server/app/settings.py:11: S.b: Field(**...)" in text
     assert "server/app/settings.py:12: class T: base CompanySettings is not defined" in text
     assert model.get("S").fields[0].env_names == ("A",)
+
+
+def test_code_that_reads_the_whole_environment_may_read_any_variable() -> None:
+    model = read("""
+        import os
+        EXTRA = {k: v for k, v in os.environ.items() if k.startswith("X_")}
+        TOKEN = os.environ["API_TOKEN"]
+    """)
+    assert model.whole_environ and model.may_read("POD_NAME")
+    assert not read("import os\nTOKEN = os.environ['API_TOKEN']\n").whole_environ
+    assert read("import os\nTOKEN = os.environ['API_TOKEN']\n").may_read("API_TOKEN")
 
 
 def test_syntax_error_is_a_warning_with_line() -> None:
