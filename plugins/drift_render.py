@@ -520,8 +520,8 @@ def _finding_row(f: dict) -> str:
     folded = (f"<details><summary>{_e(f['message'])}</summary>{extra}"
               f"<pre>{_e(details)}</pre></details>")
     cat = f.get("category") or f.get("severity") or ""
-    return (f'<tr id="{_e(status)}-{_e(f.get("id"))}" class="{_e(status)}" data-env="{_e(f["environment"])}" '
-            f'data-severity="{_e(cat)}" data-check="{_e(f["check"])}" data-status="{_e(status)}">'
+    return (f'<tr id="{_e(status)}-{_e(f.get("id"))}" class="{_e(status)}" '
+            f'data-env="{_e(f["environment"])}" data-severity="{_e(cat)}" data-check="{_e(f["check"])}" data-status="{_e(status)}">'
             f'<td><span class="badge st-{_e(status)}">{_e(status)}</span></td>'
             f'<td><span class="badge w-{_e(cat)}">{_e(cat)}</span></td>'
             f'<td>{_e(f["environment"])}</td><td><code>{_e(f["check"])}</code></td>'

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Iterable
@@ -212,6 +213,15 @@ def _boot_batch(python: str | None, timeout: float, jobs: list[boot.BootJob]) ->
     return {j.key: _BOOTED[_boot_key(python, j)] for j in jobs}
 
 
+def interpreter(host: Any, entry: SettingsEntry) -> str | None:
+    """The entry's `python`: a path relative to the environments file, or a name looked up on PATH."""
+    if not entry.python:
+        return None
+    if "/" in entry.python:
+        return str((host.estate.root / entry.python).resolve())
+    return shutil.which(entry.python) or entry.python
+
+
 def boot_results(host: Any, entry: SettingsEntry, target: Target,
                  envs: list[tuple[str, ContainerEnv]]) -> dict[str, boot.BootResult]:
     """Boot the settings at a commit for each container; {item id: result}.
@@ -229,7 +239,7 @@ def boot_results(host: Any, entry: SettingsEntry, target: Target,
         keys[item_id] = key
         jobs.setdefault(key, boot.BootJob(str(len(jobs)), text, PurePosixPath(entry.path).name, values,
                                           classes, entry.boot))
-    results = _boot_batch(entry.python, host.timeout_s, list(jobs.values()))
+    results = _boot_batch(interpreter(host, entry), host.timeout_s, list(jobs.values()))
     return {item_id: results[jobs[key].key] for item_id, key in keys.items()}
 
 
@@ -438,7 +448,6 @@ def evaluate(host: Any, gitops_ref: str | None = None, app_ref: str | None = Non
     Used by the replay walk: required fields, boot and secret keys, for each settings entry.
     """
     out: list[Finding] = []
-    deployed: Deployed | None = None
     secrets = secret_index(host, gitops_ref)
     for entry in host.estate.settings:
         if app_ref:

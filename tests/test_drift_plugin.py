@@ -6,7 +6,6 @@ problem fixed, a message reworded and a new problem planted in between.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pytest
 
 from plugins import drift_render
 
-pytest_plugins = ["pytester"]
 SCHEMA = json.loads((Path(drift_render.__file__).parent / "drift_schema.json").read_text())
 
 ENVIRONMENTS = """
@@ -227,12 +225,9 @@ def test_incomplete_run_keeps_previous_report(estate):
     assert read(estate, folder="r") == before
 
 
-def test_works_under_xdist(estate, monkeypatch):
-    # In a subprocess: an in-process run inside an xdist worker cannot start workers itself.
-    root = str(Path(drift_render.__file__).resolve().parents[1])
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root,
-                                                                  os.environ.get("PYTHONPATH")])))
-    result = estate.runpytest_subprocess("--drift-report=r", "-n", "2", "-p", "no:cacheprovider")
+def test_works_under_xdist(estate):
+    result = estate.runpytest("--drift-report=r", "-p", "xdist", "-n", "2", "-p",
+                              "no:cacheprovider")
     result.assert_outcomes(passed=4, failed=1, skipped=2, xfailed=1)
     doc = read(estate, folder="r")
     assert doc["summary"]["results"] == 8

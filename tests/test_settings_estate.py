@@ -10,6 +10,7 @@ The estate (built once per module in a temp folder):
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from examples.materialize import git
-from plugins import container_env, deployed, parity, sealed
+from plugins import boot, container_env, deployed, parity, sealed
 from plugins.environments import load
 from plugins.helm import ChartSource, render
 from plugins.gitrepo import GitRepo
@@ -475,3 +476,18 @@ def test_replay_option_names_the_commit_and_runs_nothing_else(suite: pytest.Pyte
     clean = suite.runpytest_inprocess("-p", "no:cacheprovider", "--env=production", f"--replay={g2}..{g3}")
     assert clean.ret == 0
     clean.stdout.fnmatch_lines([f"ok   {g3[:12]} prod: scale api", f"no commit of {g2}..{g3} breaks production"])
+
+
+def test_entry_python_is_the_boot_interpreter(estate_dir: Path, shas: dict, tmp_path: Path) -> None:
+    venv_python = tmp_path / "bin" / "python"
+    venv_python.parent.mkdir()
+    venv_python.write_text("#!/bin/sh\necho 'from settings' >&2\nexit 7\n")  # an interpreter that fails
+    venv_python.chmod(0o755)
+    estate = load(estate_dir / "environments.yaml")
+    entry = estate.settings[0]
+    broken = dataclasses.replace(estate, settings=(dataclasses.replace(entry, python=str(venv_python)),))
+    host = Estatewide(broken, Settings(estate_dir / "environments.yaml", None)).host("production")
+    assert parity.interpreter(host, broken.settings[0]) == str(venv_python)
+    target = parity.targets(host, broken.settings[0])["running"]
+    with pytest.raises(boot.BootError, match=f"boot interpreter {venv_python} failed: from settings"):
+        parity.boot_results(host, broken.settings[0], target, parity.settings_containers(host, broken.settings[0]))

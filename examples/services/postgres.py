@@ -31,7 +31,19 @@ from psycopg.types.json import Json
 
 from plugins.snapshot import Snapshot
 
-BIN = Path(os.environ.get("RELEASEGATE_PG_BIN", "/usr/local/bin"))
+def _pg_bin() -> Path:
+    """Where initdb and pg_ctl live: $RELEASEGATE_PG_BIN, PATH, else Debian's newest version."""
+    if os.environ.get("RELEASEGATE_PG_BIN"):
+        return Path(os.environ["RELEASEGATE_PG_BIN"])
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                      key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    return versions[-1].parent if versions else Path("/usr/local/bin")
+
+
+BIN = _pg_bin()
 DEMO_PORT = 55432
 # The planted pitfall: a hand-made index on a column the snapshot says is not indexed.
 DEMO_PITFALL = ("org_invite", "created_at", "idx_org_invite_recent")
