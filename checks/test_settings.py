@@ -42,7 +42,7 @@ def candidate_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
 
 
 def container_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
-    """Every (non-init) container of the rendered chart."""
+    """Every container of the rendered chart (init containers too)."""
     envs = parity.container_envs(host)
     return [(parity.container_id(e, envs), e) for e in envs]
 

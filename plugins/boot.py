@@ -296,7 +296,10 @@ class _Server:
             proc.wait()
         for stream in (getattr(proc, "stdin", None), getattr(proc, "stdout", None), self.errors):
             if stream is not None:
-                stream.close()
+                try:
+                    stream.close()
+                except OSError:  # unflushed input to a process that is gone
+                    pass
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
@@ -334,8 +337,14 @@ def run(jobs: Iterable[BootJob], python: str | None = None, timeout: float = 10.
                             "module": Path(job.filename).stem, "env": dict(job.env), "items": items})
         workers = max(1, min(len(jobs), os.cpu_count() or 1))
         budget = (timeout + 2) * (2 + max(len(j.classes) + 1 for j in jobs)) * len(jobs) / workers + 30
-        server = _SERVERS.get(interpreter) or _SERVERS.setdefault(interpreter, _Server(interpreter))
-        raw = server.ask({"jobs": request, "timeout": timeout, "workers": workers}, budget)
+        payload = {"jobs": request, "timeout": timeout, "workers": workers}
+        server = _SERVERS.get(interpreter)
+        if server is not None and server.proc.poll() is not None:
+            server.close()  # a session interpreter that went away: start a fresh one
+            server = None
+        if server is None:
+            server = _SERVERS[interpreter] = _Server(interpreter)
+        raw = server.ask(payload, budget)
     return {key: _result(key, value) for key, value in raw.items()}
 
 

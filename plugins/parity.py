@@ -28,7 +28,7 @@ _TRUE = {"1", "on", "t", "true", "y", "yes"}
 _FRONTEND_READ = re.compile(r"""(?:import\.meta\.env|process\.env)(?:\.([A-Za-z_][A-Za-z0-9_]*)"""
                             r"""|\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])""")
 _FRONTEND_BUILTINS = {"MODE", "DEV", "PROD", "SSR", "BASE_URL", "NODE_ENV"}
-_ANNOUNCED: set[tuple[str, str]] = set()
+_ANNOUNCED: set[tuple] = set()  # (session, what, file, commit): said once per session
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def model(host: Any, entry: SettingsEntry, sha: str) -> tuple[str, settings_mode
 # -- checks ----------------------------------------------------------------------------------------
 def reader_warnings(host: Any, entry: SettingsEntry, target: Target) -> list[Finding]:
     """What the static reader could not follow in the settings file: warnings, once per file and commit."""
-    key = ("reader", entry.path, target.sha)
+    key = (host.shared, "reader", entry.path, target.sha)
     if key in _ANNOUNCED:
         return []
     _ANNOUNCED.add(key)
@@ -307,7 +307,7 @@ def _outcome_finding(where: str, cls: Any, env: ContainerEnv, outcome: boot.Outc
 def _static_fallback(host: Any, entry: SettingsEntry, target: Target, env: ContainerEnv,
                      m: settings_model.SettingsModel, reason: str) -> list[Finding]:
     out = []
-    key = (entry.path, target.sha)
+    key = (host.shared, "fallback", entry.path, target.sha)
     if key not in _ANNOUNCED:
         _ANNOUNCED.add(key)
         out.append(Finding(WARN, f"{entry.path} at {target.label} imports modules the boot check does not have "

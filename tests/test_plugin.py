@@ -227,14 +227,20 @@ def test_collection_never_touches_the_network(suite: tuple[pytest.Pytester, Path
     monkeypatch.setenv("DEMO_PRODUCTION_DATABASE_URL", "postgresql://u@127.0.0.1:1/db")
     pytester.makeconftest("""
         import socket
+        import pytest
         pytest_plugins = ["plugins.plugin"]
 
         def _refuse(*args, **kwargs):
             raise AssertionError("network used during collection")
 
-        socket.socket.connect = _refuse
-        socket.create_connection = _refuse
-        socket.getaddrinfo = _refuse
+        @pytest.hookimpl(wrapper=True)
+        def pytest_collection(session):
+            saved = socket.socket.connect, socket.create_connection, socket.getaddrinfo
+            socket.socket.connect = socket.create_connection = socket.getaddrinfo = _refuse
+            try:
+                return (yield)
+            finally:
+                socket.socket.connect, socket.create_connection, socket.getaddrinfo = saved
     """)
     result = pytester.runpytest("--collect-only", "-q", "--env=all")
     assert result.ret == 0

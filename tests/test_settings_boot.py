@@ -158,3 +158,12 @@ def test_interpreter_without_pydantic_settings_is_a_clear_error() -> None:
     with pytest.raises(boot.BootError, match="boot interpreter /usr/bin/python3 failed: ModuleNotFoundError: "
                                              "No module named 'pydantic"):
         boot.run([job({})], python="/usr/bin/python3")
+
+
+def test_a_session_interpreter_that_went_away_is_replaced() -> None:
+    boot.run([job({"SEARCH_URL": "s"})])
+    first = boot._SERVERS[sys.executable].proc
+    first.kill()
+    first.wait()
+    got = outcomes(boot.run([job({"SEARCH_URL": "s"})])["j"])
+    assert got["SearchSettings"].ok and boot._SERVERS[sys.executable].proc is not first

@@ -306,6 +306,33 @@ def test_env_value_that_is_not_a_string_is_a_problem() -> None:
                             "(quote it in the template)",)
 
 
+def test_config_map_refs_prefixes_overrides_and_service_links_off() -> None:
+    config = {"kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "ns"}, "data": {"A": "1", "B": None}}
+    secret = sealed.SecretIndex(sealed.secret_keys([{"kind": "Secret", "metadata": {"name": "s"},
+                                                     "data": {"TOKEN": "eA=="}}], "chart"))
+    deployment = {"kind": "Deployment", "metadata": {"name": "api", "namespace": "ns"}, "spec": {"template": {
+        "metadata": {"labels": {"tier": "web"}},
+        "spec": {"enableServiceLinks": False, "containers": [{
+            "name": "api", "image": "x",
+            "envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CFG_"}, {"secretRef": {"name": "s"}},
+                        {"configMapRef": {"name": "external", "optional": True}}],
+            "env": [{"name": "CFG_A", "value": "overridden"},
+                    {"name": "FROM_KEY", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "A"}}},
+                    {"name": "NO_KEY", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "Z"}}},
+                    {"name": "ELSEWHERE", "valueFrom": {"configMapKeyRef": {"name": "other", "key": "K"}}},
+                    {"name": "TIER", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['tier']"}}},
+                    {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]}]}}}}
+    svc = {"kind": "Service", "metadata": {"name": "db", "namespace": "ns"}, "spec": {"ports": [{"port": 5432}]}}
+    (w,) = workloads([deployment])
+    env = container_env.container_env(w, w.containers[0], container_env.objects([config, svc, deployment], secret))
+    v = env.vars
+    assert (v["CFG_A"].value, v["CFG_B"].value, v["FROM_KEY"].value) == ("overridden", "", "1")
+    assert (v["TOKEN"].secret, v["TOKEN"].ref) == (True, ("s", "TOKEN"))
+    assert (v["ELSEWHERE"].known, v["TIER"].value, v["IP"].known) == (False, "web", False)
+    assert "DB_SERVICE_HOST" not in v  # enableServiceLinks: false
+    assert list(v)[-1] == "IP" and env.problems == ("NO_KEY: config map cfg has no key Z",)
+
+
 def test_sealed_and_plain_secret_keys_by_name_and_namespace(estate_dir: Path) -> None:
     repo = GitRepo(estate_dir / "gitops")
     from plugins.helm import load_yaml_documents
@@ -363,7 +390,7 @@ def test_settings_importing_app_modules_fall_back_to_static_checks_once(estate_d
     host = make_host(estate_dir, "production")
     found = parity.evaluate(host, shas["gitops"][1], app_ref="imports-app")
     notes = [f for f in found if "static checks only" in f.message]
-    assert len(notes) == 1 and notes[0].severity == parity.WARN
+    assert len(notes) == 1 and notes[0].severity == parity.WARN  # once per file, not per container
     assert "imports modules the boot check does not have (ModuleNotFoundError: No module named 'app')" in (
         notes[0].message)
     static = sorted(f.message for f in found if f.item == "ENABLE_AUDIT_LOG")
