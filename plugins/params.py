@@ -30,6 +30,9 @@ class Unavailable:
     reason: str
 
 
+NOT_APPLICABLE = Unavailable("the check applies to none of the selected environments")
+
+
 def per_item(generator: ItemGenerator,
              applies: Callable[[EnvHost], bool] | None = None) -> Callable[[Any], Any]:
     """Run the decorated check once per (environment, item) that generator(host) yields."""
@@ -100,6 +103,18 @@ def _item_id(pair: tuple[str, Any]) -> str:
     return str(pair[0])
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the placeholder of checks that apply to none of the selected environments."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        param = callspec.params.get("host") if callspec else None
+        (drop if isinstance(param, tuple) and param[1] is NOT_APPLICABLE else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize every check that takes ``host`` over environments and items, sorted."""
     if "host" not in metafunc.fixturenames:
@@ -129,9 +144,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         params.extend(pytest.param((env, value, str(item_id)), id=f"{env}-{item_id}")
                       for item_id, value in items)
     if not params:
-        reason = f"nothing to check in {', '.join(names)}"
-        params = [pytest.param((names[0] if names else "", None, None), id="none",
-                               marks=pytest.mark.skip(reason=reason))]
+        # The check applies to none of the selected environments: deselected, not skipped.
+        params = [pytest.param((names[0] if names else "", NOT_APPLICABLE, None), id="none")]
     # One indirect parameter carries (environment, item, item id): the host fixture builds the handle and
     # the item fixture unpacks the item, so checks that take no item need not name it.
     metafunc.parametrize("host", params, indirect=True)

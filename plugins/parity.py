@@ -169,21 +169,62 @@ def reader_warnings(host: Any, entry: SettingsEntry, target: Target) -> list[Fin
     return [Finding(WARN, f"{w} (app {target.label})", entry.path) for w in m.warnings]
 
 
-def required(host: Any, entry: SettingsEntry, target: Target, env: ContainerEnv,
-             gitops_ref: str | None = None) -> list[Finding]:
-    """Required fields that no variable of the container sets: blockers naming where to add them."""
+def required(host: Any, entry: SettingsEntry, target: Target, envs: list[tuple[str, ContainerEnv]],
+             gitops_ref: str | None = None, cls_name: str | None = None) -> list[Finding]:
+    """Required fields that no variable sets, one blocker per field naming every container that lacks it.
+
+    `cls_name` keeps only the fields of that settings class.
+    """
     _, m = model(host, entry, target.sha)
-    values = settings_model.EnvView(env.values())
     where = values_file(host, gitops_ref)
+    unset: dict[tuple, dict[str, list[str]]] = {}  # (class, field) -> {"": lacking, NAME: empty}
+    fields: dict[tuple, tuple] = {}
+    for _, env in envs:
+        values = settings_model.EnvView(env.values())
+        for cls, f in settings_model.missing_required(m, values):
+            if cls_name is not None and cls.name != cls_name:
+                continue
+            hit = f.lookup(values)
+            fields.setdefault((cls.name, f.name), (cls, f))
+            unset.setdefault((cls.name, f.name), {}).setdefault(hit[0] if hit else "", []).append(env.container)
     out = []
-    for cls, f in settings_model.missing_required(m, values):
-        hit = f.lookup(values)
-        gets = f"{hit[0]} empty" if hit else f"no {' or '.join(f.env_names)}"
+    for key, (cls, f) in fields.items():
+        how = unset[key]
+        said = [f"no variable sets it for {', '.join(how[''])}"] if "" in how else []
+        said += [f"{name} is empty for {', '.join(cs)}" for name, cs in how.items() if name]
+        containers = _unique(c for cs in how.values() for c in cs)
         out.append(Finding(BLOCK, (
-            f"{host.name}: {f.path} is required by app {target.label} but {env.container} gets {gets}: "
-            f"add {f.env_names[0]} to {where}"), f.env_names[0],
+            f"{host.name}: {f.path} is required (reads {' or '.join(f.env_names)}) and {'; '.join(said)} "
+            f"at app {target.label} ({target.role}): add {f.env_names[0]} to {where}"), f.env_names[0],
             {"class": cls.name, "field": f.name, "accepted": list(f.env_names), "values_file": where,
-             "container": env.container, "app": target.sha, "annotation": f.annotation}))
+             "containers": containers, "empty": {n: cs for n, cs in how.items() if n}, "app": target.sha,
+             "annotation": f.annotation}))
+    return out
+
+
+def _unique(names: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+def merge(head: str, found: Iterable[tuple[str | None, Finding]]) -> list[Finding]:
+    """One finding per cause: findings that differ only by container become one naming them all.
+
+    `found` holds (container, finding) with the container-free part of the message; the result's
+    message is "<head with {containers}>: <message>" (head unused for container-free findings).
+    """
+    groups: dict[tuple, tuple[Finding, list[str]]] = {}
+    for container, f in found:
+        first, containers = groups.setdefault((f.severity, f.message, f.item), (f, []))
+        if container is not None and container not in containers:
+            containers.append(container)
+    out = []
+    for f, containers in groups.values():
+        if not containers:
+            out.append(f)
+            continue
+        details = {k: v for k, v in f.details.items() if k != "container"}
+        out.append(Finding(f.severity, f"{head.replace('{containers}', ', '.join(containers))}: {f.message}", f.item,
+                           {**details, "containers": containers}))
     return out
 
 
@@ -243,24 +284,44 @@ def boot_results(host: Any, entry: SettingsEntry, target: Target,
     return {item_id: results[jobs[key].key] for item_id, key in keys.items()}
 
 
-def boot_findings(host: Any, entry: SettingsEntry, target: Target, env: ContainerEnv,
-                  result: boot.BootResult) -> list[Finding]:
-    """Turn one boot result into findings: blockers on plain values, warnings on sealed ones."""
-    text, m = model(host, entry, target.sha)
-    where = f"{host.name}: {env.container} at app {target.label}"
+def boot_findings(host: Any, entry: SettingsEntry, target: Target, envs: list[tuple[str, ContainerEnv]],
+                  results: dict[str, boot.BootResult], only: str | None = None) -> list[Finding]:
+    """Turn boot results into findings, one per cause naming every container that shares it.
+
+    Blockers on plain values, warnings on sealed ones. `only` keeps the findings of one settings class
+    (or of the boot function, "name()"); an error a class already reported is not repeated by a later
+    item (the boot function constructing that class), and a missing required field is left to the
+    required-field check.
+    """
+    _, m = model(host, entry, target.sha)
+    found: list[tuple[str | None, Finding]] = []
+    for item_id, env in envs:
+        found += _container_boot(host, entry, target, env, m, results[item_id], only)
+    return merge(f"{host.name}: {{containers}} at app {target.label}", found)
+
+
+def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: ContainerEnv,
+                    m: settings_model.SettingsModel, result: boot.BootResult,
+                    only: str | None) -> list[tuple[str | None, Finding]]:
+    """(container, finding) pairs of one container's boot; messages leave the container out."""
+    first = f"{entry.boot}()" if entry.boot else (m.classes[0].name if m.classes else None)
     if result.unavailable:
-        return _static_fallback(host, entry, target, env, m, result.unavailable)
+        return _static_fallback(host, entry, target, env, m, result.unavailable, only)
     if result.import_failure:
-        return [_outcome_finding(where, None, env, result.import_failure, f"importing {entry.path}")]
-    out: list[Finding] = []
+        if only is not None and only != first:
+            return []  # one cause: reported by the boot function's item (or the first class's)
+        return [(env.container, _outcome_finding(None, env, result.import_failure, f"importing {entry.path}"))]
+    out: list[tuple[str | None, Finding]] = []
     seen: set[tuple] = set()
     missing = {(c.name, f.name) for c, f in settings_model.missing_required(m, env.values())}
     for outcome in result.outcomes:
         if outcome.ok:
             continue
         cls = m.get(outcome.name)
+        mine = only is None or outcome.name == only
         if outcome.exception:
-            out.append(_outcome_finding(where, cls, env, outcome, outcome.name))
+            if mine:
+                out.append((env.container, _outcome_finding(cls, env, outcome, outcome.name)))
             continue
         for error in outcome.errors:
             owner = m.get(str(error.get("title"))) or cls
@@ -269,11 +330,12 @@ def boot_findings(host: Any, entry: SettingsEntry, target: Target, env: Containe
             if key in seen or (error.get("type") == "missing" and f and (owner.name, f.name) in missing):
                 continue  # already reported (by another class, or by the required-field check)
             seen.add(key)
-            out.append(_error_finding(where, owner, f, env, error, outcome.name))
+            if mine:
+                out.append((env.container, _error_finding(owner, f, env, error, outcome.name)))
     return out
 
 
-def _error_finding(where: str, owner: Any, f: settings_model.SettingsField | None, env: ContainerEnv,
+def _error_finding(owner: Any, f: settings_model.SettingsField | None, env: ContainerEnv,
                    error: dict, via: str) -> Finding:
     loc = ".".join(str(p) for p in error.get("loc") or ())
     field_name = f"{owner.name}.{f.name}" if owner and f else (f"{owner.name}.{loc}" if owner else loc)
@@ -286,44 +348,45 @@ def _error_finding(where: str, owner: Any, f: settings_model.SettingsField | Non
     if var is not None and not var.known:
         source = f"secret {var.ref[0]} key {var.ref[1]}" if var.secret and var.ref else var.source
         details.update(variable=var.name, source=var.source)
-        return Finding(WARN, f"{where}: {var.name} (from {source}) may not fit {field_name}: a stand-in value "
+        return Finding(WARN, f"{var.name} (from {source}) may not fit {field_name}: a stand-in value "
                              f"failed with: {reason}{context}; the sealed value cannot be read here, check it",
                        var.name, details)
     if var is not None:
         details.update(variable=var.name, value=var.value)
-        return Finding(BLOCK, f"{where}: {var.name}={var.value!r} fails {field_name}: {reason}{context}",
-                       var.name, details)
-    return Finding(BLOCK, f"{where}: {field_name} fails at boot: {reason}{context}", None, details)
+        return Finding(BLOCK, f"{var.name}={var.value!r} fails {field_name}: {reason}{context}", var.name, details)
+    return Finding(BLOCK, f"{field_name} fails at boot: {reason}{context}", None, details)
 
 
-def _outcome_finding(where: str, cls: Any, env: ContainerEnv, outcome: boot.Outcome, what: str) -> Finding:
+def _outcome_finding(cls: Any, env: ContainerEnv, outcome: boot.Outcome, what: str) -> Finding:
     if outcome.errors:
         error = outcome.errors[0]
-        return _error_finding(where, cls, cls.field_for(error.get("loc") or ()) if cls else None, env, error, what)
-    return Finding(BLOCK, f"{where}: {what} fails at boot: {outcome.exception}", None,
+        return _error_finding(cls, cls.field_for(error.get("loc") or ()) if cls else None, env, error, what)
+    return Finding(BLOCK, f"{what} fails at boot: {outcome.exception}", None,
                    {"container": env.container, "exception": outcome.exception})
 
 
 def _static_fallback(host: Any, entry: SettingsEntry, target: Target, env: ContainerEnv,
-                     m: settings_model.SettingsModel, reason: str) -> list[Finding]:
-    out = []
+                     m: settings_model.SettingsModel, reason: str,
+                     only: str | None) -> list[tuple[str | None, Finding]]:
+    out: list[tuple[str | None, Finding]] = []
     key = (host.shared, "fallback", entry.path, target.sha)
     if key not in _ANNOUNCED:
         _ANNOUNCED.add(key)
-        out.append(Finding(WARN, f"{entry.path} at {target.label} imports modules the boot check does not have "
-                                 f"({reason}): static checks only for this file", entry.path))
+        out.append((None, Finding(WARN, f"{entry.path} at {target.label} imports modules the boot check does not "
+                                        f"have ({reason}): static checks only for this file", entry.path)))
     values = settings_model.EnvView(env.values())
-    where = f"{host.name}: {env.container} at app {target.label}"
     for cls in m.classes:
+        if only is not None and cls.name != only:
+            continue
         for top in cls.fields:
             for f in top.walk():
                 hit = f.lookup(values)
                 var = env.vars.get(hit[0]) if hit else None
                 problem = settings_model.static_value_error(f, hit[1]) if var is not None and var.known else None
                 if problem:
-                    out.append(Finding(BLOCK, f"{where}: {var.name}={var.value!r} fails {cls.name}.{f.name}: "
-                                              f"{problem} (static check)", var.name,
-                                       {"field": f"{cls.name}.{f.name}", "value": var.value}))
+                    out.append((env.container, Finding(
+                        BLOCK, f"{var.name}={var.value!r} fails {cls.name}.{f.name}: {problem} (static check)",
+                        var.name, {"field": f"{cls.name}.{f.name}", "value": var.value})))
     return out
 
 

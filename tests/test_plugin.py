@@ -304,3 +304,20 @@ def test_unrenderable_chart_is_an_error_not_a_crash(suite: tuple[pytest.Pytester
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*production: helm could not render helm/app: *"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_check_that_applies_nowhere_is_deselected(suite: tuple[pytest.Pytester, Path]) -> None:
+    pytester, _ = suite
+    pytester.makepyfile(test_scope="""
+        from plugins.params import per_env
+
+        @per_env(lambda host: host.spec.deploys.tag is not None)
+        def test_tag_envs_only(host):
+            assert host.name == "production"
+    """)
+    result = pytester.runpytest("test_scope.py", "--env=echo-next,testing")
+    result.assert_outcomes()
+    result.stdout.fnmatch_lines(["*1 deselected*"])
+    result = pytester.runpytest("test_scope.py", "--env=all", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_tag_envs_only[[]production] PASSED*"])

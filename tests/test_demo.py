@@ -1,0 +1,126 @@
+"""The newcomer's run: `pytest -m prerelease --env=production` on the demo finds exactly the planted
+blockers, without services (git-only checks) and with the throwaway services running."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from conftest import ROOT, demo_environments
+
+# The planted release blockers of examples/README.md, as failed checks.
+PLANTED_GIT_ONLY = {
+    "test_hotfix_commits_on_main[production]",
+    "test_build_matrix_parity[production-registry.demo.test/app/agent]",
+    "test_settings_required_candidate[production-SearchSettings]",
+    "test_settings_boot[production-AppSettings]",
+    "test_secret_keys[production-backend-secrets.SMTP_PASSWORD]",
+}
+PLANTED_LIVE = {
+    "test_image_present[production-agent-agent]",
+    "test_candidate_images_ready[production]",
+    "test_workload_healthy[production-agent]",
+    "test_schema_matches_database[production-org_invite]",
+    "test_schema_candidate_push[production-org_invite]",
+    "test_subdomain_healthy[production-portal]",
+}
+DEMO_VARS = ("RELEASEGATE_DEMO_", "DEMO_TESTING_", "DEMO_NEXT_", "DEMO_PRODUCTION_")
+
+
+def _run_checks(env_file: Path, env: dict[str, str], report: Path,
+                *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real checks/ as a user would, in a subprocess, with the given environment."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(DEMO_VARS)}
+    clean.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "prerelease", "--env=production",
+         f"--environments={env_file}", f"--report-json={report}", "-p", "no:cacheprovider",
+         *args],
+        cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=600)
+
+
+def _failed(report: Path) -> dict[str, list[str]]:
+    failed: dict[str, list[str]] = {}
+    for record in json.loads(report.read_text())["records"]:
+        if record["outcome"] in ("failed", "error"):
+            nodeid = record["nodeid"].split("::", 1)[1]
+            failed.setdefault(nodeid, []).append(record["message"])
+    return failed
+
+
+def test_demo_without_services_fails_exactly_the_planted_blockers(
+        tmp_path: Path, estate_copy: Path) -> None:
+    env_file = tmp_path / "environments.yaml"
+    env_file.write_text(demo_environments(estate_copy))
+    report = tmp_path / "run.json"
+    result = _run_checks(env_file, {}, report, "-rs")
+    assert result.returncode == 1, result.stdout[-3000:]
+    failed = _failed(report)
+    assert set(failed) == PLANTED_GIT_ONLY, result.stdout[-3000:]
+    for messages in failed.values():
+        assert all("\n" not in m and len(m) < 600 for m in messages)
+    # the checks that need a service skip and name the missing setting
+    assert "DEMO_PRODUCTION_DATABASE_URL is not set" in result.stdout
+    assert "RELEASEGATE_DEMO_REGISTRY" in result.stdout
+    assert "Traceback" not in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def services(tmp_path: Path, estate_copy: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, dict[str, str]]]:
+    """Every demo service on free ports, for a private copy of the demo estate."""
+    from examples.services import https, kube, postgres, registry
+
+    if not Path(postgres.BIN / "initdb").exists():
+        pytest.skip(f"initdb not found in {postgres.BIN}")
+    env_file = tmp_path / "environments.yaml"
+    env_file.write_text(demo_environments(estate_copy))
+    for key in [k for k in os.environ if k.startswith(DEMO_VARS)]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv(https.DEMO_PORT_VAR, str(_free_port()))
+    running = []
+    env: dict[str, str] = {}
+    try:
+        for start in (lambda: postgres.demo(env_file, port=_free_port()),
+                      lambda: registry.demo(env_file, port=_free_port()),
+                      lambda: https.demo(env_file, workdir=tmp_path / "https"),
+                      lambda: kube.start(tmp_path / "kube", environments=env_file)):
+            service = start()
+            running.append(service)
+            env.update({k: str(v) for k, v in service.env.items()})
+        yield env_file, env
+    finally:
+        for service in reversed(running):
+            service.stop()
+
+
+def test_demo_with_services_fails_exactly_the_planted_blockers(
+        tmp_path: Path, services: tuple[Path, dict[str, str]]) -> None:
+    env_file, env = services
+    report = tmp_path / "run.json"
+    result = _run_checks(env_file, env, report)
+    assert result.returncode == 1, result.stdout[-3000:]
+    failed = _failed(report)
+    assert set(failed) == PLANTED_GIT_ONLY | PLANTED_LIVE, result.stdout[-4000:]
+    pitfall = " ".join(failed["test_schema_matches_database[production-org_invite]"])
+    assert 'DROP INDEX "org_invite_created_at_index"' in pitfall
+    assert "idx_org_invite_recent" in pitfall and "created_at.json" in pitfall
+    portal = " ".join(failed["test_subdomain_healthy[production-portal]"])
+    assert "certificate expires in 3 days" in portal
+    agent = " ".join(failed["test_workload_healthy[production-agent]"])
+    assert "ImagePullBackOff" in agent
+    skipped = [r for r in json.loads(report.read_text())["records"] if r["outcome"] == "skipped"]
+    assert not [r for r in skipped if "is not set" in (r["message"] or "")]
