@@ -18,7 +18,7 @@ from plugins.host import EnvHost
 from plugins.params import per_env, per_item
 
 
-def _settings_items(host: EnvHost, role: str) -> Iterable[tuple[str, Any]]:
+def _settings_items(host: EnvHost, role: str, with_boot: bool) -> Iterable[tuple[str, Any]]:
     many = len(host.estate.settings) > 1
     for index, entry in enumerate(host.estate.settings):
         target = parity.targets(host, entry).get(role)
@@ -27,24 +27,53 @@ def _settings_items(host: EnvHost, role: str) -> Iterable[tuple[str, Any]]:
                 problems = parity.running(host, None, entry).problems
                 yield "running-commit", (entry, None, problems[0] if problems else f"{host.name}: commit unknown")
             continue
-        for item_id, env in parity.settings_containers(host, entry):
-            yield (f"{index}.{item_id}" if many else item_id), (entry, target, env)
+        for name in parity.units(host, entry, target, with_boot):
+            yield (f"{index}.{name}" if many else name), (entry, target, name)
 
 
-def running_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
-    """Containers that boot a settings entry, with the application commit the environment runs."""
-    return _settings_items(host, "running")
+def running_classes(host: EnvHost) -> Iterable[tuple[str, Any]]:
+    """Settings classes of the application commit the environment runs."""
+    return _settings_items(host, "running", with_boot=False)
 
 
-def candidate_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
-    """Containers that boot a settings entry, with the application commit the environment gets next."""
-    return _settings_items(host, "candidate")
+def candidate_classes(host: EnvHost) -> Iterable[tuple[str, Any]]:
+    """Settings classes of the application commit the environment gets next."""
+    return _settings_items(host, "candidate", with_boot=False)
 
 
-def container_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
-    """Every container of the rendered chart (init containers too)."""
-    envs = parity.container_envs(host)
-    return [(parity.container_id(e, envs), e) for e in envs]
+def running_boot_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
+    """Settings classes and the boot function of the application commit the environment runs."""
+    return _settings_items(host, "running", with_boot=True)
+
+
+def candidate_boot_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
+    """Settings classes and the boot function of the application commit the environment gets next."""
+    return _settings_items(host, "candidate", with_boot=True)
+
+
+def secret_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
+    """Every secret key (or whole secret, for envFrom) a container of the chart references."""
+    return [(item_id, item_id) for item_id in parity.secret_items(parity.container_envs(host))]
+
+
+def _others(host: EnvHost) -> tuple[dict[str, list], dict[str, str]]:
+    """Container environments of every other environment, and why those that cannot render did not."""
+    others, broken = {}, {}
+    for name in sorted(host.estate.environments):
+        if name == host.name:
+            continue
+        try:
+            others[name] = parity.container_envs(host.shared.host(name))
+        except SourceError as exc:
+            broken[name] = str(exc)
+    return others, broken
+
+
+def variable_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
+    """Every variable the chart sets here or for the same container in another environment."""
+    others, broken = _others(host)
+    yield from ((name, (name, None)) for name in parity.cross_variables(parity.container_envs(host), others))
+    yield from ((f"compare-{name}", (None, reason)) for name, reason in broken.items())
 
 
 def frontend_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
@@ -62,90 +91,86 @@ def _report(gate: Gate, findings: Iterable[parity.Finding]) -> None:
 
 
 @pytest.fixture
-def booted(host: EnvHost, item: Any) -> boot.BootResult | None:
-    """The boot of this item's settings with this container's environment (one batch per host)."""
-    entry, target, env = item
+def booted(host: EnvHost, item: Any) -> dict[str, boot.BootResult] | None:
+    """Boot results of every container that boots this item's settings (identical environments boot once)."""
+    entry, target, _ = item
     if target is None:
         return None
-    envs = parity.settings_containers(host, entry)
     try:
-        results = parity.boot_results(host, entry, target, envs)
+        return parity.boot_results(host, entry, target, parity.settings_containers(host, entry))
     except boot.BootError as exc:
         raise SourceError(f"{host.name}: {exc}") from None
-    return next(results[item_id] for item_id, e in envs if e == env)
 
 
 def _required(host: EnvHost, item: Any, gate: Gate) -> None:
-    entry, target, env = item
+    entry, target, name = item
     if target is None:
-        gate.fail(env)
+        gate.fail(name)
     _report(gate, parity.reader_warnings(host, entry, target))
-    _report(gate, parity.required(host, entry, target, env))
+    _report(gate, parity.required(host, entry, target, parity.settings_containers(host, entry), cls_name=name))
 
 
-def _boot(host: EnvHost, item: Any, booted: boot.BootResult | None, gate: Gate) -> None:
-    entry, target, env = item
+def _boot(host: EnvHost, item: Any, booted: dict[str, boot.BootResult] | None, gate: Gate) -> None:
+    entry, target, name = item
     if target is None or booted is None:
-        gate.fail(env)
-    _report(gate, parity.boot_findings(host, entry, target, env, booted))
+        gate.fail(name)
+    only = f"{name}()" if name == entry.boot else name
+    _report(gate, parity.boot_findings(host, entry, target, parity.settings_containers(host, entry), booted, only))
 
 
 @pytest.mark.prerelease
 @pytest.mark.smoke
 @pytest.mark.drift
-@per_item(running_items)
+@per_item(running_classes)
 def test_settings_required(host: EnvHost, item: Any, gate: Gate) -> None:
-    """Every required settings field of the running release has a variable in this container."""
+    """Every required field of this settings class (running release) has a variable in each container."""
     _required(host, item, gate)
 
 
 @pytest.mark.prerelease
-@per_item(candidate_items)
+@per_item(candidate_classes)
 def test_settings_required_candidate(host: EnvHost, item: Any, gate: Gate) -> None:
-    """Every required settings field of the candidate has a variable in this container."""
+    """Every required field of this settings class (candidate) has a variable in each container."""
     _required(host, item, gate)
 
 
 @pytest.mark.prerelease
 @pytest.mark.smoke
 @pytest.mark.drift
-@per_item(running_items)
-def test_settings_boot(host: EnvHost, item: Any, booted: boot.BootResult, gate: Gate) -> None:
-    """The running release's settings construct from exactly what this container gets."""
+@per_item(running_boot_items)
+def test_settings_boot(host: EnvHost, item: Any, booted: dict[str, boot.BootResult], gate: Gate) -> None:
+    """The running release's settings class (or boot function) constructs from what each container gets."""
     _boot(host, item, booted, gate)
 
 
 @pytest.mark.prerelease
-@per_item(candidate_items)
-def test_settings_boot_candidate(host: EnvHost, item: Any, booted: boot.BootResult, gate: Gate) -> None:
-    """The candidate's settings construct from exactly what this container gets."""
+@per_item(candidate_boot_items)
+def test_settings_boot_candidate(host: EnvHost, item: Any, booted: dict[str, boot.BootResult],
+                                 gate: Gate) -> None:
+    """The candidate's settings class (or boot function) constructs from what each container gets."""
     _boot(host, item, booted, gate)
 
 
 @pytest.mark.prerelease
 @pytest.mark.smoke
 @pytest.mark.drift
-@per_item(container_items)
-def test_secret_keys(host: EnvHost, item: Any, gate: Gate) -> None:
-    """Every secret and key the container reads exists in the environment's (sealed) secrets."""
-    _report(gate, parity.secret_findings(host, item, parity.secret_index(host)))
+@per_item(secret_items)
+def test_secret_keys(host: EnvHost, item: str, gate: Gate) -> None:
+    """This secret key, wherever a container reads it, exists in the environment's (sealed) secrets."""
+    _report(gate, parity.secret_findings(host, parity.container_envs(host), parity.secret_index(host), item))
 
 
 @pytest.mark.prerelease
 @pytest.mark.drift
-@per_item(container_items)
+@per_item(variable_items)
 def test_env_cross_parity(host: EnvHost, item: Any, gate: Gate) -> None:
-    """Variables the same container gets in another environment are set here too (warnings)."""
-    others = {}
-    for name in sorted(host.estate.environments):
-        if name == host.name:
-            continue
-        try:
-            others[name] = parity.container_envs(host.shared.host(name))
-        except SourceError as exc:
-            gate.warn(f"{host.name}: cannot compare with {name}: {exc}")
-    envs = parity.container_envs(host)
-    _report(gate, parity.cross_parity(host, parity.container_id(item, envs), others, envs))
+    """A variable the same containers get in another environment is set here too (warnings)."""
+    variable, broken = item
+    if variable is None:  # another environment's chart did not render: said once, not per variable
+        gate.warn(f"{host.name}: cannot compare with it: {broken}")
+        return
+    others, _ = _others(host)
+    _report(gate, parity.cross_parity(host, parity.container_envs(host), others, variable))
 
 
 def _flags_apply(host: EnvHost) -> bool:

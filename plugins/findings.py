@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import pytest
 
 from plugins.environments import Waiver
+from plugins.redact import redact
 
 BLOCKER, WARNING = "blocker", "warning"
 
@@ -68,7 +69,7 @@ class Gate:
 
 
 def _one_line(message: str) -> str:
-    return " ".join(str(message).split())
+    return redact(" ".join(str(message).split()))
 
 
 GATE = pytest.StashKey[Gate]()

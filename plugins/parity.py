@@ -10,12 +10,12 @@ from __future__ import annotations
 import functools
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any, Iterable
 
 from plugins import boot, settings_model
-from plugins.container_env import ContainerEnv, EnvVar, environments, objects
+from plugins.container_env import ContainerEnv, EnvVar, SecretNeed, environments, objects
 from plugins.deployed import Deployed, for_host
 from plugins.environments import FrontendEntry, SettingsEntry
 from plugins.gitrepo import SourceError
@@ -24,6 +24,7 @@ from plugins.manifests import workloads
 from plugins.sealed import SecretIndex, secret_keys
 
 BLOCK, WARN = "blocker", "warning"
+CONTAINERS = "{containers}"  # stands for the containers a cause affects, until merge() names them
 _TRUE = {"1", "on", "t", "true", "y", "yes"}
 _FRONTEND_READ = re.compile(r"""(?:import\.meta\.env|process\.env)(?:\.([A-Za-z_][A-Za-z0-9_]*)"""
                             r"""|\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])""")
@@ -158,6 +159,12 @@ def model(host: Any, entry: SettingsEntry, sha: str) -> tuple[str, settings_mode
     return _model(host.git(entry.source), sha, entry.path)
 
 
+def units(host: Any, entry: SettingsEntry, target: Target, with_boot: bool) -> list[str]:
+    """The settings classes of an entry at a commit (and its boot function, `with_boot`): one item each."""
+    _, m = model(host, entry, target.sha)
+    return [c.name for c in m.classes] + ([entry.boot] if with_boot and entry.boot else [])
+
+
 # -- checks ----------------------------------------------------------------------------------------
 def reader_warnings(host: Any, entry: SettingsEntry, target: Target) -> list[Finding]:
     """What the static reader could not follow in the settings file: warnings, once per file and commit."""
@@ -206,11 +213,10 @@ def _unique(names: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def merge(head: str, found: Iterable[tuple[str | None, Finding]]) -> list[Finding]:
+def merge(found: Iterable[tuple[str | None, Finding]]) -> list[Finding]:
     """One finding per cause: findings that differ only by container become one naming them all.
 
-    `found` holds (container, finding) with the container-free part of the message; the result's
-    message is "<head with {containers}>: <message>" (head unused for container-free findings).
+    `found` holds (container, finding) pairs whose message says `{containers}` where the containers go.
     """
     groups: dict[tuple, tuple[Finding, list[str]]] = {}
     for container, f in found:
@@ -223,9 +229,13 @@ def merge(head: str, found: Iterable[tuple[str | None, Finding]]) -> list[Findin
             out.append(f)
             continue
         details = {k: v for k, v in f.details.items() if k != "container"}
-        out.append(Finding(f.severity, f"{head.replace('{containers}', ', '.join(containers))}: {f.message}", f.item,
+        out.append(Finding(f.severity, f.message.replace(CONTAINERS, ", ".join(containers)), f.item,
                            {**details, "containers": containers}))
     return out
+
+
+def _verb(names: list[str], one: str, many: str) -> str:
+    return one if len(names) == 1 else many
 
 
 def boot_env(env: ContainerEnv, m: settings_model.SettingsModel) -> dict[str, str]:
@@ -294,10 +304,12 @@ def boot_findings(host: Any, entry: SettingsEntry, target: Target, envs: list[tu
     required-field check.
     """
     _, m = model(host, entry, target.sha)
+    where = f"{host.name}: {CONTAINERS} at app {target.label}: "
     found: list[tuple[str | None, Finding]] = []
     for item_id, env in envs:
-        found += _container_boot(host, entry, target, env, m, results[item_id], only)
-    return merge(f"{host.name}: {{containers}} at app {target.label}", found)
+        found += [(c, replace(f, message=where + f.message) if c else f)
+                  for c, f in _container_boot(host, entry, target, env, m, results[item_id], only)]
+    return merge(found)
 
 
 def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: ContainerEnv,
@@ -390,53 +402,111 @@ def _static_fallback(host: Any, entry: SettingsEntry, target: Target, env: Conta
     return out
 
 
-def secret_findings(host: Any, env: ContainerEnv, secrets: SecretIndex) -> list[Finding]:
-    """Secrets and keys the container needs that the environment does not hold: blockers."""
-    out = [Finding(BLOCK, f"{host.name}: {env.container}: {p}", None, {"container": env.container})
-           for p in env.problems]
-    for need in env.needs:
-        found = secrets.find(need.secret, env.namespace)
-        what = f"{need.variable} from secret {need.secret} key {need.key}" if need.key else f"secret {need.secret}"
-        if found is None:
-            if not need.optional:
-                elsewhere = ", ".join(sorted({str(s.namespace) for s in secrets.others(need.secret)}))
-                hint = f" (it exists in namespace {elsewhere})" if elsewhere else ""
-                out.append(Finding(BLOCK, f"{host.name}: {env.container} reads {what}, but no secret "
-                                          f"{need.secret} exists in namespace {env.namespace}{hint}: the pod will "
-                                          "not start (CreateContainerConfigError)",
-                                   need.variable or need.secret, {"secret": need.secret, "key": need.key}))
-        elif need.key and need.key not in found.keys and not need.optional:
-            out.append(Finding(BLOCK, f"{host.name}: {env.container} reads {what}, which {found.origin} does not "
-                                      f"hold: the pod will not start (CreateContainerConfigError); seal the key "
-                                      f"into {found.origin}", need.variable,
-                               {"secret": need.secret, "key": need.key, "origin": found.origin,
-                                "keys": sorted(found.keys)}))
-    return out
+def need_id(need: SecretNeed) -> str:
+    """The item id of a secret reference: `secret.key`, or `secret` for a whole secret (envFrom)."""
+    return f"{need.secret}.{need.key}" if need.key else need.secret
 
 
-def cross_parity(host: Any, env_id: str, others: dict[str, list[ContainerEnv]],
-                 mine: list[ContainerEnv]) -> list[Finding]:
-    """Variables the same container gets elsewhere but not here (or only empty here): warnings."""
-    here = next((e for e in mine if container_id(e, mine) == env_id), None)
-    if here is None:
-        return []
-    declared = here.declared()
-    seen: dict[str, list[str]] = {}
-    empty_here: dict[str, list[str]] = {}
-    for other_name, other_envs in sorted(others.items()):
-        there = next((e for e in other_envs if container_id(e, other_envs) == env_id), None)
-        if there is None:
-            continue
-        for name, var in there.declared().items():
-            if name not in declared:
-                seen.setdefault(name, []).append(other_name)
-            elif declared[name].known and declared[name].value == "" and var.value != "":
-                empty_here.setdefault(name, []).append(other_name)
-    out = [Finding(WARN, f"{host.name}: {here.container} lacks {name}, which {', '.join(envs)} set", name,
-                   {"container": here.container, "set_in": envs}) for name, envs in sorted(seen.items())]
-    out += [Finding(WARN, f"{host.name}: {here.container} gets {name} empty, which {', '.join(envs)} set to a "
-                          "value", name, {"container": here.container, "set_in": envs})
-            for name, envs in sorted(empty_here.items())]
+ENV_PROBLEMS = "env-entries"  # item id of container env entries the API server or kubelet rejects
+
+
+def secret_items(envs: Iterable[ContainerEnv]) -> list[str]:
+    """Every secret (and key) any container references, plus ENV_PROBLEMS when an env entry is broken."""
+    envs = list(envs)
+    ids = {need_id(n) for e in envs for n in e.needs}
+    return sorted(ids | ({ENV_PROBLEMS} if any(e.problems for e in envs) else set()))
+
+
+def secret_findings(host: Any, envs: Iterable[ContainerEnv], secrets: SecretIndex,
+                    item: str | None = None) -> list[Finding]:
+    """Secrets and keys containers need that the environment does not hold: one blocker per secret key.
+
+    `item` keeps one secret reference (a `need_id`) or ENV_PROBLEMS.
+    """
+    found: list[tuple[str | None, Finding]] = []
+    for env in envs:
+        if item in (None, ENV_PROBLEMS):
+            found += [(env.container, Finding(BLOCK, f"{host.name}: {CONTAINERS}: {p}", ENV_PROBLEMS,
+                                              {"container": env.container})) for p in env.problems]
+        for need in env.needs:
+            if (item is not None and need_id(need) != item) or need.optional:
+                continue
+            finding = _missing_secret(host, env, need, secrets)
+            if finding is not None:
+                found.append((env.container, finding))
+    return merge(found)
+
+
+def _missing_secret(host: Any, env: ContainerEnv, need: SecretNeed, secrets: SecretIndex) -> Finding | None:
+    found = secrets.find(need.secret, env.namespace)
+    reads = f"{need.variable} for {CONTAINERS}" if need.key else f"envFrom of {CONTAINERS}"
+    what = f"secret {need.secret} key {need.key}" if need.key else f"secret {need.secret}"
+    if found is None:
+        elsewhere = ", ".join(sorted({str(s.namespace) for s in secrets.others(need.secret)}))
+        hint = f" (it exists in namespace {elsewhere})" if elsewhere else ""
+        return Finding(BLOCK, f"{host.name}: {what} ({reads}) is needed, but no secret {need.secret} exists in "
+                              f"namespace {env.namespace}{hint}: the pods will not start "
+                              "(CreateContainerConfigError)", need_id(need),
+                       {"secret": need.secret, "key": need.key, "variable": need.variable,
+                        "namespace": env.namespace, "container": env.container})
+    if need.key and need.key not in found.keys:
+        return Finding(BLOCK, f"{host.name}: {what} ({reads}) is not in {found.origin}: the pods will not start "
+                              f"(CreateContainerConfigError); seal the key into {found.origin}", need_id(need),
+                       {"secret": need.secret, "key": need.key, "variable": need.variable, "origin": found.origin,
+                        "keys": sorted(found.keys), "container": env.container})
+    return None
+
+
+def _matching(envs: list[ContainerEnv], env_id: str) -> ContainerEnv | None:
+    return next((e for e in envs if container_id(e, envs) == env_id), None)
+
+
+def cross_variables(mine: list[ContainerEnv], others: dict[str, list[ContainerEnv]]) -> list[str]:
+    """Every variable the chart sets for a container here or for the same container elsewhere, sorted."""
+    names = {n for e in mine for n in e.declared()}
+    for other_envs in others.values():
+        for e in mine:
+            there = _matching(other_envs, container_id(e, mine))
+            names |= set(there.declared()) if there is not None else set()
+    return sorted(names)
+
+
+def cross_parity(host: Any, mine: list[ContainerEnv], others: dict[str, list[ContainerEnv]],
+                 variable: str | None = None) -> list[Finding]:
+    """Variables the same containers get elsewhere but not here (or only empty here): one warning each.
+
+    `variable` keeps one variable.
+    """
+    gaps: dict[str, dict[tuple[str, tuple[str, ...]], list[str]]] = {}  # name -> (how, envs) -> containers
+    for here in mine:
+        env_id = container_id(here, mine)
+        declared = here.declared()
+        lacking: dict[str, dict[str, list[str]]] = {}
+        for other_name, other_envs in sorted(others.items()):
+            there = _matching(other_envs, env_id)
+            for name, var in (there.declared() if there is not None else {}).items():
+                if variable is not None and name != variable:
+                    continue
+                if name not in declared:
+                    lacking.setdefault(name, {}).setdefault("lack", []).append(other_name)
+                elif declared[name].known and declared[name].value == "" and var.value != "":
+                    lacking.setdefault(name, {}).setdefault("empty", []).append(other_name)
+        for name, hows in lacking.items():
+            for how, envs in hows.items():
+                gaps.setdefault(name, {}).setdefault((how, tuple(envs)), []).append(here.container)
+    out = []
+    for name, groups in sorted(gaps.items()):
+        said = []
+        for (how, envs), cs in groups.items():
+            if how == "lack":
+                said.append(f"{', '.join(cs)} {_verb(cs, 'lacks', 'lack')} {name}, which {', '.join(envs)} set")
+            else:
+                said.append(f"{', '.join(cs)} {_verb(cs, 'gets', 'get')} {name} empty, which {', '.join(envs)} "
+                            "set to a value")
+        out.append(Finding(WARN, f"{host.name}: {'; '.join(said)}", name,
+                           {"containers": _unique(c for cs in groups.values() for c in cs),
+                            "set_in": sorted({e for _, envs in groups for e in envs}),
+                            "empty_here": sorted({c for (how, _), cs in groups.items() if how == "empty" for c in cs})}))
     return out
 
 
@@ -491,7 +561,7 @@ def frontend_findings(host: Any, entry: FrontendEntry, sha: str, ref_label: str)
         return []
     repo = host.git(entry.source)
     provided = dotenv_names(repo.show(sha, entry.env_file))
-    out = []
+    readers: dict[str, list[str]] = {}  # variable -> files that read it
     for path in entry.paths:
         files = [p for p in repo.ls_tree(sha, path)] if not repo.exists(sha, path) or path.endswith("/") \
             else [path]
@@ -499,10 +569,10 @@ def frontend_findings(host: Any, entry: FrontendEntry, sha: str, ref_label: str)
             raise SourceError(f"{repo.name}: {path} does not exist at {ref_label}")
         for file in files:
             for name in sorted(frontend_reads(repo.show(sha, file)) - set(provided)):
-                out.append(Finding(BLOCK, f"{host.name}: {file} reads {name}, which {entry.env_file} at app "
-                                          f"{ref_label} does not set: add it", name,
-                                   {"file": file, "env_file": entry.env_file}))
-    return out
+                readers.setdefault(name, []).append(file)
+    return [Finding(BLOCK, f"{host.name}: {', '.join(files)} {_verb(files, 'reads', 'read')} {name}, which "
+                           f"{entry.env_file} at app {ref_label} does not set: add it", name,
+                    {"files": files, "env_file": entry.env_file}) for name, files in sorted(readers.items())]
 
 
 def evaluate(host: Any, gitops_ref: str | None = None, app_ref: str | None = None) -> list[Finding]:
@@ -523,10 +593,7 @@ def evaluate(host: Any, gitops_ref: str | None = None, app_ref: str | None = Non
             sha = deployed.sha
         target = Target("running", sha, label(host, sha))
         envs = settings_containers(host, entry, gitops_ref)
-        results = boot_results(host, entry, target, envs)
-        for item_id, env in envs:
-            out += required(host, entry, target, env, gitops_ref)
-            out += boot_findings(host, entry, target, env, results[item_id])
-    for env in container_envs(host, gitops_ref):
-        out += secret_findings(host, env, secrets)
+        out += required(host, entry, target, envs, gitops_ref)
+        out += boot_findings(host, entry, target, envs, boot_results(host, entry, target, envs))
+    out += secret_findings(host, container_envs(host, gitops_ref), secrets)
     return out

@@ -102,10 +102,22 @@ def _finding_record(check: str, env: str, item_id: str | None, outcome: str,
     return record
 
 
-@pytest.hookimpl(wrapper=True)
+def _redact_exception(call: pytest.CallInfo[None]) -> None:
+    """Mask secrets in the exception itself: other plugins (allure) read it, not our report."""
+    if call.excinfo is None:
+        return
+    exc = call.excinfo.value
+    if isinstance(getattr(exc, "msg", None), str):
+        exc.msg = redact(exc.msg)  # type: ignore[attr-defined]
+    exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
+
+
+# trylast: the innermost wrapper, so that the exception is redacted before outer wrappers read it.
+@pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_makereport(item: pytest.Item,
                               call: pytest.CallInfo[None]) -> Any:
     """Turn gate findings, waivers and infrastructure errors into outcomes and records."""
+    _redact_exception(call)
     report = yield
     context = _context(item)
     if context is not None:

@@ -155,11 +155,16 @@ def test_secrets_never_appear_in_any_output(suite: tuple[pytest.Pytester, Path],
     """)
     out = pytester.path / "out"
     result = pytester.runpytest("--env=production", "-k", "leaks or test_db", "-rA",
+                                "-p", "allure_pytest.plugin", f"--alluredir={out / 'allure'}",
+                                f"--drift-report={out / 'drift'}",
                                 f"--report-json={out / 'run.json'}",
                                 f"--junitxml={out / 'junit.xml'}", "--timeout-s=2")
     result.assert_outcomes(failed=1, errors=1)
     texts = [result.stdout.str(), result.stderr.str()]
-    texts += [p.read_text() for p in out.iterdir()]
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert {"run.json", "junit.xml", "drift.json", "drift.md", "drift.html"} <= {p.name for p in files}
+    assert any(p.parent.name == "allure" for p in files)
+    texts += [p.read_text() for p in files]
     for text in texts:
         assert CANARY not in text
     assert any("postgresql://app:***@127.0.0.1:1/app" in t for t in texts)
