@@ -108,6 +108,7 @@ def clear_caches() -> None:
     for fn in (helm.render, parity._secret_index, parity._container_envs, parity._model):
         fn.cache_clear()
     parity._BOOTED.clear()
+    parity._MEMO.clear()
     parity._ANNOUNCED.clear()
 
 
@@ -121,17 +122,12 @@ def parity_run(path: Path) -> dict[str, int]:
     for name, host in hosts.items():
         entry = host.estate.settings[0]
         found: list[parity.Finding] = []
-        containers = parity.settings_containers(host, entry)
         for target in parity.targets(host, entry).values():
-            results = parity.boot_results(host, entry, target, containers)
-            for item_id, env in containers:
-                found += parity.required(host, entry, target, env)
-                found += parity.boot_findings(host, entry, target, env, results[item_id])
-        secrets = parity.secret_index(host)
+            found += parity.required(host, entry, target)
+            found += parity.boot_findings(host, entry, target)
         others = {n: e for n, e in envs.items() if n != name}
-        for env in envs[name]:
-            found += parity.secret_findings(host, env, secrets)
-            found += parity.cross_parity(host, parity.container_id(env, envs[name]), others, envs[name])
+        found += parity.secret_findings(host, envs[name], parity.secret_index(host))
+        found += parity.cross_parity(host, envs[name], others)
         for f in found:
             counts[f.severity] += 1
     return counts

@@ -56,22 +56,9 @@ def secret_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
     return [(item_id, item_id) for item_id in parity.secret_items(parity.container_envs(host))]
 
 
-def _others(host: EnvHost) -> tuple[dict[str, list], dict[str, str]]:
-    """Container environments of every other environment, and why those that cannot render did not."""
-    others, broken = {}, {}
-    for name in sorted(host.estate.environments):
-        if name == host.name:
-            continue
-        try:
-            others[name] = parity.container_envs(host.shared.host(name))
-        except SourceError as exc:
-            broken[name] = str(exc)
-    return others, broken
-
-
 def variable_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
     """Every variable the chart sets here or for the same container in another environment."""
-    others, broken = _others(host)
+    others, broken = parity.other_envs(host)
     yield from ((name, (name, None)) for name in parity.cross_variables(parity.container_envs(host), others))
     yield from ((f"compare-{name}", (None, reason)) for name, reason in broken.items())
 
@@ -92,12 +79,15 @@ def _report(gate: Gate, findings: Iterable[parity.Finding]) -> None:
 
 @pytest.fixture
 def booted(host: EnvHost, item: Any) -> dict[str, boot.BootResult] | None:
-    """Boot results of every container that boots this item's settings (identical environments boot once)."""
+    """Boot results of every container that boots this item's settings (identical environments boot once).
+
+    A boot interpreter that cannot run is broken infrastructure: raised here, it shows as ERROR.
+    """
     entry, target, _ = item
     if target is None:
         return None
     try:
-        return parity.boot_results(host, entry, target, parity.settings_containers(host, entry))
+        return parity.boot_results(host, entry, target)
     except boot.BootError as exc:
         raise SourceError(f"{host.name}: {exc}") from None
 
@@ -107,7 +97,7 @@ def _required(host: EnvHost, item: Any, gate: Gate) -> None:
     if target is None:
         gate.fail(name)
     _report(gate, parity.reader_warnings(host, entry, target))
-    _report(gate, parity.required(host, entry, target, parity.settings_containers(host, entry), cls_name=name))
+    _report(gate, parity.required(host, entry, target, cls_name=name))
 
 
 def _boot(host: EnvHost, item: Any, booted: dict[str, boot.BootResult] | None, gate: Gate) -> None:
@@ -115,7 +105,7 @@ def _boot(host: EnvHost, item: Any, booted: dict[str, boot.BootResult] | None, g
     if target is None or booted is None:
         gate.fail(name)
     only = f"{name}()" if name == entry.boot else name
-    _report(gate, parity.boot_findings(host, entry, target, parity.settings_containers(host, entry), booted, only))
+    _report(gate, parity.boot_findings(host, entry, target, only=only))
 
 
 @pytest.mark.prerelease
@@ -169,8 +159,7 @@ def test_env_cross_parity(host: EnvHost, item: Any, gate: Gate) -> None:
     if variable is None:  # another environment's chart did not render: said once, not per variable
         gate.warn(f"{host.name}: cannot compare with it: {broken}")
         return
-    others, _ = _others(host)
-    _report(gate, parity.cross_parity(host, parity.container_envs(host), others, variable))
+    _report(gate, parity.cross_findings(host, variable))
 
 
 def _flags_apply(host: EnvHost) -> bool:

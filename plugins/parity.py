@@ -4,6 +4,10 @@ The checks in checks/test_settings.py and the replay walk (plugins/replay.py) bo
 functions; each returns `Finding`s (severity, one-line message, item, details) and touches git and
 helm only, plus the boot subprocess. Results are cached by content (commit SHAs), so a session
 renders and boots each (environment, gitops commit, app commit) once.
+
+One cause is one finding: what several containers share (a missing field, a failing value, a
+missing secret key, a variable another environment sets) is reported once, naming the containers.
+The checks take a whole environment's findings, computed once per session, and keep their item's.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import re
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from plugins import boot, settings_model
 from plugins.container_env import ContainerEnv, EnvVar, SecretNeed, environments, objects
@@ -30,6 +34,18 @@ _FRONTEND_READ = re.compile(r"""(?:import\.meta\.env|process\.env)(?:\.([A-Za-z_
                             r"""|\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])""")
 _FRONTEND_BUILTINS = {"MODE", "DEV", "PROD", "SSR", "BASE_URL", "NODE_ENV"}
 _ANNOUNCED: set[tuple] = set()  # (session, what, file, commit): said once per session
+_MEMO: dict[tuple, Any] = {}  # (what, session, environment, commits...): whole-environment results
+
+
+def _memo(key: tuple, compute: Callable[[], Any]) -> Any:
+    """A whole-environment result computed once per session; checks take their item's share of it."""
+    if key not in _MEMO:
+        _MEMO[key] = compute()
+    return _MEMO[key]
+
+
+def _entry_key(entry: SettingsEntry) -> tuple:
+    return (entry.source, entry.path, tuple(entry.containers), entry.boot, entry.python)
 
 
 @dataclass(frozen=True)
@@ -176,30 +192,35 @@ def reader_warnings(host: Any, entry: SettingsEntry, target: Target) -> list[Fin
     return [Finding(WARN, f"{w} (app {target.label})", entry.path) for w in m.warnings]
 
 
-def required(host: Any, entry: SettingsEntry, target: Target, envs: list[tuple[str, ContainerEnv]],
-             gitops_ref: str | None = None, cls_name: str | None = None) -> list[Finding]:
+def required(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str | None = None,
+             cls_name: str | None = None) -> list[Finding]:
     """Required fields that no variable sets, one blocker per field naming every container that lacks it.
 
     `cls_name` keeps only the fields of that settings class.
     """
+    key = ("required", host.shared, host.name, _entry_key(entry), target, gitops_sha(host, gitops_ref))
+    found = _memo(key, lambda: _required(host, entry, target, gitops_ref))
+    return [f for f in found if cls_name is None or f.details["class"] == cls_name]
+
+
+def _required(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str | None) -> list[Finding]:
+    envs = settings_containers(host, entry, gitops_ref)
     _, m = model(host, entry, target.sha)
     where = values_file(host, gitops_ref)
     unset: dict[tuple, dict[str, list[str]]] = {}  # (class, field) -> {"": lacking, NAME: empty}
     fields: dict[tuple, tuple] = {}
-    for _, env in envs:
+    for env_id, env in envs:
         values = settings_model.EnvView(env.values())
         for cls, f in settings_model.missing_required(m, values):
-            if cls_name is not None and cls.name != cls_name:
-                continue
             hit = f.lookup(values)
             fields.setdefault((cls.name, f.name), (cls, f))
-            unset.setdefault((cls.name, f.name), {}).setdefault(hit[0] if hit else "", []).append(env.container)
+            unset.setdefault((cls.name, f.name), {}).setdefault(hit[0] if hit else "", []).append(env_id)
     out = []
     for key, (cls, f) in fields.items():
         how = unset[key]
-        said = [f"no variable sets it for {', '.join(how[''])}"] if "" in how else []
-        said += [f"{name} is empty for {', '.join(cs)}" for name, cs in how.items() if name]
-        containers = _unique(c for cs in how.values() for c in cs)
+        said = [f"no variable sets it for {', '.join(sorted(how['']))}"] if "" in how else []
+        said += [f"{name} is empty for {', '.join(sorted(cs))}" for name, cs in how.items() if name]
+        containers = sorted({c for cs in how.values() for c in cs})
         out.append(Finding(BLOCK, (
             f"{host.name}: {f.path} is required (reads {' or '.join(f.env_names)}) and {'; '.join(said)} "
             f"at app {target.label} ({target.role}): add {f.env_names[0]} to {where}"), f.env_names[0],
@@ -207,10 +228,6 @@ def required(host: Any, entry: SettingsEntry, target: Target, envs: list[tuple[s
              "containers": containers, "empty": {n: cs for n, cs in how.items() if n}, "app": target.sha,
              "annotation": f.annotation}))
     return out
-
-
-def _unique(names: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(names))
 
 
 def merge(found: Iterable[tuple[str | None, Finding]]) -> list[Finding]:
@@ -229,6 +246,7 @@ def merge(found: Iterable[tuple[str | None, Finding]]) -> list[Finding]:
             out.append(f)
             continue
         details = {k: v for k, v in f.details.items() if k != "container"}
+        containers.sort()
         out.append(Finding(f.severity, f.message.replace(CONTAINERS, ", ".join(containers)), f.item,
                            {**details, "containers": containers}))
     return out
@@ -274,12 +292,19 @@ def interpreter(host: Any, entry: SettingsEntry) -> str | None:
 
 
 def boot_results(host: Any, entry: SettingsEntry, target: Target,
-                 envs: list[tuple[str, ContainerEnv]]) -> dict[str, boot.BootResult]:
-    """Boot the settings at a commit for each container; {item id: result}.
+                 gitops_ref: str | None = None) -> dict[str, boot.BootResult]:
+    """Boot the settings at a commit for each container that boots the entry; {container item id: result}.
 
     Containers whose environments agree on every variable the file could read (a field reads it,
     or the code names it) share one boot, run with the first such container's whole environment.
+    Raises boot.BootError when the boot interpreter cannot run.
     """
+    key = ("boot", host.shared, host.name, _entry_key(entry), target, gitops_sha(host, gitops_ref))
+    return _memo(key, lambda: _boot_results(host, entry, target, settings_containers(host, entry, gitops_ref)))
+
+
+def _boot_results(host: Any, entry: SettingsEntry, target: Target,
+                  envs: list[tuple[str, ContainerEnv]]) -> dict[str, boot.BootResult]:
     text, m = model(host, entry, target.sha)
     classes = tuple(c.name for c in m.classes)
     jobs: dict[tuple, boot.BootJob] = {}
@@ -294,8 +319,8 @@ def boot_results(host: Any, entry: SettingsEntry, target: Target,
     return {item_id: results[jobs[key].key] for item_id, key in keys.items()}
 
 
-def boot_findings(host: Any, entry: SettingsEntry, target: Target, envs: list[tuple[str, ContainerEnv]],
-                  results: dict[str, boot.BootResult], only: str | None = None) -> list[Finding]:
+def boot_findings(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str | None = None,
+                  only: str | None = None) -> list[Finding]:
     """Turn boot results into findings, one per cause naming every container that shares it.
 
     Blockers on plain values, warnings on sealed ones. `only` keeps the findings of one settings class
@@ -304,16 +329,21 @@ def boot_findings(host: Any, entry: SettingsEntry, target: Target, envs: list[tu
     required-field check.
     """
     _, m = model(host, entry, target.sha)
+    envs = settings_containers(host, entry, gitops_ref)
+    results = boot_results(host, entry, target, gitops_ref)
+    missing = _memo(("missing", host.shared, host.name, _entry_key(entry), target, gitops_sha(host, gitops_ref)),
+                    lambda: {i: {(c.name, f.name) for c, f in settings_model.missing_required(m, e.values())}
+                             for i, e in envs})
     where = f"{host.name}: {CONTAINERS} at app {target.label}: "
     found: list[tuple[str | None, Finding]] = []
     for item_id, env in envs:
-        found += [(c, replace(f, message=where + f.message) if c else f)
-                  for c, f in _container_boot(host, entry, target, env, m, results[item_id], only)]
+        found += [(item_id if c else None, replace(f, message=where + f.message) if c else f)
+                  for c, f in _container_boot(host, entry, target, env, m, results[item_id], missing[item_id], only)]
     return merge(found)
 
 
 def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: ContainerEnv,
-                    m: settings_model.SettingsModel, result: boot.BootResult,
+                    m: settings_model.SettingsModel, result: boot.BootResult, missing: set[tuple[str, str]],
                     only: str | None) -> list[tuple[str | None, Finding]]:
     """(container, finding) pairs of one container's boot; messages leave the container out."""
     first = f"{entry.boot}()" if entry.boot else (m.classes[0].name if m.classes else None)
@@ -325,7 +355,6 @@ def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: Contai
         return [(env.container, _outcome_finding(None, env, result.import_failure, f"importing {entry.path}"))]
     out: list[tuple[str | None, Finding]] = []
     seen: set[tuple] = set()
-    missing = {(c.name, f.name) for c, f in settings_model.missing_required(m, env.values())}
     for outcome in result.outcomes:
         if outcome.ok:
             continue
@@ -423,17 +452,19 @@ def secret_findings(host: Any, envs: Iterable[ContainerEnv], secrets: SecretInde
 
     `item` keeps one secret reference (a `need_id`) or ENV_PROBLEMS.
     """
+    envs = list(envs)
     found: list[tuple[str | None, Finding]] = []
     for env in envs:
+        env_id = container_id(env, envs)
         if item in (None, ENV_PROBLEMS):
-            found += [(env.container, Finding(BLOCK, f"{host.name}: {CONTAINERS}: {p}", ENV_PROBLEMS,
-                                              {"container": env.container})) for p in env.problems]
+            found += [(env_id, Finding(BLOCK, f"{host.name}: {CONTAINERS}: {p}", ENV_PROBLEMS,
+                                       {"container": env.container})) for p in env.problems]
         for need in env.needs:
             if (item is not None and need_id(need) != item) or need.optional:
                 continue
             finding = _missing_secret(host, env, need, secrets)
             if finding is not None:
-                found.append((env.container, finding))
+                found.append((env_id, finding))
     return merge(found)
 
 
@@ -471,6 +502,30 @@ def cross_variables(mine: list[ContainerEnv], others: dict[str, list[ContainerEn
     return sorted(names)
 
 
+def other_envs(host: Any) -> tuple[dict[str, list[ContainerEnv]], dict[str, str]]:
+    """Container environments of every other environment, and why those whose chart did not render failed."""
+    others, broken = {}, {}
+    for name in sorted(host.estate.environments):
+        if name == host.name:
+            continue
+        try:
+            others[name] = container_envs(host.shared.host(name))
+        except SourceError as exc:
+            broken[name] = str(exc)
+    return others, broken
+
+
+def cross_findings(host: Any, variable: str) -> list[Finding]:
+    """`cross_parity` of the environment against every other one, for one variable (computed once)."""
+    def compute() -> dict[str, list[Finding]]:
+        by_name: dict[str, list[Finding]] = {}
+        for f in cross_parity(host, container_envs(host), other_envs(host)[0]):
+            by_name.setdefault(str(f.item), []).append(f)
+        return by_name
+
+    return _memo(("cross", host.shared, host.name, gitops_sha(host)), compute).get(variable, [])
+
+
 def cross_parity(host: Any, mine: list[ContainerEnv], others: dict[str, list[ContainerEnv]],
                  variable: str | None = None) -> list[Finding]:
     """Variables the same containers get elsewhere but not here (or only empty here): one warning each.
@@ -493,20 +548,21 @@ def cross_parity(host: Any, mine: list[ContainerEnv], others: dict[str, list[Con
                     lacking.setdefault(name, {}).setdefault("empty", []).append(other_name)
         for name, hows in lacking.items():
             for how, envs in hows.items():
-                gaps.setdefault(name, {}).setdefault((how, tuple(envs)), []).append(here.container)
+                gaps.setdefault(name, {}).setdefault((how, tuple(envs)), []).append(env_id)
     out = []
     for name, groups in sorted(gaps.items()):
         said = []
         for (how, envs), cs in groups.items():
+            cs = sorted(cs)
             if how == "lack":
                 said.append(f"{', '.join(cs)} {_verb(cs, 'lacks', 'lack')} {name}, which {', '.join(envs)} set")
             else:
                 said.append(f"{', '.join(cs)} {_verb(cs, 'gets', 'get')} {name} empty, which {', '.join(envs)} "
                             "set to a value")
+        empty = sorted({c for (how, _), cs in groups.items() if how == "empty" for c in cs})
         out.append(Finding(WARN, f"{host.name}: {'; '.join(said)}", name,
-                           {"containers": _unique(c for cs in groups.values() for c in cs),
-                            "set_in": sorted({e for _, envs in groups for e in envs}),
-                            "empty_here": sorted({c for (how, _), cs in groups.items() if how == "empty" for c in cs})}))
+                           {"containers": sorted({c for cs in groups.values() for c in cs}),
+                            "set_in": sorted({e for _, envs in groups for e in envs}), "empty_here": empty}))
     return out
 
 
@@ -592,8 +648,7 @@ def evaluate(host: Any, gitops_ref: str | None = None, app_ref: str | None = Non
                 continue
             sha = deployed.sha
         target = Target("running", sha, label(host, sha))
-        envs = settings_containers(host, entry, gitops_ref)
-        out += required(host, entry, target, envs, gitops_ref)
-        out += boot_findings(host, entry, target, envs, boot_results(host, entry, target, envs))
+        out += required(host, entry, target, gitops_ref)
+        out += boot_findings(host, entry, target, gitops_ref)
     out += secret_findings(host, container_envs(host, gitops_ref), secrets)
     return out

@@ -379,11 +379,12 @@ def test_chart_renders_through_helms_engine(estate_dir: Path) -> None:
 def test_boot_error_on_a_sealed_value_is_a_warning(estate_dir: Path, shas: dict) -> None:
     found = parity.evaluate(make_host(estate_dir, "production"), shas["gitops"][0])
     sealed_ones = [f for f in found if f.item == "DATABASE_URL"]
-    assert {(f.severity, f.message) for f in sealed_ones} == {(parity.WARN, (
-        f"production: {c} at app v1.0.0 ({shas['v1'][:12]}): DATABASE_URL (from secret backend-secrets key "
-        "DATABASE_URL) may not fit AppSettings.database_url: a stand-in value failed with: String should match "
-        "pattern '^postgresql\\+asyncpg://' (string_pattern_mismatch); the sealed value cannot be read here, "
-        "check it")) for c in ("api", "worker")}
+    assert [(f.severity, f.message) for f in sealed_ones] == [(parity.WARN, (  # one cause, both containers
+        f"production: api, worker at app v1.0.0 ({shas['v1'][:12]}): DATABASE_URL (from secret backend-secrets "
+        "key DATABASE_URL) may not fit AppSettings.database_url: a stand-in value failed with: String should "
+        "match pattern '^postgresql\\+asyncpg://' (string_pattern_mismatch); the sealed value cannot be read "
+        "here, check it"))]
+    assert sealed_ones[0].details["containers"] == ["api", "worker"]
 
 
 def test_settings_importing_app_modules_fall_back_to_static_checks_once(estate_dir: Path, shas: dict) -> None:
@@ -393,8 +394,8 @@ def test_settings_importing_app_modules_fall_back_to_static_checks_once(estate_d
     assert len(notes) == 1 and notes[0].severity == parity.WARN  # once per file, not per container
     assert "imports modules the boot check does not have (ModuleNotFoundError: No module named 'app')" in (
         notes[0].message)
-    static = sorted(f.message for f in found if f.item == "ENABLE_AUDIT_LOG")
-    assert len(static) == 2 and static[0].endswith(
+    static = [f.message for f in found if f.item == "ENABLE_AUDIT_LOG"]
+    assert len(static) == 1 and static[0].startswith("production: api, worker at app ") and static[0].endswith(
         "ENABLE_AUDIT_LOG='' fails AppSettings.enable_audit_log: Input should be a valid boolean, unable to "
         "interpret input (bool_parsing) (static check)")
 
@@ -420,33 +421,53 @@ def run(suite: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, list[dict
 
 def test_prerelease_production_catches_the_planted_problems(suite: pytest.Pytester, shas: dict) -> None:
     result, records = run(suite, "-m", "prerelease", "--env=production")
-    v1 = f"v1.0.0 ({shas['v1'][:12]})"
+    v1, main = f"v1.0.0 ({shas['v1'][:12]})", f"main ({shas['main'][:12]})"
     result.stdout.fnmatch_lines_random([
-        f"*production: api at app {v1}: ENABLE_AUDIT_LOG='' fails AppSettings.enable_audit_log: Input should be a "
-        "valid boolean, unable to interpret input (bool_parsing)*",
-        f"*production: SearchSettings.search_url is required by app main ({shas['main'][:12]}) but api gets "
-        "SEARCH_URL empty: add SEARCH_URL to helm/app/values-production.yaml*",
-        "*production: api reads SMTP_PASSWORD from secret mail-secrets key smtp-password, which secrets/prod.yaml "
-        "does not hold: the pod will not start (CreateContainerConfigError)*",
-        "*production: frontend/src/config.ts reads VITE_SEARCH_URL, which frontend/.env.production at app main "
-        f"({shas['main'][:12]}) does not set: add it*",
+        f"*production: api, worker at app {v1}: ENABLE_AUDIT_LOG='' fails AppSettings.enable_audit_log: Input "
+        "should be a valid boolean, unable to interpret input (bool_parsing)*",
+        "*production: SearchSettings.search_url is required (reads SEARCH_URL) and SEARCH_URL is empty for api, "
+        f"worker at app {main} (candidate): add SEARCH_URL to helm/app/values-production.yaml*",
+        "*production: secret mail-secrets key smtp-password (SMTP_PASSWORD for api, worker) is not in "
+        "secrets/prod.yaml: the pods will not start (CreateContainerConfigError); seal the key into "
+        "secrets/prod.yaml*",
+        f"*production: frontend/src/config.ts reads VITE_SEARCH_URL, which frontend/.env.production at app {main} "
+        "does not set: add it*",
     ])
     outcome = {r["nodeid"].split("::")[1]: r["outcome"] for r in records}
-    assert outcome["test_settings_boot[production-api]"] == "failed"
-    assert outcome["test_settings_boot_candidate[production-api]"] == "passed"  # missing field: reported once
-    assert outcome["test_settings_required[production-api]"] == "passed"
-    assert outcome["test_settings_required_candidate[production-api]"] == "failed"
-    assert outcome["test_secret_keys[production-worker]"] == "failed"
+    # one cause, one failed item: items are settings classes, the boot function, secret keys
+    assert sorted(n for n, o in outcome.items() if o == "failed") == [
+        "test_frontend_env[production-frontend/.env.production]",
+        "test_secret_keys[production-mail-secrets.smtp-password]",
+        "test_settings_boot[production-AppSettings]",
+        "test_settings_required_candidate[production-SearchSettings]"]
+    assert outcome["test_settings_boot[production-get_settings]"] == "passed"  # builds AppSettings: said once
+    assert outcome["test_settings_boot_candidate[production-SearchSettings]"] == "passed"  # missing: said once
+    assert outcome["test_settings_required[production-AppSettings]"] == "passed"
+    assert outcome["test_secret_keys[production-backend-secrets]"] == "passed"  # envFrom of a whole secret
     assert outcome["test_feature_flags[production]"] == "passed"
+    blockers = [r for r in records if r.get("severity") == "blocker"]
+    assert len(blockers) == 4
+    boot_blocker = next(r for r in blockers if r["item"] == "ENABLE_AUDIT_LOG")
+    assert {k: boot_blocker["details"][k] for k in ("containers", "variable", "value", "field", "type")} == {
+        "containers": ["api", "worker"], "variable": "ENABLE_AUDIT_LOG", "value": "",
+        "field": "AppSettings.enable_audit_log", "type": "bool_parsing"}
     warnings = {(r["check"], r["item"]): r["message"] for r in records
-                if r.get("severity") == "warning" and not r["message"].startswith("production: worker")}
-    assert warnings[("test_feature_flags", "FEATURE_FLAGS__AGENT_LOOPS")] == (
-        "production: feature flag FEATURE_FLAGS__AGENT_LOOPS is on (api, worker) but off in staging: "
-        "turn it on in staging first")
-    assert warnings[("test_env_cross_parity", "ENABLE_AUDIT_LOG")] == (
-        "production: api gets ENABLE_AUDIT_LOG empty, which staging set to a value")
+                if r.get("severity") == "warning" and not r.get("waiver")}
+    assert warnings == {
+        ("test_feature_flags", "FEATURE_FLAGS__AGENT_LOOPS"):
+            "production: feature flag FEATURE_FLAGS__AGENT_LOOPS is on (api, worker) but off in staging: "
+            "turn it on in staging first",
+        ("test_env_cross_parity", "ENABLE_AUDIT_LOG"):
+            "production: api, worker get ENABLE_AUDIT_LOG empty, which staging set to a value",
+        ("test_env_cross_parity", "SEARCH_URL"): "production: api, worker get SEARCH_URL empty, which staging set "
+                                                 "to a value",
+        ("test_settings_boot", "DATABASE_URL"):
+            f"production: api, worker at app {v1}: DATABASE_URL (from secret backend-secrets key DATABASE_URL) may "
+            "not fit AppSettings.database_url: a stand-in value failed with: String should match pattern "
+            "'^postgresql\\+asyncpg://' (string_pattern_mismatch); the sealed value cannot be read here, check it"}
     waived = [r for r in records if r["item"] == "SENDGRID_REGION"]
-    assert waived and all(r.get("waiver") for r in waived)  # waived in the environments file
+    assert [r["nodeid"].split("::")[1] for r in waived] == ["test_env_cross_parity[production-SENDGRID_REGION]"]
+    assert waived[0]["waiver"]  # waived in the environments file: matched by the per-variable item
     assert result.ret == 1
 
 
@@ -454,10 +475,12 @@ def test_replay_by_refs_answers_would_this_commit_have_broken_production(suite: 
                                                                            shas: dict) -> None:
     before, _ = run(suite, "--env=production", "-k", "test_settings_boot and not candidate",
                     "--ref", "app=v1.0.0", "--ref", f"gitops={shas['gitops'][0]}")
-    before.assert_outcomes(passed=2)
-    after, _ = run(suite, "--env=production", "-k", "test_settings_boot and not candidate",
-                   "--ref", "app=v1.0.0", "--ref", f"gitops={shas['gitops'][1]}")
-    after.assert_outcomes(failed=2)
+    before.assert_outcomes(passed=2)  # AppSettings, get_settings
+    after, records = run(suite, "--env=production", "-k", "test_settings_boot and not candidate",
+                         "--ref", "app=v1.0.0", "--ref", f"gitops={shas['gitops'][1]}")
+    after.assert_outcomes(failed=1, passed=1)  # the class fails; get_settings, building it, does not repeat it
+    assert {r["nodeid"].split("::")[1] for r in records if r["outcome"] == "failed"} == {
+        "test_settings_boot[production-AppSettings]"}
 
 
 def test_image_tag_that_names_no_commit_is_a_blocker(suite: pytest.Pytester) -> None:
@@ -476,10 +499,12 @@ def test_replay_walk_names_the_commit_that_removed_the_key(estate_dir: Path, sha
                             capture_output=True, text=True, cwd=MAIN, timeout=120)
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "2 blocker(s) already at the base " + g1 + " (not counted):"  # SMTP key, api + worker
-    assert "reads SMTP_PASSWORD from secret mail-secrets" in lines[1]
-    assert lines[3].startswith(f"FAIL {g2[:12]} chore(prod): drop ENABLE_AUDIT_LOG from production values")
-    assert "api at app v1.0.0" in lines[4] and "ENABLE_AUDIT_LOG='' fails AppSettings.enable_audit_log" in lines[4]
+    assert lines[0] == "1 blocker(s) already at the base " + g1 + " (not counted):"  # SMTP key, api + worker
+    assert lines[1].strip().startswith("production: secret mail-secrets key smtp-password (SMTP_PASSWORD for api, "
+                                       "worker) is not in secrets/prod.yaml")
+    assert lines[2].startswith(f"FAIL {g2[:12]} chore(prod): drop ENABLE_AUDIT_LOG from production values")
+    assert lines[3].strip().startswith("production: api, worker at app v1.0.0")
+    assert "ENABLE_AUDIT_LOG='' fails AppSettings.enable_audit_log" in lines[3] and len(lines) == 5
     assert not any(line.startswith(f"ok   {g3[:12]}") for line in lines)  # the walk stops at the first
     assert lines[-1] == (f"first failing commit for production: {g2} "
                          "'chore(prod): drop ENABLE_AUDIT_LOG from production values'")
@@ -497,7 +522,7 @@ def test_replay_option_names_the_commit_and_runs_nothing_else(suite: pytest.Pyte
     g1, g2, g3 = shas["gitops"]
     result = suite.runpytest_inprocess("-p", "no:cacheprovider", "--env=production", f"--replay={g1}..{g3}")
     assert result.ret == 1
-    result.stdout.fnmatch_lines([f"== replay {g1}..{g3} for production", "2 blocker(s) already at the base*",
+    result.stdout.fnmatch_lines([f"== replay {g1}..{g3} for production", "1 blocker(s) already at the base*",
                                  f"FAIL {g2[:12]} chore(prod): drop ENABLE_AUDIT_LOG from production values*"])
     assert "passed" not in result.stdout.str()
     clean = suite.runpytest_inprocess("-p", "no:cacheprovider", "--env=production", f"--replay={g2}..{g3}")
@@ -517,4 +542,74 @@ def test_entry_python_is_the_boot_interpreter(estate_dir: Path, shas: dict, tmp_
     assert parity.interpreter(host, broken.settings[0]) == str(venv_python)
     target = parity.targets(host, broken.settings[0])["running"]
     with pytest.raises(boot.BootError, match=f"boot interpreter {venv_python} failed: from settings"):
-        parity.boot_results(host, broken.settings[0], target, parity.settings_containers(host, broken.settings[0]))
+        parity.boot_results(host, broken.settings[0], target)
+
+
+def test_demo_prerelease_production_is_one_failed_item_per_planted_cause(pytester: pytest.Pytester,
+                                                                         demo_env_file: Path) -> None:
+    pytester.makeini("[pytest]\naddopts = --strict-markers\n")
+    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]\n')
+    pytester.makepyfile(test_settings=CHECKS.read_text())
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", f"--environments={demo_env_file}",
+                                          "--report-json=report.json", "-m", "prerelease", "--env=production")
+    records = json.loads((pytester.path / "report.json").read_text())["records"]
+    failed = sorted({r["nodeid"].split("::")[1] for r in records if r["outcome"] == "failed"})
+    assert failed == ["test_secret_keys[production-backend-secrets.SMTP_PASSWORD]",
+                      "test_settings_boot[production-AppSettings]",
+                      "test_settings_required_candidate[production-SearchSettings]"]
+    result.assert_outcomes(failed=3, passed=50)
+    every = "agent, api, migrate, scheduler, worker, worker-cpu"
+    result.stdout.fnmatch_lines_random([
+        f"production: SearchSettings.url is required (reads SEARCH_URL) and no variable sets it for {every} at app "
+        "main (*) (candidate): add SEARCH_URL to helm/app/values-production.yaml",
+        f"production: {every} at app v1.4.1 (*): ENABLE_AUDIT_LOG='' fails AppSettings.enable_audit_log: Input "
+        "should be a valid boolean, unable to interpret input (bool_parsing)",
+        f"production: secret backend-secrets key SMTP_PASSWORD (SMTP_PASSWORD for {every}) is not in "
+        "secrets/sealed-backend-secrets-prod.yaml: *",
+    ])
+    assert len([r for r in records if r.get("severity") == "blocker"]) == 3
+    findings = [(r["check"], r["item"]) for r in records if r.get("severity")]
+    assert len(findings) == len(set(findings))  # no cause reported twice
+    flags = [r for r in records if r["item"] == "FEATURE_FLAGS__AGENT_LOOPS" and r.get("severity") == "warning"]
+    assert [r["check"] for r in flags] == ["test_feature_flags"]
+    waived = [r for r in records if r["item"] == "SENDGRID_REGION"]
+    assert len(waived) == 1 and waived[0]["waiver"] and waived[0]["nodeid"].endswith(
+        "test_env_cross_parity[production-SENDGRID_REGION]")
+    ids = {r["nodeid"].split("::")[1] for r in records}
+    assert {"test_secret_keys[production-directus-secrets]", "test_settings_boot[production-get_settings]",
+            "test_env_cross_parity[production-SEARCH_URL]"} <= ids
+
+
+def _env(container: str, **values: str) -> container_env.ContainerEnv:
+    return container_env.ContainerEnv(container, "Deployment", container, "ns",
+                                      {k: container_env.EnvVar(k, v, "value") for k, v in values.items()})
+
+
+def test_cross_parity_is_one_warning_per_variable_naming_containers_and_environments() -> None:
+    host = type("Host", (), {"name": "production"})()
+    mine = [_env("api", A=""), _env("worker", A="")]
+    others = {"staging": [_env("api", A="1", B="x"), _env("worker", A="1", B="x")],
+              "testing": [_env("api", B="y")]}
+    assert parity.cross_variables(mine, others) == ["A", "B"]
+    found = parity.cross_parity(host, mine, others)
+    assert [(f.item, f.message) for f in found] == [
+        ("A", "production: api, worker get A empty, which staging set to a value"),
+        ("B", "production: api lacks B, which staging, testing set; worker lacks B, which staging set")]
+    assert found[1].details == {"containers": ["api", "worker"], "set_in": ["staging", "testing"], "empty_here": []}
+    assert parity.cross_parity(host, mine, others, "A") == found[:1]
+
+
+def test_env_entry_problems_shared_by_containers_are_one_item_and_one_finding() -> None:
+    manifests = [{"kind": "Deployment", "metadata": {"name": name, "namespace": "ns"},
+                  "spec": {"template": {"spec": {"containers": [
+                      {"name": name, "image": "x", "env": [{"name": "DEBUG", "value": True}],
+                       "envFrom": [{"secretRef": {"name": "gone"}}]}]}}}} for name in ("worker", "api")]
+    envs = container_env.environments(workloads(manifests), container_env.objects(manifests, sealed.SecretIndex(())))
+    host = type("Host", (), {"name": "production"})()
+    assert parity.secret_items(envs) == [parity.ENV_PROBLEMS, "gone"]
+    found = parity.secret_findings(host, envs, sealed.SecretIndex(()), parity.ENV_PROBLEMS)
+    assert [f.message for f in found] == ["production: api, worker: DEBUG: value True is a bool, not a string; the "
+                                          "API server rejects the manifest (quote it in the template)"]
+    (missing,) = parity.secret_findings(host, envs, sealed.SecretIndex(()), "gone")
+    assert missing.message == ("production: secret gone (envFrom of api, worker) is needed, but no secret gone "
+                               "exists in namespace ns: the pods will not start (CreateContainerConfigError)")
