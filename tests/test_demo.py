@@ -124,3 +124,40 @@ def test_demo_with_services_fails_exactly_the_planted_blockers(
     assert "ImagePullBackOff" in agent
     skipped = [r for r in json.loads(report.read_text())["records"] if r["outcome"] == "skipped"]
     assert not [r for r in skipped if "is not set" in (r["message"] or "")]
+
+
+def test_two_nights_of_drift_on_the_demo(tmp_path: Path, estate_copy: Path,
+                                         services: tuple[Path, dict[str, str]]) -> None:
+    """Night 1 writes the three files; fixing one planted problem resolves it, the rest persist."""
+    env_file, env = services
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(DEMO_VARS)}
+    clean.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    out = tmp_path / "drift"
+
+    def night() -> dict[str, object]:
+        subprocess.run([sys.executable, "-m", "pytest", "-m", "drift", "--env=all",
+                        f"--environments={env_file}", f"--drift-report={out}",
+                        "-p", "no:cacheprovider", "-q"],
+                       cwd=ROOT, env={**clean, **env}, capture_output=True, text=True,
+                       timeout=600)
+        return json.loads((out / "drift.json").read_text())
+
+    first = night()
+    assert {p.name for p in out.iterdir()} >= {"drift.json", "drift.md", "drift.html"}
+    assert first["findings"] and all(f["status"] == "new" for f in first["findings"])
+    fixed = ("test_secret_keys", "production", "backend-secrets.SMTP_PASSWORD")
+    keys = {(f["check"], f["environment"], f["item"]) for f in first["findings"]}
+    assert fixed in keys
+    sealed = estate_copy / "gitops" / "secrets" / "sealed-backend-secrets-prod.yaml"
+    sealed.write_text(sealed.read_text().replace(
+        "    JWT_SECRET:", "    SMTP_PASSWORD: AgCtr8LbJ1s0OtBdF6Pm1rOUvYb3XXsealed\n    JWT_SECRET:", 1))
+    subprocess.run(["git", "-C", str(sealed.parent.parent), "commit", "-qam", "seal SMTP_PASSWORD"],
+                   check=True, env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                                    "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+    second = night()
+    resolved = {(f["check"], f["environment"], f["item"]) for f in second["resolved"]}
+    assert resolved == {fixed}
+    persisting = {(f["check"], f["environment"], f["item"]) for f in second["findings"]
+                  if f["status"] == "persisting"}
+    assert persisting == keys - {fixed}
+    assert not [f for f in second["findings"] if f["status"] == "new"]
