@@ -127,7 +127,7 @@ def test_demo_production_agent_in_image_pull_backoff_blocks_the_smoke_run(run, t
 
 def test_staging_is_healthy_and_matches_git(run):
     result = run("--env=echo-next")
-    result.assert_outcomes(passed=17, skipped=1)  # no Argo CD Application declared
+    result.assert_outcomes(passed=17, deselected=1)  # no Argo CD Application declared
 
 
 def test_without_the_kubeconfig_variable_the_checks_skip_naming_it(run, monkeypatch):
