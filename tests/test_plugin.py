@@ -163,7 +163,9 @@ def test_secrets_never_appear_in_any_output(suite: tuple[pytest.Pytester, Path],
     texts = [result.stdout.str(), result.stderr.str()]
     files = [p for p in out.rglob("*") if p.is_file()]
     assert {"run.json", "junit.xml", "drift.json", "drift.md", "drift.html"} <= {p.name for p in files}
-    assert any(p.parent.name == "allure" for p in files)
+    allure_results = [json.loads(p.read_text()) for p in files if p.name.endswith("-result.json")]
+    labels = {(label["name"], label["value"]) for r in allure_results for label in r["labels"]}
+    assert {("environment", "production"), ("check", "test_leaks_secret")} <= labels
     texts += [p.read_text() for p in files]
     for text in texts:
         assert CANARY not in text
