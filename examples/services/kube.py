@@ -643,9 +643,12 @@ DEMO_CONTEXT = "demo"
 
 def demo_objects(environments: Path | None = None) -> list[dict]:
     """Live objects of the demo estate: each environment's chart deployed healthy into its
-    namespace, its Argo CD Application, and the planted blocker: production's agent (an internal
-    ClusterIP service, no ingress) stuck in ImagePullBackOff."""
+    namespace, its Argo CD Application; every pod whose image the demo registry lacks waits in
+    ImagePullBackOff: the planted blocker is production's agent (an internal ClusterIP service,
+    no ingress)."""
+    from examples.services.registry import ci_pushes, planted_gap
     from plugins import helm
+    from plugins.deployed import registry_of
     from plugins.environments import ensure_sources, load
     from plugins.host import Estatewide
     from plugins.options import Settings
@@ -654,6 +657,8 @@ def demo_objects(environments: Path | None = None) -> list[dict]:
     estate = load(path)
     ensure_sources(estate)
     shared = Estatewide(estate, Settings(environments_path=path, env_names=None))
+    pushed = {push.reference for push in ci_pushes(estate)} - planted_gap(estate)
+    skip = set(estate.registries.skip)
     objects: list[dict] = []
     for name in sorted(estate.environments):
         host = shared.host(name)
@@ -667,20 +672,27 @@ def demo_objects(environments: Path | None = None) -> list[dict]:
             app = next(d for d in docs if isinstance(d, dict) and d.get("kind") == "Application")
         env_objects = deploy(host.manifests, host.namespace,
                              argocd_app=app["metadata"]["name"] if app else None)
-        health = "Healthy"
-        if name == "production":
-            agent = find(env_objects, "Deployment", "agent")
-            image = agent["spec"]["template"]["spec"]["containers"][0]["image"]
-            set_waiting(env_objects, "agent", "agent", "ImagePullBackOff",
-                        f'Back-off pulling image "{image}"')
-            health = "Degraded"
+        # A pod whose image the demo registry does not hold waits in ImagePullBackOff, as a
+        # kubelet would leave it: production's agent (built only with a short SHA) and the
+        # images of the registry's planted gap.
+        stuck = []
+        for workload in host.workloads:
+            for container in workload.containers:
+                if container.init or registry_of(container.image) in skip:
+                    continue
+                if container.image not in pushed:
+                    set_waiting(env_objects, workload.name, container.name, "ImagePullBackOff",
+                                f'Back-off pulling image "{container.image}"',
+                                kind=workload.kind)
+                    stuck.append(workload.name)
+        health = "Degraded" if stuck else "Healthy"
         objects += env_objects
         if app is not None:
             live_app = argo_application(_plain(app), health=health,
                                         revision=host.git(host.gitops_source).resolve(ref))
             if health == "Degraded":
                 live_app["status"]["health"]["message"] = \
-                    'Deployment "agent" exceeded its progress deadline'
+                    f'Deployment "{stuck[0]}" exceeded its progress deadline'
             objects.append(live_app)
     return objects
 
