@@ -71,9 +71,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="environments to check (default: ini releasegate_env, else all)")
     group.addoption("--ref", metavar="SOURCE=REF", type=_source_ref, action="append", default=[],
                     help="evaluate SOURCE at REF instead of its integration branch (repeatable)")
-    group.addoption("--app-ref", metavar="REF", default=None, help="shorthand for --ref app=REF")
+    group.addoption("--app-ref", metavar="REF", default=None, help="evaluate the application source at REF")
     group.addoption("--gitops-ref", metavar="REF", default=None,
-                    help="shorthand for --ref gitops=REF")
+                    help="evaluate the deployment-repository source at REF")
     group.addoption("--candidate", metavar="REF", default=None,
                     help="the commit about to be released (default: the app's integration branch)")
     group.addoption("--tag", metavar="vX.Y.Z", type=_release_tag, default=None,

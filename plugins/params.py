@@ -7,15 +7,16 @@ nothing here touches the network or a database.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import pytest
 
-from plugins.environments import EnvironmentsError, ensure_sources, load
+from plugins.environments import Estate, EnvironmentsError, ensure_sources, load
 from plugins.gitrepo import SourceError
 from plugins.host import EnvHost, Estatewide
-from plugins.options import settings
+from plugins.options import Settings, settings
 
 ItemGenerator = Callable[[EnvHost], Iterable[tuple[str, Any]]]
 _ITEMS = "_releasegate_items"
@@ -56,6 +57,16 @@ def per_env(applies: Callable[[EnvHost], bool]) -> Callable[[Any], Any]:
     return mark
 
 
+def _alias_refs(opts: Settings, estate: Estate) -> Settings:
+    """--app-ref and --gitops-ref name roles: map them to the sources that play those roles."""
+    roles = {"app": estate.app_source(),
+             "gitops": estate.gitops_source(next(iter(estate.environments.values())))}
+    refs = {}
+    for source, ref in opts.refs.items():
+        refs[roles[source] if source in roles and source not in estate.sources else source] = ref
+    return dataclasses.replace(opts, refs=refs)
+
+
 def shared(config: pytest.Config) -> Estatewide:
     """The session's estate and hosts, loaded once (a bad file is a usage error)."""
     if _SHARED not in config.stash:
@@ -70,6 +81,7 @@ def shared(config: pytest.Config) -> Estatewide:
             if name not in estate.environments:
                 raise pytest.UsageError(f"--env: unknown environment {name!r} "
                                         f"(known: {', '.join(known)}, or all)")
+        opts = _alias_refs(opts, estate)
         for source in opts.refs:
             if source not in estate.sources:
                 raise pytest.UsageError(f"--ref: unknown source {source!r} "

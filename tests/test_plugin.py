@@ -328,3 +328,19 @@ def test_check_that_applies_nowhere_is_deselected(suite: tuple[pytest.Pytester, 
     result = pytester.runpytest("test_scope.py", "--env=all", "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*test_tag_envs_only[[]production] PASSED*"])
+
+
+def test_app_and_gitops_refs_follow_the_roles_not_the_names(
+        suite: tuple[pytest.Pytester, Path]) -> None:
+    pytester, env_file = suite
+    text = env_file.read_text().replace("  app:\n", "  monorepo:\n", 1)
+    text = text.replace("source: app", "source: monorepo").replace("  gitops:\n", "  deploy:\n", 1)
+    env_file.write_text(text)
+    pytester.makepyfile(test_roles="""
+        def test_roles(host):
+            assert host.app_source == "monorepo" and host.gitops_source == "deploy"
+            assert (host.ref("monorepo"), host.ref("deploy")) == ("v1.4.0", "main~1")
+    """)
+    result = pytester.runpytest("test_roles.py", "--env=production", "--app-ref=v1.4.0",
+                                "--gitops-ref=main~1")
+    result.assert_outcomes(passed=1)
