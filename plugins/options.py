@@ -11,7 +11,7 @@ import pytest
 
 MARKERS = {
     "prerelease": "run before tagging a release (pytest -m prerelease --env=production)",
-    "smoke": "run right after a deploy (pytest -m smoke --env=echo-next)",
+    "smoke": "run right after a deploy (pytest -m smoke --env=STAGING)",
     "drift": "run nightly over every environment (pytest -m drift --env=all)",
 }
 
