@@ -169,6 +169,10 @@ def _outcome(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
         else:
             return [{**base, "outcome": "failed", "severity": ERROR,
                      "message": f"the check itself crashed: {_exception_line(excinfo)}"}]
+    for finding in found.findings:
+        # Every line says where: a message that does not start with its environment gets it.
+        if not finding.message.startswith(env):
+            finding.message = f"{env}: {finding.message}"
     state = shared(item.config)
     apply_waivers(found, state.estate.waivers, check, env, item_id)
     blockers, warnings = found.blockers, found.warnings

@@ -123,7 +123,7 @@ def test_writes_three_files_with_every_finding(estate):
                           ("test_flags", "production", "")}
     api = found[("test_image", "production", "api")]
     assert (api["severity"], api["category"], api["status"]) == ("blocker", "blocker", "new")
-    assert api["message"] == "api:abc123 is not in the registry: build and push it"
+    assert api["message"] == "production: api:abc123 is not in the registry: build and push it"
     assert api["details"] == {"repository": "api", "pulled_with": "Bearer ***"}
     assert api["nodeid"] == "test_checks.py::test_image[production-api]"
     assert found[("test_image", "testing", "worker")]["category"] == "waived"
@@ -169,7 +169,7 @@ def test_second_night_marks_new_persisting_resolved(estate):
     flags = found[("test_flags", "production", "")]
     assert flags["status"] == "persisting"
     assert flags["first_seen"] == first["findings"][0]["first_seen"]
-    assert flags["previous_message"] == "FEATURE_FLAGS__AGENT_LOOPS is on in production only"
+    assert flags["previous_message"] == "production: FEATURE_FLAGS__AGENT_LOOPS is on in production only"
     assert found[("test_image", "testing", "worker")]["status"] == "persisting"
     assert list(keyed(doc["resolved"])) == [("test_image", "production", "api")]
     md = read(estate, "drift.md")

@@ -111,10 +111,10 @@ def test_demo_production_agent_in_image_pull_backoff_blocks_the_smoke_run(run, t
     result.assert_outcomes(passed=7, failed=2)
     result.stdout.fnmatch_lines([
         "*test_workload_healthy?production-agent?*",
-        "agent: container agent (registry.demo.test/app/agent:*) is waiting with ImagePullBackOff "
+        "production: agent: container agent (registry.demo.test/app/agent:*) is waiting with ImagePullBackOff "
         "on 1/1 pod(s): Back-off pulling image \"registry.demo.test/app/agent:*\"",
         "*test_argocd_application?production?*",
-        "Argo CD Application app-prod health is Degraded: Deployment \"agent\" exceeded its "
+        "production: Argo CD Application app-prod health is Degraded: Deployment \"agent\" exceeded its "
         "progress deadline",
     ])
     records = json.loads(report.read_text())["records"]
@@ -132,9 +132,9 @@ def test_staging_matches_git_and_only_unpulled_images_block(run):
     result.assert_outcomes(passed=15, failed=2, deselected=1)  # no Argo CD Application declared
     result.stdout.fnmatch_lines([
         "*_ test_workload_healthy?echo-next-agent? _*",
-        "agent: container agent * is waiting with ImagePullBackOff*",
+        "echo-next: agent: container agent * is waiting with ImagePullBackOff*",
         "*_ test_workload_healthy?echo-next-portal? _*",
-        "portal: container portal * is waiting with ImagePullBackOff*",
+        "echo-next: portal: container portal * is waiting with ImagePullBackOff*",
     ])
 
 

@@ -138,7 +138,7 @@ def test_a_malformed_snapshot_file_fails_its_collection_naming_the_file(
     found = findings(records)
     (org,) = [r for r in found[("test_schema_candidate_push", "production", "org")]
               if r["severity"] == "blocker"]
-    assert org["message"].startswith("malformed snapshot file app@main (")
+    assert org["message"].startswith("production: malformed snapshot file app@main (")
     assert "directus/sync/snapshot/fields/org/name.json: invalid JSON at line 2 column 12" \
            in org["message"]
     assert {item for _, _, item in found} == {"org", "org_invite"}  # the rest still checked
