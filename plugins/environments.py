@@ -457,9 +457,6 @@ class _Builder:
         return {str(k): self.s(v, f"{key}.{k}", _value_line(value, k, line))
                 for k, v in value.items()}
 
-    def m(self, fields: dict[str, _Field]) -> Callable[[Any, str, int | None], dict[str, Any]]:
-        return lambda value, key, line: self.r.mapping(value, key, line, fields)
-
     # sections --------------------------------------------------------------------------------
     def build(self) -> Estate:
         F = _Field
@@ -637,7 +634,7 @@ class _Builder:
             if bool(deploys.branch) == bool(deploys.tag):
                 raise self.r.error(_value_line(spec, "deploys", where), f"{key}.deploys",
                                    "give exactly one of branch or tag")
-            gitops = self._gitops(*sub("gitops"), sources)
+            gitops = self._gitops(*sub("gitops"))
             subdomains = self._subdomains(*sub("subdomains")) if spec.get("subdomains") else {}
             version = None
             if spec.get("version") is not None:
@@ -659,8 +656,7 @@ class _Builder:
                                          version=version, database=database, kubernetes=kube)
         return out
 
-    def _gitops(self, value: Any, key: str, line: int | None,
-                sources: dict[str, Source]) -> GitopsSpec:
+    def _gitops(self, value: Any, key: str, line: int | None) -> GitopsSpec:
         f = self.r.mapping(value, key, line, {
             "argocd_app": _Field(self.opt_plain), "chart": _Field(self.opt_plain),
             "values": _Field(self.strings), "release": _Field(self.opt_plain),

@@ -36,8 +36,11 @@ def host(request: pytest.FixtureRequest) -> EnvHost:
 
 
 @pytest.fixture
-def item(request: pytest.FixtureRequest, host: EnvHost) -> Any:
-    """The item under check (container, image, subdomain, collection...)."""
+def item(request: pytest.FixtureRequest, host: EnvHost) -> Any:  # noqa: ARG001
+    """The item under check (container, image, subdomain, collection...).
+
+    Depends on ``host`` so that an environment whose items could not be read errors first.
+    """
     return request.node.callspec.params["host"][1]
 
 

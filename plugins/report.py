@@ -132,70 +132,87 @@ def pytest_runtest_makereport(item: pytest.Item,
     return report
 
 
+def _skip_reason(report: pytest.TestReport) -> str:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _outside_call(call: pytest.CallInfo[None], report: pytest.TestReport,
+                  base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Setup and teardown: a skip names the missing setting, broken infrastructure is an error."""
+    if report.skipped:
+        return [{**base, "outcome": "skipped", "severity": None, "message": _skip_reason(report)}]
+    if not report.failed or call.excinfo is None:
+        return []
+    message = _exception_line(call.excinfo)
+    if report.when == "setup" and isinstance(call.excinfo.value, (Unreachable, *ONE_LINE_ERRORS)):
+        report.longrepr = message
+    if report.when != "setup":
+        message = f"{report.when}: {message}"
+    return [{**base, "outcome": ERROR, "severity": ERROR, "message": message}]
+
+
+def _exception_outcome(call: pytest.CallInfo[None], report: pytest.TestReport, found: Gate,
+                       base: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A check that raised: an assert becomes a blocker, broken infrastructure an error, anything
+    else a crash of the check itself. None when the gate already holds the reason."""
+    excinfo = call.excinfo
+    if excinfo is None:
+        return None
+    if excinfo.errisinstance(pytest.fail.Exception) and \
+            any(f.severity == BLOCKER for f in found.findings):
+        return None
+    if isinstance(excinfo.value, AssertionError) or excinfo.errisinstance(pytest.fail.Exception):
+        found.findings.append(Finding(BLOCKER, _exception_line(excinfo)))
+        return None
+    if isinstance(excinfo.value, (Unreachable, *ONE_LINE_ERRORS)):
+        report.longrepr = _exception_line(excinfo)
+        return [{**base, "outcome": ERROR, "severity": ERROR, "message": report.longrepr}]
+    return [{**base, "outcome": "failed", "severity": ERROR,
+             "message": f"the check itself crashed: {_exception_line(excinfo)}"}]
+
+
+def _decide(report: pytest.TestReport, found: Gate, strict_warnings: bool) -> str:
+    """Set the report's outcome from the findings (waivers applied); return the record outcome."""
+    blockers, warnings = found.blockers, found.warnings
+    waived = [f for f in found.findings if f.waiver is not None and not f.waiver_expired]
+    if blockers:
+        lines = [f.message + (f" (waiver expired {f.waiver.expires}: {f.waiver.reason})"
+                              if f.waiver_expired and f.waiver else "") for f in blockers]
+        report.outcome, report.longrepr = "failed", "\n".join(lines)
+        return "failed"
+    if warnings and strict_warnings:
+        report.outcome = "failed"
+        report.longrepr = "\n".join(f"warning (strict): {f.message}" for f in warnings)
+        return "failed"
+    if any(f.severity == BLOCKER for f in waived):
+        reasons = sorted({f.waiver.reason for f in waived if f.waiver})
+        report.outcome, report.longrepr = "skipped", None
+        report.wasxfail = "waived: " + "; ".join(reasons)
+        return "xfailed"
+    if report.failed:  # a gate.fail whose blockers were all waived
+        report.outcome, report.longrepr = "passed", None
+    return "passed"
+
+
 def _outcome(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
              check: str, env: str, item_id: str | None) -> list[dict[str, Any]]:
     base = {"check": check, "environment": env, "item": item_id, "details": {}}
-    if report.when == "setup":
-        if report.skipped:
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            reason = reason.removeprefix("Skipped: ")
-            return [{**base, "outcome": "skipped", "severity": None, "message": reason}]
-        if report.failed and call.excinfo is not None:
-            message = _exception_line(call.excinfo)
-            if isinstance(call.excinfo.value, (Unreachable, *ONE_LINE_ERRORS)):
-                report.longrepr = message
-            return [{**base, "outcome": ERROR, "severity": ERROR, "message": message}]
-        return []
     if report.when != "call":
-        if report.failed and call.excinfo is not None:
-            return [{**base, "outcome": ERROR, "severity": ERROR,
-                     "message": f"teardown: {_exception_line(call.excinfo)}"}]
-        return []
-    found: Gate = item.stash.get(GATE, None) or Gate()
-    excinfo = call.excinfo
+        return _outside_call(call, report, base)
     if report.skipped:
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        return [{**base, "outcome": "skipped", "severity": None,
-                 "message": reason.removeprefix("Skipped: ")}]
-    gate_failed = excinfo is not None and excinfo.errisinstance(pytest.fail.Exception) \
-        and any(f.severity == BLOCKER for f in found.findings)
-    if excinfo is not None and not gate_failed:
-        if isinstance(excinfo.value, AssertionError) or excinfo.errisinstance(pytest.fail.Exception):
-            found.findings.append(Finding(BLOCKER, _exception_line(excinfo)))
-        elif isinstance(excinfo.value, (Unreachable, *ONE_LINE_ERRORS)):
-            report.longrepr = _exception_line(excinfo)
-            return [{**base, "outcome": ERROR, "severity": ERROR,
-                     "message": _exception_line(excinfo)}]
-        else:
-            return [{**base, "outcome": "failed", "severity": ERROR,
-                     "message": f"the check itself crashed: {_exception_line(excinfo)}"}]
+        return [{**base, "outcome": "skipped", "severity": None, "message": _skip_reason(report)}]
+    found: Gate = item.stash.get(GATE, None) or Gate()
+    early = _exception_outcome(call, report, found, base)
+    if early is not None:
+        return early
     for finding in found.findings:
         # Every line says where: a message that does not start with its environment gets it.
         if not finding.message.startswith(env):
             finding.message = f"{env}: {finding.message}"
     state = shared(item.config)
     apply_waivers(found, state.estate.waivers, check, env, item_id)
-    blockers, warnings = found.blockers, found.warnings
-    waived = [f for f in found.findings if f.waiver is not None and not f.waiver_expired]
-    strict = state.settings.strict_warnings
-    if blockers:
-        outcome = "failed"
-        lines = [f.message + (f" (waiver expired {f.waiver.expires}: {f.waiver.reason})"
-                              if f.waiver_expired and f.waiver else "") for f in blockers]
-        report.outcome, report.longrepr = "failed", "\n".join(lines)
-    elif warnings and strict:
-        outcome = "failed"
-        report.outcome = "failed"
-        report.longrepr = "\n".join(f"warning (strict): {f.message}" for f in warnings)
-    elif any(f.severity == BLOCKER for f in waived):
-        outcome = "xfailed"
-        reasons = sorted({f.waiver.reason for f in waived if f.waiver})
-        report.outcome, report.longrepr = "skipped", None
-        report.wasxfail = "waived: " + "; ".join(reasons)
-    else:
-        outcome = "passed"
-        if report.failed:  # a gate.fail whose blockers were all waived above stays consistent
-            report.outcome, report.longrepr = "passed", None
+    outcome = _decide(report, found, state.settings.strict_warnings)
     if not found.findings:
         return [{**base, "outcome": outcome, "severity": None, "message": ""}]
     return [_finding_record(check, env, item_id, outcome, f) for f in found.findings]
