@@ -38,3 +38,15 @@ def test_every_check_carries_a_moment_marker() -> None:
                 marks = {ast.unparse(d) for d in node.decorator_list}
                 assert marks & {"pytest.mark.prerelease", "pytest.mark.smoke", "pytest.mark.drift"}, \
                     f"{path.name}::{node.name} has no prerelease/smoke/drift marker"
+
+
+def test_the_readme_example_check_runs_on_the_demo(pytester, demo_env_file) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Adding a check", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    pytester.makepyfile(test_ingress=code)
+    result = pytester.runpytest(f"--environments={demo_env_file}", "--env=production",
+                                "-m", "smoke", "-v", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)  # api, dashboard, portal, directus: each has TLS
+    result.stdout.fnmatch_lines(["*test_ingress_has_tls[[]production-portal.demo.test] PASSED*"])
