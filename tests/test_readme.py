@@ -50,3 +50,27 @@ def test_the_readme_example_check_runs_on_the_demo(pytester, demo_env_file) -> N
                                 "-m", "smoke", "-v", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)  # api, dashboard, portal, directus: each has TLS
     result.stdout.fnmatch_lines(["*test_ingress_has_tls[[]production-portal.demo.test] PASSED*"])
+
+
+def test_the_example_plugin_pack_installs_and_runs(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import shutil
+
+    site, pack = tmp_path / "site", tmp_path / "pack"
+    # build from a copy: setuptools writes build/ and egg-info next to the sources
+    shutil.copytree(ROOT / "examples" / "plugin-pack", pack,
+                    ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--target", str(site), str(pack)],
+                   check=True, capture_output=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_DISABLE_PLUGIN_AUTOLOAD"}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT)])
+    result = subprocess.run([sys.executable, "-m", "pytest", "--pyargs",
+                             "releasegate_ingress.checks", "-m", "smoke", "--env=production",
+                             "-p", "no:cacheprovider", "-q"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "4 passed" in result.stdout

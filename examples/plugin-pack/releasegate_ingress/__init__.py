@@ -1,0 +1,1 @@
+"""An example releasegate plugin pack."""
