@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Iterator
 import pytest
 
 from conftest import ROOT, demo_environments
+from examples.services import free_port
 
 # The planted release blockers of examples/README.md, as failed checks.
 PLANTED_GIT_ONLY = {
@@ -72,12 +72,6 @@ def test_demo_without_services_fails_exactly_the_planted_blockers(
     assert "Traceback" not in result.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def services(tmp_path: Path, estate_copy: Path,
              monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, dict[str, str]]]:
@@ -90,12 +84,12 @@ def services(tmp_path: Path, estate_copy: Path,
     env_file.write_text(demo_environments(estate_copy))
     for key in [k for k in os.environ if k.startswith(DEMO_VARS)]:
         monkeypatch.delenv(key)
-    monkeypatch.setenv(https.DEMO_PORT_VAR, str(_free_port()))
+    monkeypatch.setenv(https.DEMO_PORT_VAR, str(free_port()))
     running = []
     env: dict[str, str] = {}
     try:
-        for start in (lambda: postgres.demo(env_file, port=_free_port()),
-                      lambda: registry.demo(env_file, port=_free_port()),
+        for start in (lambda: postgres.demo(env_file, port=free_port()),
+                      lambda: registry.demo(env_file, port=free_port()),
                       lambda: https.demo(env_file, workdir=tmp_path / "https"),
                       lambda: kube.start(tmp_path / "kube", environments=env_file)):
             service = start()

@@ -7,13 +7,13 @@ that deploy/rbac.yaml grants (no more, so the manifests stay honest; no less, so
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
 from conftest import ROOT, demo_environments
+from examples.services import free_port
 from examples.services import kube as emu
 
 CHECKS = (ROOT / "checks" / "test_kubernetes.py").read_text()
@@ -171,9 +171,7 @@ def test_hand_made_changes_in_production_show_in_the_drift_run(run, cluster, dem
 
 
 def test_dead_api_server_is_an_error_naming_environment_and_endpoint(run, monkeypatch, tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     config = emu.write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{port}",
                                   {emu.DEMO_CONTEXT: ""}, "t")
     monkeypatch.setenv(emu.DEMO_KUBECONFIG_VAR, str(config))

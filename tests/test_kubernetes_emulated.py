@@ -17,6 +17,7 @@ from typing import Callable
 import pytest
 
 from conftest import demo_environments
+from examples.services import free_port
 from examples.services import kube as emu
 from plugins import environments, k8s_state, kube
 from plugins.environments import KubeSpec, Unset
@@ -248,14 +249,8 @@ def test_relative_kubeconfig_resolves_against_the_environments_file(emulator, ch
     assert client.endpoint == emulator.url
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_closed_port_is_unreachable_naming_environment_and_endpoint(tmp_path):
-    port = _free_port()
+    port = free_port()
     config = emu.write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{port}", {"x": NS}, "t")
     with pytest.raises(Unreachable) as exc:
         kube.connect(make_host(str(config), timeout_s=2))
@@ -295,7 +290,7 @@ def test_silent_server_is_unreachable_within_the_timeout(tmp_path):
 
 
 def test_token_never_appears_in_errors(tmp_path):
-    port = _free_port()
+    port = free_port()
     config = emu.write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{port}", {"x": NS},
                                   "tok-3f9a77c2e1")
     with pytest.raises(Unreachable) as exc:

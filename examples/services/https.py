@@ -18,7 +18,6 @@ import datetime as dt
 import ipaddress
 import json
 import os
-import socket
 import ssl
 import tempfile
 import threading
@@ -26,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import trustme
+
+from examples.services import free_port
 
 BEHAVIOURS = ("ok", "expired", "expiring", "wrong-host", "self-signed", "slow", "http-502",
               "wrong-body", "degraded", "hang", "closed")
@@ -196,13 +197,6 @@ def _handler(spec: EndpointSpec, conns: set):
             writer.transport.abort()
 
     return handle
-
-
-def free_port(address: str) -> int:
-    """A port on address that nobody listens on (bound then released)."""
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return sock.getsockname()[1]
 
 
 def start(specs: list[EndpointSpec], ca: trustme.CA | None = None, workdir: str | Path | None = None) -> Service:

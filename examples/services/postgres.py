@@ -16,7 +16,6 @@ import os
 import pwd
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -29,7 +28,9 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Json
 
+from examples.services import free_port
 from plugins.snapshot import Snapshot
+
 
 def _pg_bin() -> Path:
     """Where initdb and pg_ctl live: $RELEASEGATE_PG_BIN, PATH, else Debian's newest version."""
@@ -48,12 +49,6 @@ DEMO_PORT = 55432
 # The planted pitfall: a hand-made index on a column the snapshot says is not indexed.
 DEMO_PITFALL = ("org_invite", "created_at", "idx_org_invite_recent")
 _TIME_DEFAULTS = {"CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME", "LOCALTIMESTAMP", "now()"}
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -100,7 +95,7 @@ def start(port: int = 0, host: str = "127.0.0.1") -> Cluster:
         user = pwd.getpwnam("postgres")
         owner = (user.pw_uid, user.pw_gid)
         os.chown(directory, *owner)
-    port = port or _free_port(host)
+    port = port or free_port(host)
     data = directory / "data"
     _run([str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
           "--no-sync", "-E", "UTF8", "--locale=C"], owner)

@@ -21,7 +21,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import tarfile
@@ -41,6 +40,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from examples.services import free_port
+
 BINARY = "/usr/bin/docker-registry"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -56,13 +57,6 @@ DEMO_PORT = 5443
 DEMO_REGISTRY_VAR = "RELEASEGATE_DEMO_REGISTRY"
 DEMO_DOCKER_CONFIG_VAR = "RELEASEGATE_DEMO_DOCKER_CONFIG"
 DEMO_CA_VAR = "RELEASEGATE_DEMO_REGISTRY_CA"
-
-
-def free_port(address: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (the server binds it a moment later)."""
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return sock.getsockname()[1]
 
 
 def digest_of(data: bytes) -> str:
