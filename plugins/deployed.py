@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
+from plugins import imageref
 from plugins.gitrepo import SourceError
 from plugins.manifests import workloads
 
@@ -26,29 +27,6 @@ class Deployed:
     release_tags: tuple[str, ...] = ()
     unresolved: tuple[str, ...] = ()  # SHA-like tags not found in the app repository
     problems: tuple[str, ...] = ()  # why sha is None, one line each
-
-    @property
-    def commit(self) -> str | None:
-        """Alias of sha."""
-        return self.sha
-
-
-def split_tag(image: str) -> tuple[str, str | None]:
-    """(name, tag) of an image reference, ignoring any digest."""
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:
-        head, tag = name.rsplit(":", 1)
-        return head, tag
-    return name, None
-
-
-def registry_of(image: str) -> str:
-    """The registry host of an image reference (docker.io when implicit)."""
-    first = image.split("/", 1)[0]
-    if "/" in image and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
 
 
 def for_host(host: EnvHost, gitops_ref: str | None = None,
@@ -70,9 +48,13 @@ def for_host(host: EnvHost, gitops_ref: str | None = None,
         for container in workload.containers:
             if wanted is not None and container.name not in wanted:
                 continue
-            if registry_of(container.image) in skip:
+            try:
+                ref = imageref.parse(container.image)
+            except imageref.InvalidReference:
+                continue  # test_image_present names it
+            if ref.registry in skip:
                 continue
-            _, tag = split_tag(container.image)
+            tag = ref.tag
             if tag and _HEX.match(tag):
                 tags[tag] += 1
                 images.setdefault(tag, set()).add(container.image)
@@ -94,11 +76,6 @@ def for_host(host: EnvHost, gitops_ref: str | None = None,
     sha = resolved[best]
     glob = host.estate.sources[host.app_source].release_tags
     return Deployed(sha, best, tuple(sorted(images[best])), repo.tags_at(sha, glob), unresolved)
-
-
-def deployed(host: EnvHost) -> Deployed:
-    """The app commit the environment deploys at the gitops ref under test."""
-    return for_host(host)
 
 
 def require_commit(host: EnvHost, gitops_ref: str | None = None) -> Deployed:

@@ -648,7 +648,7 @@ def demo_objects(environments: Path | None = None) -> list[dict]:
     no ingress)."""
     from examples.services.registry import ci_pushes, planted_gap
     from plugins import helm
-    from plugins.deployed import registry_of
+    from plugins.imageref import parse as parse_image
     from plugins.environments import ensure_sources, load
     from plugins.host import Estatewide
     from plugins.options import Settings
@@ -678,7 +678,7 @@ def demo_objects(environments: Path | None = None) -> list[dict]:
         stuck = []
         for workload in host.workloads:
             for container in workload.containers:
-                if container.init or registry_of(container.image) in skip:
+                if container.init or parse_image(container.image).registry in skip:
                     continue
                 if container.image not in pushed:
                     set_waiting(env_objects, workload.name, container.name, "ImagePullBackOff",
