@@ -12,16 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import timeit
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.timing import median_seconds  # noqa: E402
 from plugins import drift_render as dr  # noqa: E402
 
 ENVS = ["echo-next", "production", "testing"]
@@ -45,17 +44,13 @@ def records(n: int, night: int) -> list[dict]:
     return out
 
 
-def median(fn, runs: int) -> float:
-    return statistics.median(timeit.repeat(fn, number=1, repeat=runs))
-
-
 def dump_dom_seconds(url: str, runs: int) -> float:
     chromium = shutil.which("chromium")
     with tempfile.TemporaryDirectory() as profile:
         def load():
             subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
                             "--dump-dom", url], capture_output=True, check=True, timeout=120)
-        return median(load, runs)
+        return median_seconds(load, runs)
 
 
 def main() -> None:
@@ -75,13 +70,13 @@ def main() -> None:
     for n in (200, 2_000, 20_000):
         night1, night2 = records(n, 1), records(n, 2)
         baseline = json.loads(dr.to_json(dr.build(night1, meta, None, now - timedelta(days=1))))
-        plain = median(lambda: json.dumps({"records": night2}, indent=2, sort_keys=True), args.runs)
+        plain = median_seconds(lambda: json.dumps({"records": night2}, indent=2, sort_keys=True), args.runs)
 
         def drift():
             doc = dr.build(night2, meta, baseline, now)
             return dr.to_json(doc), dr.render_markdown(doc), dr.render_html(doc)
 
-        full = median(drift, args.runs)
+        full = median_seconds(drift, args.runs)
         text_json, text_md, text_html = drift()
         page = tmp / f"drift-{n}.html"
         page.write_text(text_html, encoding="utf-8")

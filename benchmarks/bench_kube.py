@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import copy
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.timing import median_seconds  # noqa: E402
 from examples.services import kube as emu  # noqa: E402
 from plugins import k8s_state, kube  # noqa: E402
 from plugins.environments import KubeSpec  # noqa: E402
@@ -54,16 +53,6 @@ def manifests(count: int) -> list[dict]:
     return out
 
 
-def timed(fn, rounds: int = ROUNDS) -> float:
-    fn()  # warm-up: imports, kubectl discovery cache, connection pools
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
-
-
 def main() -> None:
     kubectl, curl = shutil.which("kubectl"), shutil.which("curl")
     print(f"{'workloads':>9} {'pods':>5} {'releasegate s':>13} {'kubectl s':>10} {'ratio':>6} "
@@ -86,14 +75,16 @@ def main() -> None:
             client.close()
 
         with tempfile.TemporaryDirectory() as cache:
-            ours = timed(releasegate)
-            theirs = timed(lambda: subprocess.run(
+            ours = median_seconds(releasegate, ROUNDS, warmup=True)
+            theirs = median_seconds(lambda: subprocess.run(
                 [kubectl, "--kubeconfig", str(server.kubeconfig), "--cache-dir", cache, "-n", NS,
-                 "get", KINDS, "-o", "json"], check=True, capture_output=True)) if kubectl else None
+                 "get", KINDS, "-o", "json"], check=True, capture_output=True),
+                ROUNDS, warmup=True) if kubectl else None
             paths = [f"{server.url}/{prefix}/namespaces/{NS}/{resource}"
                      for prefix, resource in kube.LISTS.values()]
-            raw = timed(lambda: subprocess.run([curl, "-sf", *paths], check=True,
-                                               capture_output=True)) if curl else None
+            raw = median_seconds(lambda: subprocess.run([curl, "-sf", *paths], check=True,
+                                                         capture_output=True),
+                                 ROUNDS, warmup=True) if curl else None
         pods = 2 * size
         server.stop()
         fmt = (lambda v: f"{v:.3f}" if v is not None else "n/a")

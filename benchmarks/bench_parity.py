@@ -11,15 +11,14 @@ Builds its git repositories in a temporary folder; no network.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.timing import median_seconds  # noqa: E402
 from examples.materialize import git  # noqa: E402
 from plugins import helm, parity, settings_model  # noqa: E402
 from plugins.environments import load  # noqa: E402
@@ -153,15 +152,6 @@ def pytest_run(path: Path) -> None:
         raise SystemExit(f"pytest run failed: {result.stdout[-500:]}")
 
 
-def timed(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -173,10 +163,10 @@ def main() -> None:
         fields = sum(len(c.fields) for c in model.classes)
         shared = Estatewide(load(path), Settings(path, None))
         envs = [e.values() for n in ENVS for e in parity.container_envs(shared.host(n))]
-        read_s = timed(lambda: settings_model.read(source, "settings.py"), args.runs)
-        ours = timed(lambda: parity_run(path), args.runs)
-        through_pytest = timed(lambda: pytest_run(path), args.runs)
-        naive = timed(lambda: naive_run(source, envs), 1)
+        read_s = median_seconds(lambda: settings_model.read(source, "settings.py"), args.runs)
+        ours = median_seconds(lambda: parity_run(path), args.runs)
+        through_pytest = median_seconds(lambda: pytest_run(path), args.runs)
+        naive = median_seconds(lambda: naive_run(source, envs), 1)
     print(f"settings: {len(model.classes)} classes, {fields} fields; {CONTAINERS} containers x {len(ENVS)} "
           f"environments ({len(envs)} container environments); findings per run: {counts}")
     print(f"{'step':58} {'median s':>9}")
