@@ -728,18 +728,16 @@ def ensure_sources(estate: Estate) -> None:
                                         f"{source.create!r} did not create {source.path}: {tail[0]}")
 
 
-def require(value: Any, what: str) -> Any:
-    """Return a configured value, or skip the calling check naming the missing setting."""
+def skip_if_unset(where: str, *values: Any) -> None:
+    """Skip the calling check when a setting it needs names an unset variable, saying which."""
     import pytest
 
-    if isinstance(value, Unset):
-        pytest.skip(f"{what}: {value}")
-    if value is None:
-        pytest.skip(f"{what} is not configured")
-    return value
+    for value in values:
+        if isinstance(value, Unset):
+            pytest.skip(f"{where}: {value}")
 
 
 __all__ = [
     "Estate", "Environment", "EnvironmentsError", "Unset",
-    "ensure_sources", "interpolate", "load", "require",
+    "ensure_sources", "interpolate", "load", "skip_if_unset",
 ]

@@ -442,13 +442,9 @@ def setting(estate: Any, name: str, default: Any) -> Any:
 def connect(host: Any) -> HttpClient:
     """The environment's client (host.http): skips while network.ca_file or a resolve entry is an
     unset ${VAR} (a CA file that does not exist is already a usage error of the loader)."""
-    import pytest
-
-    from plugins.environments import Unset
+    from plugins.environments import skip_if_unset
 
     network = host.estate.network
-    for value in (network.ca_file, *network.resolve.values()):
-        if isinstance(value, Unset):
-            pytest.skip(f"{host.name}: {value}")
+    skip_if_unset(host.name, network.ca_file, *network.resolve.values())
     return HttpClient(timeout_s=host.timeout_s, resolve=network.resolve, ca_file=network.ca_file,
                       retries=int(setting(host.estate, "retries", DEFAULT_RETRIES)))

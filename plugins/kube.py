@@ -119,12 +119,11 @@ class KubeClient:
 
 def kubeconfig_path(host: Any) -> Path:
     """The kubeconfig for an environment: its setting, else $KUBECONFIG, else ~/.kube/config."""
-    from plugins.environments import Unset
+    from plugins.environments import skip_if_unset
 
     spec = host.spec.kubernetes
     setting = spec.kubeconfig if spec is not None else None
-    if isinstance(setting, Unset):
-        pytest.skip(f"{host.name}: {setting}")
+    skip_if_unset(host.name, setting)
     if setting:
         path = Path(os.path.expanduser(str(setting)))
         return path if path.is_absolute() else (Path(host.estate.root) / path)

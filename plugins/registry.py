@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from plugins import imageref, redact
-from plugins.environments import Unset
+from plugins.environments import Unset, skip_if_unset
 from plugins.imageref import ImageRef
 
 if TYPE_CHECKING:
@@ -552,9 +552,7 @@ def connect(host: EnvHost) -> RegistryClient:
     if mirrors and all(isinstance(v, Unset) for v in mirrors.values()):
         pytest.skip(f"{host.name}: {next(iter(mirrors.values()))}")
     docker_config = getattr(registries, "docker_config", None)
-    for value in (registries.ca_file, docker_config):
-        if isinstance(value, Unset):
-            pytest.skip(f"{host.name}: {value}")
+    skip_if_unset(host.name, registries.ca_file, docker_config)
     client = RegistryClient(mirrors=mirrors,
                             ca_file=str(registries.ca_file) if registries.ca_file else None,
                             platform=registries.platform or None, skip=tuple(registries.skip),
