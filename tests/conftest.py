@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,18 @@ from examples.materialize import materialize
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
+SHARED_SNAPSHOT = ROOT.parent / "shared" / "fixtures" / "directus-snapshot"
+
+
+@pytest.fixture(scope="session")
+def shared_snapshot() -> Path:
+    """The shared 880-file directus snapshot (read-only): skips where absent, fails in CI."""
+    if not (SHARED_SNAPSHOT / "info.json").is_file():
+        missing = f"shared snapshot fixture not found at {SHARED_SNAPSHOT} (CI puts it in ../shared)"
+        if os.environ.get("CI"):
+            pytest.fail(missing)  # in CI it is always there: never let these tests skip silently
+        pytest.skip(missing)
+    return SHARED_SNAPSHOT
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ from plugins import database, live_schema, schema_diff
 from plugins.environments import DatabaseRequirements, IndexRequirement
 from plugins.snapshot import Snapshot, load_dir
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "directus-snapshot"
 ADMIN = os.environ.get("RELEASEGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 ACTIVE_MEMBERSHIP = IndexRequirement("org_membership_active_org_user_uniq", "org_membership",
                                      ("org_id", "user_id"), True, "deleted_at IS NULL")
@@ -36,13 +35,8 @@ def admin() -> str:
 
 
 @pytest.fixture(scope="module")
-def snap() -> Snapshot:
-    if not (SHARED / "info.json").is_file():
-        missing = f"shared snapshot fixture not found at {SHARED} (CI puts it in ../shared)"
-        if os.environ.get("CI"):
-            pytest.fail(missing)  # in CI it is always there: never let these tests skip silently
-        pytest.skip(missing)
-    return load_dir(SHARED, where="snapshot")
+def snap(shared_snapshot: Path) -> Snapshot:
+    return load_dir(shared_snapshot, where="snapshot")
 
 
 @pytest.fixture(scope="module")
@@ -224,8 +218,9 @@ def _edit(copy: Path, rel: str, **schema: object) -> None:
 
 
 def test_snapshot_side_changes_and_what_the_release_brings(dsn: str, snap: Snapshot,
+                                                           shared_snapshot: Path,
                                                            tmp_path: Path) -> None:
-    copy = Path(shutil.copytree(SHARED, tmp_path / "snapshot"))
+    copy = Path(shutil.copytree(shared_snapshot, tmp_path / "snapshot"))
     _edit(copy, "fields/org/description.json", data_type="character varying", max_length=500)
     _edit(copy, "fields/org/name.json", is_indexed=True)
     shutil.copy(copy / "collections" / "org.json", copy / "collections" / "org_archive.json")
@@ -250,8 +245,9 @@ def test_snapshot_side_changes_and_what_the_release_brings(dsn: str, snap: Snaps
                                      "release brings, the push applies it")
 
 
-def test_a_malformed_file_fails_only_its_collection(dsn: str, tmp_path: Path) -> None:
-    copy = Path(shutil.copytree(SHARED, tmp_path / "snapshot"))
+def test_a_malformed_file_fails_only_its_collection(dsn: str, shared_snapshot: Path,
+                                                    tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(shared_snapshot, tmp_path / "snapshot"))
     (copy / "fields" / "org" / "description.json").write_text("{not json")
     broken = load_dir(copy, where="snapshot")
     found = findings(dsn, broken)
@@ -312,8 +308,8 @@ def test_a_throwaway_cluster_serves_a_built_schema_and_leaves_nothing(snap: Snap
 
 
 def test_a_new_not_null_column_without_default_blocks_when_rows_exist(
-        dsn: str, snap: Snapshot, tmp_path: Path) -> None:
-    copy = Path(shutil.copytree(SHARED, tmp_path / "snapshot"))
+        dsn: str, snap: Snapshot, shared_snapshot: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(shared_snapshot, tmp_path / "snapshot"))
     doc = json.loads((copy / "fields" / "org" / "name.json").read_text())
     doc["field"] = doc["meta"]["field"] = doc["schema"]["name"] = "region"
     (copy / "fields" / "org" / "region.json").write_text(json.dumps(doc))

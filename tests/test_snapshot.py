@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,34 +12,23 @@ import pytest
 from plugins.gitrepo import GitRepo
 from plugins.snapshot import SnapshotError, load_dir, load_ref
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "directus-snapshot"
-
-
-@pytest.fixture(scope="module")
-def fixture_dir() -> Path:
-    if not (SHARED / "info.json").is_file():
-        missing = f"shared snapshot fixture not found at {SHARED} (CI puts it in ../shared)"
-        if os.environ.get("CI"):
-            pytest.fail(missing)  # in CI it is always there: never let these tests skip silently
-        pytest.skip(missing)
-    return SHARED
 
 
 @pytest.fixture
-def copy(fixture_dir: Path, tmp_path: Path) -> Path:
+def copy(shared_snapshot: Path, tmp_path: Path) -> Path:
     """A writable copy of the shared snapshot."""
-    return Path(shutil.copytree(fixture_dir, tmp_path / "snapshot"))
+    return Path(shutil.copytree(shared_snapshot, tmp_path / "snapshot"))
 
 
-def test_reads_every_file_of_the_shared_snapshot(fixture_dir: Path) -> None:
-    snap = load_dir(fixture_dir)
-    on_disk = list(fixture_dir.rglob("*.json"))
+def test_reads_every_file_of_the_shared_snapshot(shared_snapshot: Path) -> None:
+    snap = load_dir(shared_snapshot)
+    on_disk = list(shared_snapshot.rglob("*.json"))
     assert snap.file_count == len(on_disk) == 884
-    assert len(snap.collections) == len(list((fixture_dir / "collections").glob("*.json")))
+    assert len(snap.collections) == len(list((shared_snapshot / "collections").glob("*.json")))
     assert sum(len(f) for f in snap.fields.values()) == len(
-        list((fixture_dir / "fields").glob("*/*.json")))
+        list((shared_snapshot / "fields").glob("*/*.json")))
     assert sum(len(r) for r in snap.relations.values()) == len(
-        list((fixture_dir / "relations").glob("*/*.json")))
+        list((shared_snapshot / "relations").glob("*/*.json")))
     assert snap.errors == {}
     assert snap.info["vendor"] == "postgres"
     # directus_users is a system collection the snapshot only adds fields to.
@@ -95,11 +83,11 @@ def _git(repo: Path, *args: str) -> str:
                                           "GIT_COMMITTER_EMAIL": "t@x", "HOME": str(repo)}).stdout
 
 
-def test_reads_the_snapshot_at_a_git_ref_not_the_checkout(fixture_dir: Path,
+def test_reads_the_snapshot_at_a_git_ref_not_the_checkout(shared_snapshot: Path,
                                                            tmp_path: Path) -> None:
     repo = tmp_path / "app"
     target = repo / "directus" / "sync" / "snapshot"
-    shutil.copytree(fixture_dir, target)
+    shutil.copytree(shared_snapshot, target)
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "add", ".")
     _git(repo, "commit", "-qm", "snapshot")
