@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from plugins.deployed import require_commit
+from plugins.deployed import Deployed, require_commit
 from plugins.findings import Gate
 from plugins.gitrepo import Commit, GitRepo
 from plugins.host import EnvHost
@@ -27,12 +27,6 @@ def deploys_side_branch(host: EnvHost) -> bool:
     return branch is not None and branch != host.estate.sources[host.app_source].main
 
 
-def deploys_main(host: EnvHost) -> bool:
-    """The environment deploys the integration branch on merge (staging)."""
-    branch = host.spec.deploys.branch
-    return branch is not None and branch == host.estate.sources[host.app_source].main
-
-
 def _version(tag: str) -> tuple[int, int, int] | None:
     match = _VERSION.match(tag)
     return (int(match["major"]), int(match["minor"]), int(match["patch"])) if match else None
@@ -43,10 +37,17 @@ def _app(host: EnvHost) -> tuple[GitRepo, str]:
     return host.git(source.name), source.main
 
 
+def _release_glob(host: EnvHost) -> str:
+    return host.spec.deploys.tag or host.estate.sources[host.app_source].release_tags
+
+
 def _release_tags(host: EnvHost) -> list[str]:
     repo, _ = _app(host)
-    glob = host.spec.deploys.tag or host.estate.sources[host.app_source].release_tags
-    return [t for t in repo.tags(glob) if _version(t)]
+    return [t for t in repo.tags(_release_glob(host)) if _version(t)]
+
+
+def _running_label(running: Deployed) -> str:
+    return ", ".join(running.release_tags) or running.sha[:12]
 
 
 def _commits(commits: list[Commit]) -> str:
@@ -87,7 +88,7 @@ def test_next_tag(host: EnvHost, gate: Gate) -> None:
     """The next tag matches the release pattern, is new and is greater than every release tag."""
     repo, _ = _app(host)
     tag = next_tag(host)
-    glob = host.spec.deploys.tag or host.estate.sources[host.app_source].release_tags
+    glob = _release_glob(host)
     if not fnmatch.fnmatchcase(tag, glob) or _version(tag) is None:
         gate.block(f"next tag {tag} does not match the release tag pattern {glob!r}", tag=tag)
     if repo.rev_parse(f"refs/tags/{tag}"):
@@ -116,7 +117,7 @@ def test_hotfix_commits_on_main(host: EnvHost, gate: Gate) -> None:
         sha for pid, sha in released_ids.items() if pid in on_main}
     missing = [c for c in only_released if c.sha in missing_shas]
     if missing:
-        label = ", ".join(running.release_tags) or running.sha[:12]
+        label = _running_label(running)
         gate.block(f"{host.name} runs {label}, whose commit(s) {_commits(missing)} are not on "
                    f"{main}: cherry-pick them onto {main} before the next release, or the release "
                    "undoes the hotfix", commits=[c.sha for c in missing], running=running.sha)
@@ -132,7 +133,7 @@ def test_hotfix_candidate(host: EnvHost, gate: Gate) -> None:
     running = require_commit(host)
     candidate = repo.resolve(host.shared.candidate())
     if not repo.is_ancestor(running.sha, candidate):
-        label = ", ".join(running.release_tags) or running.sha[:12]
+        label = _running_label(running)
         gate.fail(f"hotfix candidate {candidate[:12]} does not descend from {label}, the release "
                   f"{host.name} runs: branch the hotfix from that tag", candidate=candidate)
     unreleased = [c for c in repo.log(f"{running.sha}..{candidate}")
