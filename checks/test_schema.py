@@ -107,6 +107,10 @@ def live(host: EnvHost, db: Any) -> live_schema.LiveSchema:
         except psycopg.Error as exc:
             db.rollback()
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if isinstance(exc, psycopg.errors.QueryCanceled):
+                # Postgres words a cancel that races a tiny timeout as "user request"; we never
+                # cancel, so either wording means the read outlasted the statement timeout.
+                reason = f"exceeded the {host.timeout_s:g} s statement timeout ({reason})"
             raise SourceError(f"{host.name}: reading the database schema failed: {reason}"
                               ) from None
     return _LIVE[db]

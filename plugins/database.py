@@ -55,5 +55,4 @@ def connect(host: EnvHost) -> psycopg.Connection:
                                  else type(exc).__name__)) from None
     # Belt and braces: the session default above plus an explicit read-only transaction.
     conn.read_only = True
-    conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
     return conn
