@@ -138,16 +138,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if config.option.collectonly:
         state["skipped"] = "--collect-only runs no check"
         return
+    incomplete = None
     if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or session.shouldstop \
             or session.shouldfail:
-        # An interrupted or cut-short run would mark everything it did not reach as resolved.
-        state["skipped"] = f"the run did not complete (exit code {status})"
-        return
+        # Still written (a lost report is worse than a partial one), but what the run did not
+        # reach stays unchecked instead of counting as resolved.
+        why = session.shouldstop or session.shouldfail
+        incomplete = (f"the run stopped early (exit code {status}"
+                      + (f": {why}" if isinstance(why, str) and why else "") + ")")
     baseline_path = state["baseline_path"]
     doc = drift_render.build(report.records(config), _metadata(config, status), state["baseline"],
                              datetime.now(timezone.utc),
-                             baseline_path=str(baseline_path) if baseline_path else None)
-    if state["fail_on"] == "new":
+                             baseline_path=str(baseline_path) if baseline_path else None,
+                             incomplete=incomplete)
+    if state["fail_on"] == "new" and incomplete is None:
         state["original_exitstatus"] = status
         new = (pytest.ExitCode.TESTS_FAILED if doc["summary"]["new_actionable"]
                else pytest.ExitCode.OK)
@@ -181,6 +185,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                           + (f", {s['unchecked']} unchecked" if s["unchecked"] else "")
                           + (f" (baseline {doc['baseline']['generated_at']})" if doc["baseline"]
                              else " (no baseline: every finding is new)"))
+    if doc["run"].get("incomplete"):
+        terminalreporter.line(f"incomplete run: {doc['run']['incomplete']}; findings of items it "
+                              "did not reach are unchecked, not resolved")
     if "original_exitstatus" in state:
         verdict = (f"{s['new_actionable']} new finding(s) since the baseline: exit 1"
                    if s["new_actionable"] else "nothing new since the baseline: exit 0")

@@ -28,6 +28,8 @@ _RANK = {name: len(CATEGORIES) - i for i, name in enumerate(CATEGORIES)}
 ACTIONABLE = ("blocker", "error", "warning")
 
 STATUSES = ("new", "persisting", "resolved", "unchecked")
+INCOMPLETE_NOTE = ("Findings of items it did not reach are listed as unchecked, not resolved, "
+                   "and keep their first-seen dates")
 
 
 class BaselineError(ValueError):
@@ -140,13 +142,15 @@ def _pair(current: list[dict],
     return pairs, left
 
 
-def compare(records: list[dict], baseline: dict | None, today: date) -> dict[str, list[dict]]:
+def compare(records: list[dict], baseline: dict | None, today: date,
+            complete: bool = True) -> dict[str, list[dict]]:
     """Mark the findings among `records` new/persisting against `baseline` and list the resolved.
 
     A previous finding not found again is *resolved* when its check ran for its environment in
     this run (the item passed, or is gone from a check that ran); when the check did not run there
     (environment not selected, check deselected or skipped) it is *unchecked* and keeps its
-    first-seen date for the next run.
+    first-seen date for the next run. In an incomplete run (interrupted, ``-x``) only an item that
+    itself ran can be resolved: the run may have stopped before reaching the others.
     Returns {"findings": [...], "resolved": [...], "unchecked": [...]}.
     """
     ran: dict[tuple[str, str], set[str]] = defaultdict(set)   # (check, env) -> categories seen
@@ -187,7 +191,7 @@ def compare(records: list[dict], baseline: dict | None, today: date) -> dict[str
             entry.update(check=key[0], environment=key[1], item=key[2])
             entry.update(first_seen=first_seen.isoformat(),
                          age_days=max((today - first_seen).days, 0))
-            if _ran(key, ran, item_outcome):
+            if _ran(key, ran if complete else {}, item_outcome):
                 entry.update(status="resolved", resolved_on=today.isoformat())
                 resolved.append(entry)
             else:
@@ -258,11 +262,11 @@ def matrix(records: list[dict], envs: Iterable[str] | None = None) -> dict:
 
 
 def build(records: list[dict], metadata: dict, baseline: dict | None, now: datetime,
-          baseline_path: str | None = None) -> dict:
-    """The drift.json document for one run."""
+          baseline_path: str | None = None, incomplete: str | None = None) -> dict:
+    """The drift.json document for one run; `incomplete` says why the run stopped short."""
     today = now.astimezone(timezone.utc).date() if now.tzinfo else now.date()
     envs = list(metadata.get("envs") or [])
-    marked = compare(records, baseline, today)
+    marked = compare(records, baseline, today, complete=incomplete is None)
     findings = marked["findings"]
     by_category = {c: sum(1 for f in findings if f["category"] == c) for c in FINDING_CATEGORIES}
     summary = {
@@ -283,7 +287,10 @@ def build(records: list[dict], metadata: dict, baseline: dict | None, now: datet
         "version": metadata.get("version"),
         "refs": {name: _ref(value) for name, value in (metadata.get("refs") or {}).items()},
         "envs": envs,
+        "complete": incomplete is None,
     }
+    if incomplete:
+        run["incomplete"] = incomplete
     for extra in ("markexpr", "exitstatus", "args", "hostname", "candidate", "environments_file"):
         if metadata.get(extra) is not None:
             run[extra] = metadata[extra]
@@ -352,7 +359,10 @@ def _clip(text: str, width: int = 200) -> str:
 def render_markdown(doc: dict, limit: int = 10) -> str:
     """drift.md: short enough for a CI step summary (matrix + new/resolved/oldest, capped)."""
     run, mat = doc["run"], doc["matrix"]
-    lines = ["## Drift report", "", " · ".join(summary_parts(doc)), ""]
+    lines = ["## Drift report", ""]
+    if run.get("incomplete"):
+        lines += [f"> **Incomplete run**: {_md(run['incomplete'])}. {INCOMPLETE_NOTE}", ""]
+    lines += [" · ".join(summary_parts(doc)), ""]
     meta = [f"generated {run['generated_at']}"]
     if run.get("duration_s") is not None:
         meta.append(f"took {float(run['duration_s']):.1f}s")
@@ -417,6 +427,7 @@ white-space:nowrap}
 #findings col.narrow{width:8%}#findings col.mid{width:9%}#findings col.wide{width:14%}
 tr.resolved td{color:#6a737d}pre{margin:.3rem 0;white-space:pre-wrap;font-size:.8rem}
 .filters label{margin-right:1rem}#shown{color:#586069;margin-left:1rem}
+#incomplete{padding:.5rem .8rem;border-left:4px solid var(--error);background:#fff5eb}
 dl.meta{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem;font-size:.9rem}
 dl.meta dt{font-weight:600}dl.meta dd{margin:0}code{font-size:.85rem}
 """
@@ -578,12 +589,15 @@ def render_html(doc: dict) -> str:
     if not entries:
         table += '<p id="clean">No findings: every check passed.</p>'
     summary = "".join(f"<span>{_e(part)}</span>" for part in summary_parts(doc))
+    reason = doc["run"].get("incomplete")
+    incomplete = (f'<p id="incomplete"><strong>Incomplete run</strong>: {_e(reason)}. '
+                  f"{_e(INCOMPLETE_NOTE)}</p>" if reason else "")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>Drift report {_e(doc['run']['generated_at'])}</title><style>{_CSS}</style></head>"
-        f"<body><h1>Drift report</h1><div class=\"summary\">{summary}</div>"
+        f"<body><h1>Drift report</h1>{incomplete}<div class=\"summary\">{summary}</div>"
         f"{_meta_html(doc)}<h2>Environment × check</h2>{_matrix_html(doc['matrix'])}"
         f"<h2>Findings</h2>{filters}{table}<script>{_JS}</script></body></html>\n"
     )

@@ -214,12 +214,39 @@ def test_fail_on_new(estate):
     assert read(estate, folder="r")["summary"]["resolved"] == 4
 
 
-def test_incomplete_run_keeps_previous_report(estate):
+def test_incomplete_run_writes_a_partial_report_that_resolves_nothing(estate):
+    plant(estate, {**NIGHT1, "image/production/worker": "worker:0badc0de is not in the registry"})
+    estate.runpytest("--drift-report=r", "-p", "no:cacheprovider")
+    night1 = keyed(read(estate, folder="r")["findings"])
+    # -x stops at production-api: production-worker (same check, same environment), the testing
+    # items and the flag check are never reached, so none of them may count as resolved.
+    result = estate.runpytest("--drift-report=r", "-x", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*drift.html: 0 new, 1 persisting, 0 resolved, 3 unchecked*",
+                                 "incomplete run: the run stopped early (exit code 1: stopping "
+                                 "after 1 failures)*"])
+    assert result.ret == 1
+    doc = read(estate, folder="r")
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["run"]["complete"] is False
+    assert doc["resolved"] == []
+    assert set(keyed(doc["findings"])) == {("test_image", "production", "api")}
+    unchecked = keyed(doc["unchecked"])
+    assert set(unchecked) == {("test_image", "production", "worker"),
+                              ("test_image", "testing", "worker"), ("test_flags", "production", "")}
+    assert all(unchecked[k]["first_seen"] == night1[k]["first_seen"] for k in unchecked)
+    assert "**Incomplete run**: the run stopped early" in read(estate, "drift.md", folder="r")
+    assert 'id="incomplete"' in read(estate, "drift.html", folder="r")
+    # The next complete run picks every one of them up again as persisting.
+    estate.runpytest("--drift-report=r", "-p", "no:cacheprovider")
+    doc = read(estate, folder="r")
+    assert doc["run"]["complete"] is True and not doc["unchecked"] and not doc["resolved"]
+    assert {k: f["status"] for k, f in keyed(doc["findings"]).items()} == {
+        k: "persisting" for k in night1}
+
+
+def test_collect_only_keeps_the_previous_report(estate):
     estate.runpytest("--drift-report=r", "-p", "no:cacheprovider")
     before = read(estate, folder="r")
-    result = estate.runpytest("--drift-report=r", "-x", "-p", "no:cacheprovider")
-    result.stdout.fnmatch_lines(["*not written: the run did not complete (exit code 1)*"])
-    assert read(estate, folder="r") == before
     result = estate.runpytest("--drift-report=r", "--collect-only", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*not written: --collect-only runs no check*"])
     assert read(estate, folder="r") == before
