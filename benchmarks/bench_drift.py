@@ -45,6 +45,7 @@ def records(n: int, night: int) -> list[dict]:
 
 
 def dump_dom_seconds(url: str, runs: int) -> float:
+    """Median seconds for headless Chromium to load and render the page at url."""
     chromium = shutil.which("chromium")
     with tempfile.TemporaryDirectory() as profile:
         def load():
@@ -54,6 +55,7 @@ def dump_dom_seconds(url: str, runs: int) -> float:
 
 
 def main() -> None:
+    """Time the drift report at three sizes against the plain JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-browser", action="store_true")

@@ -83,6 +83,7 @@ def curl_loop(hosts, resolve, ca_file, timeout):
 
 
 def main() -> None:
+    """Probe N endpoints (some dead) with releasegate and with a curl loop; print both."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoints", type=int, default=200)
     parser.add_argument("--dead", type=int, default=10)

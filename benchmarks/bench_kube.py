@@ -54,6 +54,7 @@ def manifests(count: int) -> list[dict]:
 
 
 def main() -> None:
+    """Time health + drift on the emulator at three sizes against kubectl get."""
     kubectl, curl = shutil.which("kubectl"), shutil.which("curl")
     print(f"{'workloads':>9} {'pods':>5} {'releasegate s':>13} {'kubectl s':>10} {'ratio':>6} "
           f"{'curl s':>7} {'ratio':>6}")

@@ -31,6 +31,7 @@ VALUES = ("v", "7", "true", "b", "w")
 
 
 def settings_source() -> str:
+    """A settings module of CLASSES BaseSettings classes with FIELDS fields between them."""
     out = ["from typing import Literal", "from pydantic_settings import BaseSettings, SettingsConfigDict", ""]
     for c in range(CLASSES):
         out += [f"class Section{c}(BaseSettings):", f"    model_config = SettingsConfigDict(env_prefix='S{c}_')"]
@@ -41,6 +42,7 @@ def settings_source() -> str:
 
 
 def chart() -> dict[str, str]:
+    """A chart whose containers all get every settings variable from values or secrets."""
     template = """{{- range $name := .Values.containers }}
 ---
 apiVersion: apps/v1
@@ -76,6 +78,7 @@ spec:
 
 
 def build(root: Path) -> tuple[Path, str]:
+    """Commit the app and gitops repositories under root; return the environments file and the settings source."""
     for name in ("app", "gitops"):
         (root / name).mkdir()
         git(root / name, "init", "--quiet", "--initial-branch=main")
@@ -153,6 +156,7 @@ def pytest_run(path: Path) -> None:
 
 
 def main() -> None:
+    """Time the parity run against a naive fresh-python-per-container script."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()

@@ -79,6 +79,7 @@ def run_skopeo(reg: service.Registry, refs: list[str], raw: bool) -> tuple[float
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Check N references with releasegate and a sample with skopeo inspect; print refs/s."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--refs", type=int, default=500)
     parser.add_argument("--skopeo-sample", type=int, default=100,

@@ -116,6 +116,7 @@ def _with_db(admin: str, snapshot_dir: Path, fn):
 
 
 def main() -> None:
+    """Time snapshot-vs-live on the shared snapshot and at growing field counts, next to pg_dump."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")

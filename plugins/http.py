@@ -72,6 +72,7 @@ class CertInfo:
 
     @property
     def self_signed(self) -> bool:
+        """Issued by itself (subject equals issuer)."""
         return self.subject == self.issuer
 
     def days_left(self, now: dt.datetime | None = None) -> float:
@@ -91,6 +92,7 @@ class Response:
     truncated: bool = False
 
     def text(self) -> str:
+        """The body as text, undecodable bytes replaced."""
         return self.body.decode("utf-8", "replace")
 
 
@@ -110,6 +112,7 @@ class Exchange:
 
     @property
     def ok(self) -> bool:
+        """A response arrived and no step failed."""
         return self.failure is None and self.response is not None
 
     def step(self, name: str) -> Step | None:

@@ -50,6 +50,7 @@ class Declared:
 
     @property
     def pod_spec(self) -> dict:
+        """The pod spec of the workload's template (CronJobs included)."""
         return pod_template(self.manifest).get("spec") or {}
 
 

@@ -48,6 +48,7 @@ class Target:
 
     @property
     def key(self) -> tuple[str, str]:
+        """(environment, item): how results are looked up."""
         return (self.environment, self.item)
 
     @property

@@ -97,18 +97,22 @@ class SettingsClass:
 
     @property
     def env_prefix(self) -> str:
+        """model_config's env_prefix, empty when unset."""
         return str(self.config.get("env_prefix") or "")
 
     @property
     def case_sensitive(self) -> bool:
+        """model_config's case_sensitive (pydantic-settings' default: False)."""
         return bool(self.config.get("case_sensitive"))
 
     @property
     def nested_delimiter(self) -> str | None:
+        """model_config's env_nested_delimiter, None when unset."""
         return self.config.get("env_nested_delimiter") or None  # type: ignore[return-value]
 
     @property
     def extra(self) -> str:
+        """model_config's extra (pydantic-settings' default: forbid)."""
         return str(self.config.get("extra") or "forbid")
 
     def field_for(self, loc: tuple | list) -> SettingsField | None:
@@ -433,6 +437,7 @@ class EnvView(dict):
 
     @functools.cached_property
     def folded(self) -> dict[str, str]:
+        """Case-folded name -> name (first occurrence wins), for case-insensitive lookup."""
         return {name.casefold(): name for name in reversed(list(self))}
 
 

@@ -62,6 +62,7 @@ class Endpoint:
 
     @property
     def resolve(self) -> str:
+        """address:port for network.resolve."""
         return f"{self.address}:{self.port}"
 
 
@@ -81,10 +82,12 @@ class Service:
 
     @property
     def resolve(self) -> dict[str, str]:
+        """network.resolve entries for every endpoint."""
         return {host: ep.resolve for host, ep in self.endpoints.items()}
 
     @property
     def env(self) -> dict[str, str]:
+        """The variables an environments file reads to trust and reach these endpoints."""
         return {DEMO_CA_VAR: self.ca_file, **self.extra_env}
 
     def stop(self) -> None:
