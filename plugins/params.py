@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 import pytest
 
 from plugins.environments import Estate, EnvironmentsError, ensure_sources, load
-from plugins.gitrepo import SourceError
+from plugins.gitrepo import GitRepo, SourceError
 from plugins.host import EnvHost, Estatewide
 from plugins.options import Settings, settings
 
@@ -67,6 +67,24 @@ def _alias_refs(opts: Settings, estate: Estate) -> Settings:
     return dataclasses.replace(opts, refs=refs)
 
 
+def _check_refs(opts: Settings, estate: Estate) -> None:
+    """A ref given on the command line must exist (local git, no network): a typo is one usage
+    error, not an ERROR for every check that reads that source."""
+    given = [(f"{source}={ref} (--ref, --app-ref or --gitops-ref)", source, ref)
+             for source, ref in opts.refs.items()]
+    if opts.candidate:
+        given.append(("--candidate", estate.app_source(), opts.candidate))
+    for flag, source, ref in given:
+        path = estate.sources[source].path
+        try:
+            found = GitRepo(path, source).rev_parse(ref)
+        except SourceError as exc:
+            raise pytest.UsageError(f"{flag}: {exc}") from None
+        if not found:
+            raise pytest.UsageError(f"{flag}: no branch, tag or commit {ref!r} in source "
+                                    f"{source} ({path})")
+
+
 def shared(config: pytest.Config) -> Estatewide:
     """The session's estate and hosts, loaded once (a bad file is a usage error)."""
     if _SHARED not in config.stash:
@@ -86,6 +104,7 @@ def shared(config: pytest.Config) -> Estatewide:
             if source not in estate.sources:
                 raise pytest.UsageError(f"--ref: unknown source {source!r} "
                                         f"(known: {', '.join(sorted(estate.sources))})")
+        _check_refs(opts, estate)
         config.stash[_SHARED] = Estatewide(estate, opts)
     return config.stash[_SHARED]
 

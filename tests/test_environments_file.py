@@ -102,6 +102,22 @@ def test_bad_option_values_are_usage_errors(pytester: pytest.Pytester,
     result.stderr.fnmatch_lines(["*--ref: unknown source 'nosuch' (known: app, gitops)*"])
 
 
+@pytest.mark.parametrize(("option", "message"), [
+    ("--gitops-ref=deadbeef", "gitops=deadbeef (--ref, --app-ref or --gitops-ref): no branch, tag "
+                              "or commit 'deadbeef' in source gitops (*)"),
+    ("--ref=app=v9.9.9", "app=v9.9.9 (--ref, --app-ref or --gitops-ref): no branch, tag or commit "
+                         "'v9.9.9' in source app (*)"),
+    ("--candidate=nope", "--candidate: no branch, tag or commit 'nope' in source app (*)"),
+])
+def test_a_ref_that_does_not_exist_is_one_usage_error(pytester: pytest.Pytester,
+                                                      demo_env_file: Path, option: str,
+                                                      message: str) -> None:
+    result = _run(pytester, demo_env_file, option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
 def test_environments_variable_and_interpolation(pytester: pytest.Pytester, demo_env_file: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
