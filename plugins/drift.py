@@ -80,6 +80,11 @@ def pytest_configure(config: pytest.Config) -> None:
     directory = _resolve(config, report)
     if directory.exists() and not directory.is_dir():
         raise pytest.UsageError(f"--drift-report: {directory} exists and is not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(f"--drift-report: cannot create {directory}: {exc.strerror}"
+                                ) from None
     if baseline:
         path = _resolve(config, baseline)
         if not path.is_file():
@@ -159,10 +164,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = new
     doc = redact_obj(doc)
     directory: Path = state["dir"]
-    directory.mkdir(parents=True, exist_ok=True)
-    _write(directory / "drift.json", drift_render.to_json(doc))
-    _write(directory / "drift.md", drift_render.render_markdown(doc))
-    _write(directory / "drift.html", drift_render.render_html(doc))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _write(directory / "drift.json", drift_render.to_json(doc))
+        _write(directory / "drift.md", drift_render.render_markdown(doc))
+        _write(directory / "drift.html", drift_render.render_html(doc))
+    except OSError as exc:  # the disk filled up or the volume went away during the run
+        state["skipped"] = f"writing into {directory} failed: {exc.strerror or exc}"
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        return
     state["doc"] = doc
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +27,7 @@ from plugins.redact import redact, redact_obj
 _PROPERTY = "releasegate"
 _RECORDS = pytest.StashKey[list[dict[str, Any]]]()
 _STARTED = pytest.StashKey[float]()
+_REPORT_FAILED = pytest.StashKey[str]()
 ERROR = "error"
 
 
@@ -77,10 +80,30 @@ class _Collector:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Start the record list and the clock."""
+    """Start the record list and the clock; a --report-json that cannot be written stops the run
+    now (exit 4) rather than after every check has run."""
     config.stash[_RECORDS] = []
     config.stash[_STARTED] = time.time()
     config.pluginmanager.register(_Collector(config), "releasegate-records")
+    path = settings(config).report_json
+    if path is not None and not hasattr(config, "workerinput"):
+        problem = writable_problem(path)
+        if problem:
+            raise pytest.UsageError(f"--report-json: cannot write {path}: {problem}")
+
+
+def writable_problem(path: Path) -> str | None:
+    """Why a report file at path could not be written (None if it can), creating no file."""
+    if path.is_dir():
+        return "it is a directory"
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create {parent}: {exc.strerror}"
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return "permission denied"
+    return None
 
 
 def _exception_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
@@ -260,6 +283,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         for r in waived:
             terminalreporter.line(f"WAIVED {_label(r)} until {r['waiver']['expires']}: "
                                   f"{r['waiver']['reason']}")
+    if _REPORT_FAILED in config.stash:
+        terminalreporter.line(f"ERROR {config.stash[_REPORT_FAILED]}", red=True)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -270,10 +295,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = settings(config).report_json
     if path is None:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"releasegate": plugins.__version__, "records": records(config)}
     try:
         payload["run"] = run_metadata(config)
     except pytest.UsageError:
         payload["run"] = {}
-    path.write_text(json.dumps(redact_obj(payload), indent=2, sort_keys=True) + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(redact_obj(payload), indent=2, sort_keys=True) + "\n")
+    except OSError as exc:  # the disk filled up or the folder went away during the run
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        config.stash[_REPORT_FAILED] = f"--report-json: could not write {path}: {exc.strerror}"

@@ -267,11 +267,22 @@ def test_works_under_xdist(estate):
     (["--drift-baseline=x.json"], "--drift-baseline needs --drift-report DIR"),
     (["--drift-report=r", "--drift-baseline=missing.json"], "*missing.json does not exist"),
     (["--drift-report=environments.yaml"], "*environments.yaml exists and is not a directory"),
+    (["--drift-report=environments.yaml/r"], "--drift-report: cannot create */environments.yaml/r: "
+                                              "Not a directory"),
 ])
 def test_bad_options_are_usage_errors(estate, args, message):
     result = estate.runpytest(*args, "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{message}*"])
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_write_that_fails_at_the_end_is_one_error_line(estate):
+    # /proc exists (so the folder check passes) but accepts no new file, even from root.
+    result = estate.runpytest("--drift-report=/proc", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["not written: writing into /proc failed: *"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 def test_corrupt_baseline_is_a_usage_error_before_running(estate):

@@ -144,6 +144,34 @@ def test_json_report_records(suite: tuple[pytest.Pytester, Path]) -> None:
                                "details"}
 
 
+def test_report_path_that_cannot_be_written_stops_the_run_up_front(
+        suite: tuple[pytest.Pytester, Path]) -> None:
+    pytester, _ = suite
+    (pytester.path / "taken").write_text("a file where a folder should be\n")
+    result = pytester.runpytest("--env=production", f"--report-json={pytester.path}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: --report-json: cannot write {pytester.path}: it is a "
+                                 "directory"])
+    result = pytester.runpytest("--env=production", "--report-json=taken/run.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --report-json: cannot write */taken/run.json: cannot "
+                                 "create */taken: *"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_report_write_that_fails_at_the_end_is_an_error_line_not_a_traceback(
+        suite: tuple[pytest.Pytester, Path]) -> None:
+    pytester, _ = suite
+    # /proc accepts no new files, even from root: the write fails only when the run ends.
+    result = pytester.runpytest("--env=production", "-k", "test_warning",
+                                "--report-json=/proc/releasegate-report.json")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["ERROR --report-json: could not write "
+                                 "/proc/releasegate-report.json: *"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
 def test_secrets_never_appear_in_any_output(suite: tuple[pytest.Pytester, Path],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     pytester, _ = suite
