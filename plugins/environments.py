@@ -79,6 +79,8 @@ class Source:
     main: str = "main"
     release_tags: str = "v*.*.*"
     create: str | None = None
+    # Where the file sets path and main, for a usage error once the source exists (or should).
+    lines: tuple[int | None, int | None] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -528,7 +530,10 @@ class _Builder:
                                    f"source path {path} does not exist")
             out[str(name)] = Source(name=str(name), path=path, main=f.get("main", "main"),
                                     release_tags=f.get("release_tags", "v*.*.*"),
-                                    create=f.get("create"))
+                                    create=f.get("create"),
+                                    lines=(_value_line(spec, "path", where),
+                                           _value_line(spec, "main", where) if "main" in spec
+                                           else None))
         return out
 
     def _source_name(self, value: Any, key: str, line: int | None) -> str:
@@ -705,10 +710,46 @@ def _item_line(seq: Any, index: int, default: int | None) -> int | None:
 
 
 def ensure_sources(estate: Estate) -> None:
-    """Create missing sources that name a ``create`` command (the demo does), once, under a lock."""
+    """Create missing sources that name a ``create`` command (the demo does), once, under a lock;
+    then check that each is a git repository with its integration branch (local git only)."""
     for source in estate.sources.values():
-        if source.path.exists() or not source.create:
-            continue
+        _create(estate, source)
+        _verify(estate, source)
+
+
+def _verify(estate: Estate, source: Source) -> None:
+    path_line, main_line = source.lines
+    git = ["git", "-C", str(source.path)]
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+    try:
+        probe = subprocess.run([*git, "rev-parse", "--is-bare-repository", "--show-cdup"],
+                               capture_output=True, text=True, env=env, timeout=60)
+    except FileNotFoundError:
+        raise EnvironmentsError(estate.path, path_line, f"sources.{source.name}.path",
+                                "git is not installed") from None
+    bare, _, cdup = probe.stdout.partition("\n")
+    if probe.returncode != 0:
+        said = (probe.stderr.strip().splitlines() or [""])[-1]
+        raise EnvironmentsError(estate.path, path_line, f"sources.{source.name}.path",
+                                f"{source.path} is not a git repository"
+                                + ("" if "not a git repository" in said else f" ({said})"))
+    if bare.strip() != "true" and cdup.strip():
+        top = (source.path / cdup.strip()).resolve()
+        raise EnvironmentsError(estate.path, path_line, f"sources.{source.name}.path",
+                                f"{source.path} is a folder inside the git repository {top}: "
+                                "point at the repository's top level")
+    head = subprocess.run([*git, "rev-parse", "--verify", "--quiet",
+                           f"{source.main}^{{commit}}"], capture_output=True, text=True, env=env,
+                          timeout=60)
+    if head.returncode != 0:
+        raise EnvironmentsError(estate.path, main_line or path_line, f"sources.{source.name}.main",
+                                f"branch {source.main!r} does not exist in {source.path}"
+                                + ("" if main_line else " (set sources." + source.name
+                                   + ".main to the integration branch)"))
+
+
+def _create(estate: Estate, source: Source) -> None:
+    if not source.path.exists() and source.create:
         # One lock for every source under the same folder (one command may create them all),
         # kept outside it: the command decides what to create there.
         digest = hashlib.sha1(str(source.path.parent).encode()).hexdigest()[:16]
@@ -716,7 +757,7 @@ def ensure_sources(estate: Estate) -> None:
         with open(lock_path, "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if source.path.exists():
-                continue
+                return
             argv = shlex.split(source.create)
             if argv and argv[0] in ("python", "python3"):
                 argv[0] = sys.executable

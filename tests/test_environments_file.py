@@ -76,6 +76,33 @@ def test_missing_source_path_names_line_and_key(pytester: pytest.Pytester,
         [f"*{env_file}:{line}: sources.gitops.path: source path *nowhere does not exist*"])
 
 
+@pytest.mark.parametrize(("what", "needle", "key", "problem"), [
+    ("plain-folder", "path: {plain}", "sources.gitops.path", "{plain} is not a git repository"),
+    ("inside-repo", "path: {inner}", "sources.gitops.path",
+     "{inner} is a folder inside the git repository {gitops}: point at the repository's top level"),
+    ("no-branch", "main: trunk", "sources.gitops.main", "branch 'trunk' does not exist in {gitops}"),
+])
+def test_a_source_that_is_not_a_usable_repository(pytester: pytest.Pytester, estate_copy: Path,
+                                                  what: str, needle: str, key: str,
+                                                  problem: str) -> None:
+    gitops = estate_copy / "gitops"
+    names = {"plain": pytester.mkdir("plain"), "inner": gitops / "helm", "gitops": gitops}
+    text = demo_environments(estate_copy)
+    source = f"path: {gitops}\n    main: main"
+    assert source in text
+    replacement = {"plain-folder": f"path: {names['plain']}\n    main: main",
+                   "inside-repo": f"path: {names['inner']}\n    main: main",
+                   "no-branch": f"path: {gitops}\n    main: trunk"}[what]
+    bad = text.replace(source, replacement)
+    env_file = pytester.path / "envs.yaml"
+    env_file.write_text(bad)
+    result = _run(pytester, env_file)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    line = _line_of(bad, needle.format(**names))
+    result.stderr.fnmatch_lines([f"*{env_file}:{line}: {key}: {problem.format(**names)}"])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
 def test_missing_required_key(pytester: pytest.Pytester, estate_copy: Path) -> None:
     text = demo_environments(estate_copy).replace("    deploys: {tag: \"v*.*.*\"}\n", "")
     env_file = pytester.path / "envs.yaml"

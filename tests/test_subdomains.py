@@ -55,6 +55,8 @@ def app(tmp_path_factory) -> dict[str, str]:
     git(repo, "tag", "v1.1.0", shas[2])
     gitops = tmp_path_factory.mktemp("gitops")
     git(gitops, "init", "-q", "-b", "main")
+    git(gitops, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty",
+        "-m", "init")
     return {"path": str(repo), "gitops": str(gitops), "v1.1.0": shas[2], "main": shas[4],
             "main~2": shas[2], "main~1": shas[3]}
 
