@@ -269,9 +269,28 @@ def _label(record: dict[str, Any]) -> str:
     return f"{record['check']}[{where}]"
 
 
+def not_checked(found: list[dict[str, Any]], limit: int = 12) -> list[str]:
+    """One line per distinct skip reason, most frequent first: what this run did not verify."""
+    counts: dict[str, int] = {}
+    for r in found:
+        if r["outcome"] == "skipped":
+            counts[r["message"]] = counts.get(r["message"], 0) + 1
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    lines = [f"{n} check{'s' if n > 1 else ''}: {message}" for message, n in ordered[:limit]]
+    if len(ordered) > limit:
+        lines.append(f"... and {len(ordered) - limit} more reasons (-rs lists every skip)")
+    return lines
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """List warnings and waived blockers after the run: they change no exit code."""
+    """List what was not checked, warnings and waived blockers: they change no exit code."""
     found = records(config)
+    skipped = not_checked(found)
+    if skipped:
+        # A release gate that skipped half its checklist must say so where the verdict is read.
+        terminalreporter.section("releasegate not checked", sep="-")
+        for line in skipped:
+            terminalreporter.line(line)
     warnings = [r for r in found if r["severity"] == WARNING and "waiver" not in r]
     waived = [r for r in found if "waiver" in r and not r["waiver"]["expired"]]
     if warnings:

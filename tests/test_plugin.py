@@ -235,6 +235,29 @@ def test_missing_dsn_skips_naming_the_variable(suite: tuple[pytest.Pytester, Pat
         ["*production: database.dsn_env DEMO_PRODUCTION_DATABASE_URL is not set*"])
 
 
+@pytest.mark.parametrize("parallel", [(), ("-p", "xdist", "-n", "2")], ids=["serial", "xdist"])
+def test_what_was_not_checked_is_summed_up_by_reason(suite: tuple[pytest.Pytester, Path],
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     parallel: tuple[str, ...]) -> None:
+    pytester, _ = suite
+    monkeypatch.delenv("DEMO_PRODUCTION_DATABASE_URL", raising=False)
+    monkeypatch.delenv("DEMO_TESTING_DATABASE_URL", raising=False)
+    pytester.makepyfile(test_db="""
+        import pytest
+        def test_one(host, db): pass
+        def test_two(host, db): pass
+        def test_three(host): pytest.skip("only with --hotfix")
+    """)
+    result = pytester.runpytest("--env=production,testing", "test_db.py", *parallel)
+    result.assert_outcomes(skipped=6)
+    result.stdout.fnmatch_lines([
+        "*-- releasegate not checked --*",
+        "2 checks: only with --hotfix",
+        "2 checks: production: database.dsn_env DEMO_PRODUCTION_DATABASE_URL is not set",
+        "2 checks: testing: database.dsn_env DEMO_TESTING_DATABASE_URL is not set",
+    ])
+
+
 def test_database_is_read_only_with_timeout(suite: tuple[pytest.Pytester, Path],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     pytester, _ = suite
