@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -74,8 +74,9 @@ def test_demo_without_services_fails_exactly_the_planted_blockers(
 
 @pytest.fixture
 def services(tmp_path: Path, estate_copy: Path,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, dict[str, str]]]:
-    """Every demo service on free ports, for a private copy of the demo estate."""
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, dict[str, str], Any]]:
+    """Every demo service on free ports, for a private copy of the demo estate; the last item
+    is the Kubernetes emulator, which a test may re-sync as Argo CD would."""
     from examples.services import https, kube, postgres, registry
 
     if not Path(postgres.BIN / "initdb").exists():
@@ -95,15 +96,15 @@ def services(tmp_path: Path, estate_copy: Path,
             service = start()
             running.append(service)
             env.update({k: str(v) for k, v in service.env.items()})
-        yield env_file, env
+        yield env_file, env, running[-1]
     finally:
         for service in reversed(running):
             service.stop()
 
 
 def test_demo_with_services_fails_exactly_the_planted_blockers(
-        tmp_path: Path, services: tuple[Path, dict[str, str]]) -> None:
-    env_file, env = services
+        tmp_path: Path, services: tuple[Path, dict[str, str], Any]) -> None:
+    env_file, env, _ = services
     report = tmp_path / "run.json"
     result = _run_checks(env_file, env, report)
     assert result.returncode == 1, result.stdout[-3000:]
@@ -121,9 +122,10 @@ def test_demo_with_services_fails_exactly_the_planted_blockers(
 
 
 def test_two_nights_of_drift_on_the_demo(tmp_path: Path, estate_copy: Path,
-                                         services: tuple[Path, dict[str, str]]) -> None:
-    """Night 1 writes the three files; fixing one planted problem resolves it, the rest persist."""
-    env_file, env = services
+                                         services: tuple[Path, dict[str, str], Any]) -> None:
+    """Night 1 writes the three files; fixing one planted problem resolves it, the rest persist;
+    until Argo CD syncs the fix, the cluster is reported behind git."""
+    env_file, env, cluster = services
     clean = {k: v for k, v in os.environ.items() if not k.startswith(DEMO_VARS)}
     clean.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
     out = tmp_path / "drift"
@@ -154,4 +156,12 @@ def test_two_nights_of_drift_on_the_demo(tmp_path: Path, estate_copy: Path,
     persisting = {(f["check"], f["environment"], f["item"]) for f in second["findings"]
                   if f["status"] == "persisting"}
     assert persisting == keys - {fixed}
-    assert not [f for f in second["findings"] if f["status"] == "new"]
+    # The fix is on the gitops main, but the (emulated) Argo CD has not synced it yet.
+    behind = [f for f in second["findings"] if f["status"] == "new"]
+    assert sorted((f["check"], f["environment"], f["details"]["behind"]) for f in behind) == [
+        ("test_argocd_application", "production", 1), ("test_argocd_application", "testing", 1)]
+    from examples.services import kube
+    cluster.load(kube.demo_objects(env_file), argocd=True)  # Argo CD syncs main
+    third = night()
+    assert not [f for f in third["findings"] if f["status"] == "new"]
+    assert {f["message"] for f in third["resolved"]} == {f["message"] for f in behind}

@@ -7,6 +7,7 @@ that deploy/rbac.yaml grants (no more, so the manifests stay honest; no less, so
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,36 @@ def test_dead_api_server_is_an_error_naming_environment_and_endpoint(run, monkey
     result.assert_outcomes(errors=9)
     result.stdout.fnmatch_lines([f"*production: http://127.0.0.1:{port} unreachable: *"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_an_application_synced_behind_git_with_a_comparison_error_blocks(run, cluster, demo_objects,
+                                                                        demo_repos):
+    gitops = demo_repos / "gitops"
+    head, older = (subprocess.run(["git", "-C", str(gitops), "rev-parse", ref], check=True,
+                                  capture_output=True, text=True).stdout.strip()
+                   for ref in ("main", "main~2"))
+    stale = json.loads(json.dumps(demo_objects))
+    [app] = [o for o in stale if o["kind"] == "Application"
+             and o["metadata"]["name"] == "app-prod"]
+    app["status"]["sync"]["revision"] = older
+    app["status"]["conditions"] = [{
+        "type": "ComparisonError", "lastTransitionTime": "2026-11-20T03:00:00Z",
+        "message": "Failed to load target state: rpc error: code = Unknown desc = authentication "
+                   "required"}]
+    cluster.load(stale, argocd=True)
+    try:
+        result = run("--env=production", "-k", "test_argocd_application", "--report-json=r.json")
+    finally:
+        cluster.load(demo_objects, argocd=True)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines_random([
+        f"production: Argo CD Application app-prod is synced to gitops {older[:12]}, 2 commit(s) "
+        f"behind gitops main ({head[:12]}): the cluster does not run what git says; *",
+        "production: Argo CD Application app-prod reports ComparisonError: Failed to load target "
+        "state: rpc error: code = Unknown desc = authentication required",
+    ])
+    records = json.loads(Path("r.json").read_text())["records"]  # pytester's cwd
+    behind = [r for r in records if r["details"].get("behind")]
+    assert [(r["severity"], r["details"]["synced_revision"], r["details"]["behind"])
+            for r in behind] == [("blocker", older, 2)]
+

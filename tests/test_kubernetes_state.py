@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from examples.services import kube as emu
 from plugins import k8s_state
+from plugins.gitrepo import GitRepo
 
 NS = "app-prod"
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.timezone.utc)
@@ -244,3 +247,59 @@ def test_argocd_application_absent_is_a_warning():
                                              ("128Mi", "134217728"), ("2", "2")])
 def test_quantity(text, value):
     assert k8s_state.quantity(text) == k8s_state.quantity(value)
+
+
+@pytest.fixture(scope="module")
+def gitops(tmp_path_factory: pytest.TempPathFactory) -> tuple[GitRepo, dict[str, str]]:
+    """main: c0 - c1 - c2 - c3; a side branch forks at c1."""
+    path = tmp_path_factory.mktemp("gitops")
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@t",
+                               *args], check=True, capture_output=True, text=True).stdout.strip()
+    git("init", "-q", "-b", "main")
+    shas = {}
+    for i in range(4):
+        git("commit", "-q", "--allow-empty", "-m", f"c{i}")
+        shas[f"c{i}"] = git("rev-parse", "HEAD")
+    git("checkout", "-q", "-b", "side", shas["c1"])
+    git("commit", "-q", "--allow-empty", "-m", "side")
+    shas["side"] = git("rev-parse", "HEAD")
+    return GitRepo(Path(path), "gitops"), shas
+
+
+def _synced_to(revision: str) -> dict:
+    return {"status": {"sync": {"status": "Synced", "revision": revision}}}
+
+
+@pytest.mark.parametrize(("synced", "expected_at", "severity", "words"), [
+    ("c3", "c3", None, None),
+    ("c1", "c3", "block", "is synced to gitops {c1:.12}, 2 commit(s) behind gitops main ({c3:.12})"),
+    ("c3", "c2", "warn", "is synced to {c3:.12}, ahead of gitops main ({c2:.12}) in the local clone "
+                         "of gitops: fetch it"),
+    ("side", "c3", "block", "is synced to {side:.12}, which is not on gitops main ({c3:.12})"),
+    ("f" * 40, "c3", "warn", "is synced to ffffffffffff, which the local clone of gitops does not "
+                             "have: fetch it to compare with gitops main"),
+])
+def test_argocd_synced_revision_against_git(gitops, synced, expected_at, severity, words):
+    repo, shas = gitops
+    found = k8s_state.argocd_revision("app-prod", _synced_to(shas.get(synced, synced)), repo,
+                                      shas[expected_at], "gitops main")
+    if severity is None:
+        assert found == []
+        return
+    [finding] = found
+    assert finding.severity == severity
+    assert finding.message.startswith("Argo CD Application app-prod " + words.format(**shas))
+
+
+def test_argocd_error_conditions_block_and_others_do_not():
+    live = {"status": {"conditions": [
+        {"type": "ComparisonError", "message": "rpc error:\n  authentication required"},
+        {"type": "SharedResourceWarning", "message": "shared with another app"}]}}
+    [finding] = k8s_state.argocd_conditions("app-prod", live)
+    assert (finding.severity, finding.message) == (
+        "block", "Argo CD Application app-prod reports ComparisonError: rpc error: authentication "
+                 "required")
+    assert k8s_state.argocd_conditions("app-prod", None) == []
+
