@@ -22,6 +22,8 @@ from typing import Any, Callable
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
+from plugins.gitrepo import GitRepo
+
 
 class EnvironmentsError(Exception):
     """A problem in the environments file, located by file, line and key."""
@@ -719,29 +721,11 @@ def ensure_sources(estate: Estate) -> None:
 
 def _verify(estate: Estate, source: Source) -> None:
     path_line, main_line = source.lines
-    git = ["git", "-C", str(source.path)]
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
-    try:
-        probe = subprocess.run([*git, "rev-parse", "--is-bare-repository", "--show-cdup"],
-                               capture_output=True, text=True, env=env, timeout=60)
-    except FileNotFoundError:
-        raise EnvironmentsError(estate.path, path_line, f"sources.{source.name}.path",
-                                "git is not installed") from None
-    bare, _, cdup = probe.stdout.partition("\n")
-    if probe.returncode != 0:
-        said = (probe.stderr.strip().splitlines() or [""])[-1]
-        raise EnvironmentsError(estate.path, path_line, f"sources.{source.name}.path",
-                                f"{source.path} is not a git repository"
-                                + ("" if "not a git repository" in said else f" ({said})"))
-    if bare.strip() != "true" and cdup.strip():
-        top = (source.path / cdup.strip()).resolve()
-        raise EnvironmentsError(estate.path, path_line, f"sources.{source.name}.path",
-                                f"{source.path} is a folder inside the git repository {top}: "
-                                "point at the repository's top level")
-    head = subprocess.run([*git, "rev-parse", "--verify", "--quiet",
-                           f"{source.main}^{{commit}}"], capture_output=True, text=True, env=env,
-                          timeout=60)
-    if head.returncode != 0:
+    repo = GitRepo(source.path, source.name)
+    problem = repo.top_level_problem()
+    if problem:
+        raise EnvironmentsError(estate.path, path_line, f"sources.{source.name}.path", problem)
+    if repo.rev_parse(source.main) is None:
         raise EnvironmentsError(estate.path, main_line or path_line, f"sources.{source.name}.main",
                                 f"branch {source.main!r} does not exist in {source.path}"
                                 + ("" if main_line else " (set sources." + source.name

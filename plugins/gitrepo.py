@@ -55,6 +55,23 @@ class GitRepo:
             raise SourceError(f"{self.name}: git {' '.join(args[:3])}: {last}")
         return result.stdout
 
+    def top_level_problem(self) -> str | None:
+        """Why the path is not the top level of a git repository (bare or not); None if it is."""
+        try:
+            out = str(self._git("rev-parse", "--is-bare-repository", "--show-cdup"))
+        except SourceError as exc:
+            said = str(exc)
+            if said == "git is not installed":
+                return said
+            return f"{self.path} is not a git repository" + (
+                "" if "not a git repository" in said else f" ({said.rsplit(': ', 1)[-1]})")
+        bare, _, cdup = out.partition("\n")
+        if bare.strip() != "true" and cdup.strip():
+            top = (self.path / cdup.strip()).resolve()
+            return (f"{self.path} is a folder inside the git repository {top}: point at the "
+                    "repository's top level")
+        return None
+
     @functools.lru_cache(maxsize=4096)
     def rev_parse(self, ref: str) -> str | None:
         """Resolve a ref, tag or (short) SHA to a full commit SHA; None if it does not exist."""
