@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import psycopg
 import pytest
 
-from plugins import live_schema, schema_diff
+from plugins import database, live_schema, schema_diff
 from plugins.deployed import for_host
 from plugins.findings import Gate
 from plugins.gitrepo import GitRepo, SourceError
@@ -106,13 +106,8 @@ def live(host: EnvHost, db: Any) -> live_schema.LiveSchema:
             _LIVE[db] = live_schema.read(db)
         except psycopg.Error as exc:
             db.rollback()
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            if isinstance(exc, psycopg.errors.QueryCanceled):
-                # Postgres words a cancel that races a tiny timeout as "user request"; we never
-                # cancel, so either wording means the read outlasted the statement timeout.
-                reason = f"exceeded the {host.timeout_s:g} s statement timeout ({reason})"
-            raise SourceError(f"{host.name}: reading the database schema failed: {reason}"
-                              ) from None
+            raise SourceError(f"{host.name}: reading the database schema failed: "
+                              f"{database.error_line(exc, host.timeout_s)}") from None
     return _LIVE[db]
 
 
@@ -162,4 +157,4 @@ def test_database_requirement(host: EnvHost, item: Any, db: Any, live: Any, gate
     except psycopg.Error as exc:
         db.rollback()
         pytest.fail(f"{host.name}: counting duplicates for index {item.name} failed: "
-                    f"{str(exc).strip().splitlines()[0]}", pytrace=False)
+                    f"{database.error_line(exc, host.timeout_s)}", pytrace=False)

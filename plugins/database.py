@@ -30,6 +30,19 @@ def endpoint_of(dsn: str) -> str:
     return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
+def error_line(exc: Exception, timeout_s: float) -> str:
+    """One redacted line for a database error. A cancelled statement is named as the statement
+    timeout: the suite never cancels, and Postgres may word a cancel that races a tiny timeout
+    as "user request"."""
+    import psycopg
+
+    text = str(exc).strip()
+    line = redact(text.splitlines()[0] if text else type(exc).__name__)
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return f"exceeded the {timeout_s:g} s statement timeout ({line})"
+    return line
+
+
 def connect(host: EnvHost) -> psycopg.Connection:
     """Open the environment's database read-only, or skip / raise Unreachable saying why."""
     import psycopg
@@ -51,8 +64,7 @@ def connect(host: EnvHost) -> psycopg.Connection:
                                application_name="releasegate")
     except psycopg.Error as exc:
         raise Unreachable(host.name, f"database {endpoint_of(dsn)}",
-                          redact(str(exc).strip().splitlines()[0] if str(exc).strip()
-                                 else type(exc).__name__)) from None
+                          error_line(exc, timeout)) from None
     # Belt and braces: the session default above plus an explicit read-only transaction.
     conn.read_only = True
     return conn
