@@ -80,7 +80,6 @@ def test_argocd_application(host: EnvHost, k8s: kube.KubeClient, gate: Any) -> N
         pytest.skip(f"{host.name}: the cluster serves no Argo CD Application CRD "
                     f"(argoproj.io/v1alpha1 applications)")
     _report(gate, k8s_state.argocd(declared, live))
-    _report(gate, k8s_state.argocd_conditions(meta["name"], live))
     target = ((declared.get("spec") or {}).get("source") or {}).get("targetRevision") or "HEAD"
     main = host.estate.sources[host.gitops_source].main
     # HEAD or the integration branch means "what this run reads as the gitops main" (--gitops-ref

@@ -512,7 +512,8 @@ def undeclared(manifests: Iterable[dict], live: Live, namespace: str) -> list[Fi
 
 
 def argocd(declared_app: dict, live_app: dict | None) -> list[Finding]:
-    """Argo CD Application: absent (warn), target revision changed, not Synced, not Healthy."""
+    """Argo CD Application: absent (warn), target revision changed, not Synced, not Healthy, an
+    error condition."""
     name = declared_app["metadata"]["name"]
     want_rev = ((declared_app.get("spec") or {}).get("source") or {}).get("targetRevision")
     if live_app is None:
@@ -540,7 +541,7 @@ def argocd(declared_app: dict, live_app: dict | None) -> list[Finding]:
         findings.append(Finding("block", f"Argo CD Application {name} health is {health_status}: "
                         f"{(status.get('health') or {}).get('message', 'see the Argo CD UI')}",
                                 details))
-    return findings
+    return findings + argocd_conditions(name, live_app)
 
 
 def argocd_conditions(name: str, live_app: dict | None) -> list[Finding]:
@@ -552,7 +553,8 @@ def argocd_conditions(name: str, live_app: dict | None) -> list[Finding]:
         if kind.endswith("Error"):
             message = " ".join(str(cond.get("message") or "no message").split())
             found.append(Finding("block", f"Argo CD Application {name} reports {kind}: {message}",
-                                 {"application": name, "condition": kind, "condition_message": message,
+                                 {"application": name, "condition": kind,
+                                  "condition_message": message,
                                   "since": cond.get("lastTransitionTime")}))
     return found
 
@@ -587,4 +589,3 @@ def argocd_revision(name: str, live_app: dict | None, repo: Any, expected: str,
     return [Finding("block", (
         f"Argo CD Application {name} is synced to {known[:12]}, which is not on {label} "
         f"({expected[:12]}): the cluster runs a commit git's {label} does not hold"), details)]
-
