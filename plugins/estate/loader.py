@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import stat
-import types
 import typing
 from dataclasses import fields, is_dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from plugins.estate.models import Estate
+from plugins.estate.models import Estate, unwrap
 from plugins.estate.values import interpolate, kind
 
 MAX_BYTES = 1 << 20          # a real estate is a few kilobytes; ruamel reads ~1 MB/s
@@ -257,24 +256,13 @@ def _keys_at(loc: list[Any]) -> list[str]:
     """The keys valid at a location: the init fields of the model found there."""
     hint: Any = Estate
     for part in loc:
-        hint = _unwrap(hint)
+        hint = unwrap(hint)
         if is_dataclass(hint):
             hint = typing.get_type_hints(hint, include_extras=True).get(str(part), Any)
         elif typing.get_origin(hint) in (dict, tuple):
             hint = typing.get_args(hint)[-1 if typing.get_origin(hint) is dict else 0]
-    hint = _unwrap(hint)
+    hint = unwrap(hint)
     return [f.name for f in fields(hint) if f.init] if is_dataclass(hint) else []
-
-
-def _unwrap(hint: Any) -> Any:
-    while True:
-        origin = typing.get_origin(hint)
-        if origin is typing.Annotated:
-            hint = typing.get_args(hint)[0]
-        elif origin in (typing.Union, types.UnionType):
-            hint = next(a for a in typing.get_args(hint) if a is not type(None))
-        else:
-            return hint
 
 
 # -- what the file does not say itself -------------------------------------------------------------

@@ -172,11 +172,15 @@ def _relative(value: str) -> str:
     return value
 
 
+# For editors: RFC 1123 labels, non-ASCII letters allowed (IDNA); the loader checks IDNA itself.
+_L = r"[A-Za-z0-9\u00a1-\uffff]"
+_HOST = rf"{_L}([-A-Za-z0-9\u00a1-\uffff]{{0,61}}{_L})?(\.{_L}([-A-Za-z0-9\u00a1-\uffff]{{0,61}}{_L})?)*"
 Host = Annotated[str, PlainValidator(text, json_schema_input_type=str), AfterValidator(hostname),
-                 WithJsonSchema({"type": "string", "format": "hostname"})]
+                 WithJsonSchema({"type": "string", "format": "hostname", "pattern": f"^{_HOST}$"})]
 """A DNS host name (or several labels of one, for a subdomain)."""
 HostPort = Annotated[str, PlainValidator(text, json_schema_input_type=str),
-                     AfterValidator(_host_port)]
+                     AfterValidator(_host_port),
+                     WithJsonSchema({"type": "string", "pattern": f"^{_HOST}(:[0-9]{{1,5}})?$"})]
 """A host name with an optional :port (a registry, a network.resolve key)."""
 Address = Annotated[str | Unset, PlainValidator(_string, json_schema_input_type=str),
                     _checked(_address)]
@@ -286,6 +290,62 @@ FilePath = Annotated[Path | Unset, PlainValidator(_string, json_schema_input_typ
 """A file, relative to the environments file's folder; it must exist."""
 
 
-__all__ = ["Unset", "interpolate", "kind", "no", "problem", "strings", "text", "hostname", "Text", "MaybeText", "Name",
-           "Host", "HostPort", "Address", "Url", "RepoPath", "RepoPaths", "Variable", "Branch",
-           "Strings", "Hosts", "Number", "Whole", "Flag", "Date", "FilePath", "Folder"]
+# -- names the estate's tools define ----------------------------------------------------------
+
+def _pattern(regex: str, what: str, most: int) -> Any:
+    def check(value: str) -> str:
+        if len(value) > most or not re.fullmatch(regex, value):
+            raise problem(f"{value!r} is not {what}")
+        return value
+    return Annotated[str, PlainValidator(text, json_schema_input_type=str), AfterValidator(check),
+                     WithJsonSchema({"type": "string", "pattern": f"^{regex}$", "maxLength": most})]
+
+
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+Label = _pattern(_LABEL, "a DNS label (lower-case letters, digits, '-'; up to 63)", 63)
+Release = _pattern(rf"{_LABEL}(\.{_LABEL})*", "a Helm release name (lower-case DNS name, up to 53)", 53)
+Platform = _pattern(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?", "a platform like linux/amd64", 64)
+UrlPath = _pattern(r"[^\s\x00-\x1f\x7f]*", "a URL path (no spaces or control characters)", 2048)
+
+
+def known_source(value: str, info: ValidationInfo) -> str:
+    known = (info.context or {}).get("sources")
+    if known is not None and value not in known:
+        raise problem(f"unknown source {value!r} (known: {', '.join(known)})")
+    return value
+
+
+Labels = Annotated[tuple[Label, ...], BeforeValidator(strings)]
+SourceRef = Annotated[Name, AfterValidator(known_source)]
+"""The name of a source the file defines."""
+
+
+_Scalar = str | int | float | bool | None
+
+
+def _expect_json(value: Any) -> Any:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise problem(f"expected a mapping of JSON key to allowed value(s), got {kind(value)}")
+    out = {}
+    for key, allowed in value.items():
+        allowed = allowed if isinstance(allowed, list) else [allowed]
+        if not isinstance(key, str) or not all(isinstance(a, _Scalar) for a in allowed):
+            raise problem(f"{key!r}: expected a scalar or a list of scalars, got {kind(value[key])}")
+        out[key] = tuple(allowed)
+    return out
+
+
+ExpectJson = Annotated[dict[str, tuple[Any, ...]], PlainValidator(_expect_json),
+                       WithJsonSchema({"type": "object", "additionalProperties": {
+                           "anyOf": [{"type": ["string", "number", "boolean", "null"]},
+                                     {"type": "array", "items": {
+                                         "type": ["string", "number", "boolean", "null"]}}]}})]
+
+
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in (
+    "annotations", "Annotated", "Any", "AfterValidator", "BeforeValidator", "Field", "Path",
+    "PlainValidator", "PydanticCustomError", "Strict", "ValidationInfo", "WithJsonSchema",
+    "core_schema", "dataclass", "dt", "idna", "ipaddress", "os", "re")]
