@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import PydanticCustomError
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -155,7 +156,7 @@ def _plain(path: Path, node: Any, key: str, line: int | None) -> Any:
     if isinstance(node, str):
         try:
             return interpolate(str(node), key)
-        except Exception as exc:  # the problem() error of a malformed ${
+        except PydanticCustomError as exc:  # a malformed ${
             raise EnvironmentsError(path, line, key, _message(exc)) from None
     for plain in (bool, int, float):
         if isinstance(node, plain):

@@ -309,6 +309,7 @@ UrlPath = _pattern(r"[^\s\x00-\x1f\x7f]*", "a URL path (no spaces or control cha
 
 
 def known_source(value: str, info: ValidationInfo) -> str:
+    """A source name must be one the file defines (the loader passes them as context)."""
     known = (info.context or {}).get("sources")
     if known is not None and value not in known:
         raise problem(f"unknown source {value!r} (known: {', '.join(known)})")
@@ -342,10 +343,3 @@ ExpectJson = Annotated[dict[str, tuple[Any, ...]], PlainValidator(_expect_json),
                            "anyOf": [{"type": ["string", "number", "boolean", "null"]},
                                      {"type": "array", "items": {
                                          "type": ["string", "number", "boolean", "null"]}}]}})]
-
-
-
-__all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "Annotated", "Any", "AfterValidator", "BeforeValidator", "Field", "Path",
-    "PlainValidator", "PydanticCustomError", "Strict", "ValidationInfo", "WithJsonSchema",
-    "core_schema", "dataclass", "dt", "idna", "ipaddress", "os", "re")]
