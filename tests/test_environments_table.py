@@ -115,6 +115,9 @@ FILES = [
     ("dsn-env", "dsn_env: DEMO_TESTING_DATABASE_URL", "dsn_env: postgres://x", "postgres://x",
      "environments.testing.database.dsn_env",
      "'postgres://x' is not an environment variable name (letters, digits, _)"),
+    ("dsn-in-place-of-a-variable", "dsn_env: DEMO_TESTING_DATABASE_URL",
+     "dsn_env: postgresql://app:hunter2@db/app", "hunter2", "environments.testing.database.dsn_env",
+     "'postgresql://app:***@db/app' is not an environment variable name (letters, digits, _)"),
     ("release-name", "release: app-next", "release: App Next", "App Next",
      "environments.echo-next.gitops.release",
      "'App Next' is not a Helm release name (lower-case DNS name, up to 53)"),
@@ -163,6 +166,7 @@ def _usage_error(result: pytest.RunResult, message: str) -> None:
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stderr.str()
     assert message in result.stderr.lines, result.stderr.str()
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert "hunter2" not in result.stdout.str() + result.stderr.str()  # the one canary password
 
 
 @pytest.mark.parametrize(("case", "old", "new", "needle", "key", "problem"), FILES,

@@ -21,6 +21,7 @@ from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from plugins.estate.models import Estate, unwrap
+from plugins.redact import redact
 from plugins.estate.values import interpolate, kind
 
 MAX_BYTES = 512 << 10        # 100 times the demo's file; ruamel's round-trip parser reads < 1 MB/s
@@ -31,6 +32,8 @@ class EnvironmentsError(Exception):
     """A problem in the environments file, located by file, line and key."""
 
     def __init__(self, path: Path, line: int | None, key: str, problem: str) -> None:
+        # A value quoted back may hold a credential (a DSN typed where a variable name belongs).
+        problem = redact(problem)
         self.path, self.line, self.key, self.problem = path, line, key, problem
         where = f"{path}:{line}" if line else f"{path}"
         super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
