@@ -15,7 +15,7 @@ from plugins import boot, parity
 from plugins.findings import Gate
 from plugins.gitrepo import SourceError
 from plugins.host import EnvHost
-from plugins.params import per_env, per_item
+from plugins.params import first, per_env, per_item
 
 
 def _settings_items(host: EnvHost, role: str, with_boot: bool) -> Iterable[tuple[str, Any]]:
@@ -29,6 +29,13 @@ def _settings_items(host: EnvHost, role: str, with_boot: bool) -> Iterable[tuple
             continue
         for name in parity.units(host, entry, target, with_boot):
             yield (f"{index}.{name}" if many else name), (entry, target, name)
+
+
+def entry_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
+    """Every settings entry that names containers."""
+    many = len(host.estate.settings) > 1
+    return [(f"{index}.containers" if many else "containers", (index, entry))
+            for index, entry in enumerate(host.estate.settings) if entry.containers]
 
 
 def running_classes(host: EnvHost) -> Iterable[tuple[str, Any]]:
@@ -106,6 +113,18 @@ def _boot(host: EnvHost, item: Any, booted: dict[str, boot.BootResult] | None, g
         gate.fail(name)
     only = f"{name}()" if name == entry.boot else name
     _report(gate, parity.boot_findings(host, entry, target, only=only))
+
+
+@pytest.mark.prerelease
+@pytest.mark.smoke
+@pytest.mark.drift
+@first
+@per_item(entry_items)
+def test_settings_containers(host: EnvHost, item: Any, gate: Gate) -> None:
+    """Every container name a settings entry lists is a container of this environment's chart."""
+    index, entry = item
+    found = parity.containers_finding(host, entry, f"settings[{index}].containers")
+    _report(gate, [found] if found else [])
 
 
 @pytest.mark.prerelease

@@ -111,6 +111,28 @@ def settings_containers(host: Any, entry: SettingsEntry,
     return [(container_id(e, envs), e) for e in envs if e.container in entry.containers]
 
 
+def chart_containers(host: Any, gitops_ref: str | None = None) -> list[str]:
+    """Every container name (init containers too) of the environment's rendered chart, sorted."""
+    return sorted({e.container for e in container_envs(host, gitops_ref)})
+
+
+def unmatched_containers(host: Any, entry: SettingsEntry, gitops_ref: str | None = None) -> list[str]:
+    """Names in the entry's `containers` that match no container of the rendered chart."""
+    there = set(chart_containers(host, gitops_ref))
+    return [name for name in entry.containers if name not in there]
+
+
+def containers_finding(host: Any, entry: SettingsEntry, where: str) -> Finding | None:
+    """A blocker naming the entry's container names that match nothing here, and the names that exist."""
+    missing = unmatched_containers(host, entry)
+    if not missing:
+        return None
+    return Finding(BLOCK, f"{where}: {', '.join(missing)} {_verb(missing, 'matches', 'match')} no container "
+                          f"of {host.name}'s rendered chart, so {_verb(missing, 'it is', 'they are')} not checked "
+                          f"(its containers: {', '.join(chart_containers(host))}): correct the names",
+                   "containers", {"unmatched": missing, "containers": chart_containers(host)})
+
+
 def values_file(host: Any, gitops_ref: str | None = None) -> str:
     """The environment's most specific values file (where a missing variable should be added)."""
     source = host.chart_source(gitops_sha(host, gitops_ref))
@@ -131,8 +153,14 @@ def _normal(path: str) -> str:
 
 # -- which code ------------------------------------------------------------------------------------
 def running(host: Any, gitops_ref: str | None = None, entry: SettingsEntry | None = None) -> Deployed:
-    """Which application commit the environment runs (from its rendered chart at a gitops ref)."""
-    return for_host(host, gitops_ref, entry.containers if entry and entry.containers else None)
+    """Which application commit the environment runs (from its rendered chart at a gitops ref).
+
+    Only the entry's containers that exist count; names that match nothing are reported on their
+    own (containers_finding) and never change which commit is found.
+    """
+    names = [n for n in entry.containers if n not in unmatched_containers(host, entry, gitops_ref)] \
+        if entry and entry.containers else None
+    return for_host(host, gitops_ref, names or None)
 
 
 def label(host: Any, sha: str, ref: str | None = None) -> str:
@@ -352,7 +380,7 @@ def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: Contai
     if result.import_failure:
         if only is not None and only != first:
             return []  # one cause: reported by the boot function's item (or the first class's)
-        return [(env.container, _outcome_finding(None, env, result.import_failure, f"importing {entry.path}"))]
+        return [(env.container, _outcome_finding(None, env, result.import_failure, f"importing {entry.path}", m))]
     out: list[tuple[str | None, Finding]] = []
     seen: set[tuple] = set()
     for outcome in result.outcomes:
@@ -362,7 +390,7 @@ def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: Contai
         mine = only is None or outcome.name == only
         if outcome.exception:
             if mine:
-                out.append((env.container, _outcome_finding(cls, env, outcome, outcome.name)))
+                out.append((env.container, _outcome_finding(cls, env, outcome, outcome.name, m)))
             continue
         for error in outcome.errors:
             owner = m.get(str(error.get("title"))) or cls
@@ -372,12 +400,18 @@ def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: Contai
                 continue  # already reported (by another class, or by the required-field check)
             seen.add(key)
             if mine:
-                out.append((env.container, _error_finding(owner, f, env, error, outcome.name)))
+                out.append((env.container, _error_finding(owner, f, env, error, outcome.name, m)))
     return out
 
 
+def _unset_hint(env: ContainerEnv, m: settings_model.SettingsModel) -> str:
+    """Why variables the settings could read are not set in this container (the kubelet left them out)."""
+    why = [reason for name, reason in sorted(env.unset.items()) if m.may_read(name)]
+    return f" ({'; '.join(why)})" if why else ""
+
+
 def _error_finding(owner: Any, f: settings_model.SettingsField | None, env: ContainerEnv,
-                   error: dict, via: str) -> Finding:
+                   error: dict, via: str, m: settings_model.SettingsModel) -> Finding:
     loc = ".".join(str(p) for p in error.get("loc") or ())
     field_name = f"{owner.name}.{f.name}" if owner and f else (f"{owner.name}.{loc}" if owner else loc)
     hit = f.lookup(settings_model.EnvView(env.values())) if f else None
@@ -395,14 +429,15 @@ def _error_finding(owner: Any, f: settings_model.SettingsField | None, env: Cont
     if var is not None:
         details.update(variable=var.name, value=var.value)
         return Finding(BLOCK, f"{var.name}={var.value!r} fails {field_name}: {reason}{context}", var.name, details)
-    return Finding(BLOCK, f"{field_name} fails at boot: {reason}{context}", None, details)
+    return Finding(BLOCK, f"{field_name} fails at boot: {reason}{context}{_unset_hint(env, m)}", None, details)
 
 
-def _outcome_finding(cls: Any, env: ContainerEnv, outcome: boot.Outcome, what: str) -> Finding:
+def _outcome_finding(cls: Any, env: ContainerEnv, outcome: boot.Outcome, what: str,
+                     m: settings_model.SettingsModel) -> Finding:
     if outcome.errors:
         error = outcome.errors[0]
-        return _error_finding(cls, cls.field_for(error.get("loc") or ()) if cls else None, env, error, what)
-    return Finding(BLOCK, f"{what} fails at boot: {outcome.exception}", None,
+        return _error_finding(cls, cls.field_for(error.get("loc") or ()) if cls else None, env, error, what, m)
+    return Finding(BLOCK, f"{what} fails at boot: {outcome.exception}{_unset_hint(env, m)}", None,
                    {"container": env.container, "exception": outcome.exception})
 
 

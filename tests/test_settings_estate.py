@@ -270,6 +270,11 @@ def make_host(estate_dir: Path, env: str, **refs: str) -> Any:
 
 
 # -- container env, sealed, deployed -------------------------------------------------------------
+KUBERNETES_LINKS = {"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBERNETES_SERVICE_PORT_HTTPS",
+                    "KUBERNETES_PORT", "KUBERNETES_PORT_443_TCP", "KUBERNETES_PORT_443_TCP_PROTO",
+                    "KUBERNETES_PORT_443_TCP_PORT", "KUBERNETES_PORT_443_TCP_ADDR"}
+
+
 def prod_envs(estate_dir: Path, gitops_ref: str = "main") -> dict[str, container_env.ContainerEnv]:
     host = make_host(estate_dir, "production")
     return {e.container: e for e in parity.container_envs(host, gitops_ref)}
@@ -290,7 +295,7 @@ def test_env_values_null_secret_configmap_field_and_expansion(estate_dir: Path, 
     assert "API_PORT" not in api.declared()
     assert [(n.secret, n.key) for n in api.needs] == [("backend-secrets", None), ("mail-secrets", "smtp-password")]
     assert prod_envs(estate_dir)["wait"].vars.keys() == {  # an init container without env: service links
-        "API_SERVICE_HOST", "API_SERVICE_PORT", "API_SERVICE_PORT_HTTP", "API_PORT", "API_PORT_8000_TCP",
+        *KUBERNETES_LINKS, "API_SERVICE_HOST", "API_SERVICE_PORT", "API_SERVICE_PORT_HTTP", "API_PORT", "API_PORT_8000_TCP",
         "API_PORT_8000_TCP_PROTO", "API_PORT_8000_TCP_PORT", "API_PORT_8000_TCP_ADDR"}
 
 
@@ -301,7 +306,7 @@ def test_env_value_that_is_not_a_string_is_a_problem() -> None:
                                                           {"name": "EMPTY"}]}]}}}}
     (w,) = workloads([manifest])
     env = container_env.container_env(w, w.containers[0], container_env.objects([manifest], sealed.SecretIndex(())))
-    assert env.values() == {"DEBUG": "True", "EMPTY": ""}
+    assert {k: v for k, v in env.values().items() if k not in KUBERNETES_LINKS} == {"DEBUG": "True", "EMPTY": ""}
     assert env.problems == ("DEBUG: value True is a bool, not a string; the API server rejects the manifest "
                             "(quote it in the template)",)
 
@@ -330,7 +335,9 @@ def test_config_map_refs_prefixes_overrides_and_service_links_off() -> None:
     assert (v["TOKEN"].secret, v["TOKEN"].ref) == (True, ("s", "TOKEN"))
     assert (v["ELSEWHERE"].known, v["TIER"].value, v["IP"].known) == (False, "web", False)
     assert "DB_SERVICE_HOST" not in v  # enableServiceLinks: false
-    assert list(v)[-1] == "IP" and env.problems == ("NO_KEY: config map cfg has no key Z",)
+    assert list(v)[-1] == "IP" and env.problems == (
+        "NO_KEY: config map cfg has no key Z", "ELSEWHERE: config map other is not rendered by the chart: the pods "
+        "will not start (CreateContainerConfigError) unless it is created another way")
 
 
 def test_sealed_and_plain_secret_keys_by_name_and_namespace(estate_dir: Path) -> None:
@@ -557,7 +564,7 @@ def test_demo_prerelease_production_is_one_failed_item_per_planted_cause(pyteste
     assert failed == ["test_secret_keys[production-backend-secrets.SMTP_PASSWORD]",
                       "test_settings_boot[production-AppSettings]",
                       "test_settings_required_candidate[production-SearchSettings]"]
-    result.assert_outcomes(failed=3, passed=50)
+    result.assert_outcomes(failed=3, passed=51)
     every = "agent, api, migrate, scheduler, worker, worker-cpu"
     result.stdout.fnmatch_lines_random([
         f"production: SearchSettings.url is required (reads SEARCH_URL) and no variable sets it for {every} at app "
