@@ -16,7 +16,7 @@ import re
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from plugins import boot, settings_model
 from plugins.container_env import ContainerEnv, EnvVar, SecretNeed, environments, objects
@@ -284,14 +284,63 @@ def _verb(names: list[str], one: str, many: str) -> str:
     return one if len(names) == 1 else many
 
 
+_ROUNDS = 6  # boots per distinct environment at most: each moves every failing stand-in to its next choice
+
+
 def boot_env(env: ContainerEnv, m: settings_model.SettingsModel) -> dict[str, str]:
-    """The container's environment with placeholders fitting the field for values only the cluster knows."""
-    values = env.values()
-    for name, var in env.vars.items():
-        if var.known:
-            continue
-        values[name] = boot.placeholder(m.annotation_for(name), var.value or boot.placeholder(None))
-    return values
+    """The container's environment with the first stand-in for each value only the cluster knows."""
+    return _StandIns.of(env, m).values()
+
+
+@dataclass
+class _StandIns:
+    """The stand-ins tried for each value only the cluster knows, and the one in use."""
+
+    env: ContainerEnv
+    options: dict[str, list[str]]
+    chosen: dict[str, int]
+
+    @classmethod
+    def of(cls, env: ContainerEnv, m: settings_model.SettingsModel) -> "_StandIns":
+        options = {name: boot.stand_ins(m.annotation_for(name), name, None if var.secret else var.value)
+                   for name, var in env.vars.items() if not var.known}
+        return cls(env, options, {name: 0 for name in options})
+
+    def values(self) -> dict[str, str]:
+        values = self.env.values()
+        values.update({name: options[self.chosen[name]] for name, options in self.options.items()})
+        return values
+
+    def tried(self) -> dict[str, tuple[str, ...]]:
+        return {name: tuple(options[:self.chosen[name] + 1]) for name, options in self.options.items()}
+
+    def advance(self, m: settings_model.SettingsModel, result: boot.BootResult) -> bool:
+        """Move every stand-in a validator rejected to its next choice (adding what the validator's
+        message names); False when none is left to try."""
+        values = settings_model.EnvView(self.values())
+        failing: dict[str, str] = {}
+        for outcome in result.outcomes:
+            for error in outcome.errors:
+                name = _error_variable(m, outcome, error, values)
+                if name in self.options:
+                    failing.setdefault(name, str(error.get("msg") or ""))
+        moved = False
+        for name, message in failing.items():
+            options, at = self.options[name], self.chosen[name]
+            options[at + 1:at + 1] = [v for v in boot.stand_ins_from_message(message) if v not in options]
+            if at + 1 < len(options):
+                self.chosen[name] = at + 1
+                moved = True
+        return moved
+
+
+def _error_variable(m: settings_model.SettingsModel, outcome: boot.Outcome, error: dict,
+                    values: settings_model.EnvView) -> str | None:
+    """The variable a pydantic error's field reads, if any."""
+    owner = m.get(str(error.get("title"))) or m.get(outcome.name)
+    f = owner.field_for(error.get("loc") or ()) if owner else None
+    hit = f.lookup(values) if f else None
+    return hit[0] if hit else None
 
 
 _BOOTED: dict[tuple, boot.BootResult] = {}
@@ -333,18 +382,28 @@ def boot_results(host: Any, entry: SettingsEntry, target: Target,
 
 def _boot_results(host: Any, entry: SettingsEntry, target: Target,
                   envs: list[tuple[str, ContainerEnv]]) -> dict[str, boot.BootResult]:
+    """Boot each distinct environment; a stand-in a validator rejects is replaced by the next
+    plausible one and the boot repeated, so a warning means no stand-in fits."""
     text, m = model(host, entry, target.sha)
     classes = tuple(c.name for c in m.classes)
-    jobs: dict[tuple, boot.BootJob] = {}
-    keys: dict[str, tuple] = {}
+    groups: dict[tuple, tuple[ContainerEnv, list[str]]] = {}
     for item_id, env in envs:
         values = boot_env(env, m)
         key = tuple(sorted((n, v) for n, v in values.items() if m.may_read(n)))
-        keys[item_id] = key
-        jobs.setdefault(key, boot.BootJob(str(len(jobs)), text, PurePosixPath(entry.path).name, values,
-                                          classes, entry.boot))
-    results = _boot_batch(interpreter(host, entry), host.timeout_s, list(jobs.values()))
-    return {item_id: results[jobs[key].key] for item_id, key in keys.items()}
+        groups.setdefault(key, (env, []))[1].append(item_id)
+    pending = {key: _StandIns.of(env, m) for key, (env, _) in groups.items()}
+    results: dict[tuple, boot.BootResult] = {}
+    for _ in range(_ROUNDS):
+        jobs = {key: boot.BootJob(str(i), text, PurePosixPath(entry.path).name, stand.values(), classes, entry.boot)
+                for i, (key, stand) in enumerate(pending.items())}
+        booted = _boot_batch(interpreter(host, entry), host.timeout_s, list(jobs.values()))
+        for key, job in jobs.items():
+            results[key] = replace(booted[job.key], tried=pending[key].tried())
+            if not pending[key].advance(m, results[key]):
+                del pending[key]
+        if not pending:
+            break
+    return {item_id: results[key] for key, (_, ids) in groups.items() for item_id in ids}
 
 
 def boot_findings(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str | None = None,
@@ -400,7 +459,7 @@ def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: Contai
                 continue  # already reported (by another class, or by the required-field check)
             seen.add(key)
             if mine:
-                out.append((env.container, _error_finding(owner, f, env, error, outcome.name, m)))
+                out.append((env.container, _error_finding(owner, f, env, error, outcome.name, m, result.tried)))
     return out
 
 
@@ -411,7 +470,8 @@ def _unset_hint(env: ContainerEnv, m: settings_model.SettingsModel) -> str:
 
 
 def _error_finding(owner: Any, f: settings_model.SettingsField | None, env: ContainerEnv,
-                   error: dict, via: str, m: settings_model.SettingsModel) -> Finding:
+                   error: dict, via: str, m: settings_model.SettingsModel,
+                   tried: Mapping[str, tuple[str, ...]] | None = None) -> Finding:
     loc = ".".join(str(p) for p in error.get("loc") or ())
     field_name = f"{owner.name}.{f.name}" if owner and f else (f"{owner.name}.{loc}" if owner else loc)
     hit = f.lookup(settings_model.EnvView(env.values())) if f else None
@@ -423,9 +483,11 @@ def _error_finding(owner: Any, f: settings_model.SettingsField | None, env: Cont
     if var is not None and not var.known:
         source = f"secret {var.ref[0]} key {var.ref[1]}" if var.secret and var.ref else var.source
         details.update(variable=var.name, source=var.source)
-        return Finding(WARN, f"{var.name} (from {source}) may not fit {field_name}: a stand-in value "
-                             f"failed with: {reason}{context}; the sealed value cannot be read here, check it",
-                       var.name, details)
+        values = (tried or {}).get(var.name) or ()
+        details.update(tried=list(values))
+        return Finding(WARN, f"{var.name} (from {source}) may not fit {field_name}: no stand-in boots (tried "
+                             f"{', '.join(repr(v) for v in values)}); the last failed with: {reason}{context}; "
+                             "the value cannot be read here, check it", var.name, details)
     if var is not None:
         details.update(variable=var.name, value=var.value)
         return Finding(BLOCK, f"{var.name}={var.value!r} fails {field_name}: {reason}{context}", var.name, details)
