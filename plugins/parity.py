@@ -62,7 +62,7 @@ class Finding:
 class Target:
     """An application commit an environment's config is checked against."""
 
-    role: str  # running | candidate
+    role: str  # running | candidate | reset
     sha: str
     label: str  # "v1.4.1 (0123456789ab)"
 
@@ -178,6 +178,8 @@ def targets(host: Any, entry: SettingsEntry, gitops_ref: str | None = None) -> d
     `candidate`: the code the environment gets next (--candidate or the application's main for an
     environment that deploys tags, the branch head for one that deploys a branch); left out when it
     is the running commit.
+    `reset`: main's head, for an environment that deploys another branch (a shared branch reset to
+    main after use); left out when it is the running or candidate commit.
     """
     app = host.git(host.app_source)
     out: dict[str, Target] = {}
@@ -189,7 +191,26 @@ def targets(host: Any, entry: SettingsEntry, gitops_ref: str | None = None) -> d
     cand = app.resolve(ref)
     if cand != run_sha:
         out["candidate"] = Target("candidate", cand, label(host, cand, ref))
+    main = reset_branch(host)
+    if main and not explicit:
+        head = app.resolve(main)
+        if head not in (run_sha, cand):
+            out["reset"] = Target("reset", head, label(host, head, main))
     return out
+
+
+def reset_branch(host: Any) -> str | None:
+    """The application's main branch, for an environment that deploys another (shared) branch: it
+    gets main's head at its next reset. None when the environment deploys tags or main itself."""
+    branch = host.spec.deploys.branch
+    main = host.estate.sources[host.app_source].main
+    return main if branch and branch != main else None
+
+
+def as_reset(host: Any, found: Iterable[Finding]) -> list[Finding]:
+    """Findings against main's head for a shared-branch environment: warnings that say the next reset fails."""
+    lead = f"{host.name}: the next reset of {host.spec.deploys.branch} to {reset_branch(host)} will not boot: "
+    return [replace(f, severity=WARN, message=lead + f.message.removeprefix(f"{host.name}: ")) for f in found]
 
 
 @functools.lru_cache(maxsize=256)
@@ -473,7 +494,8 @@ def _error_finding(owner: Any, f: settings_model.SettingsField | None, env: Cont
                    error: dict, via: str, m: settings_model.SettingsModel,
                    tried: Mapping[str, tuple[str, ...]] | None = None) -> Finding:
     loc = ".".join(str(p) for p in error.get("loc") or ())
-    field_name = f"{owner.name}.{f.name}" if owner and f else (f"{owner.name}.{loc}" if owner else loc)
+    field_name = f"{owner.name}.{f.name}" if owner and f else (".".join(filter(None, (owner.name, loc))) if owner
+                                                               else loc)
     hit = f.lookup(settings_model.EnvView(env.values())) if f else None
     var: EnvVar | None = env.vars.get(hit[0]) if hit else None
     context = f" (via {via})" if owner is None or via != owner.name else ""
