@@ -637,3 +637,44 @@ def test_env_entry_problems_shared_by_containers_are_one_item_and_one_finding() 
     (missing,) = parity.secret_findings(host, envs, sealed.SecretIndex(()), "gone")
     assert missing.message == ("production: secret gone (envFrom of api, worker) is needed, but no secret gone "
                                "exists in namespace ns: the pods will not start (CreateContainerConfigError)")
+
+
+def test_container_names_that_match_nothing_are_one_finding_and_change_no_diagnosis(estate_dir: Path,
+                                                                                   shas: dict) -> None:
+    """Workload-style names where the chart's containers are called otherwise: one finding naming the
+    containers that exist; the running commit is still found (no false "no image carries a commit SHA
+    tag"), and with one right name the checks go on with it."""
+    for names, checked in (("[api-server, worker-scheduler]", []), ("[api, api-server]", ["api"])):
+        path = estate_dir / "environments-names.yaml"
+        path.write_text(textwrap.dedent(ENVIRONMENTS).replace("containers: [api, worker]", f"containers: {names}"))
+        estate = load(path)
+        host = Estatewide(estate, Settings(path, None)).host("production")
+        entry = estate.settings[0]
+        unmatched = [n for n in ("api-server", "worker-scheduler") if n in names]
+        found = parity.containers_finding(host, entry, "settings[0].containers")
+        assert found is not None and found.severity == parity.BLOCK and found.details == {
+            "unmatched": unmatched, "containers": ["api", "wait", "worker"]}
+        assert found.message.startswith(f"settings[0].containers: {', '.join(unmatched)} ")
+        assert found.message.endswith("no container of production's rendered chart, so "
+                                      f"{'they are' if len(unmatched) > 1 else 'it is'} not checked (its containers: "
+                                      "api, wait, worker): correct the names")
+        assert parity.running(host, None, entry).sha == shas["v1"]
+        assert [i for i, _ in parity.settings_containers(host, entry)] == checked
+        assert not [f for f in parity.evaluate(host) if "commit SHA tag" in f.message]
+
+
+def test_only_a_branch_environment_on_another_branch_than_main_gets_main_at_its_next_reset(
+        demo_env_file: Path) -> None:
+    """Tag environments get the candidate; a shared branch (testing) also main's head; an environment
+    on main needs nothing new."""
+    estate = load(demo_env_file)
+    shared = Estatewide(estate, Settings(demo_env_file, None))
+    entry = estate.settings[0]
+    roles = {name: sorted(parity.targets(shared.host(name), entry)) for name in ("production", "testing", "echo-next")}
+    assert roles == {"production": ["candidate", "running"], "testing": ["reset", "running"],
+                     "echo-next": ["running"]}
+    main = shared.host("testing").git("app").resolve("main")
+    assert parity.targets(shared.host("testing"), entry)["reset"].sha == main
+    (found,) = parity.as_reset(shared.host("testing"), [parity.Finding(parity.BLOCK, "testing: X fails", "X")])
+    assert (found.severity, found.message) == (parity.WARN, "testing: the next reset of testing to main will not "
+                                                            "boot: X fails")
