@@ -11,6 +11,7 @@ Secret values never reach this process: callers pass placeholders for them.
 """
 from __future__ import annotations
 
+import ast
 import atexit
 import json
 import os
@@ -266,6 +267,7 @@ def stand_ins(annotation: str | None, name: str, current: str | None = None) -> 
     would plausibly give (`current`), then by the field's annotation, then by the variable's name,
     then the generic stand-in."""
     out = [current] if current else []
+    out += _literals(annotation or "")
     if annotation and placeholder(annotation, "") != "":
         out.append(placeholder(annotation))
     words = set(re.split(r"[^A-Z0-9]+", name.upper())) | {name.upper()}
@@ -274,6 +276,16 @@ def stand_ins(annotation: str | None, name: str, current: str | None = None) -> 
             out.append(value)
     out.append(placeholder(None))
     return list(dict.fromkeys(out))
+
+
+def _literals(annotation: str) -> list[str]:
+    """The choices of a `Literal[...]` annotation, as strings."""
+    match = re.search(r"Literal\[([^\]]*)\]", annotation)
+    try:
+        choices = ast.literal_eval(f"({match.group(1)},)") if match else ()
+    except (ValueError, SyntaxError):
+        return []
+    return [str(c).lower() if isinstance(c, bool) else str(c) for c in choices]
 
 
 def stand_ins_from_message(message: str) -> list[str]:

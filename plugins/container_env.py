@@ -118,12 +118,14 @@ def container_env(workload: Workload, container: Container, objs: Objects) -> Co
         for var in _env_from(source, ns, objs, needs, problems, unset):
             env.pop(var.name, None)
             env[var.name] = var
+    defined = {name: var.value for name, var in {**service, **env}.items()}  # what $(VAR) sees so far
     for entry in container.env:
         name = str(entry.get("name", ""))
-        var = _env_entry(entry, workload, container, ns, objs, {**service, **env}, needs, problems, unset)
+        var = _env_entry(entry, workload, container, ns, objs, defined, needs, problems, unset)
         if var is not None:
             env.pop(name, None)  # a later definition moves to the end
             env[name] = var
+            defined[name] = var.value
             unset.pop(name, None)
     out = {k: v for k, v in service.items() if k not in env}
     out.update(env)
@@ -164,7 +166,7 @@ def _env_from(source: Mapping[str, Any], ns: str, objs: Objects, needs: list[Sec
 
 
 def _env_entry(entry: Mapping[str, Any], workload: Workload, container: Container, ns: str, objs: Objects,
-               env: Mapping[str, EnvVar], needs: list[SecretNeed], problems: list[str],
+               defined: Mapping[str, str], needs: list[SecretNeed], problems: list[str],
                unset: dict[str, str]) -> EnvVar | None:
     """One `env` entry as the kubelet resolves it; None when it sets nothing (an optional source absent)."""
     name = str(entry.get("name", ""))
@@ -174,7 +176,7 @@ def _env_entry(entry: Mapping[str, Any], workload: Workload, container: Containe
         problems.append(f"{name}: value {raw!r} is a {type(raw).__name__}, not a string; "
                         "the API server rejects the manifest (quote it in the template)")
     if raw not in (None, "") or not source:
-        return EnvVar(name, expand("" if raw is None else str(raw), {k: v.value for k, v in env.items()}), "value")
+        return EnvVar(name, expand("" if raw is None else str(raw), defined), "value")
     if "secretKeyRef" in source:
         ref = source["secretKeyRef"] or {}
         secret, key, optional = str(ref.get("name")), str(ref.get("key")), bool(ref.get("optional"))
@@ -214,6 +216,8 @@ def expand(value: str, defined: Mapping[str, str]) -> str:
     `$(NAME)` of a defined name becomes its value, of an undefined one stays verbatim; `$$` is one
     `$`; a `$` before anything else (or an unclosed `$(`) is kept as written.
     """
+    if "$" not in value:
+        return value
     out: list[str] = []
     checkpoint = cursor = 0
     while cursor < len(value):

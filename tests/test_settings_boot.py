@@ -176,6 +176,7 @@ def test_a_session_interpreter_that_went_away_is_replaced() -> None:
     ("str", "SETTINGS_JSON", "{}"), ("str", "METRICS_PORT", "8080"),
     ("SecretStr", "JWT_SECRET", "releasegateStandIn0123456789abcdefghijklmnop"),
     ("int", "DATABASE_POOL", "1"), ("str", "GREETING", "releasegate-sealed-value"),
+    ("Literal['eu', 'us']", "REGION", "eu"), ("Optional[Literal[1, 2]]", "TIER", "1"),
 ])
 def test_stand_ins_by_annotation_then_by_name(annotation: str, name: str, first: str) -> None:
     """The first stand-in comes from the annotation when it says something, else from the name."""
