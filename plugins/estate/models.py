@@ -71,8 +71,8 @@ class SettingsEntry:
     path: RepoPath
     """the settings module in that source; every BaseSettings class in it is checked"""
     containers: Labels = ()
-    """container names of the rendered chart (Deployment/StatefulSet/Job/CronJob containers) that
-    boot this module"""
+    """container names of the rendered chart that boot this module: container names, not workload
+    names (`api-server`, not `api`); a name that matches none is reported"""
     boot: Text | None = None
     """a function in that file the application calls at start (the boot check calls it)"""
     python: Text | None = None
