@@ -361,6 +361,22 @@ def unlisted_tables(snap: Snapshot, live: LiveSchema) -> list[Finding]:
             if table not in known and not table.startswith("directus_")]
 
 
+# What a push leaves alone: Directus's own snapshot excludes columns and tables without metadata.
+IGNORED_BY_PUSH = {"extra-column", "extra-table"}
+
+
+def predicted_push(findings: Iterable[Finding]) -> tuple[str, set[tuple[str, str | None]]]:
+    """The push the findings predict: ("fails", the items that fail it), ("changes", the
+    (collection, field) items it changes) or ("nothing", set())."""
+    findings = list(findings)
+    failing = {(f.collection, f.field) for f in findings
+               if f.severity == BLOCKER and f.kind in _PUSH_FAILS}
+    if failing:
+        return "fails", failing
+    changed = {(f.collection, f.field) for f in findings if f.kind not in IGNORED_BY_PUSH}
+    return ("changes", changed) if changed else ("nothing", set())
+
+
 def fixed_by_candidate(found: list[Finding], candidate: list[Finding],
                        label: str) -> list[Finding]:
     """The running snapshot's blockers that the candidate's push resolves, made warnings naming it.
