@@ -7,6 +7,8 @@ changed the database by hand, or a push was not applied. `test_schema_candidate_
 push of the candidate's snapshot (prerelease): in an environment that deploys tags the changes the
 release brings are expected and only warn, but a push that would fail (the index pitfall) blocks;
 in a branch environment (staging) the push must already have been applied, so drift blocks.
+In prerelease, a blocker of the running snapshot that the candidate's push resolves is a warning
+naming the candidate (blocking the release would block the fix); in smoke and drift it blocks.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any, Iterable
 
 import psycopg
 import pytest
+from _pytest.mark.expression import Expression
 
 from plugins import database, live_schema, schema_diff
 from plugins.deployed import for_host
@@ -111,6 +114,36 @@ def live(host: EnvHost, db: Any) -> live_schema.LiveSchema:
     return _LIVE[db]
 
 
+_CANDIDATE: weakref.WeakKeyDictionary[Any, tuple[str, list]] = weakref.WeakKeyDictionary()
+
+
+def candidate_findings(host: EnvHost, db: Any, live: live_schema.LiveSchema) -> tuple[str, Any]:
+    """(label, every finding of the candidate's push against this database), once per connection;
+    None for the findings when the candidate's schema is the running one (its push changes
+    nothing)."""
+    if db not in _CANDIDATE:
+        sha, candidate = candidate_snapshot(host)
+        running = running_snapshot(host)
+        pending = schema_diff.pending_changes(candidate, running)
+        label = candidate.where.rsplit(":", 1)[0]
+        _CANDIDATE[db] = (label, schema_diff.compare(candidate, live, pending) if pending
+                          else None)
+    return _CANDIDATE[db]
+
+
+def is_prerelease(markexpr: str | None) -> bool:
+    """Whether `-m markexpr` selects the prerelease checks and neither smoke nor drift ones
+    (evaluated with pytest's own mark-expression grammar)."""
+    if not (markexpr or "").strip():
+        return False
+    expression = Expression.compile(markexpr)
+
+    def selects(marker: str) -> bool:
+        return expression.evaluate(lambda name, **_: name == marker)
+
+    return selects("prerelease") and not selects("smoke") and not selects("drift")
+
+
 def _report(gate: Gate, findings: Iterable[schema_diff.Finding]) -> None:
     for f in findings:
         (gate.block if f.severity == schema_diff.BLOCKER else gate.warn)(f.message, **f.details)
@@ -120,10 +153,17 @@ def _report(gate: Gate, findings: Iterable[schema_diff.Finding]) -> None:
 @pytest.mark.smoke
 @pytest.mark.drift
 @per_item(running_items, applies=_has_database)
-def test_schema_matches_database(host: EnvHost, item: Any, live: Any, gate: Gate) -> None:
+def test_schema_matches_database(host: EnvHost, item: Any, db: Any, live: Any, gate: Gate,
+                                 request: pytest.FixtureRequest) -> None:
     """The snapshot the environment runs describes its database, and a re-push would succeed."""
     name, snap, pending = item
-    _report(gate, schema_diff.compare_collection(snap, live, name, pending))
+    found = schema_diff.compare_collection(snap, live, name, pending)
+    if is_prerelease(request.config.option.markexpr) and any(
+            f.severity == schema_diff.BLOCKER for f in found):
+        label, candidate = candidate_findings(host, db, live)
+        if candidate is not None:
+            found = schema_diff.fixed_by_candidate(found, candidate, label)
+    _report(gate, found)
 
 
 @pytest.mark.prerelease

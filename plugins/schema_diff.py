@@ -10,7 +10,8 @@ is a warning. A clean database gives no finding at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dc_field
+import re
+from dataclasses import dataclass, field as dc_field, replace
 from typing import Any, Iterable
 
 from plugins.live_schema import LiveSchema, count_duplicate_groups, meta_equal, normalise_predicate
@@ -18,12 +19,22 @@ from plugins.snapshot import Snapshot
 
 BLOCKER = "blocker"
 WARNING = "warning"
-_MAX_IDENT = 63  # Postgres truncates identifiers to NAMEDATALEN - 1 bytes
+_MAX_IDENT = 63  # Postgres: NAMEDATALEN - 1 bytes; Directus's postgres helper passes maxLength 63
 _TYPE_KEYS = ("data_type", "max_length", "numeric_precision", "numeric_scale")
 _DEFINITION_KEYS = ("has_auto_increment", "is_generated", "generation_expression")
 _META_SKIP = {"collection", "field", "id", "many_collection", "many_field"}
 # Findings that make the push itself fail: blockers even when the release brings the change.
-_PUSH_FAILS = {"index-pitfall", "unique-pitfall", "not-null-pitfall", "snapshot-file"}
+_PUSH_FAILS = {"index-pitfall", "unique-pitfall", "not-null-pitfall", "snapshot-file",
+               "orphan-field-meta"}
+# Findings about a change made by hand: a running Directus plans from its cached schema, so it does
+# not see the change (nor its repair) until it restarts or its system cache is cleared.
+_HAND_MADE = {"index-pitfall", "unique-pitfall", "orphan-field-meta", "missing-field",
+              "missing-collection", "type", "nullable", "primary-key", "definition", "foreign-key",
+              "foreign-key-action", "default", "extra-column", "extra-table", "index-drop",
+              "unique-drop", "meta", "meta-missing"}
+CACHE_ADVICE = ("after any change by hand restart Directus or clear its system cache (POST "
+                "/utils/cache/clear?system=true) before pushing: until then it plans from its "
+                "cached schema")
 
 
 @dataclass(frozen=True)
@@ -38,10 +49,40 @@ class Finding:
     details: dict[str, Any] = dc_field(default_factory=dict)
 
 
-def knex_index_name(table: str, column: str, kind: str = "index") -> str:
-    """The name knex (so Directus) gives an index or unique constraint: `<table>_<column>_<kind>`."""
-    name = f"{table}_{column}_{kind}".lower().replace("-", "_").replace(".", "_")
+def _simple_hash(units: list[int]) -> str:
+    """@directus/utils getSimpleHash: `hash = 31 * hash + charCode` kept a signed 32-bit integer,
+    then Math.abs(hash) in hex."""
+    value = 0
+    for unit in units:
+        value = (31 * value + unit) & 0xFFFFFFFF
+        value -= (value & 0x80000000) << 1  # ToInt32, what `hash &= hash` does
+    return format(abs(value), "x")
+
+
+def directus_index_name(kind: str, collection: str, fields: str | Iterable[str],
+                        max_length: int = _MAX_IDENT) -> str:
+    """The name Directus gives an index, unique or foreign constraint it creates or drops.
+
+    @directus/api getDefaultIndexName(type, collection, fields, {maxLength: 63}) (the postgres
+    schema helper): `<collection>_<fields>_<type>` lower-cased, `.` and `-` of the collection made
+    `_`; longer than maxLength, a prefix, `__`, getSimpleHash of the full name and `_<type>`.
+    Lengths count UTF-16 code units, as JavaScript does; Postgres then keeps at most 63 bytes.
+    """
+    fields = [fields] if isinstance(fields, str) else list(fields)
+    table = re.sub(r"[.-]", "_", collection)
+    name = (table + "_" + "_".join(fields) + "_" + kind).lower()
+    units = _utf16(name)
+    if len(units) > max_length:
+        suffix = _utf16(f"__{_simple_hash(units)}_{kind}")
+        units = units[:max(max_length - len(suffix), 0)] + suffix
+        name = b"".join(u.to_bytes(2, "little") for u in units).decode("utf-16-le",
+                                                                       errors="ignore")
     return name.encode()[:_MAX_IDENT].decode(errors="ignore")
+
+
+def _utf16(text: str) -> list[int]:
+    data = text.encode("utf-16-le")
+    return [int.from_bytes(data[i:i + 2], "little") for i in range(0, len(data), 2)]
 
 
 def _type_text(schema: dict[str, Any]) -> str:
@@ -69,6 +110,8 @@ class _Collector:
         if severity == BLOCKER and mine and kind not in _PUSH_FAILS:
             severity = WARNING
             message = message.split("; ")[0] + ": a change this release brings, the push applies it"
+        elif kind in _HAND_MADE:
+            message = f"{message}; {CACHE_ADVICE}"
         self.out.append(Finding(severity, kind, self.collection, fld, message, details))
 
 
@@ -124,6 +167,19 @@ def _compare_field(c: _Collector, live: LiveSchema, table: str, fld: Any) -> Non
     if fld.is_alias:
         return
     where = f"{table}.{column}"
+    if have is None and live.directus is not None and (c.collection, fld.name) in \
+            live.directus.fields:
+        # FieldsService.createField refuses a field that has a directus_fields row even without
+        # its column, and a meta row without a column is not in Directus's own snapshot: so the
+        # apply plans to create it, fails, and rolls back.
+        c.add(BLOCKER, "orphan-field-meta", fld.name,
+              f'push fails: {where} was dropped from the database but directus_fields still has '
+              f'its row, so Directus plans to create the field and refuses (Invalid payload. '
+              f'Field "{fld.name}" already exists in collection "{c.collection}".) and the whole '
+              f"apply rolls back; restore the column as {file} describes, or delete the metadata "
+              f"row (DELETE FROM directus_fields WHERE collection = '{c.collection}' AND field = "
+              f"'{fld.name}') so that the push creates it", table=table, column=column, file=file)
+        return
     if have is None:
         rows = live.rows.get(table, 0)
         if (not want.get("is_nullable", True) and want.get("default_value") is None
@@ -188,7 +244,7 @@ def _compare_unique(c: _Collector, live: LiveSchema, table: str, column: str, na
                     want: dict, have: dict, file: str) -> None:
     if bool(want.get("is_unique")) == have["is_unique"]:
         return
-    expected = knex_index_name(table, column, "unique")
+    expected = directus_index_name("unique", c.collection, name)
     if want.get("is_unique"):
         c.add(WARNING, "unique-create", name,
               f"{table}.{column} is unique in the snapshot but not in the database ({file}); the "
@@ -211,7 +267,7 @@ def _compare_unique(c: _Collector, live: LiveSchema, table: str, column: str, na
 
 def _compare_indexed(c: _Collector, live: LiveSchema, table: str, column: str, name: str,
                      want: dict, have: dict, file: str) -> None:
-    expected = knex_index_name(table, column)
+    expected = directus_index_name("index", c.collection, name)
     if want.get("is_indexed") and not have["is_indexed"]:
         covering = [ix.name for ix in live.covering(table, column)]
         c.add(WARNING, "index-create", name,
@@ -298,10 +354,46 @@ def unlisted_tables(snap: Snapshot, live: LiveSchema) -> list[Finding]:
     known |= set(snap.fields)
     return [Finding(WARNING, "extra-table", table, None,
                     f"table {table} exists in the database but not in the snapshot "
-                    f"({snap.where}): add it with directus-sync pull or drop it deliberately",
+                    f"({snap.where}): add it with directus-sync pull or drop it deliberately; "
+                    f"{CACHE_ADVICE}",
                     {"table": table})
             for table in sorted(live.tables)
             if table not in known and not table.startswith("directus_")]
+
+
+# What a push leaves alone: Directus's own snapshot excludes columns and tables without metadata.
+IGNORED_BY_PUSH = {"extra-column", "extra-table"}
+
+
+def predicted_push(findings: Iterable[Finding]) -> tuple[str, set[tuple[str, str | None]]]:
+    """The push the findings predict: ("fails", the items that fail it), ("changes", the
+    (collection, field) items it changes) or ("nothing", set())."""
+    findings = list(findings)
+    failing = {(f.collection, f.field) for f in findings
+               if f.severity == BLOCKER and f.kind in _PUSH_FAILS}
+    if failing:
+        return "fails", failing
+    changed = {(f.collection, f.field) for f in findings if f.kind not in IGNORED_BY_PUSH}
+    return ("changes", changed) if changed else ("nothing", set())
+
+
+def fixed_by_candidate(found: list[Finding], candidate: list[Finding],
+                       label: str) -> list[Finding]:
+    """The running snapshot's blockers that the candidate's push resolves, made warnings naming it.
+
+    candidate holds every finding of the candidate snapshot (all collections) against the same
+    database, with the release's own changes pending. Its push runs in one transaction: if it
+    would fail anywhere, it fixes nothing. Otherwise a blocker is resolved when the candidate has
+    no blocker left on the same collection and field (the database then matches the candidate).
+    """
+    if any(f.severity == BLOCKER and f.kind in _PUSH_FAILS for f in candidate):
+        return found
+    remaining = {(f.collection, f.field) for f in candidate if f.severity == BLOCKER}
+    return [replace(f, severity=WARNING, details={**f.details, "fixed_by": label},
+                    message=f"{f.message.split('; ')[0]}: the release about to be tagged "
+                            f"({label}) fixes this: its push resolves it")
+            if f.severity == BLOCKER and (f.collection, f.field) not in remaining else f
+            for f in found]
 
 
 def compare(snap: Snapshot, live: LiveSchema,

@@ -152,3 +152,32 @@ def test_a_catalog_read_over_the_statement_timeout_is_an_error(pytester: pytest.
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*production: reading the database schema failed: exceeded the "
                                  "0.001 s statement timeout (canceling statement due to *)*"])
+
+
+def test_a_blocker_the_candidate_fixes_warns_in_prerelease_and_blocks_in_drift(
+        pytester: pytest.Pytester, env_file: Path, estate_copy: Path) -> None:
+    """The release that ships the fix is not blocked by what it fixes (issue 12, part 3)."""
+    app = estate_copy / "app"
+    field = app / "directus" / "sync" / "snapshot" / "fields" / "org_invite" / "created_at.json"
+    doc = json.loads(field.read_text())
+    doc["schema"]["is_indexed"] = True  # declare the hand-made index: the push leaves it alone
+    field.write_text(json.dumps(doc, indent=2))
+    subprocess.run(["git", "-C", str(app), "commit", "-qam", "declare org_invite.created_at "
+                    "indexed"], check=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"})
+    result, records = run(pytester, env_file, "-m", "prerelease", "--env=production",
+                          "-k", "org_invite")
+    found = findings(records)
+    (pitfall,) = found[("test_schema_matches_database", "production", "org_invite")]
+    assert pitfall["severity"] == "warning"
+    assert pitfall["details"]["fixed_by"].startswith("app@main (")
+    assert pitfall["message"].endswith("fixes this: its push resolves it")
+    assert 'DROP INDEX "org_invite_created_at_index"' in pitfall["message"]
+    assert ("test_schema_candidate_push", "production", "org_invite") not in found
+    assert result.parseoutcomes().get("failed", 0) == 0
+    result, records = run(pytester, env_file, "-m", "drift", "--env=production",
+                          "-k", "test_schema_matches_database and org_invite")
+    (still,) = findings(records)[("test_schema_matches_database", "production", "org_invite")]
+    assert still["severity"] == "blocker" and "fixed_by" not in still["details"]
+    result.assert_outcomes(failed=1)

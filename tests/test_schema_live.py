@@ -101,9 +101,39 @@ CASES = [
                   'set "is_indexed": true in snapshot/fields/org_invite/created_at.json'],
                  id="index-pitfall"),
     pytest.param("ALTER TABLE org DROP COLUMN description",
+                 ("blocker", "orphan-field-meta", "org", "description"),
+                 ["push fails: org.description was dropped from the database but "
+                  "directus_fields still has its row", 'Invalid payload. Field "description" '
+                  'already exists in collection "org".', "whole apply rolls back",
+                  "restore the column as snapshot/fields/org/description.json describes",
+                  "DELETE FROM directus_fields WHERE collection = 'org' AND field = "
+                  "'description'", "clear its system cache (POST /utils/cache/clear?system=true)"],
+                 id="dropped-column-with-metadata"),
+    pytest.param("ALTER TABLE org DROP COLUMN description; "
+                 "DELETE FROM directus_fields WHERE collection = 'org' AND field = 'description'",
                  ("blocker", "missing-field", "org", "description"),
                  ["org.description does not exist in the database",
-                  "snapshot/fields/org/description.json"], id="dropped-column"),
+                  "snapshot/fields/org/description.json"], id="dropped-column-and-metadata"),
+    pytest.param("CREATE INDEX project_report_notification_participants_email___595367c4_index "
+                 "ON project_report_notification_participants (email_opt_out_token)",
+                 ("warning", "index-drop", "project_report_notification_participants",
+                  "email_opt_out_token"),
+                 ["(project_report_notification_participants_email___595367c4_index)",
+                  "the push drops that index"], id="long-name-directus-index"),
+    pytest.param("ALTER TABLE project_report_notification_participants ADD CONSTRAINT "
+                 "project_report_notification_participants_email__436309a7_unique "
+                 "UNIQUE (email_opt_out_token)",
+                 ("warning", "unique-drop", "project_report_notification_participants",
+                  "email_opt_out_token"),
+                 ["drops constraint project_report_notification_participants_email__436309a7_"
+                  "unique"], id="long-name-directus-unique"),
+    pytest.param("CREATE INDEX project_report_notification_participants_email_opt_out_token_"
+                 "index ON project_report_notification_participants (email_opt_out_token)",
+                 ("blocker", "index-pitfall", "project_report_notification_participants",
+                  "email_opt_out_token"),
+                 ['push would run DROP INDEX "project_report_notification_participants_email__'
+                  '_595367c4_index"', "indexed by project_report_notification_participants"
+                  "_email_opt_out_token_in"], id="long-name-truncated-by-postgres"),
     pytest.param("ALTER TABLE org_membership ALTER COLUMN role TYPE text",
                  ("blocker", "type", "org_membership", "role"),
                  ["org_membership.role is text in the database, the snapshot says "
@@ -325,3 +355,84 @@ def test_a_new_not_null_column_without_default_blocks_when_rows_exist(
     assert finding.message.startswith("push would add org.region NOT NULL without a default to "
                                       "a table with about 1 rows")
     assert finding.message.endswith("make it nullable in snapshot/fields/org/region.json")
+
+
+def test_directus_index_names_follow_its_helper_exactly() -> None:
+    """@directus/api getDefaultIndexName(type, collection, field, {maxLength: 63}) (postgres):
+    values computed by Directus 11.13.4's own function under Node."""
+    name = schema_diff.directus_index_name
+    assert name("index", "org_invite", "created_at") == "org_invite_created_at_index"
+    assert name("index", "a.b-c", "X") == "a_b_c_x_index"
+    assert (name("unique", "workspace_membership_notification_preference",
+                 "notification_channel_override")
+            == "workspace_membership_notification_preference_n__54641b3d_unique")
+    assert (name("foreign", "organisation_subscription_billing_history",
+                 "billing_account_identifier")
+            == "organisation_subscription_billing_history_bil__422189a0_foreign")
+    assert name("index", "x" * 70, "\u00e9" * 5) == "x" * 47 + "__1a535503_index"
+
+
+def test_a_dropped_column_with_metadata_fails_the_push_even_when_the_release_changes_it(
+        dsn: str, snap: Snapshot, shared_snapshot: Path, tmp_path: Path) -> None:
+    alter(dsn, "ALTER TABLE org DROP COLUMN description")
+    copy = Path(shutil.copytree(shared_snapshot, tmp_path / "snapshot"))
+    _edit(copy, "fields/org/description.json", max_length=500, data_type="character varying")
+    candidate = load_dir(copy, where="snapshot")
+    pending = schema_diff.pending_changes(candidate, snap)
+    assert ("org", "description") in pending
+    (finding,) = findings(dsn, candidate, pending=pending)
+    assert (finding.severity, finding.kind) == ("blocker", "orphan-field-meta")
+    assert finding.message.startswith("push fails: org.description was dropped")
+
+
+def test_cache_advice_only_where_a_hand_change_is_involved(dsn: str, snap: Snapshot,
+                                                           shared_snapshot: Path,
+                                                           tmp_path: Path) -> None:
+    alter(dsn, "CREATE INDEX idx_org_invite_recent ON org_invite (created_at)")
+    (pitfall,) = findings(dsn, snap)
+    assert pitfall.message.endswith(schema_diff.CACHE_ADVICE)
+    assert "restart Directus or clear its system cache (POST /utils/cache/clear?system=true)" \
+        in pitfall.message
+    copy = Path(shutil.copytree(shared_snapshot, tmp_path / "snapshot"))
+    _edit(copy, "fields/org/name.json", is_indexed=True)
+    candidate = load_dir(copy, where="snapshot")
+    by_field = {f.field: f for f in findings(dsn, candidate)}
+    assert by_field["name"].kind == "index-create"
+    assert "cache" not in by_field["name"].message  # the snapshot's change, not a hand change
+
+
+def test_a_blocker_the_candidates_push_resolves_is_a_warning_naming_it(
+        dsn: str, snap: Snapshot, shared_snapshot: Path, tmp_path: Path) -> None:
+    alter(dsn, "CREATE INDEX idx_org_invite_recent ON org_invite (created_at)")
+    running = findings(dsn, snap)
+    assert summary(running) == [("blocker", "index-pitfall", "org_invite", "created_at")]
+    fixing = Path(shutil.copytree(shared_snapshot, tmp_path / "fixing"))
+    _edit(fixing, "fields/org_invite/created_at.json", is_indexed=True)
+    fix = load_dir(fixing, where="snapshot")
+    candidate = findings(dsn, fix, pending=schema_diff.pending_changes(fix, snap))
+    assert [f for f in candidate if f.severity == "blocker"] == []
+    (fixed,) = schema_diff.fixed_by_candidate(running, candidate, "app@main (0123456789ab)")
+    assert (fixed.severity, fixed.kind, fixed.details["fixed_by"]) == (
+        "warning", "index-pitfall", "app@main (0123456789ab)")
+    assert fixed.message.endswith("the release about to be tagged (app@main (0123456789ab)) "
+                                  "fixes this: its push resolves it")
+    # A candidate that leaves the pitfall, or whose push fails elsewhere, fixes nothing.
+    other = Path(shutil.copytree(shared_snapshot, tmp_path / "other"))
+    _edit(other, "fields/org/name.json", is_indexed=True)
+    unfixed = load_dir(other, where="snapshot")
+    left = findings(dsn, unfixed, pending=schema_diff.pending_changes(unfixed, snap))
+    assert schema_diff.fixed_by_candidate(running, left, "main") == running
+    alter(dsn, "ALTER TABLE org DROP COLUMN description")
+    failing = findings(dsn, fix, pending=schema_diff.pending_changes(fix, snap))
+    assert "orphan-field-meta" in {f.kind for f in failing}
+    running = [f for f in findings(dsn, snap) if f.collection == "org_invite"]
+    assert schema_diff.fixed_by_candidate(running, failing, "main") == running
+
+
+@pytest.mark.parametrize(("markexpr", "expected"), [
+    ("prerelease", True), ("prerelease and not slow", True), ("smoke", False), ("drift", False),
+    ("prerelease or drift", False), ("not prerelease", False), ("", False), (None, False)])
+def test_the_prerelease_moment_is_read_from_the_mark_expression(markexpr: str | None,
+                                                                expected: bool) -> None:
+    from checks.test_schema import is_prerelease
+    assert is_prerelease(markexpr) is expected

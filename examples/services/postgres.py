@@ -183,7 +183,7 @@ def _sequence_of(schema: dict[str, Any]) -> str | None:
 def schema_statements(snap: Snapshot, requirements: Any = None,
                       available_extensions: Iterable[str] | None = None) -> list[sql.Composable]:
     """The DDL a push of this snapshot leaves behind, in dependency order."""
-    from plugins.schema_diff import knex_index_name
+    from plugins.schema_diff import directus_index_name
 
     stmts: list[sql.Composable] = []
     tables: dict[str, list[Any]] = {}
@@ -228,7 +228,7 @@ def schema_statements(snap: Snapshot, requirements: Any = None,
                 parts.append(sql.SQL("CONSTRAINT {} PRIMARY KEY").format(_ident(f"{table}_pkey")))
             elif s.get("is_unique"):
                 parts.append(sql.SQL("CONSTRAINT {} UNIQUE").format(
-                    _ident(knex_index_name(table, s.get("name") or f.name, "unique"))))
+                    _ident(directus_index_name("unique", table, f.name))))
             defs.append(sql.SQL(" ").join(parts))
             column = s.get("name") or f.name
             seq = _sequence_of(s)
@@ -237,7 +237,7 @@ def schema_statements(snap: Snapshot, requirements: Any = None,
                     _ident(seq), _ident(table), _ident(column)))
             if s.get("is_indexed") and not s.get("is_primary_key"):
                 later.append(sql.SQL("CREATE INDEX {} ON {} ({})").format(
-                    _ident(knex_index_name(table, column)), _ident(table), _ident(column)))
+                    _ident(directus_index_name("index", table, f.name)), _ident(table), _ident(column)))
         stmts.append(sql.SQL("CREATE TABLE {} ({})").format(_ident(table),
                                                              sql.SQL(", ").join(defs)))
     stmts += later
