@@ -17,11 +17,14 @@ if TYPE_CHECKING:
 
 
 class Unreachable(Exception):
-    """A service an environment depends on cannot be reached: an ERROR outcome, not a finding."""
+    """A service an environment depends on cannot be used: an ERROR outcome, not a finding.
 
-    def __init__(self, env: str, endpoint: str, reason: str) -> None:
-        self.env, self.endpoint, self.reason = env, endpoint, reason
-        super().__init__(f"{env}: {endpoint} unreachable: {reason}")
+    ``state`` is "unreachable" (down, too slow, refused) or "failed" (it answered, but with
+    something malformed or oversized)."""
+
+    def __init__(self, env: str, endpoint: str, reason: str, state: str = "unreachable") -> None:
+        self.env, self.endpoint, self.reason, self.state = env, endpoint, reason, state
+        super().__init__(f"{env}: {endpoint} {state}: {reason}")
 
 
 def part(build: Callable[[EnvHost], Any]) -> property:
@@ -179,9 +182,9 @@ class EnvHost:
     @part
     def http(self) -> Any:
         """An HTTP client honouring network.resolve and network.ca_file."""
-        from plugins import http
+        from plugins import webclient
 
-        return http.connect(self)
+        return webclient.connect(self)
 
     def close(self) -> None:
         """Close every live part this host opened."""

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from plugins.http import Exchange, HttpClient, run_sync, setting
+from plugins.webclient import MAX_BODY, Exchange, HttpClient, run_sync, setting
 
 DEFAULT_BUDGET_MS = 2000.0
 DEFAULT_CERT_WARNING_DAYS = 21.0
@@ -244,6 +244,11 @@ def _snippet(text: str, limit: int = 60) -> str:
 
 def _content(target: Target, ex: Exchange) -> list[Finding]:
     env, url, resp = target.environment, target.url, ex.response
+    if resp.truncated and (target.expect_body is not None or target.expect_json):
+        needs = "expect_json" if target.expect_json else "expect_body"
+        return [Finding(BLOCKER, "body", (
+            f"{env}: {url} answered more than the {MAX_BODY >> 20} MiB cap, so {needs} cannot be "
+            "checked: serve a smaller answer at that path"), _details(target, ex))]
     text = resp.text()
     found = []
     if target.expect_body is not None and not body_matches(str(target.expect_body), text):

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from examples.services import https
-from plugins.http import HttpClient, parse_address
+from plugins.webclient import HttpClient, parse_address
 from plugins.probe import BLOCKER, WARNING, Policy, SessionProbe, assess, run, served_build, target
 
 DOMAIN = "probe.test"
@@ -155,7 +155,7 @@ def test_resolve_accepts_host_and_host_port_keys():
 
 
 def test_retries_only_for_idempotent_requests(client):
-    from plugins.http import run_sync
+    from plugins.webclient import run_sync
 
     post = run_sync(client.fetch(f"https://closed.{DOMAIN}/", method="POST"))
     get = client.get(f"https://closed.{DOMAIN}/")
