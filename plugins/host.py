@@ -11,6 +11,7 @@ from plugins import helm
 from plugins.environments import Environment, Estate
 from plugins.gitrepo import GitRepo, SourceError
 from plugins.manifests import Workload, workloads
+from plugins.redact import redact, register_urls
 
 if TYPE_CHECKING:
     from plugins.options import Settings
@@ -23,6 +24,7 @@ class Unreachable(Exception):
     something malformed or oversized)."""
 
     def __init__(self, env: str, endpoint: str, reason: str, state: str = "unreachable") -> None:
+        endpoint, reason = redact(endpoint), redact(reason)  # a mirror URL may carry a password
         self.env, self.endpoint, self.reason, self.state = env, endpoint, reason, state
         super().__init__(f"{env}: {endpoint} {state}: {reason}")
 
@@ -55,6 +57,7 @@ class Estatewide:
 
     def __init__(self, estate: Estate, settings: Settings) -> None:
         self.estate, self.settings = estate, settings
+        register_urls(getattr(estate, "raw", None))  # user info in any URL of the file
         self._hosts: dict[str, EnvHost] = {}
         self.repos = {name: GitRepo(src.path, name) for name, src in estate.sources.items()}
 

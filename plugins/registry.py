@@ -66,7 +66,8 @@ class RegistryUnreachable(Exception):
     "unreachable") or answered something unusable (malformed, oversized: state "failed")."""
 
     def __init__(self, endpoint: str, reason: str, state: str = "unreachable") -> None:
-        self.endpoint, self.reason, self.state = endpoint, redact.redact(reason), state
+        self.endpoint, self.reason = redact.redact(endpoint), redact.redact(reason)
+        self.state = state
         super().__init__(f"{endpoint} {state}: {self.reason}")
 
 
