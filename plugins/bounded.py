@@ -3,14 +3,16 @@
 httpx's timeouts bound each socket operation, so a server that sends one byte every half second
 never trips them. Here every socket operation of a request (connect, TLS, writing, headers, body,
 redirects included) gets only what is left of one deadline, through an httpcore network backend
-that clamps each operation's timeout; and a body is read in chunks up to a cap, so a 2 GB answer
+that clamps each operation's timeout (the DNS lookup included); and a body is read in chunks up to a cap, so a 2 GB answer
 costs the cap, not 2 GB of memory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import math
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -70,13 +72,44 @@ class _Stream(httpcore.NetworkStream):
         return self._inner.get_extra_info(info)
 
 
+def _lookup(host: str, port: int, timeout: float | None) -> str:
+    """The first address of host, looked up within timeout: getaddrinfo itself takes no
+    timeout, and a hung resolver must not hold the request. The lookup runs in a daemon thread
+    that finishes on its own (and never holds the interpreter's exit)."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            box["infos"] = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=lookup, name="bounded-dns", daemon=True).start()
+    if not done.wait(timeout):
+        raise httpcore.ConnectTimeout(f"looking up {host} took longer than the deadline")
+    if "error" in box:
+        raise httpcore.ConnectError(f"{host}: {box['error']}")
+    return box["infos"][0][4][0]
+
+
 class _Backend(httpcore.NetworkBackend):
     def __init__(self) -> None:
         self._inner = httpcore.SyncBackend()
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None, socket_options: Any = None) -> _Stream:
-        return _Stream(self._inner.connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout),
+        # TLS still verifies the name: httpcore hands start_tls the origin's host, not this one.
+        address = _lookup(host, port, _left(timeout, httpcore.ConnectTimeout))
+        return _Stream(self._inner.connect_tcp(address, port,
+                                               _left(timeout, httpcore.ConnectTimeout),
                                                local_address, socket_options))
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,

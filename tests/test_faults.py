@@ -228,3 +228,45 @@ def test_a_2_gb_chunked_body_costs_bounded_memory(client: str) -> None:
     assert words in result["outcome"]
     assert result["s"] < TIMEOUT + HEADROOM
     assert result["peak_mb"] < PEAK_MB, result
+
+
+HUNG_RESOLVER_SCRIPT = """
+import json, socket, threading, time
+hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+hole.bind(("127.0.0.9", 53))  # a nameserver that reads every query and answers none
+threading.Thread(target=lambda: [hole.recvfrom(512) for _ in iter(int, 1)], daemon=True).start()
+from plugins.registry import RegistryClient, RegistryUnreachable
+open({config!r}, "w").write("{{}}")
+client = RegistryClient(mirrors={{"r.test": "http://hung.example:5000"}}, docker_config={config!r},
+                        timeout_s=1.0)
+start = time.monotonic()
+try:
+    client.check("r.test/app:v1")
+    outcome = "no error"
+except RegistryUnreachable as exc:
+    outcome = str(exc)
+print(json.dumps({{"outcome": outcome, "s": time.monotonic() - start}}))
+"""
+
+
+def test_a_hung_resolver_costs_the_registry_client_one_timeout(tmp_path: Path) -> None:
+    """getaddrinfo takes no timeout: with a nameserver that never answers (a private network
+    and mount namespace, glibc told to wait 5 s twice) the lookup is still bounded by the
+    request's deadline."""
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("nameserver 127.0.0.9\noptions timeout:5 attempts:2\n")
+    script = tmp_path / "hung.py"
+    script.write_text(HUNG_RESOLVER_SCRIPT.format(config=str(tmp_path / "docker.json")))
+    command = (f"ip link set lo up && mount --bind {conf} /etc/resolv.conf && cd {ROOT} && "
+               f"PYTHONPATH={ROOT} exec {sys.executable} {script}")
+    started = time.monotonic()
+    done = subprocess.run(["unshare", "-r", "-m", "-n", "sh", "-c", command],
+                          capture_output=True, text=True, timeout=60)
+    if done.returncode != 0 and ("unshare" in done.stderr or "ip:" in done.stderr
+                                 or "not found" in done.stderr):
+        pytest.skip(f"no private namespaces here: {done.stderr.strip()[:200]}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["outcome"] == "http://hung.example:5000 unreachable: no complete answer within 1s"
+    assert result["s"] < TIMEOUT + HEADROOM
+    assert time.monotonic() - started < 8  # the hung lookup never held the interpreter's exit
