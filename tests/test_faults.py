@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -254,6 +255,8 @@ def test_a_hung_resolver_costs_the_registry_client_one_timeout(tmp_path: Path) -
     and mount namespace, glibc told to wait 5 s twice) the lookup is still bounded by the
     request's deadline."""
     conf = tmp_path / "resolv.conf"
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1) here (util-linux)")
     conf.write_text("nameserver 127.0.0.9\noptions timeout:5 attempts:2\n")
     script = tmp_path / "hung.py"
     script.write_text(HUNG_RESOLVER_SCRIPT.format(config=str(tmp_path / "docker.json")))
@@ -262,8 +265,7 @@ def test_a_hung_resolver_costs_the_registry_client_one_timeout(tmp_path: Path) -
     started = time.monotonic()
     done = subprocess.run(["unshare", "-r", "-m", "-n", "sh", "-c", command],
                           capture_output=True, text=True, timeout=60)
-    if done.returncode != 0 and ("unshare" in done.stderr or "ip:" in done.stderr
-                                 or "not found" in done.stderr):
+    if done.returncode != 0 and "Traceback" not in done.stderr:  # the namespace, not Python
         pytest.skip(f"no private namespaces here: {done.stderr.strip()[:200]}")
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
