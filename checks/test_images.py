@@ -159,7 +159,7 @@ def flows(host: EnvHost) -> list[tuple[str, Workflow]]:
 
 
 def _unreachable(host: EnvHost, exc: RegistryUnreachable) -> Unreachable:
-    return Unreachable(host.name, exc.endpoint, exc.reason)
+    return Unreachable(host.name, exc.endpoint, exc.reason, exc.state)
 
 
 @pytest.fixture

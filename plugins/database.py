@@ -1,52 +1,114 @@
-"""A psycopg 3 connection per environment: read-only transaction, statement timeout, DSN from a variable."""
+"""A psycopg 3 connection per environment: read-only transaction, statement timeout, DSN from a
+variable, and the first failure of the database kept for the session.
+
+A database that is down, too slow, locked (statement timeout) or lost mid-run fails the first
+query that meets it; every later query of any check raises the same Unreachable at once, naming
+the environment, the endpoint (as libpq reads the DSN) and the cause, instead of waiting out one
+more timeout per check or raising raw psycopg tracebacks.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
+import psycopg
 import pytest
 
 from plugins.redact import redact, register_dsn
 
 if TYPE_CHECKING:
-    import psycopg
-
     from plugins.host import EnvHost
+
+# Errors that say the database itself cannot serve this session (not one check's bad query).
+LOST = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
 def endpoint_of(dsn: str) -> str:
-    """host:port/dbname of a DSN, without credentials, for messages."""
-    try:
-        parts = urlsplit(dsn)
-        if parts.scheme.startswith("postgres"):
-            return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
-    except ValueError:
-        pass
+    """host:port/dbname of a DSN as libpq reads it (PQconninfoParse through psycopg), without
+    credentials, for messages. libpq ends a URI's user info at its first '@', so a password with
+    an unencoded '@' leaves its tail in the host name: only what follows the last '@' is named
+    (the host the DSN means; connect() refuses such a DSN, saying why)."""
     import psycopg.conninfo
 
-    info = psycopg.conninfo.conninfo_to_dict(dsn)
-    return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "database (DSN unreadable)"
+    host = str(info.get("host") or info.get("hostaddr") or "localhost")
+    host = host.rpartition("@")[2]
+    return f"{host}:{info.get('port') or 5432}/{info.get('dbname') or ''}"
+
+
+def unencoded_at(dsn: str) -> bool:
+    """A URI DSN whose user info holds more than one '@': libpq would read part of the password
+    as the host name."""
+    scheme, sep, rest = dsn.partition("://")
+    if not sep or not scheme.startswith("postgres"):
+        return False
+    return rest.split("/", 1)[0].count("@") > 1
 
 
 def error_line(exc: Exception, timeout_s: float) -> str:
     """One redacted line for a database error. A cancelled statement is named as the statement
     timeout: the suite never cancels, and Postgres may word a cancel that races a tiny timeout
     as "user request"."""
-    import psycopg
-
     text = str(exc).strip()
     line = redact(text.splitlines()[0] if text else type(exc).__name__)
     if isinstance(exc, psycopg.errors.QueryCanceled):
         return f"exceeded the {timeout_s:g} s statement timeout ({line})"
+    if isinstance(exc, LOST) and not text:
+        return "the connection is lost"
     return line
 
 
-def connect(host: EnvHost) -> psycopg.Connection:
-    """Open the environment's database read-only, or skip / raise Unreachable saying why."""
-    import psycopg
+class GuardedCursor(psycopg.Cursor):
+    """A cursor whose queries fail at once, with the session's first failure, once the
+    database has failed."""
 
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        conn: GuardedConnection = self.connection  # type: ignore[assignment]
+        conn.check()
+        try:
+            return super().execute(*args, **kwargs)
+        except LOST as exc:
+            raise conn.failed(exc) from None
+
+
+class GuardedConnection(psycopg.Connection):
+    """A read-only connection that remembers the first failure of its database."""
+
+    env = endpoint = ""
+    timeout_s = 0.0
+    failure: Exception | None = None
+
+    def check(self) -> None:
+        """Raise the remembered failure, if the database has failed in this session."""
+        if self.failure is not None:
+            raise self.failure.with_traceback(None)
+
+    def failed(self, exc: Exception) -> Exception:
+        """Remember exc as the database's failure (the first one wins) and return it."""
+        from plugins.host import Unreachable
+
+        if self.failure is None:
+            # A statement timeout (a lock held, a catalog too slow): the server answers, but not
+            # within the bound; anything else here means the connection is gone.
+            state = "failed" if isinstance(exc, psycopg.errors.QueryCanceled) else "unreachable"
+            self.failure = Unreachable(self.env, self.endpoint, error_line(exc, self.timeout_s),
+                                       state)
+        return self.failure
+
+    def rollback(self) -> None:
+        """Roll back; on a lost connection keep its failure rather than raise another."""
+        try:
+            super().rollback()
+        except LOST as exc:
+            self.failed(exc)
+
+
+def connect(host: EnvHost) -> GuardedConnection:
+    """Open the environment's database read-only, or skip / raise Unreachable saying why."""
     from plugins.host import Unreachable
 
     spec = host.spec.database
@@ -56,15 +118,21 @@ def connect(host: EnvHost) -> psycopg.Connection:
     if not dsn:
         pytest.skip(f"{host.name}: database.dsn_env {spec.dsn_env} is not set")
     register_dsn(dsn)
+    endpoint = f"database {endpoint_of(dsn)}"
+    if unencoded_at(dsn):
+        raise Unreachable(host.name, endpoint, f"the DSN in {spec.dsn_env} has an unencoded '@' "
+                          "in its user info, so libpq would take part of the password for the "
+                          "host name: percent-encode it as %40")
     timeout = host.timeout_s
     try:
-        conn = psycopg.connect(dsn, connect_timeout=max(1, int(round(timeout))), autocommit=False,
-                               options=f"-c statement_timeout={int(timeout * 1000)} "
-                                       "-c default_transaction_read_only=on",
-                               application_name="releasegate")
+        conn = GuardedConnection.connect(
+            dsn, connect_timeout=max(1, int(round(timeout))), autocommit=False,
+            options=f"-c statement_timeout={int(timeout * 1000)} "
+                    "-c default_transaction_read_only=on",
+            application_name="releasegate", cursor_factory=GuardedCursor)
     except psycopg.Error as exc:
-        raise Unreachable(host.name, f"database {endpoint_of(dsn)}",
-                          error_line(exc, timeout)) from None
+        raise Unreachable(host.name, endpoint, error_line(exc, timeout)) from None
+    conn.env, conn.endpoint, conn.timeout_s = host.name, endpoint, timeout
     # Belt and braces: the session default above plus an explicit read-only transaction.
     conn.read_only = True
     return conn

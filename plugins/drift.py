@@ -143,14 +143,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if config.option.collectonly:
         state["skipped"] = "--collect-only runs no check"
         return
-    incomplete = None
-    if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or session.shouldstop \
-            or session.shouldfail:
-        # Still written (a lost report is worse than a partial one), but what the run did not
-        # reach stays unchecked instead of counting as resolved.
-        why = session.shouldstop or session.shouldfail
-        incomplete = (f"the run stopped early (exit code {status}"
-                      + (f": {why}" if isinstance(why, str) and why else "") + ")")
+    # Still written (a lost report is worse than a partial one), but what the run did not
+    # reach stays unchecked instead of counting as resolved.
+    incomplete = report.incomplete_reason(session)
     baseline_path = state["baseline_path"]
     doc = drift_render.build(report.records(config), _metadata(config, status), state["baseline"],
                              datetime.now(timezone.utc),

@@ -46,8 +46,11 @@ def item(request: pytest.FixtureRequest, host: EnvHost) -> Any:  # noqa: ARG001
 
 @pytest.fixture
 def db(host: EnvHost) -> Any:
-    """The environment's database: read-only transaction with a statement timeout."""
-    return host.db
+    """The environment's database: read-only transaction with a statement timeout. Once it has
+    failed in this session (lost, locked, too slow), every check that needs it errors at once."""
+    conn = host.db
+    conn.check()
+    return conn
 
 
 @pytest.fixture

@@ -11,17 +11,22 @@ from plugins import helm
 from plugins.environments import Environment, Estate
 from plugins.gitrepo import GitRepo, SourceError
 from plugins.manifests import Workload, workloads
+from plugins.redact import redact, register_urls
 
 if TYPE_CHECKING:
     from plugins.options import Settings
 
 
 class Unreachable(Exception):
-    """A service an environment depends on cannot be reached: an ERROR outcome, not a finding."""
+    """A service an environment depends on cannot be used: an ERROR outcome, not a finding.
 
-    def __init__(self, env: str, endpoint: str, reason: str) -> None:
-        self.env, self.endpoint, self.reason = env, endpoint, reason
-        super().__init__(f"{env}: {endpoint} unreachable: {reason}")
+    ``state`` is "unreachable" (down, too slow, refused) or "failed" (it answered, but with
+    something malformed or oversized)."""
+
+    def __init__(self, env: str, endpoint: str, reason: str, state: str = "unreachable") -> None:
+        endpoint, reason = redact(endpoint), redact(reason)  # a mirror URL may carry a password
+        self.env, self.endpoint, self.reason, self.state = env, endpoint, reason, state
+        super().__init__(f"{env}: {endpoint} {state}: {reason}")
 
 
 def part(build: Callable[[EnvHost], Any]) -> property:
@@ -52,6 +57,7 @@ class Estatewide:
 
     def __init__(self, estate: Estate, settings: Settings) -> None:
         self.estate, self.settings = estate, settings
+        register_urls(getattr(estate, "raw", None))  # user info in any URL of the file
         self._hosts: dict[str, EnvHost] = {}
         self.repos = {name: GitRepo(src.path, name) for name, src in estate.sources.items()}
 
@@ -179,9 +185,9 @@ class EnvHost:
     @part
     def http(self) -> Any:
         """An HTTP client honouring network.resolve and network.ca_file."""
-        from plugins import http
+        from plugins import webclient
 
-        return http.connect(self)
+        return webclient.connect(self)
 
     def close(self) -> None:
         """Close every live part this host opened."""

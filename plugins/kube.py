@@ -3,6 +3,12 @@
 ``connect(host)`` builds the client for the environment's context and namespace and lists, once
 per session, everything the checks read (eight list calls). Every request it makes is recorded in
 ``KubeClient.calls`` and must be a GET: the suite only gets and lists (see deploy/rbac.yaml).
+
+The kubernetes package reads the kubeconfig and builds each request (URL, query, auth headers,
+token refresh); the request itself goes through plugins.bounded, so that it ends within one
+timeout whatever the server trickles. Lists are read in pages of ``PAGE`` objects
+(``limit``/``continue``), each page capped at ``PAGE_CAP``: an oversized or malformed page is an
+ERROR naming the API server, never a finding.
 """
 
 from __future__ import annotations
@@ -10,12 +16,14 @@ from __future__ import annotations
 import json
 import os
 from functools import cached_property
+import ssl
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from plugins import k8s_state
+from plugins import bounded, k8s_state
 
 # kind -> (API prefix, resource): the only reads the checks make, one list per kind and namespace.
 LISTS: dict[str, tuple[str, str]] = {
@@ -30,6 +38,7 @@ LISTS: dict[str, tuple[str, str]] = {
 }
 ARGO_API, ARGO_PLURAL = "apis/argoproj.io/v1alpha1", "applications"
 PAGE = 500
+PAGE_CAP = 32 * bounded.MIB   # 500 objects of 64 KiB each, far above what a pod weighs
 
 
 class KubeClient:
@@ -39,50 +48,63 @@ class KubeClient:
         self.env = env
         self.api = api
         self.namespace = namespace
-        self.timeout = (timeout_s, timeout_s)
+        self.timeout_s = timeout_s
         self.endpoint = endpoint
         self.calls: list[tuple[str, str]] = []
-        request = api.rest_client.request
+        self._http, self._sni = _http_client(api.configuration, timeout_s)
+        self.failure: Exception | None = None
 
-        def recording(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            self.calls.append((method.upper(), url))
-            return request(method, url, *args, **kwargs)
-        api.rest_client.request = recording
-
-    def _get(self, path: str, **query: Any) -> dict | None:
+    def _get(self, path: str, cap: int = PAGE_CAP, **query: Any) -> dict | None:
         """One GET of an API path, as a dict; None on 404; Unreachable (an ERROR outcome) when the
-        server cannot be read. Typed API classes are not used: they cost seconds of import and
-        would turn the objects into models we only turn back."""
-        import urllib3.exceptions
+        server cannot be read or answers something that is not a JSON object. The first failure
+        is kept: every later read fails at once with it. Typed API classes are not used: they
+        cost seconds of import and would turn the objects into models we only turn back."""
+        if self.failure is not None:
+            raise self.failure.with_traceback(None)
+        try:
+            return self._read(path, cap, query)
+        except Exception as exc:
+            self.failure = exc
+            raise
 
+    def _read(self, path: str, cap: int, query: dict[str, Any]) -> dict | None:
         from plugins.host import Unreachable
 
-        method, url, headers, body, post = self.api.param_serialize(
+        method, url, headers, _, _ = self.api.param_serialize(
             "GET", path, query_params=[(k, v) for k, v in query.items() if v is not None],
             header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
+        self.calls.append((method, url))
         try:
-            response = self.api.call_api(method, url, headers, body, post,
-                                         _request_timeout=self.timeout)
-            response.read()
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            cause = str(getattr(exc, "reason", None) or exc).split("): ", 1)[-1]
-            raise Unreachable(self.env, self.endpoint, f"GET {path}: {cause}") from None
-        if response.status == 404:
+            response = bounded.fetch(self._http, method, url, timeout_s=self.timeout_s, cap=cap,
+                                     headers=headers, extensions=self._sni)
+        except httpx.TimeoutException:
+            raise Unreachable(self.env, self.endpoint, f"GET {path}: no complete answer within "
+                                                       f"{self.timeout_s:g}s (timed out)") from None
+        except bounded.TooLarge as exc:
+            raise Unreachable(self.env, self.endpoint, f"GET {path}: {exc}", "failed") from None
+        except httpx.HTTPError as exc:
+            raise Unreachable(self.env, self.endpoint, f"GET {path}: "
+                                                       f"{exc or type(exc).__name__}") from None
+        if response.status_code == 404:
             return None
-        if not 200 <= response.status < 300:
+        if not 200 <= response.status_code < 300:
             try:
-                said = ": " + str(json.loads(response.data).get("message") or "")
+                said = ": " + str(response.json().get("message") or "")
             except (ValueError, AttributeError):
                 said = ""
             hint = ("; the account needs the read rules of deploy/rbac.yaml"
-                    if response.status in (401, 403) else "")
-            raise Unreachable(self.env, self.endpoint, f"GET {path} answered {response.status} "
-                              f"{response.reason}{said.rstrip(': ')}{hint}")
+                    if response.status_code in (401, 403) else "")
+            raise Unreachable(self.env, self.endpoint, f"GET {path} answered "
+                              f"{response.status_code} {response.reason_phrase}"
+                              f"{said.rstrip(': ')}{hint}")
         try:
-            return json.loads(response.data or b"{}")
+            document = json.loads(response.content or b"{}")
         except ValueError:
-            raise Unreachable(self.env, self.endpoint,
-                              f"GET {path} answered with something that is not JSON") from None
+            document = None
+        if not isinstance(document, dict):
+            raise Unreachable(self.env, self.endpoint, f"GET {path} answered malformed JSON "
+                                                       "(not a JSON object)", "failed")
+        return document
 
     def list_kind(self, kind: str) -> list[dict]:
         """Every object of a kind in the namespace (follows pagination)."""
@@ -90,12 +112,18 @@ class KubeClient:
         items: list[dict] = []
         token = None
         while True:
-            page = self._get(f"/{prefix}/namespaces/{self.namespace}/{resource}", limit=PAGE,
-                             **{"continue": token}) or {}
-            for item in page.get("items") or ():
+            path = f"/{prefix}/namespaces/{self.namespace}/{resource}"
+            page = self._get(path, limit=PAGE, **{"continue": token}) or {}
+            found, meta = page.get("items") or [], page.get("metadata") or {}
+            if not isinstance(found, list) or not isinstance(meta, dict) or not all(
+                    isinstance(i, dict) and isinstance((i.get("metadata") or {}).get("name"), str)
+                    for i in found):
+                self.failure = _malformed(self, path, "items is not a list of named objects")
+                raise self.failure
+            for item in found:
                 item.setdefault("kind", kind)
                 items.append(item)
-            token = (page.get("metadata") or {}).get("continue")
+            token = meta.get("continue")
             if not token:
                 return items
 
@@ -113,8 +141,38 @@ class KubeClient:
         return True, self._get(f"/{ARGO_API}/namespaces/{namespace}/{ARGO_PLURAL}/{name}")
 
     def close(self) -> None:
-        """Release the connection pool."""
+        """Release the connection pools."""
+        self._http.close()
         self.api.close()
+
+
+def _malformed(kube: KubeClient, path: str, why: str) -> Exception:
+    from plugins.host import Unreachable
+
+    return Unreachable(kube.env, kube.endpoint, f"GET {path} answered malformed JSON ({why})",
+                       "failed")
+
+
+def _http_client(configuration: Any, timeout_s: float) -> tuple[httpx.Client, dict[str, str]]:
+    """A bounded httpx client with the TLS material, server name and proxy that the kubernetes
+    package's own REST client would use (kubernetes.client.rest.RESTClientObject)."""
+    verify: ssl.SSLContext | bool = False
+    if configuration.verify_ssl:
+        verify = ssl.create_default_context(cafile=configuration.ssl_ca_cert,
+                                            cadata=getattr(configuration, "ca_cert_data", None))
+        if configuration.assert_hostname is False:
+            verify.check_hostname = False
+        if configuration.cert_file:
+            verify.load_cert_chain(configuration.cert_file, configuration.key_file)
+    proxy = configuration.proxy or None
+    if proxy:
+        from kubernetes.client.rest import should_bypass_proxies
+
+        if should_bypass_proxies(configuration.host, configuration.no_proxy or ""):
+            proxy = None
+    sni = ({"sni_hostname": configuration.tls_server_name}
+           if configuration.tls_server_name else {})
+    return bounded.client(timeout_s, verify=verify, proxy=proxy, trust_env=False), sni
 
 
 def kubeconfig_path(host: Any) -> Path:

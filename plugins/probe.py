@@ -5,6 +5,11 @@ concurrently (one `timeout_s` bound each); `assess(target, exchange, policy)` tu
 exchange into findings, one per broken step, so a message says where it broke. `SessionProbe`
 runs every target of the session once, on first use, and serves the cached results to the
 per-item tests.
+
+When the resolver itself fails (no nameserver answers, or every lookup of the run fails the same
+way) no record is to blame: `resolver_failure()` says so, and the session reports it as one
+ERROR naming the resolver, the other endpoints it kept from being checked skipping with a
+pointer to it. A single name that does not resolve while others do stays a blocker naming it.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from plugins.http import Exchange, HttpClient, run_sync, setting
+from plugins.webclient import MAX_BODY, Exchange, HttpClient, resolver, run_sync, setting
 
 DEFAULT_BUDGET_MS = 2000.0
 DEFAULT_CERT_WARNING_DAYS = 21.0
@@ -126,6 +131,42 @@ def version_target(estate: Any, env: Any) -> Target | None:
                   {"path": spec.path}, budget)
 
 
+_LOOKUP_FAILURES = frozenset({"not-found", "resolver", "timeout"})
+
+
+def _lookup_failed(ex: Exchange) -> bool:
+    return ex.failure is not None and ex.failure.step == "dns" \
+        and ex.failure.kind in _LOOKUP_FAILURES
+
+
+def _looked_up(ex: Exchange) -> bool:
+    """The exchange asked the resolver and got an address (a network.resolve pin asks nobody)."""
+    return any(s.name == "dns" and s.ok and not s.detail.endswith("(network.resolve)")
+               for s in ex.steps)
+
+
+def resolver_failure(exchanges: Iterable[Exchange]) -> str | None:
+    """Why the resolver itself failed in this run, or None when lookups failed per name.
+
+    The resolver failed when no lookup succeeded and either one of them could not reach a
+    nameserver (EAI_AGAIN, EAI_FAIL, a lookup that hung) or at least two failed, all with the
+    same answer."""
+    exchanges = list(exchanges)
+    if any(_looked_up(ex) for ex in exchanges):
+        return None
+    failed = [ex for ex in exchanges if _lookup_failed(ex)]
+    unreachable = [ex for ex in failed if ex.failure.kind in ("resolver", "timeout")]
+    if unreachable:
+        step = unreachable[0].step("dns")
+        why = step.detail if step and step.detail != "timeout" else unreachable[0].failure.reason
+        return f"no nameserver answered ({why}); no subdomain could be checked"
+    answers = {(ex.step("dns").detail if ex.step("dns") else "") for ex in failed}
+    if len(failed) >= 2 and len(answers) == 1:
+        return (f"every one of the {len(failed)} lookups of this run failed the same way "
+                f"({answers.pop()}): the resolver answers no name, so no record is to blame")
+    return None
+
+
 class SessionProbe:
     """Probe every target of a session once, on first use; later lookups read the cache."""
 
@@ -134,17 +175,36 @@ class SessionProbe:
         self.targets = {t.key: t for t in targets}
         self._results: dict[tuple[str, str], Exchange] | None = None
         self._lock = threading.Lock()
+        self.resolver_failed: str | None = None
+        self._reported: Target | None = None
 
     def result(self, target: Target) -> Exchange:
-        """The exchange for target (probing everything on the first call)."""
+        """The exchange for target (probing everything on the first call). When the resolver
+        itself failed, the first endpoint it kept from being checked raises one Unreachable
+        naming the resolver, and the others skip pointing at it."""
         with self._lock:
             if self._results is None:
                 self.targets.setdefault(target.key, target)
                 self._results = run(self.client, self.targets.values())
+                self.resolver_failed = resolver_failure(self._results.values())
             if target.key not in self._results or self.targets.get(target.key) != target:
                 self.targets[target.key] = target
                 self._results.update(run(self.client, [target]))
-            return self._results[target.key]
+            exchange = self._results[target.key]
+            if self.resolver_failed and _lookup_failed(exchange):
+                self._resolver_outcome(target)
+            return exchange
+
+    def _resolver_outcome(self, target: Target) -> None:
+        from plugins.host import Unreachable
+
+        if self._reported is None or self._reported == target:
+            self._reported = target
+            raise Unreachable(target.environment, resolver(), self.resolver_failed or "",
+                              "failed")
+        first = self._reported
+        pytest.skip(f"{target.environment}: {target.host} not checked: {resolver()} failed "
+                    f"(reported once, at {first.environment}-{first.item})")
 
 
 def _details(target: Target, ex: Exchange, **extra: Any) -> dict:
@@ -174,6 +234,8 @@ def _failure(target: Target, ex: Exchange, client_ca: str | None, now: dt.dateti
     cert = ex.cert
     if fail.kind == "timeout":
         msg = f"{env}: {where} gave {fail.reason} during {fail.step.upper()}: {_TIMEOUT_WHAT[fail.step]}"
+    elif fail.step == "dns" and fail.kind in ("resolver", "client"):
+        msg = f"{env}: {fail.reason}"
     elif fail.step == "dns":
         msg = (f"{env}: {fail.reason}; fix the DNS record or network.resolve" if fail.kind == "not-found"
                else f"{env}: {fail.reason}; fix subdomains/domain in the environments file")
@@ -244,6 +306,11 @@ def _snippet(text: str, limit: int = 60) -> str:
 
 def _content(target: Target, ex: Exchange) -> list[Finding]:
     env, url, resp = target.environment, target.url, ex.response
+    if resp.truncated and (target.expect_body is not None or target.expect_json):
+        needs = "expect_json" if target.expect_json else "expect_body"
+        return [Finding(BLOCKER, "body", (
+            f"{env}: {url} answered more than the {MAX_BODY >> 20} MiB cap, so {needs} cannot be "
+            "checked: serve a smaller answer at that path"), _details(target, ex))]
     text = resp.text()
     found = []
     if target.expect_body is not None and not body_matches(str(target.expect_body), text):

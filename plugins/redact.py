@@ -1,16 +1,28 @@
-"""Secrets never leave the process: every output passes through redact()."""
+"""Secrets never leave the process: every output passes through redact().
+
+Outputs are the terminal, every report file, exception text (other plugins such as allure read
+exceptions themselves) and log records of every logger, ours and third parties' (httpx logs each
+request's URL, user info included): install_log_redaction() masks records as they are made.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
-from urllib.parse import urlsplit
+from typing import Any, Iterable
+from urllib.parse import unquote, urlsplit
 
 MASK = "***"
 _SECRETS: set[str] = set()
-# Credentials embedded in URLs (postgresql://user:pass@host) and common token shapes.
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?=@)")
+# Credentials embedded in URLs (postgresql://user:pass@host): the password runs to the LAST '@'
+# before the host, so an unencoded '@' inside it leaves no tail behind.
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s\"'<>]+:)"
+                           r"(?P<pw>[^\s\"'<>]*)@(?=[^\s@/\"'<>]*(?:[/\s?#\"'<>]|$))")
 _AUTH_HEADER = re.compile(r"(?i)(authorization\s*[:=]\s*(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]+")
-_KEYWORD = re.compile(r"(?i)\b(password|passwd|pwd|token|secret)=([^\s&;'\"]+)")
+# libpq keyword/value pairs: password = 'quoted \' value' or a bare word (also token=, secret=).
+_KEYWORD = re.compile(r"(?i)\b(password|passwd|pwd|token|secret)(\s*=\s*)"
+                      r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;'\"]+)")
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 
 
 def register_secret(value: str | None) -> None:
@@ -20,16 +32,52 @@ def register_secret(value: str | None) -> None:
 
 
 def register_dsn(dsn: str | None) -> None:
-    """Remember the password inside a DSN or URL."""
+    """Remember the password inside a DSN or URL: as libpq reads it (which ends a URI's user
+    info at its first '@'), as a URL parser reads it (at the last '@'), percent-decoded or not,
+    and each '@'-separated piece of it, since libpq prints the pieces after the first '@' as
+    part of a host name."""
     if not dsn:
         return
+    candidates = [m.group(3).strip("'\"") for m in _KEYWORD.finditer(dsn)]
+    scheme, sep, rest = dsn.partition("://")
+    if sep:
+        authority = rest.split("/", 1)[0]
+        userinfo = authority.rpartition("@")[0]
+        if ":" in userinfo:
+            password = userinfo.split(":", 1)[1]
+            candidates += [password, unquote(password), *password.split("@")]
     try:
-        password = urlsplit(dsn).password
+        candidates.append(urlsplit(dsn).password)
     except ValueError:
-        password = None
-    register_secret(password)
-    for match in _KEYWORD.finditer(dsn):
-        register_secret(match.group(2))
+        pass
+    if scheme.startswith("postgres") or not sep:
+        try:
+            import psycopg.conninfo
+
+            candidates.append(psycopg.conninfo.conninfo_to_dict(dsn).get("password"))
+        except Exception:  # noqa: BLE001 - an unparsable DSN still gets the patterns above
+            pass
+    for candidate in candidates:
+        register_secret(candidate)
+
+
+def register_urls(values: Any) -> None:
+    """Remember the password of every URL with user info found in a JSON-like structure (the
+    raw environments file: mirrors, endpoints, anything)."""
+    for text in _strings(values):
+        for match in _URL.finditer(text):
+            register_dsn(match.group(0))
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
 
 
 def redact(text: str) -> str:
@@ -39,9 +87,9 @@ def redact(text: str) -> str:
     for secret in sorted(_SECRETS, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
-    text = _URL_PASSWORD.sub(lambda m: m["scheme"] + MASK, text)
+    text = _URL_PASSWORD.sub(lambda m: m["scheme"] + MASK + "@", text)
     text = _AUTH_HEADER.sub(lambda m: m.group(1) + MASK, text)
-    return _KEYWORD.sub(lambda m: f"{m.group(1)}={MASK}", text)
+    return _KEYWORD.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
 
 
 def redact_obj(value: object) -> object:
@@ -53,3 +101,35 @@ def redact_obj(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [redact_obj(v) for v in value]
     return value
+
+
+def redact_exception(exc: BaseException) -> None:
+    """Mask secrets in an exception in place (its args, and pytest's msg), for whoever reads it."""
+    if isinstance(getattr(exc, "msg", None), str):
+        exc.msg = redact(exc.msg)  # type: ignore[attr-defined]
+    exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
+
+
+_INSTALLED: list[Any] = []
+
+
+def install_log_redaction() -> None:
+    """Make every log record of every logger carry a redacted message (idempotent): handlers
+    of pytest's live logging, captured logs and log files then only ever see masked text."""
+    if _INSTALLED:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string is the logger's own problem
+            return record
+        clean = redact(message)
+        if clean != message or record.args:
+            record.msg, record.args = clean, None
+        return record
+
+    _INSTALLED.append(previous)
+    logging.setLogRecordFactory(factory)

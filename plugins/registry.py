@@ -4,6 +4,10 @@ One httpx connection pool per run, at most ``concurrency`` requests in flight. P
 HEAD on ``/v2/<name>/manifests/<reference>`` with Accept for the OCI index, OCI manifest, Docker
 manifest list and Docker v2 manifest; a GET follows only for an index (to find
 ``registries.platform`` in it) and for a 404 (to tell a missing repository from a missing tag).
+Every request, its body included, ends within ``timeout_s`` (plugins.bounded); a manifest body is
+capped at the OCI distribution limit of 4 MiB, and an answer that is malformed or past a cap is
+an ERROR about the registry, never a finding about the image. The first transport failure of a
+registry (down, too slow) is remembered: later references fail at once with the same line.
 Auth is what ``GET /v2/`` challenges for: Basic, or Bearer (``realm``, ``service``, ``scope``), with
 one token request covering many repositories. Credentials come from the docker config file,
 credential helpers included, through the docker package's auth module; every one is registered
@@ -26,7 +30,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from plugins import imageref, redact
+from plugins import bounded, imageref, redact
 from plugins.environments import Unset, skip_if_unset
 from plugins.imageref import ImageRef
 
@@ -42,6 +46,10 @@ INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 DOCKER_HUB_API = "https://registry-1.docker.io"
 DEFAULT_CONCURRENCY = 16
 TOKEN_BATCH = 40           # repositories per token request (keeps the URL short)
+# The OCI distribution spec lets a registry refuse manifests over 4 MiB, so none is larger.
+MANIFEST_CAP = 4 * bounded.MIB
+TAGS_CAP = 16 * bounded.MIB
+TOKEN_CAP = 1 * bounded.MIB
 
 PRESENT = "present"
 MISSING = "missing"
@@ -54,11 +62,18 @@ FINDINGS = frozenset({MISSING, DENIED, NO_PLATFORM, DIGEST_MISMATCH})
 
 
 class RegistryUnreachable(Exception):
-    """A registry cannot be asked: down, too slow, TLS failure, or credentials refused."""
+    """A registry cannot be asked (down, too slow, TLS failure, credentials refused: state
+    "unreachable") or answered something unusable (malformed, oversized: state "failed")."""
 
-    def __init__(self, endpoint: str, reason: str) -> None:
-        self.endpoint, self.reason = endpoint, redact.redact(reason)
-        super().__init__(f"{endpoint} unreachable: {self.reason}")
+    def __init__(self, endpoint: str, reason: str, state: str = "unreachable") -> None:
+        self.endpoint, self.reason = redact.redact(endpoint), redact.redact(reason)
+        self.state = state
+        super().__init__(f"{endpoint} {state}: {self.reason}")
+
+
+def _malformed(endpoint: str, what: str, why: str = "") -> RegistryUnreachable:
+    return RegistryUnreachable(endpoint, f"{what} answered malformed JSON"
+                               + (f" ({why})" if why else ""), "failed")
 
 
 @dataclass(frozen=True)
@@ -190,13 +205,13 @@ class RegistryClient:
         verify: ssl.SSLContext | bool = True
         if self.ca_file:
             verify = ssl.create_default_context(cafile=str(self.ca_file))
-        self._http = httpx.Client(
-            verify=verify, timeout=httpx.Timeout(self.timeout_s),
+        self._http = bounded.client(
+            self.timeout_s, verify=verify,
             limits=httpx.Limits(max_connections=self.concurrency,
                                 max_keepalive_connections=self.concurrency),
             headers={"User-Agent": "releasegate"}, follow_redirects=True)
         self._endpoints: dict[str, _Endpoint] = {}
-        self._results: dict[str, Result] = {}
+        self._results: dict[str, Result | RegistryUnreachable] = {}
         self._pending: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._sent = itertools.count(1)
@@ -210,17 +225,20 @@ class RegistryClient:
         while True:
             with self._lock:
                 if key in self._results:
-                    return self._results[key]
+                    return _outcome(self._results[key])
                 waiting = self._pending.get(key)
                 if waiting is None:
                     self._pending[key] = threading.Event()
                     break
             waiting.wait()
         try:
-            result = self._check(ref)
+            try:
+                result: Result | RegistryUnreachable = self._check(ref)
+            except RegistryUnreachable as exc:
+                result = exc  # asked once per run: the next check of it fails at once
             with self._lock:
                 self._results[key] = result
-            return result
+            return _outcome(result)
         finally:
             with self._lock:
                 self._pending.pop(key).set()
@@ -286,20 +304,37 @@ class RegistryClient:
         with self._lock:
             return self._endpoints.setdefault(registry, _Endpoint(registry, base, credentials))
 
-    def _send(self, endpoint: _Endpoint, method: str, path: str,
-              **kwargs: Any) -> httpx.Response:
-        url = endpoint.base_url + path
+    def _fetch(self, endpoint: str, method: str, url: str, what: str, cap: int,
+               **kwargs: Any) -> bounded.Answer:
+        """One bounded request: RegistryUnreachable naming ``endpoint`` on a timeout, a broken
+        connection or a body past ``cap``."""
         try:
             self.requests = next(self._sent)
-            return self._http.request(method, url, **kwargs)
+            return bounded.fetch(self._http, method, url, timeout_s=self.timeout_s, cap=cap,
+                                 **kwargs)
         except httpx.TimeoutException:
-            raise RegistryUnreachable(endpoint.base_url,
-                                      f"no answer within {self.timeout_s:g}s") from None
+            raise RegistryUnreachable(endpoint, f"{what}no complete answer within "
+                                                f"{self.timeout_s:g}s") from None
+        except bounded.TooLarge as exc:
+            raise RegistryUnreachable(endpoint, f"{method} {url.removeprefix(endpoint)}: {exc}",
+                                      "failed") from None
         except httpx.HTTPError as exc:
             reason = str(exc) or type(exc).__name__
             if "CERTIFICATE_VERIFY_FAILED" in reason:
                 reason = "TLS certificate not trusted (set registries.ca_file)"
-            raise RegistryUnreachable(endpoint.base_url, reason) from None
+            raise RegistryUnreachable(endpoint, what + reason) from None
+
+    def _send(self, endpoint: _Endpoint, method: str, path: str,
+              **kwargs: Any) -> bounded.Answer:
+        if endpoint.failure is not None:
+            raise endpoint.failure
+        try:
+            return self._fetch(endpoint.base_url, method, endpoint.base_url + path, "",
+                               MANIFEST_CAP, **kwargs)
+        except RegistryUnreachable as exc:
+            if exc.state == "unreachable":
+                endpoint.failure = exc  # down or too slow: not asked again by every reference
+            raise
 
     def _ping(self, endpoint: _Endpoint) -> None:
         """Learn the auth scheme from GET /v2/ once per endpoint; failures are remembered."""
@@ -374,22 +409,15 @@ class RegistryClient:
         if endpoint.challenge.get("service"):
             params.insert(0, ("service", endpoint.challenge["service"]))
         creds = endpoint.credentials
-        try:
-            self.requests = next(self._sent)
-            if creds and creds.identity_token:
-                data = dict(params, grant_type="refresh_token", client_id="releasegate",
-                            refresh_token=creds.identity_token)
-                data["scope"] = " ".join(scopes)
-                response = self._http.post(realm, data=data)
-            else:
-                headers = {"Authorization": creds.basic()} if creds and creds.basic() else {}
-                response = self._http.get(realm, params=params, headers=headers)
-        except httpx.TimeoutException:
-            raise RegistryUnreachable(realm, f"token service gave no answer within "
-                                             f"{self.timeout_s:g}s") from None
-        except httpx.HTTPError as exc:
-            raise RegistryUnreachable(realm, f"token service: {exc or type(exc).__name__}") \
-                from None
+        if creds and creds.identity_token:
+            data = dict(params, grant_type="refresh_token", client_id="releasegate",
+                        refresh_token=creds.identity_token)
+            data["scope"] = " ".join(scopes)
+            response = self._fetch(realm, "POST", realm, "token service: ", TOKEN_CAP, data=data)
+        else:
+            headers = {"Authorization": creds.basic()} if creds and creds.basic() else {}
+            response = self._fetch(realm, "GET", realm, "token service: ", TOKEN_CAP,
+                                   params=params, headers=headers)
         if response.status_code == 403:
             raise _Denied("the token service refuses access (HTTP 403)")
         if response.status_code == 401:
@@ -423,7 +451,7 @@ class RegistryClient:
         return {}
 
     def _request(self, endpoint: _Endpoint, method: str, ref: ImageRef,
-                 path: str) -> httpx.Response:
+                 path: str) -> bounded.Answer:
         """Send with auth; on a bearer 401 drop the token and retry once with a fresh one."""
         for attempt in (1, 2):
             headers = {"Accept": ACCEPT, **self._auth_header(endpoint, ref.repository)}
@@ -467,27 +495,30 @@ class RegistryClient:
                                                          f"{response.status_code}")
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip() or None
         digest = response.headers.get("Docker-Content-Digest")
-        body = None
+        body, platforms = None, None
         if (media_type in INDEX_TYPES and self.platform) or (ref.digest and not digest):
             got = self._request(endpoint, "GET", ref, path)
             if got.status_code != 200:
                 raise RegistryUnreachable(endpoint.base_url, f"GET {path} answered HTTP "
                                                              f"{got.status_code} after HEAD 200")
             body = got.content
+            if media_type in INDEX_TYPES:
+                platforms = _index_platforms(body)
+                if isinstance(platforms, str):
+                    raise _malformed(endpoint.base_url, f"GET {path}", platforms)
             if ref.digest or not digest:
                 digest = content_digest(body, ref.digest)
         if ref.digest and digest != ref.digest:
             return Result(ref, DIGEST_MISMATCH, f"asked for {ref.digest}, the registry serves "
                                                 f"{digest}", digest, media_type,
                           endpoint=endpoint.base_url)
-        platforms: tuple[str, ...] = ()
-        if body is not None and media_type in INDEX_TYPES:
-            platforms = _index_platforms(body)
-            if self.platform and not any(platform_matches(self.platform, p) for p in platforms):
-                offered = ", ".join(platforms) or "no platform"
-                return Result(ref, NO_PLATFORM, f"the index has no {self.platform} image (it has "
-                                                f"{offered})", digest, media_type, platforms,
-                              endpoint=endpoint.base_url)
+        platforms = platforms or ()
+        if body is not None and media_type in INDEX_TYPES and self.platform \
+                and not any(platform_matches(self.platform, p) for p in platforms):
+            offered = ", ".join(platforms) or "no platform"
+            return Result(ref, NO_PLATFORM, f"the index has no {self.platform} image (it has "
+                                            f"{offered})", digest, media_type, platforms,
+                          endpoint=endpoint.base_url)
         detail = "present" + (f" ({', '.join(platforms)})" if platforms else "")
         return Result(ref, PRESENT, detail, digest, media_type, platforms,
                       endpoint=endpoint.base_url)
@@ -502,9 +533,11 @@ class RegistryClient:
         tags: tuple[str, ...] = ()
         if listing.status_code == 200:
             try:
-                tags = tuple(sorted(listing.json().get("tags") or ()))
-            except ValueError:
-                tags = ()
+                found = listing.json().get("tags") or ()
+                tags = tuple(sorted(str(t) for t in found if isinstance(t, str)))
+            except (ValueError, AttributeError, TypeError):
+                raise _malformed(endpoint.base_url,
+                                 f"GET /v2/{ref.repository}/tags/list") from None
         shown = ", ".join(_abbreviate(t) for t in tags[:3]) + (", ..." if len(tags) > 3 else "")
         others = f"; the repository has {len(tags)} other tag(s): {shown}" if tags else \
             "; the repository has no tags"
@@ -525,11 +558,21 @@ def content_digest(body: bytes, like: str | None = None) -> str:
     return f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
 
 
-def _index_platforms(body: bytes) -> tuple[str, ...]:
+def _outcome(result: Result | RegistryUnreachable) -> Result:
+    if isinstance(result, RegistryUnreachable):
+        raise result.with_traceback(None)
+    return result
+
+
+def _index_platforms(body: bytes) -> tuple[str, ...] | str:
+    """The platforms an image index offers, or why the index is malformed."""
     try:
-        manifests = json.loads(body).get("manifests") or []
-    except (ValueError, AttributeError):
-        return ()
+        document = json.loads(body)
+    except ValueError as exc:
+        return str(exc)
+    manifests = document.get("manifests") if isinstance(document, dict) else None
+    if not isinstance(manifests, list):
+        return "no manifests list"
     return tuple(platform_key(m["platform"]) for m in manifests
                  if isinstance(m, dict) and isinstance(m.get("platform"), dict))
 

@@ -22,7 +22,7 @@ from plugins.fixtures import ONE_LINE_ERRORS
 from plugins.host import Unreachable
 from plugins.options import settings
 from plugins.params import shared
-from plugins.redact import redact, redact_obj
+from plugins.redact import install_log_redaction, redact, redact_exception, redact_obj
 
 _PROPERTY = "releasegate"
 _RECORDS = pytest.StashKey[list[dict[str, Any]]]()
@@ -79,31 +79,64 @@ class _Collector:
                 self.config.stash[_RECORDS].append(json.loads(entry[1]))
 
 
+# tryfirst: before allure's own pytest_configure, which fails with an INTERNALERROR on a bad path.
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Start the record list and the clock; a --report-json that cannot be written stops the run
-    now (exit 4) rather than after every check has run."""
+    """Start the record list and the clock; mask secrets in every log record; a report path
+    (--report-json, --junitxml, --alluredir) that cannot be written stops the run now (exit 4)
+    rather than after every check has run."""
     config.stash[_RECORDS] = []
     config.stash[_STARTED] = time.time()
     config.pluginmanager.register(_Collector(config), "releasegate-records")
-    path = settings(config).report_json
-    if path is not None and not hasattr(config, "workerinput"):
-        problem = writable_problem(path)
-        if problem:
-            raise pytest.UsageError(f"--report-json: cannot write {path}: {problem}")
+    install_log_redaction()
+    if hasattr(config, "workerinput"):
+        return
+    invoked = Path(config.invocation_params.dir)
+    reports = [("--report-json", settings(config).report_json, False),
+               ("--junitxml", getattr(config.option, "xmlpath", None), False),
+               ("--alluredir", getattr(config.option, "allure_report_dir", None), True)]
+    for flag, path, is_dir in reports:
+        if path:
+            path = invoked / os.path.expanduser(str(path))
+            problem = (writable_dir_problem if is_dir else writable_problem)(path)
+            if problem:
+                raise pytest.UsageError(f"{flag}: cannot write {path}: {problem}")
 
 
 def writable_problem(path: Path) -> str | None:
     """Why a report file at path could not be written (None if it can), creating no file."""
     if path.is_dir():
         return "it is a directory"
-    parent = path.parent
+    problem = writable_dir_problem(path.parent)
+    if problem is None and path.exists() and not os.access(path, os.W_OK):
+        return "permission denied"
+    return problem
+
+
+def writable_dir_problem(path: Path) -> str | None:
+    """Why files could not be written into a report folder at path (None if they can); the
+    folder is created when missing, as the report writers would."""
+    if path.exists() and not path.is_dir():
+        return f"{path} is a file, not a folder"
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        return f"cannot create {parent}: {exc.strerror}"
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"cannot create {path}: {exc.strerror}"
+    if not os.access(path, os.W_OK | os.X_OK):
         return "permission denied"
     return None
+
+
+def incomplete_reason(session: pytest.Session) -> str | None:
+    """Why the run stopped before reaching every check (Ctrl-C, -x, --maxfail, an internal
+    error), or None for a run that finished."""
+    status = int(session.exitstatus)
+    if status in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not (
+            session.shouldstop or session.shouldfail):
+        return None
+    why = session.shouldstop or session.shouldfail
+    return (f"the run stopped early (exit code {status}"
+            + (f": {why}" if isinstance(why, str) and why else "") + ")")
 
 
 def _exception_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
@@ -126,12 +159,20 @@ def _finding_record(check: str, env: str, item_id: str | None, outcome: str,
 
 def _redact_exception(call: pytest.CallInfo[None]) -> None:
     """Mask secrets in the exception itself: other plugins (allure) read it, not our report."""
-    if call.excinfo is None:
-        return
-    exc = call.excinfo.value
-    if isinstance(getattr(exc, "msg", None), str):
-        exc.msg = redact(exc.msg)  # type: ignore[attr-defined]
-    exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
+    if call.excinfo is not None:
+        redact_exception(call.excinfo.value)
+
+
+# trylast: innermost, so that allure's wrapper, which writes fixture errors into its
+# *-container.json (befores[].statusDetails), sees the exception already masked.
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_fixture_setup(fixturedef: Any, request: Any) -> Any:
+    """Mask secrets in a fixture's exception before any other plugin reads it."""
+    try:
+        return (yield)
+    except BaseException as exc:
+        redact_exception(exc)
+        raise
 
 
 # trylast: the innermost wrapper, so that the exception is redacted before outer wrappers read it.
@@ -314,11 +355,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = settings(config).report_json
     if path is None:
         return
-    payload = {"releasegate": plugins.__version__, "records": records(config)}
+    payload: dict[str, Any] = {"releasegate": plugins.__version__, "records": records(config)}
     try:
         payload["run"] = run_metadata(config)
     except pytest.UsageError:
         payload["run"] = {}
+    # Like the drift report: what an interrupted run did not reach is unchecked, not passing.
+    incomplete = incomplete_reason(session)
+    payload["run"]["complete"] = incomplete is None
+    if incomplete:
+        payload["run"]["incomplete"] = incomplete
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(redact_obj(payload), indent=2, sort_keys=True) + "\n")

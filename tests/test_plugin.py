@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psycopg  # imported here, so that in-process runs share one copy of its error classes
 import pytest
 
 from conftest import demo_environments
@@ -154,9 +155,54 @@ def test_report_path_that_cannot_be_written_stops_the_run_up_front(
                                  "directory"])
     result = pytester.runpytest("--env=production", "--report-json=taken/run.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: --report-json: cannot write */taken/run.json: cannot "
-                                 "create */taken: *"])
+    result.stderr.fnmatch_lines(["ERROR: --report-json: cannot write */taken/run.json: */taken "
+                                 "is a file, not a folder"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    result = pytester.runpytest("--env=production", "--junitxml=taken/junit.xml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --junitxml: cannot write */taken/junit.xml: */taken is "
+                                 "a file, not a folder"])
+    result = pytester.runpytest("--env=production", "-p", "allure_pytest.plugin",
+                                "--alluredir=taken")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --alluredir: cannot write */taken: */taken is a file, "
+                                 "not a folder"])
+    if Path("/proc/self").is_dir():  # /proc takes no new folder, even from root
+        result = pytester.runpytest("--env=production", "--junitxml=/proc/rg/junit.xml")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["ERROR: --junitxml: cannot write /proc/rg/junit.xml: "
+                                     "cannot create /proc/rg: *"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize("stop", ["-x", "ctrl-c"])
+def test_an_interrupted_run_marks_the_json_report_incomplete(suite: tuple[pytest.Pytester, Path],
+                                                             stop: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester, _ = suite
+    pytester.makepyfile(test_stop="""
+        def test_a(host):
+            if host.name == "production":
+                raise KeyboardInterrupt if __import__("os").environ.get("RG_CTRL_C") else \\
+                    AssertionError("production: stops the run")
+        def test_b(host): pass
+    """)
+    report = pytester.path / "run.json"
+    args = ["test_stop.py", "--env=all", f"--report-json={report}"]
+    if stop == "-x":
+        result = pytester.runpytest(*args, "-x")
+    else:  # in a subprocess: an in-process run hands the KeyboardInterrupt on to this test
+        monkeypatch.setenv("RG_CTRL_C", "1")
+        monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
+        result = pytester.runpytest_subprocess(*args, timeout=120)
+        monkeypatch.delenv("RG_CTRL_C")
+    run = json.loads(report.read_text())["run"]
+    assert run["complete"] is False
+    assert run["incomplete"] == ("the run stopped early (exit code 1: stopping after 1 failures)"
+                                 if stop == "-x" else "the run stopped early (exit code 2)")
+    assert result.ret == (1 if stop == "-x" else 2)
+    full = pytester.runpytest("test_stop.py", "--env=testing", f"--report-json={report}")
+    assert full.ret == 0 and json.loads(report.read_text())["run"]["complete"] is True
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
@@ -173,31 +219,74 @@ def test_report_write_that_fails_at_the_end_is_an_error_line_not_a_traceback(
 
 
 def test_secrets_never_appear_in_any_output(suite: tuple[pytest.Pytester, Path],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    """Canary secrets in a printed DSN, a DSN whose password holds an unencoded '@' (libpq ends
+    the user info at the first '@', so the tail would show in its host name), and a registry
+    mirror URL with user info (httpx logs each request's URL; the fixture error lands in
+    allure's *-container.json): none reaches the terminal, live logging, the log file, the
+    JSON, JUnit, drift or allure outputs."""
+    import faults
+
     pytester, _ = suite
-    monkeypatch.setenv("LEAKY_DSN", f"postgresql://app:{CANARY}@127.0.0.1:1/app")
-    monkeypatch.setenv("DEMO_PRODUCTION_DATABASE_URL", f"postgresql://app:{CANARY}@127.0.0.1:1/x")
+    tail = "tail-Hk4vR8mQ2"
+    monkeypatch.setenv("LEAKY_DSN", f"postgresql://app:{CANARY}@{tail}@127.0.0.1:1/app")
+    monkeypatch.setenv("DEMO_PRODUCTION_DATABASE_URL",
+                       f"postgresql://app:{CANARY}@{tail}@127.0.0.1:1/x")
+    registry = faults.serve({"GET /v2/": faults.reply(500, {"errors": []})}, tls=True)
+    docker_config = tmp_path / "docker.json"
+    docker_config.write_text("{}")
+    monkeypatch.setenv("RELEASEGATE_DEMO_REGISTRY",
+                       registry.url.replace("https://", f"https://reg:{CANARY}@"))
+    monkeypatch.setenv("RELEASEGATE_DEMO_REGISTRY_CA", str(registry.ca_file))
+    monkeypatch.setenv("RELEASEGATE_DEMO_DOCKER_CONFIG", str(docker_config))
     pytester.makepyfile(test_db="""
+        import os
+        import pytest
+
         def test_db(host, db):
+            pass
+
+        def test_registry(host, registry):
+            pass
+
+        @pytest.fixture
+        def dsn_in_error():
+            raise RuntimeError("cannot use " + os.environ["LEAKY_DSN"])
+
+        def test_leaks_from_a_fixture(host, dsn_in_error):
             pass
     """)
     out = pytester.path / "out"
-    result = pytester.runpytest("--env=production", "-k", "leaks or test_db", "-rA",
-                                "-p", "allure_pytest.plugin", f"--alluredir={out / 'allure'}",
-                                f"--drift-report={out / 'drift'}",
-                                f"--report-json={out / 'run.json'}",
-                                f"--junitxml={out / 'junit.xml'}", "--timeout-s=2")
-    result.assert_outcomes(failed=1, errors=1)
+    with registry:
+        result = pytester.runpytest("--env=production", "-k", "leaks or test_db", "-rA",
+                                    "-p", "allure_pytest.plugin", f"--alluredir={out / 'allure'}",
+                                    f"--drift-report={out / 'drift'}",
+                                    f"--report-json={out / 'run.json'}",
+                                    f"--junitxml={out / 'junit.xml'}", "--timeout-s=2",
+                                    "-o", "log_cli=true", "--log-cli-level=DEBUG",
+                                    f"--log-file={out / 'log.txt'}", "--log-file-level=DEBUG")
+    result.assert_outcomes(failed=1, errors=3)
+    assert ("GET", "/v2/") in registry.requests
     texts = [result.stdout.str(), result.stderr.str()]
     files = [p for p in out.rglob("*") if p.is_file()]
-    assert {"run.json", "junit.xml", "drift.json", "drift.md", "drift.html"} <= {p.name for p in files}
+    assert {"run.json", "junit.xml", "drift.json", "drift.md", "drift.html", "log.txt"} <= {
+        p.name for p in files}
     allure_results = [json.loads(p.read_text()) for p in files if p.name.endswith("-result.json")]
     labels = {(label["name"], label["value"]) for r in allure_results for label in r["labels"]}
     assert {("environment", "production"), ("check", "test_leaks_secret")} <= labels
+    containers = [p.read_text() for p in files if p.name.endswith("-container.json")]
+    assert any("statusDetails" in c and "unreachable" in c for c in containers)
+    assert any("cannot use postgresql://app:***@127.0.0.1:1/app" in c for c in containers)
     texts += [p.read_text() for p in files]
     for text in texts:
-        assert CANARY not in text
-    assert any("postgresql://app:***@127.0.0.1:1/app" in t for t in texts)
+        assert CANARY not in text and tail not in text
+    joined = "\n".join(texts)
+    assert "postgresql://app:***@127.0.0.1:1/app" in joined
+    assert "HTTP Request: GET https://reg:***@127.0.0.1:" in joined  # httpx's line, masked
+    # the host libpq would be given is named as the DSN means it, and the fix is said
+    assert ("production: database 127.0.0.1:1/x unreachable: the DSN in "
+            "DEMO_PRODUCTION_DATABASE_URL has an unencoded '@' in its user info") in joined
 
 
 def test_unreachable_database_is_an_error_naming_env_and_endpoint(
@@ -222,6 +311,65 @@ def test_unreachable_database_is_an_error_naming_env_and_endpoint(
     assert "Traceback" not in result.stdout.str()
     # the failure is cached per environment: two checks cost one timeout, not two
     assert elapsed < 6
+
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+DB_CHECKS = """
+    def test_one(host, db): db.execute("SELECT count(*) FROM {table}")
+    def test_two(host, db): db.execute("SELECT count(*) FROM {table}")
+    def test_three(host, db): db.execute("SELECT 1")
+"""
+
+
+def test_a_locked_database_costs_one_timeout_and_every_later_check_errors_at_once(
+        suite: tuple[pytest.Pytester, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A catalog or table read blocked by a lock: one statement timeout, then the same line."""
+    pytester, _ = suite
+    table = f"releasegate_locked_{os.getpid()}"
+    monkeypatch.setenv("DEMO_PRODUCTION_DATABASE_URL", ADMIN_DSN)
+    pytester.makepyfile(test_db=DB_CHECKS.format(table=table))
+    report = pytester.path / "run.json"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f"CREATE TABLE {table} (id int)")
+        try:
+            with psycopg.connect(ADMIN_DSN) as locker:
+                locker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+                started = time.monotonic()
+                result = pytester.runpytest("--env=production", "test_db.py", "--timeout-s=1",
+                                            f"--report-json={report}")
+                elapsed = time.monotonic() - started
+        finally:
+            admin.execute(f"DROP TABLE {table}")
+    result.assert_outcomes(failed=1, errors=2)
+    line = ("production: database 127.0.0.1:5432/postgres failed: exceeded the 1 s statement "
+            "timeout (canceling statement due to statement timeout)")
+    records = json.loads(report.read_text())["records"]
+    assert [(r["check"], r["outcome"], r["message"]) for r in records] == [
+        (name, "error", line) for name in ("test_one", "test_three", "test_two")]
+    assert sorted(r["duration"] for r in records)[:2] < [0.5, 0.5]  # no second timeout
+    assert elapsed < 1 + 8  # one timeout plus collection and headroom
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_a_database_lost_mid_run_is_one_line_not_a_psycopg_traceback(
+        suite: tuple[pytest.Pytester, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester, _ = suite
+    monkeypatch.setenv("DEMO_PRODUCTION_DATABASE_URL", ADMIN_DSN)
+    pytester.makepyfile(test_db=f"""
+        import psycopg
+
+        def test_a_kill(host, db):
+            with psycopg.connect({ADMIN_DSN!r}, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", [db.info.backend_pid])
+
+        def test_b(host, db): db.execute("SELECT 1")
+        def test_c(host, db): db.execute("SELECT 1")
+    """)
+    result = pytester.runpytest("--env=production", "test_db.py", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    out = result.stdout.str()
+    assert out.count("production: database 127.0.0.1:5432/postgres unreachable: ") == 2
+    assert "Traceback" not in out and "psycopg.OperationalError" not in out
 
 
 def test_missing_dsn_skips_naming_the_variable(suite: tuple[pytest.Pytester, Path],

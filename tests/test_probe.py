@@ -2,13 +2,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from examples.services import https
-from plugins.http import HttpClient, parse_address
-from plugins.probe import BLOCKER, WARNING, Policy, SessionProbe, assess, run, served_build, target
+from examples.services import free_port, https
+from plugins.probe import (BLOCKER, WARNING, Policy, SessionProbe, Target, assess, resolver_failure,
+                           run, served_build, target)
+from plugins.webclient import HttpClient, parse_address
+
+ROOT = Path(__file__).resolve().parent.parent
 
 DOMAIN = "probe.test"
 TIMEOUT = 1.5
@@ -155,9 +163,84 @@ def test_resolve_accepts_host_and_host_port_keys():
 
 
 def test_retries_only_for_idempotent_requests(client):
-    from plugins.http import run_sync
+    from plugins.webclient import run_sync
 
     post = run_sync(client.fetch(f"https://closed.{DOMAIN}/", method="POST"))
     get = client.get(f"https://closed.{DOMAIN}/")
     assert (post.failure.kind, post.attempts) == ("refused", 1)
     assert (get.failure.kind, get.attempts) == ("refused", 3)
+
+
+def test_one_bad_host_name_fails_only_its_own_endpoint(client):
+    """`a..b` or `../../etc` in one environment: that endpoint fails at DNS saying why, the
+    others are probed as usual (the IDNA codec once crashed every subdomain check)."""
+    targets = [target("production", "dots", DOMAIN, "a..b", {}),
+               target("production", "path", DOMAIN, "../../etc", {}),
+               target("testing", "ok", DOMAIN, "ok", {})]
+    results = run(client, targets)
+    assert assess(targets[2], results[targets[2].key]) == []
+    dots = only(assess(targets[0], results[targets[0].key]))
+    assert (dots.step, dots.severity) == ("dns", BLOCKER)
+    assert dots.message.startswith("production: https://a..b.probe.test/ names the host "
+                                   "'a..b.probe.test', which is not a valid host name: IDNA")
+    path = only(assess(targets[1], results[targets[1].key]))
+    assert "names the host '..', which is not a valid host name: label '' is not" in path.message
+
+
+def test_every_lookup_failing_the_same_way_is_the_resolver_not_the_records():
+    """RFC 6761: no name under .invalid ever resolves, with any resolver; three of them failing
+    alike and nothing else looked up is what a resolver that answers nothing looks like."""
+    client = HttpClient(timeout_s=TIMEOUT)
+    names = [target("production", n, "rg.invalid", n, {}) for n in ("api", "portal", "admin")]
+    why = resolver_failure(run(client, names).values())
+    assert why and why.startswith("every one of the 3 lookups of this run failed the same way (")
+    assert resolver_failure(run(client, names[:1]).values()) is None  # one record: a blocker
+
+
+def test_a_name_that_does_not_resolve_while_others_do_stays_a_blocker():
+    client = HttpClient(timeout_s=TIMEOUT, retries=0)
+    found = run(client, [target("production", "gone", "rg.invalid", "gone", {}),
+                         target("production", "gone2", "rg.invalid", "gone2", {}),
+                         Target("production", "local", f"https://localhost:{free_port()}/")])
+    assert resolver_failure(found.values()) is None  # localhost was looked up and resolved
+    finding = only(assess(target("production", "gone", "rg.invalid", "gone", {}),
+                          found[("production", "gone")]))
+    assert finding.message == ("production: gone.rg.invalid does not resolve (Name or service "
+                               "not known); fix the DNS record or network.resolve")
+
+
+RESOLVER_SCRIPT = """
+import json
+from plugins.probe import resolver_failure, run, target
+from plugins.webclient import HttpClient
+found = run(HttpClient(timeout_s=3), [target("production", "api", "example.org", "api", {})])
+ex = found[("production", "api")]
+print(json.dumps({"kind": ex.failure.kind, "reason": ex.failure.reason,
+                  "resolver": resolver_failure(found.values())}))
+"""
+
+
+def test_no_nameserver_answering_is_one_resolver_failure(tmp_path):
+    """A real glibc resolver whose only nameserver does not answer (a private mount namespace
+    binds a resolv.conf naming a loopback address where nothing listens): EAI_AGAIN, which is
+    the resolver's failure even for a single name."""
+    conf = tmp_path / "resolv.conf"
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1) here (util-linux)")
+    conf.write_text("nameserver 127.0.0.9\noptions timeout:1 attempts:1\n")
+    script = tmp_path / "lookup.py"
+    script.write_text(RESOLVER_SCRIPT)
+    command = (f"mount --bind {conf} /etc/resolv.conf && cd {ROOT} && "
+               f"PYTHONPATH={ROOT} exec {sys.executable} {script}")
+    done = subprocess.run(["unshare", "-r", "-m", "sh", "-c", command], capture_output=True,
+                          text=True, timeout=60)
+    if done.returncode != 0 and "Traceback" not in done.stderr:  # the namespace, not Python
+        pytest.skip(f"no private mount namespace here: {done.stderr.strip()[:200]}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["kind"] == "resolver"
+    assert result["reason"] == ("api.example.org could not be looked up: the system resolver "
+                                "(nameserver 127.0.0.9 in /etc/resolv.conf) failed (Temporary "
+                                "failure in name resolution)")
+    assert result["resolver"] == ("no nameserver answered (Temporary failure in name "
+                                  "resolution); no subdomain could be checked")

@@ -150,7 +150,7 @@ def test_a_catalog_read_over_the_statement_timeout_is_an_error(pytester: pytest.
     result, _ = run(pytester, env_file, "-m", "smoke", "--env=production", "--timeout-s=0.001",
                     "-k", "test_schema_matches_database and org_invite")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*production: reading the database schema failed: exceeded the "
+    result.stdout.fnmatch_lines(["*production: database 127.0.0.1:5432/* failed: exceeded the "
                                  "0.001 s statement timeout (canceling statement due to *)*"])
 
 

@@ -223,3 +223,30 @@ def test_expiry_thresholds_from_the_environments_file(pytester, app, service, tm
     assert record["severity"] == severity and record["outcome"] == "passed"
     if severity:
         assert "expires in 3 days" in record["message"] and "warning under 30 days" in record["message"]
+
+
+def test_a_resolver_that_answers_no_name_is_one_error_per_run(pytester, app, tmp_path):
+    """Issue 11 item 5: every lookup of the run failing the same way (names under .invalid
+    never resolve, RFC 6761) is one ERROR naming the resolver; the other endpoints skip,
+    pointing at it, instead of one 'fix the DNS record' blocker per record."""
+    env = lambda: {"deploys": {"branch": "main"},  # noqa: E731
+                   "gitops": {"chart": "helm/app", "values": ["values.yaml"]},
+                   "domain": "rg.invalid", "subdomains": {"api": {}, "portal": {}}}
+    data = {"version": 1,
+            "sources": {"app": {"path": app["path"], "main": "main"},
+                        "gitops": {"path": app["gitops"], "main": "main"}},
+            "environments": {"staging": env(), "testing": env()},
+            "network": {"timeout_s": TIMEOUT}}
+    estate = tmp_path / "environments.yaml"
+    estate.write_text(json.dumps(data))
+    result, records = run(pytester, estate, "--env=all", "-k", "test_subdomain_healthy")
+    result.assert_outcomes(failed=1, skipped=3)
+    errors = [r for r in records if r["outcome"] == "error"]
+    assert len(errors) == 1 and errors[0]["message"].startswith(
+        "staging: the system resolver (")
+    assert "failed: every one of the 4 lookups of this run failed the same way (" \
+        in errors[0]["message"]
+    skipped = sorted(r["message"] for r in records if r["outcome"] == "skipped")
+    assert skipped[0].startswith("staging: portal.rg.invalid not checked: the system resolver (")
+    assert all(m.endswith("(reported once, at staging-api)") for m in skipped)
+    assert "fix the DNS record" not in result.stdout.str()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import ipaddress
 import re
 import socket
 import ssl
@@ -165,6 +166,45 @@ def cert_info(der: bytes) -> CertInfo:
     )
 
 
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+# getaddrinfo errors that say the name does not exist, rather than that nobody could be asked.
+_NO_SUCH_NAME = frozenset(getattr(socket, n) for n in ("EAI_NONAME", "EAI_NODATA")
+                          if hasattr(socket, n))
+RESOLV_CONF = "/etc/resolv.conf"
+
+
+def host_problem(host: str) -> str | None:
+    """Why a URL's host is not a name DNS could be asked about (RFC 1123 labels after IDNA
+    encoding), or None. One bad name must fail its own endpoint, never the whole probe."""
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    try:
+        ascii_name = host.rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        return f"IDNA cannot encode it ({exc})"
+    if len(ascii_name) > 253:
+        return "longer than 253 characters"
+    bad = [label for label in ascii_name.split(".") if not _LABEL.fullmatch(label)]
+    if bad:
+        return f"label {bad[0]!r} is not 1-63 letters, digits or hyphens"
+    return None
+
+
+def resolver() -> str:
+    """The system resolver, as a message names it (the nameservers of /etc/resolv.conf)."""
+    try:
+        lines = open(RESOLV_CONF, encoding="utf-8", errors="replace").read().splitlines()
+    except OSError:
+        return f"the system resolver ({RESOLV_CONF} unreadable)"
+    servers = [line.split()[1] for line in lines if line.startswith("nameserver") and
+               len(line.split()) > 1]
+    return (f"the system resolver (nameserver {', '.join(servers)} in {RESOLV_CONF})" if servers
+            else f"the system resolver (no nameserver in {RESOLV_CONF})")
+
+
 def _ms(since: float) -> float:
     return round((time.monotonic() - since) * 1000, 1)
 
@@ -222,7 +262,10 @@ class HttpClient:
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(64, len(requests))))
         self._dns_pool = pool
         try:
-            return list(await asyncio.gather(*(self.fetch(u, follow_redirects=f) for u, f in requests)))
+            done = await asyncio.gather(*(self.fetch(u, follow_redirects=f) for u, f in requests),
+                                        return_exceptions=True)
+            return [_crashed(url, ex) if isinstance(ex, Exception) else ex
+                    for (url, _), ex in zip(requests, done)]
         finally:
             self._dns_pool = None
             # A hung resolver must not hold the run: let its thread finish in the background.
@@ -286,7 +329,14 @@ class HttpClient:
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise _StepError("dns", "bad-url", f"not an http(s) URL: {url}")
         host = parts.hostname
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        problem = host_problem(host)
+        if problem:
+            raise _StepError("dns", "bad-name", f"{url} names the host {host!r}, which is not a "
+                                                f"valid host name: {problem}")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise _StepError("dns", "bad-url", f"{url}: {exc}") from None
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
         addr, addr_port = await self._dns(ex, host, port, current)
@@ -311,7 +361,15 @@ class HttpClient:
                 self._dns_pool, socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
         except socket.gaierror as exc:
             ex.steps.append(Step("dns", False, _ms(t0), _os_reason(exc)))
-            raise _StepError("dns", "not-found", f"{host} does not resolve ({_os_reason(exc)})") from None
+            if exc.errno in _NO_SUCH_NAME:
+                raise _StepError("dns", "not-found",
+                                 f"{host} does not resolve ({_os_reason(exc)})") from None
+            raise _StepError("dns", "resolver", f"{host} could not be looked up: {resolver()} "
+                                                f"failed ({_os_reason(exc)})") from None
+        except UnicodeError as exc:
+            ex.steps.append(Step("dns", False, _ms(t0), str(exc)))
+            raise _StepError("dns", "bad-name", f"{host!r} is not a valid host name ({exc})") \
+                from None
         addr = infos[0][4][0]
         ex.steps.append(Step("dns", True, _ms(t0), f"{host} -> {addr}"))
         return addr, port
@@ -413,6 +471,14 @@ class HttpClient:
                     raise _NoAnswer("connection closed without an answer")
                 break
         return head, b"".join(chunks)[:MAX_BODY], truncated
+
+
+def _crashed(url: str, exc: Exception) -> Exchange:
+    """An exchange that raised: its own failure, so the other endpoints keep their results."""
+    ex = Exchange(url=url)
+    ex.failure = Failure("dns", "client", f"{url}: the probe failed on it: "
+                                          f"{type(exc).__name__}: {exc}")
+    return ex
 
 
 class _NoAnswer(ConnectionError):
