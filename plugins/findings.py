@@ -6,8 +6,10 @@ A check gathers items, asserts, explains::
         if not registry.exists(item.reference):
             gate.fail(f"{item.reference} is not in the registry: build and push it")
 
-Waivers from the environments file turn a matching blocker into an xfail that prints its reason
-and silence a matching warning; an expired waiver fails and says so.
+Waivers from the environments file turn a matching blocker into pytest's XFAIL (``x`` in the
+progress line, reason ``waived: <reason>``) and take a matching warning out of the warnings; both
+are listed as ``WAIVED <node id> until <date>: <reason>`` under "releasegate waivers" and counted
+as waived in the verdict. An expired waiver fails and says so.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ pytest_plugins = [
     "plugins.params",
     "plugins.fixtures",
     "plugins.findings",
+    "plugins.verdict",
     "plugins.report",
     "plugins.probe",
     "plugins.drift",
     "plugins.replay",
+    "plugins.selection",
 ]

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import plugins
+from plugins import verdict as verdicts
 from plugins.findings import BLOCKER, GATE, WARNING, Finding, Gate, apply_waivers
 from plugins.fixtures import ONE_LINE_ERRORS
 from plugins.host import Unreachable
@@ -265,8 +266,8 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
 
 
 def _label(record: dict[str, Any]) -> str:
-    where = "-".join(str(p) for p in (record["environment"], record["item"]) if p)
-    return f"{record['check']}[{where}]"
+    """The check's name as its node id spells it, so the line can be rerun as it is printed."""
+    return record["nodeid"].rsplit("::", 1)[-1]
 
 
 def not_checked(found: list[dict[str, Any]], limit: int = 12) -> list[str]:
@@ -311,10 +312,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
         return
+    found = records(config)
+    verdict = None
+    if found:
+        verdict = verdicts.summarize(found, sorted({r["environment"] for r in found}),
+                                     config.option.markexpr or "")
+        verdicts.remember(config, verdict)
+        verdicts.write_step_summary(verdict, found)
     path = settings(config).report_json
     if path is None:
         return
-    payload = {"releasegate": plugins.__version__, "records": records(config)}
+    payload = {"releasegate": plugins.__version__, "records": found, "verdict": verdict}
     try:
         payload["run"] = run_metadata(config)
     except pytest.UsageError:
