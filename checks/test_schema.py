@@ -113,7 +113,8 @@ def live(host: EnvHost, db: Any) -> live_schema.LiveSchema:
 
 def _report(gate: Gate, findings: Iterable[schema_diff.Finding]) -> None:
     for f in findings:
-        (gate.block if f.severity == schema_diff.BLOCKER else gate.warn)(f.message, **f.details)
+        (gate.block if f.severity == schema_diff.BLOCKER else gate.warn)(
+            f.message, **{"field": f.field, **f.details})  # field: locates the snapshot field file
 
 
 @pytest.mark.prerelease

@@ -7,6 +7,7 @@ pytest_plugins = [
     "plugins.findings",
     "plugins.verdict",
     "plugins.report",
+    "plugins.annotate",
     "plugins.probe",
     "plugins.drift",
     "plugins.replay",
