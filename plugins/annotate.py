@@ -3,6 +3,8 @@
 On GitHub Actions (``GITHUB_ACTIONS=true``) every blocker, error and warning becomes a workflow
 command on stdout, ``::error file=<path>,line=<n>,title=<node id>::<message>`` (``::warning``
 for warnings), which GitHub shows on the pull request's changed lines and in the run's summary.
+With a drift baseline (the pull-request gate compares with the base branch), a finding the
+baseline already had is a ``::notice``: the pull request did not bring it.
 The file is the finding's location inside its repository, prefixed with where that repository
 lies below ``$GITHUB_WORKSPACE`` (a checkout of the deployment repository at the workspace root
 gets plain repository paths, as GitHub matches them to the pull request's files); a location in a
@@ -23,6 +25,7 @@ from typing import Any
 import pytest
 
 import plugins
+from plugins import drift, drift_render
 from plugins.options import settings
 from plugins.redact import redact_obj
 
@@ -61,9 +64,12 @@ def workspace_path(location: dict[str, Any], sources: dict[str, Path], workspace
         return None
 
 
-def annotation(record: dict[str, Any], sources: dict[str, Path], workspace: Path) -> str:
-    """One GitHub Actions workflow command for a record."""
+def annotation(record: dict[str, Any], sources: dict[str, Path], workspace: Path,
+               known_before: bool = False) -> str:
+    """One GitHub Actions workflow command for a record (a notice when the baseline had it)."""
     kind = "warning" if record["severity"] == "warning" else "error"
+    if known_before:
+        kind = "notice"
     props = []
     location = record.get("location") or {}
     path = workspace_path(location, sources, workspace)
@@ -72,7 +78,7 @@ def annotation(record: dict[str, Any], sources: dict[str, Path], workspace: Path
         if location.get("line"):
             props.append(f"line={int(location['line'])}")
     props.append(f"title={_escape_property('releasegate ' + record['nodeid'].rsplit('::', 1)[-1])}")
-    message = record["message"]
+    message = record["message"] + (" (already there before this change)" if known_before else "")
     if not path and location.get("path"):
         where = ":".join(str(p) for p in (location.get("source"), location["path"], location.get("line")) if p)
         message += f" (at {where})"
@@ -139,8 +145,20 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     sources = _sources(config)
     workspace = Path(os.environ.get("GITHUB_WORKSPACE") or config.invocation_params.dir)
+    before = _persisting(config)
     for r in found:
-        terminalreporter.write_line(annotation(r, sources, workspace))
+        terminalreporter.write_line(annotation(r, sources, workspace,
+                                               drift_render.identity(r) in before))
+
+
+def _persisting(config: pytest.Config) -> set[tuple[str, str, str]]:
+    """Findings a drift baseline already had (a pull request's base): they are no news to its
+    author, so they are annotated as notices, not errors."""
+    state = config.stash.get(drift.STATE, None)
+    doc = (state or {}).get("doc")
+    if not doc or not doc.get("baseline"):
+        return set()
+    return {drift_render.identity(f) for f in doc["findings"] if f["status"] == "persisting"}
 
 
 def pytest_configure(config: pytest.Config) -> None:

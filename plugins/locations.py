@@ -129,13 +129,31 @@ def variable_location(host: Any, variable: str, gitops_ref: str | None = None) -
     if best:
         return Location(host.gitops_source, best[1], best[2], sha)
     target = files[-1]
-    where = None
-    for path in files:
-        where = _env_mapping(yaml_positions(texts[path])) or where
-    line = None
-    if where is not None:
-        line = next((ln for key, ln, _ in yaml_positions(texts[target]) if key == where), None)
+    here = {key: ln for key, ln, _ in yaml_positions(texts[target])}
+    line = here.get(_set_elsewhere(repo, sha, files, variable))  # type: ignore[arg-type]
+    if line is None:
+        where = None
+        for path in files:
+            where = _env_mapping(yaml_positions(texts[path])) or where
+        line = here.get(where) if where is not None else None
     return Location(host.gitops_source, target, line, sha)
+
+
+def _set_elsewhere(repo: Any, sha: str, files: list[str], variable: str) -> Key | None:
+    """The mapping where another environment's values file of the same chart sets the variable
+    (``extraEnv``): where this environment's file should set it too."""
+    folder = files[-1].rsplit("/", 1)[0] if "/" in files[-1] else ""
+    try:
+        siblings = [p for p in repo.ls_tree(sha, folder) if p.rsplit("/", 1)[-1].startswith("values")
+                    and p.endswith((".yaml", ".yml")) and p not in files]
+    except Exception:
+        return None
+    found: list[tuple[int, Key]] = []
+    for path in sorted(siblings):
+        found += [(_sets(key, value, variable), key[:-1])
+                  for key, _, value in yaml_positions(_text(repo, sha, path))]
+    best = max(found, key=lambda f: f[0], default=(0, None))
+    return best[1] if best[0] else None
 
 
 def value_location(host: Any, value: str, gitops_ref: str | None = None) -> Location:

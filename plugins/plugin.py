@@ -7,9 +7,9 @@ pytest_plugins = [
     "plugins.findings",
     "plugins.verdict",
     "plugins.report",
-    "plugins.annotate",
     "plugins.probe",
     "plugins.drift",
     "plugins.replay",
+    "plugins.annotate",
     "plugins.selection",
 ]
