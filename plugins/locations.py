@@ -13,6 +13,9 @@ check read, at the very commit, so a location points at what is there, not at a 
 - the Argo CD Application: its ``targetRevision`` line;
 - a snapshot difference: the snapshot's field file (``fields/<collection>/<field>.json``);
 - a subdomain, a database requirement: their entry in the environments file;
+- a settings class that fails at boot on its own validator: the class (or field) in the settings
+  module at the commit that boots;
+- a settings entry naming no container: its ``containers`` in the environments file;
 - a release-process finding: the application commit, no file.
 """
 
@@ -229,6 +232,27 @@ def snapshot_location(host: Any, where: str, collection: str, field: str | None)
     return Location(source, f"{folder}/{rel}", 1, sha)
 
 
+def settings_location(entry: Any, repo: Any, sha: str, field: str) -> Location:
+    """The line of a settings class (``Class``) or of its field (``Class.field``) in the settings
+    module at a commit, read with ast as the settings checks read it."""
+    import ast
+
+    cls_name, _, name = field.partition(".")
+    line = None
+    try:
+        tree = ast.parse(repo.show(sha, entry.path))
+    except (SyntaxError, Exception):  # noqa: BLE001 - no line rather than no finding
+        tree = None
+    for node in getattr(tree, "body", []):
+        if isinstance(node, ast.ClassDef) and node.name == cls_name:
+            line = node.lineno
+            for stmt in node.body:
+                target = getattr(stmt, "target", None)
+                if name and isinstance(target, ast.Name) and target.id == name:
+                    line = stmt.lineno
+    return Location(entry.source, entry.path, line, sha)
+
+
 def commit_location(host: Any, ref: str | None = None) -> Location:
     """An application commit (release-process findings name no file)."""
     source = host.app_source
@@ -259,6 +283,14 @@ def locate(host: Any, check: str, item_id: str | None, item: Any, finding: Any) 
     env_file = host.estate.path
     if check == "test_secret_keys" and details.get("origin") and details.get("secret"):
         return secret_location(host, details["origin"], details["secret"])
+    if check == "test_settings_containers":
+        index = re.search(r"settings\[(\d+)\]", finding.message)
+        return environments_location(env_file, "settings", int(index.group(1)) if index else 0,
+                                     "containers")
+    if check.startswith("test_settings_boot") and not details.get("variable") \
+            and details.get("field") and isinstance(item, tuple) and len(item) == 3 and item[1]:
+        entry, target = item[0], item[1]
+        return settings_location(entry, host.git(entry.source), target.sha, details["field"])
     if check.startswith(_SETTINGS_CHECKS):
         variable = details.get("variable") or finding.item or \
             next(iter(details.get("accepted") or ()), None)
