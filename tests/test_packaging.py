@@ -65,6 +65,10 @@ def test_installed_in_a_fresh_venv_the_three_moments_run_from_anywhere(tmp_path,
                             "print(plugins.__file__); print(releasegate_checks.__file__)"],
                            cwd=elsewhere, env=environ, check=True, capture_output=True, text=True)
     assert all(line.startswith(str(venv)) for line in where.stdout.split()), where.stdout
+    data = subprocess.run([python, "-c", "from plugins.estate.schema import SCHEMA_PATH; "
+                           "print(SCHEMA_PATH.is_file())"],
+                          cwd=elsewhere, env=environ, capture_output=True, text=True)
+    assert data.stdout.strip() == "True", data.stderr[-1500:]  # package data ships
     moments = [
         (["-m", "prerelease", "--env=production"], 1, "production is NOT safe to release: "),
         (["-m", "smoke", "--env=echo-next"], 1, "the deploy of echo-next is NOT healthy"),
