@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import pytest
 
-from plugins import imageref, workflows
+from plugins import imageref, locations, workflows
 from plugins.findings import Gate
 from plugins.gitrepo import GitRepo, SourceError
 from plugins.host import EnvHost, Unreachable
@@ -245,8 +245,10 @@ def test_build_matrix_parity(host: EnvHost, item: RepositoryItem, flows: list[tu
             fix += ", or list its registry under registries.skip if the image is not yours"
         built = f"only {'; '.join(b.describe() for b in found)} pushes it" if found else \
             f"no workflow of builds ({', '.join(f.file for _, f in flows)}) pushes it"
+        fixed_in = next((s, f) for s, f in flows if f in home) if home else flows[0]
         gate.block(f"{host.name}: {deployed} ({scheme}; {', '.join(item.users)}) is not built for "
                    f"{target.describe()}: {built}: {fix}",
+                   location=locations.workflow_location(host, fixed_in[0], fixed_in[1].path),
                    repository=item.name, tag=tag, scheme=scheme, users=list(item.users),
                    builders=[b.describe() for b in found], workflows=[f.path for _, f in flows],
                    notes=[note for _, f in flows for note in f.notes])

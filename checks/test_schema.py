@@ -146,7 +146,8 @@ def is_prerelease(markexpr: str | None) -> bool:
 
 def _report(gate: Gate, findings: Iterable[schema_diff.Finding]) -> None:
     for f in findings:
-        (gate.block if f.severity == schema_diff.BLOCKER else gate.warn)(f.message, **f.details)
+        (gate.block if f.severity == schema_diff.BLOCKER else gate.warn)(
+            f.message, **{"field": f.field, **f.details})  # field: locates the snapshot field file
 
 
 @pytest.mark.prerelease

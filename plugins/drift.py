@@ -24,6 +24,7 @@ from plugins.redact import redact_obj
 FAIL_ON = ("blockers", "new")
 FILES = ("drift.json", "drift.md", "drift.html")
 _STATE = pytest.StashKey[dict[str, Any]]()
+STATE = _STATE  # read by plugins.annotate: which findings the baseline already had
 
 
 def _fail_on(value: str) -> str:

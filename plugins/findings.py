@@ -6,8 +6,10 @@ A check gathers items, asserts, explains::
         if not registry.exists(item.reference):
             gate.fail(f"{item.reference} is not in the registry: build and push it")
 
-Waivers from the environments file turn a matching blocker into an xfail that prints its reason
-and silence a matching warning; an expired waiver fails and says so.
+Waivers from the environments file turn a matching blocker into pytest's XFAIL (``x`` in the
+progress line, reason ``waived: <reason>``) and take a matching warning out of the warnings; both
+are listed as ``WAIVED <node id> until <date>: <reason>`` under "releasegate waivers" and counted
+as waived in the verdict. An expired waiver fails and says so.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Finding:
     item: str | None = None  # a more precise item than the check's own (a variable name...)
     waiver: Waiver | None = None
     waiver_expired: bool = False
+    location: Any = None  # plugins.locations.Location: the place to change (else derived)
 
 
 class Gate:
@@ -43,17 +46,20 @@ class Gate:
     def __init__(self) -> None:
         self.findings: list[Finding] = []
 
-    def warn(self, message: str, *, item: str | None = None, **details: Any) -> None:
+    def warn(self, message: str, *, item: str | None = None, location: Any = None,
+             **details: Any) -> None:
         """Record a warning: listed in the summary and every report; the check still passes."""
-        self.findings.append(Finding(WARNING, _one_line(message), details, item))
+        self.findings.append(Finding(WARNING, _one_line(message), details, item, location=location))
 
-    def block(self, message: str, *, item: str | None = None, **details: Any) -> None:
+    def block(self, message: str, *, item: str | None = None, location: Any = None,
+              **details: Any) -> None:
         """Record a blocker and go on: the check fails at its end with every blocker's line."""
-        self.findings.append(Finding(BLOCKER, _one_line(message), details, item))
+        self.findings.append(Finding(BLOCKER, _one_line(message), details, item, location=location))
 
-    def fail(self, message: str, *, item: str | None = None, **details: Any) -> NoReturn:
+    def fail(self, message: str, *, item: str | None = None, location: Any = None,
+             **details: Any) -> NoReturn:
         """Record a blocker and stop the check now."""
-        self.block(message, item=item, **details)
+        self.block(message, item=item, location=location, **details)
         pytest.fail(_one_line(message), pytrace=False)
 
     @property

@@ -44,11 +44,21 @@ def item(request: pytest.FixtureRequest, host: EnvHost) -> Any:  # noqa: ARG001
     return request.node.callspec.params["host"][1]
 
 
+STATIC_SKIP = "--static: live services (database, cluster, registry, HTTP) are not contacted"
+
+
+def _live(host: EnvHost) -> EnvHost:
+    """The host, unless this is a static-only run: then the check needing a live part skips."""
+    if host.shared.settings.static:
+        pytest.skip(STATIC_SKIP)
+    return host
+
+
 @pytest.fixture
 def db(host: EnvHost) -> Any:
     """The environment's database: read-only transaction with a statement timeout. Once it has
     failed in this session (lost, locked, too slow), every check that needs it errors at once."""
-    conn = host.db
+    conn = _live(host).db
     conn.check()
     return conn
 
@@ -56,19 +66,19 @@ def db(host: EnvHost) -> Any:
 @pytest.fixture
 def k8s(host: EnvHost) -> Any:
     """The environment's kubernetes API client (get, list, watch only)."""
-    return host.k8s
+    return _live(host).k8s
 
 
 @pytest.fixture
 def registry(host: EnvHost) -> Any:
     """The registry client for the images the environment's chart names."""
-    return host.registry
+    return _live(host).registry
 
 
 @pytest.fixture
 def http(host: EnvHost) -> Any:
     """The HTTP client for the environment's subdomains."""
-    return host.http
+    return _live(host).http
 
 
 @pytest.fixture

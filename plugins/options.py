@@ -120,6 +120,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="fail checks that only produced warnings")
     group.addoption("--report-json", metavar="PATH", default=None,
                     help="write one JSON record per outcome to PATH")
+    group.addoption("--static", action="store_true", default=None,
+                    help="static-only run: read git and helm only; every check that needs a live "
+                         "service (database, cluster, registry, HTTP) skips with one line")
+    group.addoption("--sarif", metavar="PATH", default=None,
+                    help="write every blocker and warning as SARIF 2.1.0 to PATH (code scanning)")
     group.addoption("--timeout-s", metavar="SECONDS", type=_positive_float, default=None,
                     help="override network.timeout_s of the environments file")
     parser.addini("releasegate_environments", "environments file", default="")
@@ -127,6 +132,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("releasegate_strict_warnings", "warnings fail checks", type="bool", default=False)
     parser.addini("releasegate_max_commits_behind", "see --max-commits-behind", default="10")
     parser.addini("releasegate_report_json", "default path of the JSON report", default="")
+    parser.addini("releasegate_static", "see --static", type="bool", default=False)
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,8 @@ class Settings:
     timeout_s: float | None = None
     after_reset: bool = False
     max_commits_behind: int = 10
+    static: bool = False
+    sarif: Path | None = None
 
 
 _SETTINGS = pytest.StashKey[Settings]()
@@ -178,6 +186,8 @@ def settings(config: pytest.Config) -> Settings:
         refs.setdefault("gitops", opt.gitops_ref)
     report = getattr(opt, "report_json", None) or config.getini("releasegate_report_json") or None
     strict = getattr(opt, "strict_warnings", None)
+    static = getattr(opt, "static", None)
+    sarif = getattr(opt, "sarif", None)
     resolved = Settings(
         environments_path=_resolved(base / path),
         env_names=env_names,
@@ -192,6 +202,8 @@ def settings(config: pytest.Config) -> Settings:
         after_reset=bool(getattr(opt, "after_reset", None)),
         max_commits_behind=(opt.max_commits_behind if getattr(opt, "max_commits_behind", None)
                             is not None else _count(config.getini("releasegate_max_commits_behind"))),
+        static=bool(static if static is not None else config.getini("releasegate_static")),
+        sarif=(Path(config.invocation_params.dir) / sarif).resolve() if sarif else None,
     )
     config.stash[_SETTINGS] = resolved
     return resolved

@@ -5,8 +5,11 @@ pytest_plugins = [
     "plugins.params",
     "plugins.fixtures",
     "plugins.findings",
+    "plugins.verdict",
     "plugins.report",
     "plugins.probe",
     "plugins.drift",
     "plugins.replay",
+    "plugins.annotate",
+    "plugins.selection",
 ]

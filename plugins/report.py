@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import plugins
+from plugins import locations, verdict as verdicts
 from plugins.findings import BLOCKER, GATE, WARNING, Finding, Gate, apply_waivers
 from plugins.fixtures import ONE_LINE_ERRORS
 from plugins.host import Unreachable
@@ -150,6 +151,8 @@ def _finding_record(check: str, env: str, item_id: str | None, outcome: str,
     record = {"check": check, "environment": env, "item": finding.item or item_id,
               "outcome": outcome, "severity": finding.severity, "message": finding.message,
               "details": finding.details}
+    if finding.location is not None:
+        record["location"] = finding.location.as_dict()
     if finding.waiver is not None:
         record["waiver"] = {"reason": finding.waiver.reason,
                             "expires": finding.waiver.expires.isoformat(),
@@ -275,11 +278,24 @@ def _outcome(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
         if not finding.message.startswith(env):
             finding.message = f"{env}: {finding.message}"
     state = shared(item.config)
+    _locate(state.host(env), check, item_id, item, found)
     apply_waivers(found, state.estate.waivers, check, env, item_id)
     outcome = _decide(report, found, state.settings.strict_warnings)
     if not found.findings:
         return [{**base, "outcome": outcome, "severity": None, "message": ""}]
     return [_finding_record(check, env, item_id, outcome, f) for f in found.findings]
+
+
+def _locate(host: Any, check: str, item_id: str | None, item: pytest.Item, found: Gate) -> None:
+    """Give every finding the place to change; a location that cannot be worked out is left
+    out rather than turning the finding into an error."""
+    value = item.callspec.params["host"][1] if hasattr(item, "callspec") else None
+    for finding in found.findings:
+        if finding.location is None:
+            try:
+                finding.location = locations.locate(host, check, item_id, value, finding)
+            except Exception:  # noqa: BLE001 - a location is extra information, never a verdict
+                finding.location = None
 
 
 def _redact_report(report: pytest.TestReport) -> None:
@@ -306,8 +322,8 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
 
 
 def _label(record: dict[str, Any]) -> str:
-    where = "-".join(str(p) for p in (record["environment"], record["item"]) if p)
-    return f"{record['check']}[{where}]"
+    """The check's name as its node id spells it, so the line can be rerun as it is printed."""
+    return record["nodeid"].rsplit("::", 1)[-1]
 
 
 def not_checked(found: list[dict[str, Any]], limit: int = 12) -> list[str]:
@@ -352,10 +368,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
         return
+    found = records(config)
+    verdict = None
+    if found:
+        verdict = verdicts.summarize(found, sorted({r["environment"] for r in found}),
+                                     config.option.markexpr or "")
+        verdicts.remember(config, verdict)
+        verdicts.write_step_summary(verdict, found)
     path = settings(config).report_json
     if path is None:
         return
-    payload: dict[str, Any] = {"releasegate": plugins.__version__, "records": records(config)}
+    payload: dict[str, Any] = {"releasegate": plugins.__version__, "records": found,
+                               "verdict": verdict}
     try:
         payload["run"] = run_metadata(config)
     except pytest.UsageError:

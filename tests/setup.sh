@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the suite's own tests use on a fresh Debian machine, and makes sure Postgres is up.
-# Needs root (or sudo) for the system packages.
+# Needs root (or sudo) for the system packages. Python packages go into .venv (requirements-test.txt:
+# the suite's own requirements.txt plus its test tools), never into the machine's Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
@@ -9,11 +10,14 @@ export DEBIAN_FRONTEND=noninteractive
 packages="git curl docker-registry skopeo chromium apache2-utils postgresql"
 missing=""
 for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+# Debian's python3 ships venv without ensurepip; python3-venv brings it
+python3 -c "import ensurepip" 2>/dev/null || missing="$missing python3-venv"
 if [ -n "$missing" ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-python3 -m pip install -q --disable-pip-version-check -r requirements.txt
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt
 # The tests use the machine's Postgres on 127.0.0.1:5432 (trust auth as postgres).
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   for version in $(ls /etc/postgresql 2>/dev/null); do

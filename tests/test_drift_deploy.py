@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -198,10 +196,9 @@ def test_dockerfile_copies_what_exists_and_runs_the_drift_report():
         if line.startswith("COPY "):
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
-    snippet = re.search(r'^RUN python -c "(.+?)" > /tmp/requirements.txt', text, re.M).group(1)
-    out = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout.split()
-    assert out[0].startswith("pytest") and any(r.startswith("kubernetes") for r in out)
+    # only what the suite needs to run: requirements.txt, never requirements-test.txt
+    assert re.search(r"^RUN pip install --no-cache-dir -r requirements.txt$", text, re.M)
+    assert not re.search(r"^(RUN|COPY) .*requirements-test", text, re.M)
     cmd = json.loads(re.search(r"^CMD (.+)$", text, re.M).group(1))
     assert ["-m", "drift"] == cmd[:2] and "--drift-report=/reports/drift" in cmd
     assert re.search(r"^USER 10001", text, re.M)

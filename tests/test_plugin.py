@@ -113,8 +113,11 @@ def test_warnings_are_listed_and_strict_makes_them_fail(
     result = pytester.runpytest("-k", "test_warning", "--env=production")
     result.assert_outcomes(passed=1)
     assert result.ret == 0
+    # labelled with the node id (rerunnable as printed), not with the finding's own item
     result.stdout.fnmatch_lines(["*releasegate warnings*",
-                                 "WARNING test_warning[[]production-VAR_A]: production: something*"])
+                                 "WARNING test_warning[[]production]: production: something*"])
+    result.stdout.fnmatch_lines(["releasegate: production passes every check: 1 warning (listed above)"])
+    assert result.outlines[-1] == "releasegate: production passes every check: 1 warning (listed above)"
     strict = pytester.runpytest("-k", "test_warning", "--env=production", "--strict-warnings")
     strict.assert_outcomes(failed=1)
     strict.stdout.fnmatch_lines(["*warning (strict): production: something to look at*"])

@@ -74,3 +74,16 @@ def test_the_example_plugin_pack_installs_and_runs(tmp_path) -> None:
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "4 passed" in result.stdout
+
+
+def test_the_set_up_commands_use_a_venv_and_ci_runs_them_as_written() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Set up on a fresh machine", 1)[1].split("\n## ", 1)[0]
+    commands = [line[4:] for line in section.splitlines() if line.startswith("    ")]
+    demo = next(c for c in commands if c.endswith("-m prerelease --env=production") and "venv" in c)
+    tests = next(c for c in commands if c.startswith("bash tests/setup.sh"))
+    assert demo.startswith("python3 -m venv .venv && .venv/bin/pip install ")
+    assert "-r requirements.txt" in demo and tests.endswith(".venv/bin/python -m pytest tests -n 2")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert demo + " " in ci and tests + "\n" in ci
+    assert ".venv" in (ROOT / "tests" / "setup.sh").read_text()

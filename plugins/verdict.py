@@ -1,0 +1,153 @@
+"""The verdict: one sentence that ends the run, says what it means for the moment, and counts why.
+
+    releasegate: production is NOT safe to release: 3 blockers, 2 warnings, 19 checks not run (database not configured)
+    releasegate: production is safe to release: 2 warnings (listed above)
+
+The same sentence goes into the JSON report (``verdict``) and, on GitHub Actions, into the step
+summary ($GITHUB_STEP_SUMMARY). It is computed from the run's records alone, so a run split by
+pytest-xdist gets the same one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Iterable
+
+import pytest
+
+BLOCKER, WARNING, ERROR = "blocker", "warning", "error"
+
+# (what the moment judges, the adjective when nothing blocks, its negation)
+_MOMENTS = {
+    "prerelease": ("{envs} {is_} safe to release", "{envs} {is_} NOT safe to release"),
+    "smoke": ("the deploy of {envs} {is_} healthy", "the deploy of {envs} {is_} NOT healthy"),
+    "drift": ("{envs} {runs} what git says", "{envs} {has} drifted from git"),
+    "": ("{envs} {passes} every check", "{envs} {does} NOT pass the gate"),
+}
+
+# Why checks did not run, by the first pattern their skip reason matches (the reasons themselves are
+# listed above the verdict; the sentence only names the kinds).
+_NOT_RUN = (
+    (re.compile(r"--static"), "left out by --static"),
+    (re.compile(r"registries\.skip"), "skipped by registries.skip"),
+    (re.compile(r"\bdatabase\b|dsn_env"), "database not configured"),
+    (re.compile(r"\bkubernetes\b|kubeconfig"), "kubernetes not configured"),
+    (re.compile(r"\bregistr(y|ies)\b"), "registry not configured"),
+    (re.compile(r"ca_file|network\."), "network not configured"),
+    (re.compile(r"only with --|with --\w"), "needs an option"),
+)
+
+
+def moment(markexpr: str) -> str:
+    """The moment a ``-m`` expression selects: prerelease, smoke, drift, or '' for none of them."""
+    words = set(re.findall(r"[\w-]+", markexpr or ""))
+    for name in ("prerelease", "smoke", "drift"):
+        if name in words:
+            return name
+    return ""
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _environments(names: list[str]) -> tuple[str, bool]:
+    if not names:
+        return "the estate", False
+    return ", ".join(names), len(names) > 1
+
+
+def _reasons(skips: Iterable[str]) -> str:
+    counts: dict[str, int] = {}
+    for message in skips:
+        kind = next((label for pattern, label in _NOT_RUN if pattern.search(message)), "other")
+        counts[kind] = counts.get(kind, 0) + 1
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    if len(ordered) == 1:
+        return ordered[0][0]
+    return ", ".join(f"{n} {kind}" for kind, n in ordered)
+
+
+def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: str) -> dict[str, Any]:
+    """The verdict of a run's records: ``{sentence, safe, moment, blockers, errors, warnings, ...}``."""
+    blockers = [r for r in found if r["severity"] == BLOCKER and r["outcome"] == "failed"]
+    crashed = [r for r in found if r["severity"] == ERROR and r["outcome"] == "failed"]
+    errors = [r for r in found if r["outcome"] == ERROR]
+    warnings = [r for r in found if r["severity"] == WARNING and "waiver" not in r]
+    waived = [r for r in found if "waiver" in r and not r["waiver"]["expired"]]
+    skipped = [r for r in found if r["outcome"] == "skipped"]
+    checked = {r["nodeid"] for r in found if r["outcome"] != "skipped"}
+    safe = not (blockers or crashed or errors)
+    name = moment(markexpr)
+    envs, many = _environments(environments)
+    verbs = {"is_": "are" if many else "is", "runs": "run" if many else "runs",
+             "has": "have" if many else "has", "passes": "pass" if many else "passes",
+             "does": "do" if many else "does"}
+    good, bad = _MOMENTS[name]
+    parts = []
+    if blockers:
+        parts.append(_plural(len(blockers), "blocker"))
+    if crashed:
+        parts.append(f"{_plural(len(crashed), 'check')} crashed")
+    if errors:
+        parts.append(f"{_plural(len(errors), 'error')} (a service could not be checked)")
+    if warnings:
+        parts.append(_plural(len(warnings), "warning") + ("" if blockers or errors else " (listed above)"))
+    if waived:
+        parts.append(f"{len(waived)} waived")
+    if skipped:
+        runs = "check" if len(skipped) == 1 else "checks"
+        parts.append(f"{len(skipped)} {runs} not run ({_reasons(r['message'] for r in skipped)})")
+    if not checked:
+        head = f"{envs} {'were' if many else 'was'} not checked"
+        safe = False
+    else:
+        head = (good if safe else bad).format(envs=envs, **verbs)
+    sentence = "releasegate: " + head + (": " + ", ".join(parts) if parts else "")
+    return {"sentence": sentence, "safe": safe, "moment": name or None,
+            "environments": environments, "blockers": len(blockers), "crashed": len(crashed),
+            "errors": len(errors), "warnings": len(warnings), "waived": len(waived),
+            "not_run": len(skipped), "checked": len(checked)}
+
+
+def step_summary(verdict: dict[str, Any], found: list[dict[str, Any]]) -> str:
+    """The Markdown the GitHub step summary gets: the verdict, then one line per blocker and warning."""
+    lines = [f"### {'✅' if verdict['safe'] else '❌'} {verdict['sentence']}", ""]
+    for r in found:
+        if (r["severity"] == BLOCKER and r["outcome"] == "failed") or \
+                (r["severity"] == WARNING and "waiver" not in r) or r["outcome"] == ERROR:
+            kind = r["severity"] if r["outcome"] != ERROR else ERROR
+            lines.append(f"- **{kind}** `{r['nodeid'].rsplit('::', 1)[-1]}`: {r['message']}")
+    return "\n".join(lines) + "\n"
+
+
+def write_step_summary(verdict: dict[str, Any], found: list[dict[str, Any]]) -> None:
+    """Append the verdict to $GITHUB_STEP_SUMMARY when GitHub Actions provides one."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(step_summary(verdict, found))
+    except OSError:
+        pass  # a summary that cannot be written must not change the verdict
+
+
+_VERDICT = pytest.StashKey[dict[str, Any]]()
+
+
+def remember(config: pytest.Config, verdict: dict[str, Any]) -> None:
+    """Keep the verdict for the last line of the run."""
+    config.stash[_VERDICT] = verdict
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The run's very last line (after pytest's counts): the verdict."""
+    verdict = config.stash.get(_VERDICT, None)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if verdict is None or reporter is None:
+        return
+    reporter.write_line(verdict["sentence"], bold=True,
+                        **({"green": True} if verdict["safe"] else {"red": True}))

@@ -1,0 +1,87 @@
+"""The run ends with a verdict sentence; -m names registered markers; --static skips every live check."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from plugins import verdict
+
+
+def _demo(env_file: Path, tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith(("RELEASEGATE_DEMO", "GITHUB_", "DEMO_"))}
+    environ.update(env)
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                           f"--environments={env_file}", *args],
+                          cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
+
+
+def test_the_demo_ends_with_the_verdict_in_terminal_json_and_step_summary(demo_env_file, tmp_path):
+    report, summary = tmp_path / "r.json", tmp_path / "summary.md"
+    result = _demo(demo_env_file, tmp_path, "-m", "prerelease", "--env=production",
+                   f"--report-json={report}", GITHUB_STEP_SUMMARY=str(summary))
+    assert result.returncode == 1, result.stdout[-3000:]
+    last = result.stdout.rstrip().splitlines()[-1]
+    payload = json.loads(report.read_text())
+    found = payload["records"]
+    blockers = sum(r["severity"] == "blocker" and r["outcome"] == "failed" for r in found)
+    warnings = sum(r["severity"] == "warning" and "waiver" not in r for r in found)
+    failed = len({r["nodeid"] for r in found if r["outcome"] == "failed"})
+    assert blockers >= failed >= 5 and warnings >= 3  # the demo's planted cases
+    assert f"{failed} failed" in result.stdout
+    assert last == (f"releasegate: production is NOT safe to release: {blockers} blockers, "
+                    f"{warnings} warnings, 1 waived, 42 checks not run (19 database not "
+                    "configured, 9 registry not configured, 8 kubernetes not configured, "
+                    "4 network not configured, 1 needs an option, 1 skipped by registries.skip)")
+    assert payload["verdict"]["sentence"] == last
+    assert payload["verdict"]["safe"] is False and payload["verdict"]["blockers"] == blockers
+    text = summary.read_text()
+    assert last in text.splitlines()[0]
+    assert "test_secret_keys[production-backend-secrets.SMTP_PASSWORD]" in text
+
+
+def test_static_run_skips_every_live_check_with_one_line(demo_env_file, tmp_path):
+    result = _demo(demo_env_file, tmp_path, "-m", "smoke", "--env=echo-next", "--static")
+    assert result.returncode == 1, result.stdout[-3000:]  # the planted settings[0].containers
+    section = result.stdout.split("releasegate not checked", 1)[1].split("releasegate:", 1)[0]
+    lines = [line for line in section.splitlines()[1:] if line.strip() and line[0] not in "=-"]
+    assert lines[0].endswith("checks: --static: live services (database, cluster, registry, HTTP) "
+                             "are not contacted")
+    assert not any("not configured" in line or "is not set" in line for line in lines), lines
+    assert result.stdout.rstrip().splitlines()[-1].startswith(
+        "releasegate: the deploy of echo-next is NOT healthy: 1 blocker, ")
+
+
+def test_a_misspelt_marker_is_a_usage_error_listing_the_markers(demo_env_file, tmp_path):
+    result = _demo(demo_env_file, tmp_path, "-m", "prerelase", "--env=production")
+    assert result.returncode == 4
+    assert ("-m 'prerelase': 'prerelase' is no registered marker (releasegate's moments: "
+            "prerelease, smoke, drift;") in result.stderr
+    ok = _demo(demo_env_file, tmp_path, "-m", "prerelease and not drift", "--env=production",
+               "--collect-only", "-q")
+    assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.parametrize("markexpr, records, sentence", [
+    ("prerelease", [("passed", "warning"), ("passed", "warning")],
+     "releasegate: production is safe to release: 2 warnings (listed above)"),
+    ("smoke", [("error", "error"), ("skipped", None)],
+     "releasegate: the deploy of production is NOT healthy: 1 error (a service could not be "
+     "checked), 1 check not run (other)"),
+    ("drift", [("failed", "blocker"), ("passed", None)],
+     "releasegate: production has drifted from git: 1 blocker"),
+    ("drift", [("passed", None)], "releasegate: production runs what git says"),
+    ("prerelease", [("skipped", None)],
+     "releasegate: production was not checked: 1 check not run (other)"),
+])
+def test_the_wording_fits_the_moment(markexpr, records, sentence):
+    found = [{"nodeid": f"t.py::c[{i}]", "outcome": o, "severity": s, "message": "m"}
+             for i, (o, s) in enumerate(records)]
+    assert verdict.summarize(found, ["production"], markexpr)["sentence"] == sentence
