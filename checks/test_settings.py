@@ -13,9 +13,9 @@ import pytest
 
 from plugins import boot, parity
 from plugins.findings import Gate
-from plugins.gitrepo import SourceError
+from plugins.gitrepo import Absent, SourceError
 from plugins.host import EnvHost
-from plugins.params import per_env, per_item
+from plugins.params import Unavailable, nothing_to_check, per_env, per_item
 
 
 def _settings_items(host: EnvHost, role: str, with_boot: bool) -> Iterable[tuple[str, Any]]:
@@ -24,10 +24,20 @@ def _settings_items(host: EnvHost, role: str, with_boot: bool) -> Iterable[tuple
         target = parity.targets(host, entry).get(role)
         if target is None:
             if role == "running":  # the chart's image tags name no commit of the application
-                problems = parity.running(host, None, entry).problems
+                found = parity.running(host, None, entry)
+                if found.absent:  # the entry's containers do not run at this gitops commit
+                    yield f"{index}.absent", Unavailable(f"settings {entry.path}: {found.absent}: nothing to check there",
+                                                         skip=True)
+                    continue
+                problems = found.problems
                 yield "running-commit", (entry, None, problems[0] if problems else f"{host.name}: commit unknown")
             continue
-        for name in parity.units(host, entry, target, with_boot):
+        try:
+            names = parity.units(host, entry, target, with_boot)
+        except Absent as exc:  # the settings module was added later (or moved): nothing to check at that commit
+            yield f"{index}.absent", nothing_to_check(host, exc, f"settings at app {target.label} ({target.role})")
+            continue
+        for name in names:
             yield (f"{index}.{name}" if many else name), (entry, target, name)
 
 
@@ -147,6 +157,11 @@ def test_settings_boot_candidate(host: EnvHost, item: Any, booted: dict[str, boo
 @per_item(secret_items)
 def test_secret_keys(host: EnvHost, item: str, gate: Gate) -> None:
     """This secret key, wherever a container reads it, exists in the environment's (sealed) secrets."""
+    for exc in parity.absent_secrets(host).values():  # a listed manifest added later: nothing to check here
+        absent = nothing_to_check(host, exc, "gitops.secrets")
+        if absent.skip:
+            pytest.skip(f"{host.name}: {absent.reason}")
+        raise SourceError(f"{host.name}: {absent.reason}")
     _report(gate, parity.secret_findings(host, parity.container_envs(host), parity.secret_index(host), item))
 
 

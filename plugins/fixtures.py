@@ -31,6 +31,8 @@ def host(request: pytest.FixtureRequest) -> EnvHost:
     """The environment under check (parametrized by releasegate with its item)."""
     env, value, _ = request.param
     if isinstance(value, Unavailable):
+        if value.skip:
+            pytest.skip(f"{env}: {value.reason}")
         raise ItemUnavailable(f"{env}: {value.reason}")
     return shared(request.config).host(env)
 
