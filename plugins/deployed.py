@@ -42,7 +42,8 @@ def for_host(host: EnvHost, gitops_ref: str | None = None,
     """
     if manifests is None:
         manifests = host.render(gitops_ref) if gitops_ref else host.manifests
-    where = f"gitops {short(gitops_ref)}" if gitops_ref else "the gitops ref under test"
+    gitops = host.git(host.gitops_source)
+    where = f"gitops {short(gitops.resolve(gitops_ref or host.ref(host.gitops_source)))}"
     repo = host.git(host.app_source)
     skip = set(host.estate.registries.skip)
     tags: Counter[str] = Counter()
@@ -52,8 +53,8 @@ def for_host(host: EnvHost, gitops_ref: str | None = None,
     if wanted is not None:
         running = [c for c in running if c.name in wanted]
         if not running:
-            return Deployed(None, None, absent=f"{host.name}: no container {', '.join(sorted(wanted))} "
-                                               f"runs in the chart at {where}")
+            return Deployed(None, None, absent=f"no container {', '.join(sorted(wanted))} runs in the chart "
+                                               f"at {where}")
     for container in running:
         try:
             ref = imageref.parse(container.image)
@@ -69,7 +70,7 @@ def for_host(host: EnvHost, gitops_ref: str | None = None,
         whose = f"of container {', '.join(sorted({c.name for c in running}))}" if wanted else "of the chart"
         seen = sorted({c.image for c in running})
         return Deployed(None, None, problems=(
-            f"{host.name}: no image {whose} carries a commit SHA tag at {where} "
+            f"{host.name}: no image {whose} carries a commit SHA tag "
             f"({', '.join(seen[:3]) + (' ...' if len(seen) > 3 else '') or 'no image'})",))
     resolved = {}
     for tag in tags:

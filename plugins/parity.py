@@ -657,8 +657,11 @@ def evaluate(host: Any, gitops_ref: str | None = None, app_ref: str | None = Non
             if deployed.absent:
                 out.append(Finding(SKIPPED, f"settings {entry.path}: {deployed.absent}", f"settings {entry.path}"))
                 continue
-            if deployed.sha is None:
-                out += [Finding(BLOCK, p) for p in deployed.problems]
+            if deployed.sha is None:  # a moving tag, or a commit since lost to a reset: which code ran is unknown
+                lost = " (that commit is not in the clone: lost to a reset or rewrite of its branch, or not fetched)" \
+                    if deployed.unresolved else ""
+                out += [Finding(SKIPPED, f"settings {entry.path}: {p}{lost}", f"settings {entry.path}")
+                        for p in deployed.problems[:1]]
                 continue
             sha = deployed.sha
         target = Target("running", sha, label(host, sha))

@@ -15,6 +15,7 @@ container added later; an environment whose Argo CD Application came later) is n
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -85,8 +86,9 @@ def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=Non
     previous, said, first, breaks = known_set, skipped, None, 0
     for commit in commits:
         now, keys = step(host, commit.sha, app_ref)
-        new = [m for m in now if m not in previous] if keep_going else [m for m in now if m not in known_set]
-        gone = sorted(previous - set(now)) if keep_going else []
+        new = [m for m in now if _same(m) not in {_same(p) for p in previous}] if keep_going else [
+            m for m in now if m not in known_set]
+        gone = sorted(p for p in previous if _same(p) not in {_same(m) for m in now}) if keep_going else []
         who = f"({commit.author.split(' <')[0]}, {commit.date})"
         if new:
             print(f"FAIL {commit.short} {commit.subject} {who}", file=out)
@@ -119,6 +121,15 @@ def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=Non
         print(f"{breaks} commit(s) of {len(commits)} add a blocker for {host.name}", file=out)
     print(f"first failing commit for {host.name}: {first.sha} {first.subject!r}", file=out)
     return first.sha
+
+
+_APP_COMMIT = re.compile(r" at app (?:\S+ \()?[0-9a-f]{12}\)?")
+
+
+def _same(message: str) -> str:
+    """A blocker's identity across commits: the same cause at the next application commit is the
+    same break, not a new one."""
+    return _APP_COMMIT.sub(" at app *", message)
 
 
 def main(argv: list[str] | None = None) -> int:
