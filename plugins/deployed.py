@@ -71,7 +71,8 @@ def for_host(host: EnvHost, gitops_ref: str | None = None,
         seen = sorted({c.image for c in running})
         return Deployed(None, None, problems=(
             f"{host.name}: no image {whose} carries a commit SHA tag "
-            f"({', '.join(seen[:3]) + (' ...' if len(seen) > 3 else '') or 'no image'})",))
+            f"({', '.join(seen[:3]) + (' ...' if len(seen) > 3 else '') or 'no image'}): the running commit is "
+            "read from the image tags in git; pin the chart's tags to commits, or pass --ref app=REF",))
     resolved = {}
     for tag in tags:
         sha = repo.rev_parse(tag)

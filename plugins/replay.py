@@ -34,6 +34,10 @@ def blockers(host: EnvHost, gitops_ref: str, app_ref: str | None) -> list[str]:
     return step(host, gitops_ref, app_ref)[0]
 
 
+class Unrendered(list):
+    """The blockers of a commit whose chart did not render: nothing else could be checked there."""
+
+
 def step(host: EnvHost, gitops_ref: str, app_ref: str | None) -> tuple[list[str], dict[str, str]]:
     """(blockers, {entry: why it is skipped}) for `host` as if the gitops commit were deployed.
 
@@ -50,7 +54,7 @@ def step(host: EnvHost, gitops_ref: str, app_ref: str | None) -> tuple[list[str]
             return [], {key: f"{key}: {exc}: the environment does not exist there"}
         raise
     except SourceError as exc:
-        return [str(exc) if str(exc).startswith(f"{host.name}:") else f"{host.name}: {exc}"], {}
+        return Unrendered([str(exc) if str(exc).startswith(f"{host.name}:") else f"{host.name}: {exc}"]), {}
     return (sorted({f.message for f in found if f.severity == parity.BLOCK}),
             {str(f.item): f.message for f in found if f.severity == parity.SKIPPED})
 
@@ -88,7 +92,8 @@ def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=Non
         now, keys = step(host, commit.sha, app_ref)
         new = [m for m in now if _same(m) not in {_same(p) for p in previous}] if keep_going else [
             m for m in now if m not in known_set]
-        gone = sorted(p for p in previous if _same(p) not in {_same(m) for m in now}) if keep_going else []
+        gone = sorted(p for p in previous if _same(p) not in {_same(m) for m in now}) \
+            if keep_going and not isinstance(now, Unrendered) else []
         who = f"({commit.author.split(' <')[0]}, {commit.date})"
         if new:
             print(f"FAIL {commit.short} {commit.subject} {who}", file=out)
@@ -112,8 +117,8 @@ def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=Non
             first = first or commit
             if not keep_going:
                 break
-        if keep_going:
-            previous = set(now)
+        if keep_going:  # what a chart that does not render hid is still there after it
+            previous = previous | set(now) if isinstance(now, Unrendered) else set(now)
     if first is None:
         print(f"no commit of {revision_range} breaks {host.name}", file=out)
         return None
