@@ -28,7 +28,7 @@ from plugins.environments import load
 from plugins.gitrepo import Absent, GitRepo
 from plugins.host import Estatewide
 from plugins.options import Settings
-from tests.test_settings_estate import commit, init
+from tests.test_settings_estate import CHART as ESTATE_CHART, commit, init
 
 MAIN = Path(__file__).resolve().parents[1]
 
@@ -93,16 +93,7 @@ CHART = {
     "helm/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\n",
     "helm/app/values.yaml": "api: {image: server}\ntag: latest\n",
     "helm/app/templates/api.yaml": DEPLOYMENT.format(name="api", key="api"),
-    "argo/app-prod.yaml": """
-        apiVersion: argoproj.io/v1alpha1
-        kind: Application
-        metadata: {name: app-prod}
-        spec:
-          source:
-            path: helm/app
-            helm: {valueFiles: [values-prod.yaml]}
-          destination: {namespace: app-prod}
-    """,
+    "argo/app-prod.yaml": ESTATE_CHART["argo/app-prod.yaml"],  # values.yaml, values-production.yaml
 }
 AGENT_SECRET = """
     apiVersion: bitnami.com/v1alpha1
@@ -137,7 +128,7 @@ def prod_values(tag: str, image: str, agent: str | None = None) -> dict[str, str
     text = f"tag: '{tag}'\napi: {{image: {image}}}\n"
     if agent is not None:
         text += f"agent: {{image: agent, model: '{agent}'}}\n"
-    return {"helm/app/values-prod.yaml": text}
+    return {"helm/app/values-production.yaml": text}
 
 
 @pytest.fixture(scope="module")
