@@ -21,6 +21,7 @@ from plugins.options import Settings, settings
 ItemGenerator = Callable[[EnvHost], Iterable[tuple[str, Any]]]
 _ITEMS = "_releasegate_items"
 _APPLIES = "_releasegate_applies"
+_FIRST = "_releasegate_first"
 _SHARED = pytest.StashKey[Estatewide]()
 
 
@@ -72,6 +73,12 @@ def per_env(applies: Callable[[EnvHost], bool]) -> Callable[[Any], Any]:
         return function
 
     return mark
+
+
+def first(function: Any) -> Any:
+    """Run the decorated check before all others (a misconfiguration is said at the start of the run)."""
+    setattr(function, _FIRST, True)
+    return function
 
 
 def _alias_refs(opts: Settings, estate: Estate) -> Settings:
@@ -152,7 +159,9 @@ def _item_id(pair: tuple[str, Any]) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the placeholder of checks that apply to none of the selected environments."""
+    """Deselect the placeholder of checks that apply to none of the selected environments; move the
+    checks marked `first` to the front."""
+    items.sort(key=lambda item: not getattr(getattr(item, "function", None), _FIRST, False))
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)

@@ -194,12 +194,14 @@ def test_entries_missing_at_the_commit_under_check_skip_and_the_rest_run(estate:
     assert result.returncode == 0, result.stdout[-3000:]
     skipped = (f"production: settings agent/settings.py: no container agent runs in the chart at gitops {g1[:12]}: "
                "nothing to check there")
-    for check in ("test_settings_required", "test_settings_boot"):
+    for check in ("test_settings_required", "test_settings_boot", "test_settings_required_candidate",
+                  "test_settings_boot_candidate"):  # no container at g1 boots the agent, whichever code
         assert outcome(records, check) == [("production-0.ServerSettings", "passed", ""),
                                            ("production-1.absent", "skipped", skipped)]
-    for check in ("test_settings_required_candidate", "test_settings_boot_candidate"):  # main has the module
-        assert outcome(records, check) == [("production-0.ServerSettings", "passed", ""),
-                                           ("production-1.AgentSettings", "passed", "")]
+    assert outcome(records, "test_settings_containers") == [  # the name is right: the container came later
+        ("production-0.containers", "passed", ""),
+        ("production-1.containers", "skipped", f"production: settings[1].containers: agent runs in the chart only "
+                                               f"after gitops {g1[:12]}: nothing to check there")]
     assert not [r for r in records if r["outcome"] in ("error", "failed")]
 
 
