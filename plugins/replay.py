@@ -129,12 +129,13 @@ def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=Non
 
 
 _APP_COMMIT = re.compile(r" at app (?:\S+ \()?[0-9a-f]{12}\)?")
+_UNSET = re.compile(r" \(optional (?:secret|config map) [^()]*\)")
 
 
 def _same(message: str) -> str:
-    """A blocker's identity across commits: the same cause at the next application commit is the
-    same break, not a new one."""
-    return _APP_COMMIT.sub(" at app *", message)
+    """A blocker's identity across commits: the same cause at the next application commit, or with
+    another optional key left unset beside it, is the same break, not a new one."""
+    return _UNSET.sub("", _APP_COMMIT.sub(" at app *", message))
 
 
 def main(argv: list[str] | None = None) -> int:
