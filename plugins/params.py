@@ -8,6 +8,7 @@ nothing here touches the network or a database.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -16,7 +17,7 @@ import pytest
 from plugins.environments import Estate, EnvironmentsError, ensure_sources, load
 from plugins.gitrepo import Absent, GitRepo, SourceError
 from plugins.host import EnvHost, Estatewide
-from plugins.options import Settings, settings
+from plugins.options import ENVIRONMENTS_VAR, Settings, settings
 
 ItemGenerator = Callable[[EnvHost], Iterable[tuple[str, Any]]]
 _ITEMS = "_releasegate_items"
@@ -143,7 +144,8 @@ def selected(config: pytest.Config) -> list[str]:
 def pytest_configure(config: pytest.Config) -> None:
     """Read the environments file up front when there is one, so a bad file stops the run (exit 4)."""
     opts = settings(config)
-    explicit = config.option.environments or config.getini("releasegate_environments")
+    explicit = (config.option.environments or os.environ.get(ENVIRONMENTS_VAR)
+                or config.getini("releasegate_environments"))
     if opts.environments_path.exists() or explicit or opts.env_names:
         shared(config)
 
