@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -19,10 +18,10 @@ import pytest
 
 from plugins import imageref, locations, workflows
 from plugins.findings import Gate
-from plugins.gitrepo import GitRepo, SourceError
+from plugins.gitrepo import Absent, SourceError
 from plugins.host import EnvHost, Unreachable
 from plugins.imageref import ImageRef
-from plugins.params import per_env, per_item
+from plugins.params import nothing_to_check, per_env, per_item
 from plugins.registry import (DENIED, DIGEST_MISMATCH, MISSING, NO_PLATFORM, NOT_CONFIGURED,
                               SKIPPED, RegistryClient, RegistryUnreachable, Result)
 from plugins.workflows import Target, Workflow
@@ -105,25 +104,41 @@ def deploys_tags(host: EnvHost) -> bool:
 # Workflows of the builds entries, read at the ref under test
 
 
-@functools.lru_cache(maxsize=64)
-def _parsed(repo: GitRepo, sha: str, path: str) -> Workflow:
-    try:
-        return workflows.parse(repo.show(sha, path), path,
-                               read=lambda other: repo.show(sha, other))
-    except workflows.WorkflowError as exc:
-        raise SourceError(f"builds: {repo.name}@{sha[:12]}: {exc}") from None
+def _build_commit(host: EnvHost, source: str, sha: str | None) -> str:
+    return sha if sha and source == host.app_source else host.git(source).resolve(host.ref(source))
 
 
-def build_workflows(host: EnvHost) -> list[tuple[str, Workflow]]:
-    """(source, workflow) for each github-actions entry of `builds`; SourceError if unreadable."""
+def build_workflows(host: EnvHost, sha: str | None = None) -> list[tuple[str, Workflow]]:
+    """(source, workflow) for each github-actions entry of `builds` at the ref under test (the
+    workflows that build what comes next), or at `sha`, an application commit; SourceError if
+    unreadable.
+
+    A workflow that does not exist at that commit (added later, or gone since) builds nothing
+    there: it is left out, and `absent_workflows` names it."""
     found = []
     for entry in host.estate.builds:
         if entry.kind != "github-actions":
             continue
-        repo = host.git(entry.source)
-        found.append((entry.source, _parsed(repo, repo.resolve(host.ref(entry.source)),
-                                            entry.workflow)))
+        at = _build_commit(host, entry.source, sha)
+        try:
+            found.append((entry.source, workflows.at_commit(host.git(entry.source), at, entry.workflow)))
+        except Absent as exc:
+            absent = nothing_to_check(host, exc, f"builds {entry.workflow}")
+            if not absent.skip:  # not on the integration branch either: the environments file is wrong
+                raise SourceError(absent.reason) from None
     return found
+
+
+def absent_workflows(host: EnvHost, sha: str | None = None) -> list[str]:
+    """One line per `builds` workflow that does not exist at the commit build_workflows reads."""
+    out = []
+    for entry in host.estate.builds:
+        if entry.kind != "github-actions":
+            continue
+        at = _build_commit(host, entry.source, sha)
+        if not host.git(entry.source).exists(at, entry.workflow):
+            out.append(f"builds {entry.workflow}: does not exist at {entry.source} {at[:12]}")
+    return out
 
 
 def deploy_target(host: EnvHost, source: str) -> Target:
@@ -138,18 +153,23 @@ def deploy_target(host: EnvHost, source: str) -> Target:
     return Target(branches=(main,), tags=samples, label=f"release tags {glob} or branch {main}")
 
 
-def _builders(host: EnvHost, repository: str, tag: str | None) -> list[workflows.Builder]:
+def _builders(host: EnvHost, repository: str, tag: str | None,
+              sha: str | None = None) -> list[workflows.Builder]:
     found = []
-    for source, flow in build_workflows(host):
+    for source, flow in build_workflows(host, sha):
         found.extend(workflows.builders([flow], repository, tag, deploy_target(host, source)))
     return found
 
 
 @pytest.fixture
 def flows(host: EnvHost) -> list[tuple[str, Workflow]]:
-    """The build workflows at the ref under test (an unreadable one is an ERROR)."""
+    """The build workflows at the ref under test (an unreadable one is an ERROR; one that does not
+    exist there is left out, and the check skips when none does)."""
     try:
-        return build_workflows(host)
+        found = build_workflows(host)
+        if not found and host.estate.builds:
+            pytest.skip(f"{host.name}: {'; '.join(absent_workflows(host))}: nothing to check there")
+        return found
     except SourceError as exc:
         raise SourceError(f"{host.name}: {exc}") from None
 
@@ -251,7 +271,7 @@ def test_build_matrix_parity(host: EnvHost, item: RepositoryItem, flows: list[tu
                    location=locations.workflow_location(host, fixed_in[0], fixed_in[1].path),
                    repository=item.name, tag=tag, scheme=scheme, users=list(item.users),
                    builders=[b.describe() for b in found], workflows=[f.path for _, f in flows],
-                   notes=[note for _, f in flows for note in f.notes])
+                   notes=[note for _, f in flows for note in f.notes] + absent_workflows(host))
 
 
 def _short(tag: str | None) -> str:
@@ -267,7 +287,7 @@ def candidate_tag(host: EnvHost, item: RepositoryItem, sha: str) -> str | None:
         if imageref.is_short_sha(tag):
             return sha[:len(tag or "")]
     release = host.settings.tag
-    for builder in _builders(host, item.name, None):
+    for builder in _builders(host, item.name, None, sha):
         if builder.triggered:
             rendered = builder.push.tag.render(sha, release)
             if rendered and re.fullmatch(r"[\w][\w.-]{0,127}", rendered):

@@ -14,21 +14,32 @@ import pytest
 
 from plugins import boot, parity
 from plugins.findings import Gate
-from plugins.gitrepo import SourceError
+from plugins.gitrepo import Absent, SourceError
 from plugins.host import EnvHost
-from plugins.params import first, per_env, per_item
+from plugins.params import Unavailable, first, nothing_to_check, per_env, per_item
 
 
 def _settings_items(host: EnvHost, role: str, with_boot: bool) -> Iterable[tuple[str, Any]]:
     many = len(host.estate.settings) > 1
     for index, entry in enumerate(host.estate.settings):
+        later = parity.unmatched_containers(host, entry)
+        if entry.containers and later == list(entry.containers) and parity.added_later(host, later):
+            yield f"{index}.absent", Unavailable(  # the entry's containers came later: nothing to check here
+                f"settings {entry.path}: no container {', '.join(later)} runs in the chart at gitops "
+                f"{parity.gitops_sha(host)[:12]}: nothing to check there", skip=True)
+            continue
         target = parity.targets(host, entry).get(role)
         if target is None:
             if role == "running":  # the chart's image tags name no commit of the application
                 problems = parity.running(host, None, entry).problems
                 yield "running-commit", (entry, None, problems[0] if problems else f"{host.name}: commit unknown")
             continue
-        for name in parity.units(host, entry, target, with_boot):
+        try:
+            names = parity.units(host, entry, target, with_boot)
+        except Absent as exc:  # the settings module was added later (or moved): nothing to check at that commit
+            yield f"{index}.absent", nothing_to_check(host, exc, f"settings at app {target.label} ({target.role})")
+            continue
+        for name in names:
             yield (f"{index}.{name}" if many else name), (entry, target, name)
 
 
@@ -140,6 +151,9 @@ def test_settings_containers(host: EnvHost, item: Any, gate: Gate) -> None:
     """Every container name a settings entry lists is a container of this environment's chart."""
     index, entry = item
     found = parity.containers_finding(host, entry, f"settings[{index}].containers")
+    if found and parity.added_later(host, found.details["unmatched"]):
+        pytest.skip(f"{host.name}: settings[{index}].containers: {', '.join(found.details['unmatched'])} "
+                    f"{'runs' if len(found.details['unmatched']) == 1 else 'run'} in the chart only after gitops {parity.gitops_sha(host)[:12]}: nothing to check there")
     _report(gate, [found] if found else [])
 
 
@@ -200,6 +214,11 @@ def test_settings_boot_reset(host: EnvHost, item: Any, booted: dict[str, boot.Bo
 @per_item(secret_items)
 def test_secret_keys(host: EnvHost, item: str, gate: Gate) -> None:
     """This secret key, wherever a container reads it, exists in the environment's (sealed) secrets."""
+    for exc in parity.absent_secrets(host).values():  # a listed manifest added later: nothing to check here
+        absent = nothing_to_check(host, exc, "gitops.secrets")
+        if absent.skip:
+            pytest.skip(f"{host.name}: {absent.reason}")
+        raise SourceError(f"{host.name}: {absent.reason}")
     _report(gate, parity.secret_findings(host, parity.container_envs(host), parity.secret_index(host), item))
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from plugins.environments import Estate
-from plugins.gitrepo import SourceError
+from plugins.gitrepo import Absent, SourceError
 from plugins.host import EnvHost
-from plugins.params import Unavailable, shared
+from plugins.params import Unavailable, nothing_to_check, shared
 
 
 class ItemUnavailable(Exception):
@@ -31,6 +31,8 @@ def host(request: pytest.FixtureRequest) -> EnvHost:
     """The environment under check (parametrized by releasegate with its item)."""
     env, value, _ = request.param
     if isinstance(value, Unavailable):
+        if value.skip:
+            pytest.skip(f"{env}: {value.reason}")
         raise ItemUnavailable(f"{env}: {value.reason}")
     return shared(request.config).host(env)
 
@@ -85,6 +87,22 @@ def http(host: EnvHost) -> Any:
 def manifests(host: EnvHost) -> tuple[dict[str, Any], ...]:
     """The environment's rendered chart (an unrenderable chart is an ERROR)."""
     return host.manifests
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    """A file an entry names that does not exist at the commit a check reads: the check has nothing
+    to check there and skips with one line (an ERROR if it is not on the integration branch either)."""
+    try:
+        return (yield)
+    except Absent as exc:
+        host = pyfuncitem.funcargs.get("host")
+        if not isinstance(host, EnvHost):
+            raise
+        absent = nothing_to_check(host, exc)
+        if not absent.skip:
+            raise SourceError(f"{host.name}: {absent.reason}") from None
+        pytest.skip(f"{host.name}: {absent.reason}")
 
 
 ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (ItemUnavailable, SourceError)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import os
+import re
 import subprocess
 import tarfile
 import io
@@ -14,6 +15,23 @@ from pathlib import Path
 
 class SourceError(Exception):
     """A source (git, chart, file at a ref) cannot give what a check needs; one line, no traceback."""
+
+
+class Absent(SourceError):
+    """A path that does not exist at a commit: estates evolve, so what an entry of the environments
+    file names may not exist yet (or any more) at the commit under check."""
+
+    def __init__(self, source: str, path: str, ref: str) -> None:
+        self.source, self.path, self.ref = source, path, ref
+        super().__init__(f"{source}: {path} does not exist at {short(ref)}")
+
+
+_HEX = re.compile(r"[0-9a-f]{7,40}")
+
+
+def short(ref: str) -> str:
+    """A ref as a person reads it: a full SHA cut to 12 characters, anything else as given."""
+    return ref[:12] if len(ref) == 40 and _HEX.fullmatch(ref) else ref
 
 
 @dataclass(frozen=True)
@@ -74,9 +92,34 @@ class GitRepo:
 
     @functools.lru_cache(maxsize=4096)
     def rev_parse(self, ref: str) -> str | None:
-        """Resolve a ref, tag or (short) SHA to a full commit SHA; None if it does not exist."""
-        out = self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        """Resolve a ref, tag or (short) SHA to a full commit SHA; None if it does not exist.
+
+        A branch that exists only as a remote-tracking branch (what a fresh `git clone` leaves for
+        every branch but the default one) resolves as `git checkout NAME` would find it.
+        """
+        out = self._git("rev-parse", "--verify", "--quiet", f"{self.name_of(ref)}^{{commit}}", check=False)
         return out.strip() or None
+
+    @functools.lru_cache(maxsize=1024)
+    def name_of(self, ref: str) -> str:
+        """The ref git should read for `ref`: itself, or `refs/remotes/<remote>/<ref>` when only a
+        remote-tracking branch of that name exists (origin first)."""
+        if not ref or ".." in ref or _HEX.fullmatch(ref) or str(self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}",
+                                                   check=False)).strip():
+            return ref
+        found = str(self._git("for-each-ref", "--format=%(refname)", f"refs/remotes/*/{ref}",
+                              check=False)).split()
+        found = [r for r in found if r.count("/") == 3 + ref.count("/")]
+        found.sort(key=lambda r: (not r.startswith("refs/remotes/origin/"), r))
+        return found[0] if found else ref
+
+    def _range(self, revision_range: str) -> str:
+        """A revision range with each end read as name_of reads it."""
+        for sep in ("...", ".."):
+            if sep in revision_range:
+                a, b = revision_range.split(sep, 1)
+                return f"{self.name_of(a) if a else a}{sep}{self.name_of(b) if b else b}"
+        return self.name_of(revision_range)
 
     def resolve(self, ref: str) -> str:
         """Resolve a ref to a full commit SHA or raise SourceError naming it."""
@@ -88,21 +131,23 @@ class GitRepo:
     @functools.lru_cache(maxsize=4096)
     def show(self, ref: str, path: str) -> str:
         """Return a file's text at a ref."""
-        result = subprocess.run(["git", "-C", str(self.path), "show", f"{ref}:{path}"],
+        result = subprocess.run(["git", "-C", str(self.path), "show", f"{self.name_of(ref)}:{path}"],
                                 capture_output=True, env=_GIT_ENV, timeout=120)
         if result.returncode != 0:
-            raise SourceError(f"{self.name}: {path} does not exist at {ref}")
+            if self.rev_parse(ref) is None:
+                raise SourceError(f"{self.name}: ref {ref!r} does not exist")
+            raise Absent(self.name, path, ref)
         return result.stdout.decode("utf-8", errors="replace")
 
     def exists(self, ref: str, path: str) -> bool:
         """Whether a path exists at a ref."""
-        out = self._git("cat-file", "-t", f"{ref}:{path}", check=False)
+        out = self._git("cat-file", "-t", f"{self.name_of(ref)}:{path}", check=False)
         return bool(out.strip())
 
     @functools.lru_cache(maxsize=1024)
     def ls_tree(self, ref: str, directory: str = "") -> tuple[str, ...]:
         """Every file path under a directory at a ref (recursive), relative to the repository."""
-        args = ["ls-tree", "-r", "--name-only", "-z", ref]
+        args = ["ls-tree", "-r", "--name-only", "-z", self.name_of(ref)]
         if directory:
             args += ["--", directory.rstrip("/") + "/"]
         out = self._git(*args)
@@ -111,7 +156,9 @@ class GitRepo:
     def read_tree(self, ref: str, directory: str) -> dict[str, bytes]:
         """Every file under a directory at a ref, as {path relative to the directory: bytes}."""
         directory = directory.strip("/")
-        data = self._git("archive", "--format=tar", ref, "--", directory, binary=True)
+        if directory and not self.exists(ref, directory) and self.rev_parse(ref) is not None:
+            raise Absent(self.name, directory, ref)
+        data = self._git("archive", "--format=tar", self.name_of(ref), "--", directory, binary=True)
         files = {}
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             for member in tar.getmembers():
@@ -139,13 +186,13 @@ class GitRepo:
     @functools.lru_cache(maxsize=1024)
     def tags_at(self, sha: str, pattern: str = "*") -> tuple[str, ...]:
         """Tags matching a glob that point at a commit."""
-        out = self._git("tag", "--points-at", sha)
+        out = self._git("tag", "--points-at", self.name_of(sha))
         return tuple(sorted(t for t in out.split() if fnmatch.fnmatchcase(t, pattern)))
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         """Whether ancestor is reachable from descendant."""
         result = subprocess.run(["git", "-C", str(self.path), "merge-base", "--is-ancestor",
-                                 ancestor, descendant], capture_output=True, env=_GIT_ENV,
+                                 self.name_of(ancestor), self.name_of(descendant)], capture_output=True, env=_GIT_ENV,
                                 timeout=120)
         return result.returncode == 0
 
@@ -155,7 +202,7 @@ class GitRepo:
         args = ["log", "--format=%H%x1f%an <%ae>%x1f%aI%x1f%s%x1e"]
         if first_parent:
             args.append("--first-parent")
-        args.append(revision_range)
+        args.append(self._range(revision_range))
         if paths:
             args += ["--", *paths]
         out = self._git(*args)
@@ -168,11 +215,11 @@ class GitRepo:
 
     def count(self, revision_range: str) -> int:
         """Number of commits in a range."""
-        return int(self._git("rev-list", "--count", revision_range).strip())
+        return int(self._git("rev-list", "--count", self._range(revision_range)).strip())
 
     def merge_base(self, a: str, b: str) -> str | None:
         """The best common ancestor of two refs."""
-        return self._git("merge-base", a, b, check=False).strip() or None
+        return self._git("merge-base", self.name_of(a), self.name_of(b), check=False).strip() or None
 
     def branch_head(self, name: str) -> str | None:
         """The commit a local (or remote-tracking) branch points at."""
@@ -180,7 +227,7 @@ class GitRepo:
 
     def patch_ids(self, revision_range: str) -> dict[str, str]:
         """{patch id: commit} for every non-merge commit in a range (stable across cherry-picks)."""
-        diff = self._git("log", "--no-merges", "-p", "--format=commit %H", revision_range,
+        diff = self._git("log", "--no-merges", "-p", "--format=commit %H", self._range(revision_range),
                          binary=True)
         result = subprocess.run(["git", "-C", str(self.path), "patch-id", "--stable"],
                                 input=diff, capture_output=True, env=_GIT_ENV, timeout=120)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 import pytest
 
 from plugins.environments import Estate, EnvironmentsError, ensure_sources, load
-from plugins.gitrepo import GitRepo, SourceError
+from plugins.gitrepo import Absent, GitRepo, SourceError
 from plugins.host import EnvHost, Estatewide
 from plugins.options import ENVIRONMENTS_VAR, Settings, settings
 
@@ -28,9 +28,26 @@ _SHARED = pytest.StashKey[Estatewide]()
 
 @dataclass(frozen=True)
 class Unavailable:
-    """Stands in for the items of an environment whose sources could not be read."""
+    """Stands in for the items of an environment whose sources could not be read (an ERROR), or of
+    an entry that has nothing to check at the commit under check (``skip``: a SKIP)."""
 
     reason: str
+    skip: bool = False
+
+
+def nothing_to_check(host: EnvHost, exc: Absent, entry: str | None = None) -> Unavailable:
+    """What a check gets for a file an entry names that does not exist at the commit under check.
+
+    Estates evolve: a settings module, workflow, snapshot or secret manifest added later (or gone
+    since) has nothing to check at that commit, so its checks skip with one line naming the entry
+    and the commit. A path that does not exist on the source's integration branch either is a
+    misconfigured environments file, not history: that stays an ERROR.
+    """
+    what = f"{entry}: " if entry else ""
+    source = host.estate.sources.get(exc.source)
+    if source is not None and not host.git(exc.source).exists(source.main, exc.path):
+        return Unavailable(f"{what}{exc}, nor on {source.main}: fix the environments file")
+    return Unavailable(f"{what}{exc}: nothing to check there", skip=True)
 
 
 NOT_APPLICABLE = Unavailable("the check applies to none of the selected environments")
@@ -181,6 +198,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             continue
         try:
             items = sorted(generator(host), key=_item_id)
+        except Absent as exc:
+            items = [("absent", nothing_to_check(host, exc))]
         except SourceError as exc:
             items = [("unavailable", Unavailable(str(exc)))]
         params.extend(pytest.param((env, value, str(item_id)), id=f"{env}-{item_id}")

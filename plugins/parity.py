@@ -22,12 +22,13 @@ from plugins import boot, settings_model
 from plugins.container_env import ContainerEnv, EnvVar, SecretNeed, environments, objects
 from plugins.deployed import Deployed, for_host
 from plugins.environments import FrontendEntry, SettingsEntry
-from plugins.gitrepo import SourceError
+from plugins.gitrepo import Absent, SourceError, short
 from plugins.helm import load_yaml_documents
 from plugins.manifests import workloads
 from plugins.sealed import SecretIndex, secret_keys
 
 BLOCK, WARN = "blocker", "warning"
+SKIPPED = "skipped"  # replay: an entry with nothing to check at a commit (one line, never a blocker)
 CONTAINERS = "{containers}"  # stands for the containers a cause affects, until merge() names them
 _TRUE = {"1", "on", "t", "true", "y", "yes"}
 _FRONTEND_READ = re.compile(r"""(?:import\.meta\.env|process\.env)(?:\.([A-Za-z_][A-Za-z0-9_]*)"""
@@ -83,8 +84,16 @@ def _secret_index(host: Any, sha: str) -> SecretIndex:
     repo = host.git(host.gitops_source)
     found = secret_keys(host.render(sha), "chart")
     for path in host.spec.gitops.secrets:
-        found += secret_keys(load_yaml_documents(repo.show(sha, path), f"{repo.name}:{path}"), path)
+        if path not in absent_secrets(host, sha):  # a manifest added later holds nothing at this commit
+            found += secret_keys(load_yaml_documents(repo.show(sha, path), f"{repo.name}:{path}"), path)
     return SecretIndex(found)
+
+
+def absent_secrets(host: Any, gitops_ref: str | None = None) -> dict[str, Absent]:
+    """The secret manifests the environment lists that do not exist at a gitops commit, by path:
+    the secret keys check has nothing to check there."""
+    repo, sha = host.git(host.gitops_source), gitops_sha(host, gitops_ref)
+    return {p: Absent(repo.name, p, sha) for p in host.spec.gitops.secrets if not repo.exists(sha, p)}
 
 
 def container_envs(host: Any, gitops_ref: str | None = None) -> list[ContainerEnv]:
@@ -120,6 +129,16 @@ def unmatched_containers(host: Any, entry: SettingsEntry, gitops_ref: str | None
     """Names in the entry's `containers` that match no container of the rendered chart."""
     there = set(chart_containers(host, gitops_ref))
     return [name for name in entry.containers if name not in there]
+
+
+def added_later(host: Any, names: Iterable[str]) -> bool:
+    """Whether container names that match nothing at the gitops commit under check all run in the
+    chart at the deployment repository's integration branch: the estate gained them since, so at
+    this commit the entry has nothing to check (not a misnaming)."""
+    main = host.estate.sources[host.gitops_source].main
+    if gitops_sha(host) == gitops_sha(host, main):
+        return False
+    return set(names) <= set(chart_containers(host, main))
 
 
 def containers_finding(host: Any, entry: SettingsEntry, where: str) -> Finding | None:
@@ -753,7 +772,9 @@ def frontend_findings(host: Any, entry: FrontendEntry, sha: str, ref_label: str)
 def evaluate(host: Any, gitops_ref: str | None = None, app_ref: str | None = None) -> list[Finding]:
     """Every blocker and warning of the release gate for the running code at one gitops commit.
 
-    Used by the replay walk: required fields, boot and secret keys, for each settings entry.
+    Used by the replay walk: required fields, boot and secret keys, for each settings entry. An entry
+    with nothing to check at that commit (its containers do not run yet, its module or secret
+    manifest does not exist there) gives one SKIPPED finding naming it, and the rest run.
     """
     out: list[Finding] = []
     secrets = secret_index(host, gitops_ref)
@@ -761,13 +782,30 @@ def evaluate(host: Any, gitops_ref: str | None = None, app_ref: str | None = Non
         if app_ref:
             sha = host.git(host.app_source).resolve(app_ref)
         else:
+            if entry.containers and unmatched_containers(host, entry, gitops_ref) == list(entry.containers):
+                out.append(Finding(SKIPPED, f"settings {entry.path}: no container {', '.join(entry.containers)} runs "
+                                            f"in the chart at gitops {gitops_sha(host, gitops_ref)[:12]}",
+                                   f"settings {entry.path}"))
+                continue
             deployed = running(host, gitops_ref, entry)
-            if deployed.sha is None:
-                out += [Finding(BLOCK, p) for p in deployed.problems]
+            if deployed.sha is None:  # a moving tag, or a commit since lost to a reset: which code ran is unknown
+                lost = " (that commit is not in the clone: lost to a reset or rewrite of its branch, or not fetched)" \
+                    if deployed.unresolved else ""
+                out += [Finding(SKIPPED, f"settings {entry.path}: {p}{lost}", f"settings {entry.path}")
+                        for p in deployed.problems[:1]]
                 continue
             sha = deployed.sha
         target = Target("running", sha, label(host, sha))
-        out += required(host, entry, target, gitops_ref)
-        out += boot_findings(host, entry, target, gitops_ref)
-    out += secret_findings(host, container_envs(host, gitops_ref), secrets)
+        try:
+            out += required(host, entry, target, gitops_ref)
+            out += boot_findings(host, entry, target, gitops_ref)
+        except Absent as exc:
+            out.append(Finding(SKIPPED, f"settings {entry.path}: {exc.path} does not exist at app {target.label}",
+                               f"settings {entry.path}"))
+    missing = absent_secrets(host, gitops_ref)
+    if missing:
+        out += [Finding(SKIPPED, f"gitops.secrets {path}: does not exist at gitops {short(exc.ref)}: "
+                                 "secret keys not checked", f"gitops.secrets {path}") for path, exc in missing.items()]
+    else:
+        out += secret_findings(host, container_envs(host, gitops_ref), secrets)
     return out

@@ -5,12 +5,17 @@ synced: required settings fields, boot of the settings with each container's env
 keys; against the application commit the chart deploys at that commit (or --ref app=REF).
 Blockers already present at the range's base are reported once and do not count as new.
 
-    python -m plugins.replay --env production --range A..B [--environments FILE] [--ref app=REF]
-    pytest --replay A..B --env production [--ref app=REF]      (the same, as a pytest option)
+    python -m plugins.replay --env production --range A..B [--environments FILE] [--ref app=REF] [--keep-going]
+    pytest --replay A..B --env production [--ref app=REF] [--replay-keep-going]   (the same, as a pytest option)
+
+Estates evolve: an entry with nothing to check at a commit (a settings module, secret manifest or
+container added later; an environment whose Argo CD Application came later) is named once, on a
+`skip:` line, and the walk goes on.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -18,7 +23,7 @@ import pytest
 
 from plugins import parity
 from plugins.environments import EnvironmentsError, ensure_sources, load
-from plugins.gitrepo import SourceError
+from plugins.gitrepo import Absent, SourceError
 from plugins.host import EnvHost, Estatewide
 from plugins.options import Settings
 from plugins.redact import redact
@@ -26,37 +31,111 @@ from plugins.redact import redact
 
 def blockers(host: EnvHost, gitops_ref: str, app_ref: str | None) -> list[str]:
     """The gate's blocker messages for `host` as if the gitops commit were deployed."""
-    return sorted({f.message for f in parity.evaluate(host, gitops_ref, app_ref) if f.severity == parity.BLOCK})
+    return step(host, gitops_ref, app_ref)[0]
 
 
-def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=None) -> str | None:
-    """Print one line per commit; return the SHA of the first commit that adds a blocker (or None)."""
+class Unrendered(list):
+    """The blockers of a commit whose chart did not render: nothing else could be checked there."""
+
+
+def step(host: EnvHost, gitops_ref: str, app_ref: str | None) -> tuple[list[str], dict[str, str]]:
+    """(blockers, {entry: why it is skipped}) for `host` as if the gitops commit were deployed.
+
+    `skipped` names each entry that has nothing to check at that commit (a settings module, secret
+    manifest or container added later), one line each. When the environment's own Argo CD
+    Application does not exist at that commit the environment did not exist yet: nothing is checked.
+    A chart that does not render is a blocker: Argo CD could not sync that commit either.
+    """
+    try:
+        found = parity.evaluate(host, gitops_ref, app_ref)
+    except Absent as exc:
+        if exc.source == host.gitops_source and exc.path == host.spec.gitops.argocd_app:
+            key = f"environments.{host.name}.gitops.argocd_app"
+            return [], {key: f"{key}: {exc}: the environment does not exist there"}
+        raise
+    except SourceError as exc:
+        return Unrendered([str(exc) if str(exc).startswith(f"{host.name}:") else f"{host.name}: {exc}"]), {}
+    return (sorted({f.message for f in found if f.severity == parity.BLOCK}),
+            {str(f.item): f.message for f in found if f.severity == parity.SKIPPED})
+
+
+def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=None,
+         keep_going: bool = False) -> str | None:
+    """Print one line per commit; return the SHA of the first commit that adds a blocker (or None).
+
+    An entry with nothing to check at a commit is said once, when that starts (and when it ends),
+    and the walk goes on. With `keep_going`, the walk does not stop at the first commit that adds a
+    blocker: it names every commit that adds one (compared with the commit before it) and every
+    commit that clears one, so a long range reads as the history of its breaks.
+    """
     out = out or sys.stdout
     repo = host.git(host.gitops_source)
     for end in revision_range.split(".."):
         if end and repo.rev_parse(end) is None:
             raise SourceError(f"{repo.name}: {end!r} of range {revision_range} is not a commit")
-    commits = list(reversed(repo.log(revision_range)))
+    # First parents only: the states the deployment branch really had (what Argo CD synced), not the
+    # commits of a branch before its merge.
+    commits = list(reversed(repo.log(revision_range, first_parent=True)))
     if not commits:
         raise SourceError(f"{repo.name}: range {revision_range} holds no commit")
     base = revision_range.split("..", 1)[0] if ".." in revision_range else None
-    known = set(blockers(host, base, app_ref)) if base else set()
+    known, skipped = step(host, base, app_ref) if base else ([], {})
+    known_set = set(known)
     if known:
         print(f"{len(known)} blocker(s) already at the base {base} (not counted):", file=out)
         for message in sorted(known):
             print(f"    {redact(message)}", file=out)
+    for message in skipped.values():
+        print(f"    skip: {redact(message)} (at the base)", file=out)
+    previous, said, first, breaks = known_set, skipped, None, 0
     for commit in commits:
-        new = [m for m in blockers(host, commit.sha, app_ref) if m not in known]
+        now, keys = step(host, commit.sha, app_ref)
+        new = [m for m in now if _same(m) not in {_same(p) for p in previous}] if keep_going else [
+            m for m in now if m not in known_set]
+        gone = sorted(p for p in previous if _same(p) not in {_same(m) for m in now}) \
+            if keep_going and not isinstance(now, Unrendered) else []
+        who = f"({commit.author.split(' <')[0]}, {commit.date})"
         if new:
-            print(f"FAIL {commit.short} {commit.subject} ({commit.author.split(' <')[0]}, {commit.date})",
-                  file=out)
+            print(f"FAIL {commit.short} {commit.subject} {who}", file=out)
             for message in new:
                 print(f"    {redact(message)}", file=out)
-            print(f"first failing commit for {host.name}: {commit.sha} {commit.subject!r}", file=out)
-            return commit.sha
-        print(f"ok   {commit.short} {commit.subject}", file=out)
-    print(f"no commit of {revision_range} breaks {host.name}", file=out)
-    return None
+        elif gone:
+            print(f"FIX  {commit.short} {commit.subject} {who}", file=out)
+        else:
+            print(f"ok   {commit.short} {commit.subject}", file=out)
+        for message in gone:
+            print(f"    cleared: {redact(message)}", file=out)
+        for key, message in keys.items():
+            if key not in said:
+                print(f"    skip: {redact(message)}", file=out)
+        for key in said:
+            if key not in keys:
+                print(f"    checked again: {key}", file=out)
+        said = keys
+        if new:
+            breaks += 1
+            first = first or commit
+            if not keep_going:
+                break
+        if keep_going:  # what a chart that does not render hid is still there after it
+            previous = previous | set(now) if isinstance(now, Unrendered) else set(now)
+    if first is None:
+        print(f"no commit of {revision_range} breaks {host.name}", file=out)
+        return None
+    if keep_going:
+        print(f"{breaks} commit(s) of {len(commits)} add a blocker for {host.name}", file=out)
+    print(f"first failing commit for {host.name}: {first.sha} {first.subject!r}", file=out)
+    return first.sha
+
+
+_APP_COMMIT = re.compile(r" at app (?:\S+ \()?[0-9a-f]{12}\)?")
+_UNSET = re.compile(r" \(optional (?:secret|config map) [^()]*\)")
+
+
+def _same(message: str) -> str:
+    """A blocker's identity across commits: the same cause at the next application commit, or with
+    another optional key left unset beside it, is the same break, not a new one."""
+    return _UNSET.sub("", _APP_COMMIT.sub(" at app *", message))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="deployment-repository commits, git syntax: A..B (or a single ref: its history)")
     parser.add_argument("--environments", type=Path, default=Path("environments.yaml"),
                         help="environments file (default: ./environments.yaml)")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="walk the whole range: name every commit that adds a blocker or clears one")
     parser.add_argument("--ref", action="append", default=[], metavar="SOURCE=REF",
                         help="pin a source, e.g. app=v1.4.0 (default: what the chart deploys at each commit)")
     args = parser.parse_args(argv)
@@ -92,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     shared = Estatewide(estate, Settings(args.environments.resolve(), (args.env,), refs=refs))
     try:
-        found = walk(shared.host(args.env), args.revision_range, refs.get(estate.app_source()))
+        found = walk(shared.host(args.env), args.revision_range, refs.get(estate.app_source()),
+                     keep_going=args.keep_going)
     except SourceError as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
@@ -107,6 +189,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--replay", metavar="RANGE", default=None,
         help="walk the deployment-repository commits of RANGE (A..B) for each selected environment, "
              "name the first that breaks it, and run nothing else")
+    parser.getgroup("releasegate").addoption(
+        "--replay-keep-going", action="store_true", default=False,
+        help="with --replay: walk the whole range, naming every commit that adds or clears a blocker")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -123,7 +208,8 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     try:
         for env in selected(config):
             print(f"== replay {revision_range} for {env}")
-            broken |= walk(state.host(env), revision_range, app_ref) is not None
+            broken |= walk(state.host(env), revision_range, app_ref,
+                           keep_going=config.getoption("replay_keep_going", False)) is not None
     except SourceError as exc:
         raise pytest.UsageError(f"--replay: {exc}") from None
     finally:

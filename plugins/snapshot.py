@@ -15,7 +15,7 @@ from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Any
 
-from plugins.gitrepo import SourceError
+from plugins.gitrepo import Absent, SourceError
 
 
 class SnapshotError(SourceError):
@@ -104,6 +104,14 @@ def load_dir(path: Path, where: str | None = None) -> Snapshot:
     return parse(files, where or str(root))
 
 
+class SnapshotAbsent(SnapshotError, Absent):
+    """The snapshot folder does not exist at that ref (added later, or moved since)."""
+
+    def __init__(self, message: str, absent: Absent) -> None:
+        Absent.__init__(self, absent.source, absent.path, absent.ref)
+        self.args = (message,)
+
+
 def load_ref(repo: Any, ref: str, path: str, label: str | None = None) -> Snapshot:
     """Read a snapshot folder at a git ref (one `git archive`, never the checkout).
 
@@ -113,6 +121,8 @@ def load_ref(repo: Any, ref: str, path: str, label: str | None = None) -> Snapsh
     where = f"{getattr(repo, 'name', repo)}@{label or ref}:{path.strip('/')}"
     try:
         files = repo.read_tree(ref, path)
+    except Absent as exc:  # estates evolve: no snapshot at that commit means nothing to check there
+        raise SnapshotAbsent(f"{where}: no info.json at that ref ({exc})", exc) from None
     except SourceError as exc:
         raise SnapshotError(f"{where}: no info.json at that ref ({exc})") from None
     if "info.json" not in files:

@@ -11,6 +11,7 @@ that are literal text, a full SHA, a short SHA, a ref name or a version, or unkn
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -310,6 +311,18 @@ def parse(text: str, path: str = "workflow.yml",
                      f"{', '.join(triggers.other)}")
     return Workflow(path, str(data.get("name") or path.rsplit("/", 1)[-1]), triggers,
                     tuple(pushes), tuple(notes))
+
+
+@functools.lru_cache(maxsize=256)
+def at_commit(repo: Any, sha: str, path: str) -> Workflow:
+    """The workflow file `path` of a GitRepo at a commit (local reusable workflows read at the same
+    commit). Raises gitrepo.Absent when the file does not exist there, SourceError when it is unreadable."""
+    from plugins.gitrepo import SourceError
+
+    try:
+        return parse(repo.show(sha, path), path, read=lambda other: repo.show(sha, other))
+    except WorkflowError as exc:
+        raise SourceError(f"builds: {repo.name}@{sha[:12]}: {exc}") from None
 
 
 def _strings(value: Any) -> tuple[str, ...]:
