@@ -47,7 +47,8 @@ class Source:
 
     path: Folder
     """a local clone, relative to this file's folder; read through git objects, never written; it
-    must be the repository's top level"""
+    must be the repository's top level; a plain `git clone` is enough (branches other than main are
+    read from `origin/<name>`); one repository may serve as both the app and the gitops source"""
     main: Branch = "main"
     """the integration branch; it must exist"""
     release_tags: Text = "v*.*.*"
@@ -69,7 +70,9 @@ class SettingsEntry:
     source: SourceRef
     """the source that holds the module"""
     path: RepoPath
-    """the settings module in that source; every BaseSettings class in it is checked"""
+    """the settings module in that source, relative to the repository's root (in a monorepo,
+    `server/app/settings.py`); every BaseSettings class in it is checked; one entry per service
+    whose settings module differs"""
     containers: Labels = ()
     """container names of the rendered chart that boot this module: container names, not workload
     names (`api-server`, not `api`); a name that matches none is reported"""
