@@ -30,13 +30,19 @@ def version_endpoint(host: EnvHost) -> Iterable[tuple[str, Target]]:
     return [(host.spec.version.subdomain, found)] if found else []
 
 
+@pytest.fixture
+def exchange(item: Target, http: Any, request: pytest.FixtureRequest) -> Any:
+    """The endpoint's exchange from the run's one concurrent probe. Fetched in a fixture, so that a
+    resolver that fails as a whole is an ERROR (infrastructure), not a FAILED check."""
+    return session_probe(request.config, http).result(item)
+
+
 @pytest.mark.smoke
 @pytest.mark.drift
 @marked_where(lambda env: bool(env.deploys.tag), pytest.mark.prerelease)
 @per_item(subdomains, applies=lambda host: bool(host.spec.subdomains and host.spec.domain))
-def test_subdomain_healthy(host: EnvHost, item: Target, http: Any, gate: Any, request: Any) -> None:
+def test_subdomain_healthy(host: EnvHost, item: Target, http: Any, gate: Any, exchange: Any) -> None:
     """DNS, TCP, TLS (chain, SAN, expiry), status, body/JSON expectations and response time."""
-    exchange = session_probe(request.config, http).result(item)
     for finding in assess(item, exchange, policy(host.estate), ca_file=http.ca_file):
         record = gate.block if finding.severity == BLOCKER else gate.warn
         record(finding.message, step=finding.step, **finding.details)
@@ -75,10 +81,9 @@ def distance(repo: GitRepo, served: str, expected: str, main: str) -> str:
 @pytest.mark.smoke
 @pytest.mark.drift
 @per_item(version_endpoint, applies=lambda host: bool(host.spec.version and host.spec.domain))
-def test_live_build(host: EnvHost, item: Target, http: Any, gate: Any, request: Any) -> None:
+def test_live_build(host: EnvHost, item: Target, gate: Any, exchange: Any) -> None:
     """The build the environment serves is the commit it should run."""
     spec = host.spec.version
-    exchange = session_probe(request.config, http).result(item)
     where = f"{item.url}" + (f" header {spec.header}" if spec.header else f" key {spec.json_key}")
     served, why = served_build(exchange, spec.json_key, spec.header)
     if served is None:

@@ -178,6 +178,9 @@ def pytest_fixture_setup(fixturedef: Any, request: Any) -> Any:
         raise
 
 
+_SETUP_S = pytest.StashKey[float]()
+
+
 # trylast: the innermost wrapper, so that the exception is redacted before outer wrappers read it.
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_makereport(item: pytest.Item,
@@ -186,13 +189,15 @@ def pytest_runtest_makereport(item: pytest.Item,
     _redact_exception(call)
     report = yield
     context = _context(item)
+    if call.when == "setup":  # a check's cost includes its fixtures (the probe runs in one)
+        item.stash[_SETUP_S] = report.duration
     if context is not None:
         check, env, item_id = context
         new = _outcome(item, call, report, check, env, item_id)
         if new:
+            spent = report.duration + (item.stash.get(_SETUP_S, 0.0) if call.when != "setup" else 0)
             for index, record in enumerate(new):
-                record.update(nodeid=report.nodeid, index=index,
-                              duration=round(report.duration, 4))
+                record.update(nodeid=report.nodeid, index=index, duration=round(spent, 4))
             report.user_properties = [*report.user_properties,
                                       *((_PROPERTY, json.dumps(redact_obj(r))) for r in new)]
     _redact_report(report)

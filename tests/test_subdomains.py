@@ -240,7 +240,7 @@ def test_a_resolver_that_answers_no_name_is_one_error_per_run(pytester, app, tmp
     estate = tmp_path / "environments.yaml"
     estate.write_text(json.dumps(data))
     result, records = run(pytester, estate, "--env=all", "-k", "test_subdomain_healthy")
-    result.assert_outcomes(failed=1, skipped=3)
+    result.assert_outcomes(errors=1, skipped=3)
     errors = [r for r in records if r["outcome"] == "error"]
     assert len(errors) == 1 and errors[0]["message"].startswith(
         "staging: the system resolver (")
