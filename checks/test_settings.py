@@ -3,7 +3,8 @@ container gets from the chart, the sealed secrets and the front-end env file.
 
 `test_settings_*` check the release running now (the removal gate: does a config change already
 merged break what runs?); `test_settings_*_candidate` check the code the environment gets next
-(prerelease: is production's config ready for the candidate?).
+(prerelease: is production's config ready for the candidate?); `test_settings_*_reset` check main's
+head for an environment on a shared branch that is reset to main (warnings: the next reset).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from plugins import boot, parity
 from plugins.findings import Gate
 from plugins.gitrepo import SourceError
 from plugins.host import EnvHost
-from plugins.params import per_env, per_item
+from plugins.params import first, per_env, per_item
 
 
 def _settings_items(host: EnvHost, role: str, with_boot: bool) -> Iterable[tuple[str, Any]]:
@@ -29,6 +30,13 @@ def _settings_items(host: EnvHost, role: str, with_boot: bool) -> Iterable[tuple
             continue
         for name in parity.units(host, entry, target, with_boot):
             yield (f"{index}.{name}" if many else name), (entry, target, name)
+
+
+def entry_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
+    """Every settings entry that names containers."""
+    many = len(host.estate.settings) > 1
+    return [(f"{index}.containers" if many else "containers", (index, entry))
+            for index, entry in enumerate(host.estate.settings) if entry.containers]
 
 
 def running_classes(host: EnvHost) -> Iterable[tuple[str, Any]]:
@@ -49,6 +57,16 @@ def running_boot_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
 def candidate_boot_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
     """Settings classes and the boot function of the application commit the environment gets next."""
     return _settings_items(host, "candidate", with_boot=True)
+
+
+def reset_classes(host: EnvHost) -> Iterable[tuple[str, Any]]:
+    """Settings classes of main's head, for an environment on a shared branch that is reset to main."""
+    return _settings_items(host, "reset", with_boot=False)
+
+
+def reset_boot_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
+    """Settings classes and the boot function of main's head, for an environment on a shared branch."""
+    return _settings_items(host, "reset", with_boot=True)
 
 
 def secret_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
@@ -97,7 +115,7 @@ def _required(host: EnvHost, item: Any, gate: Gate) -> None:
     if target is None:
         gate.fail(name)
     _report(gate, parity.reader_warnings(host, entry, target))
-    _report(gate, parity.required(host, entry, target, cls_name=name))
+    _report(gate, _next(host, target, parity.required(host, entry, target, cls_name=name)))
 
 
 def _boot(host: EnvHost, item: Any, booted: dict[str, boot.BootResult] | None, gate: Gate) -> None:
@@ -105,7 +123,24 @@ def _boot(host: EnvHost, item: Any, booted: dict[str, boot.BootResult] | None, g
     if target is None or booted is None:
         gate.fail(name)
     only = f"{name}()" if name == entry.boot else name
-    _report(gate, parity.boot_findings(host, entry, target, only=only))
+    _report(gate, _next(host, target, parity.boot_findings(host, entry, target, only=only)))
+
+
+def _next(host: EnvHost, target: parity.Target, found: list[parity.Finding]) -> list[parity.Finding]:
+    """Findings against main's head for a shared branch are warnings about its next reset."""
+    return parity.as_reset(host, found) if target.role == "reset" else found
+
+
+@pytest.mark.prerelease
+@pytest.mark.smoke
+@pytest.mark.drift
+@first
+@per_item(entry_items)
+def test_settings_containers(host: EnvHost, item: Any, gate: Gate) -> None:
+    """Every container name a settings entry lists is a container of this environment's chart."""
+    index, entry = item
+    found = parity.containers_finding(host, entry, f"settings[{index}].containers")
+    _report(gate, [found] if found else [])
 
 
 @pytest.mark.prerelease
@@ -138,6 +173,24 @@ def test_settings_boot(host: EnvHost, item: Any, booted: dict[str, boot.BootResu
 def test_settings_boot_candidate(host: EnvHost, item: Any, booted: dict[str, boot.BootResult],
                                  gate: Gate) -> None:
     """The candidate's settings class (or boot function) constructs from what each container gets."""
+    _boot(host, item, booted, gate)
+
+
+@pytest.mark.prerelease
+@pytest.mark.drift
+@per_item(reset_classes)
+def test_settings_required_reset(host: EnvHost, item: Any, gate: Gate) -> None:
+    """Every required field of main's head has a variable in each container of a shared-branch
+    environment, which gets main at its next reset (warnings)."""
+    _required(host, item, gate)
+
+
+@pytest.mark.prerelease
+@pytest.mark.drift
+@per_item(reset_boot_items)
+def test_settings_boot_reset(host: EnvHost, item: Any, booted: dict[str, boot.BootResult], gate: Gate) -> None:
+    """Main's head constructs its settings from what each container of a shared-branch environment
+    gets, as it will at the branch's next reset to main (warnings)."""
     _boot(host, item, booted, gate)
 
 

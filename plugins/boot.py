@@ -11,6 +11,7 @@ Secret values never reach this process: callers pass placeholders for them.
 """
 from __future__ import annotations
 
+import ast
 import atexit
 import json
 import os
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -56,6 +57,7 @@ class BootResult:
     unavailable: str | None = None  # the file imports a module this interpreter lacks
     import_failure: Outcome | None = None  # importing the file itself failed
     outcomes: tuple[Outcome, ...] = ()
+    tried: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)  # stand-ins per variable
 
 
 class BootError(Exception):
@@ -232,6 +234,24 @@ _PLACEHOLDERS = (
     (re.compile(r"^(Optional\[)?float\b"), "1.0"),
     (re.compile(r"^(Optional\[)?(dict|list|Dict|List)\b"), "{}"),
 )
+# By the variable's name (whole words of it): what such a setting usually holds, specific services first.
+_BY_NAME = (
+    (re.compile(r"REDIS|CACHE|BROKER"), "redis://:placeholder@redis.invalid:6379/0"),
+    (re.compile(r"AMQP|RABBIT\w*"), "amqp://user:placeholder@amqp.invalid:5672/"),
+    (re.compile(r"MONGO\w*"), "mongodb://user:placeholder@mongo.invalid:27017/db"),
+    (re.compile(r"POSTGRES|PG|DATABASE|DB|DSN|SQL"), "postgresql://user:placeholder@db.invalid:5432/db"),
+    (re.compile(r"URL|URI|DSN|ENDPOINT|WEBHOOK"), "https://placeholder.invalid/"),
+    (re.compile(r"JSON|CONFIG"), "{}"),
+    (re.compile(r"JSON|LIST"), "[]"),
+    (re.compile(r"PORT"), "8080"),
+    (re.compile(r"EMAIL|MAIL|FROM"), "placeholder@example.com"),
+    (re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASS|PWD|SALT"), "releasegateStandIn0123456789abcdefghijklmnop"),
+    (re.compile(r"KEY|TOKEN|SECRET|SALT|HASH"), "0123456789abcdef" * 4),
+)
+_SCHEME = re.compile(r"\b([A-Za-z][A-Za-z0-9+.\-]*)://")
+_QUOTED = re.compile(r"'([^'\s]{1,80})'|\"([^\"\s]{1,80})\"|`([^`\s]{1,80})`")
+_PREFIX = re.compile(r"(?:start|starts|begin|begins|prefixed) with ([^\s,;'\"`]+)|prefix ([^\s,;'\"`]+)", re.I)
+_LENGTH = re.compile(r"at least (\d{1,4}) (?:characters|chars)", re.I)
 
 
 def placeholder(annotation: str | None, default: str = "releasegate-sealed-value") -> str:
@@ -240,6 +260,48 @@ def placeholder(annotation: str | None, default: str = "releasegate-sealed-value
         if annotation and pattern.search(annotation):
             return "[]" if value == "{}" and re.match(r"^(Optional\[)?(list|List)\b", annotation) else value
     return default
+
+
+def stand_ins(annotation: str | None, name: str, current: str | None = None) -> list[str]:
+    """Plausible stand-ins for a value only the cluster knows, most likely first: the value the cluster
+    would plausibly give (`current`), then by the field's annotation, then by the variable's name,
+    then the generic stand-in."""
+    out = [current] if current else []
+    out += _literals(annotation or "")
+    if annotation and placeholder(annotation, "") != "":
+        out.append(placeholder(annotation))
+    words = set(re.split(r"[^A-Z0-9]+", name.upper())) | {name.upper()}
+    for pattern, value in _BY_NAME:
+        if any(pattern.fullmatch(w) for w in words):
+            out.append(value)
+    out.append(placeholder(None))
+    return list(dict.fromkeys(out))
+
+
+def _literals(annotation: str) -> list[str]:
+    """The choices of a `Literal[...]` annotation, as strings."""
+    match = re.search(r"Literal\[([^\]]*)\]", annotation)
+    try:
+        choices = ast.literal_eval(f"({match.group(1)},)") if match else ()
+    except (ValueError, SyntaxError):
+        return []
+    return [str(c).lower() if isinstance(c, bool) else str(c) for c in choices]
+
+
+def stand_ins_from_message(message: str) -> list[str]:
+    """Stand-ins a validator's own error message suggests: its URL schemes, prefixes, quoted literals
+    and minimum length."""
+    text = message.replace("\\", "")
+    out = []
+    for scheme in _SCHEME.findall(text):
+        if "sqlite" in scheme.lower() or scheme.lower() == "file":
+            out.append(f"{scheme}:///releasegate.db")
+        else:
+            out.append(f"{scheme}://user:placeholder@placeholder.invalid:5432/db")
+    out += [a + "releasegate" for m in _PREFIX.findall(text) for a in m if a and "://" not in a]
+    out += [a or b or c for a, b, c in _QUOTED.findall(text) if "://" not in (a or b or c)]
+    out += [("releasegate-stand-in" * 100)[:int(n)] for n in _LENGTH.findall(text)]
+    return list(dict.fromkeys(v.lstrip("^").rstrip("$") for v in out))
 
 
 class _Server:

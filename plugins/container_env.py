@@ -1,12 +1,16 @@
 """What each container's process environment will be, worked out from the rendered manifests.
 
-Follows the kubelet: service-link variables first (lowest precedence), then `envFrom` sources in
-order, then `env` entries in order (later wins), with `$(VAR)` references expanded against what is
-defined before. A value that cannot be known here (a sealed secret, a config map the chart does not
-render, the pod IP) is marked `known=False`: boot findings on it are warnings, not blockers.
+Follows the kubelet rule for rule (pkg/kubelet/kubelet_pods.go makeEnvironmentVariables,
+third_party/forked/golang/expansion/expand.go, pkg/kubelet/envvars/envvars.go): `envFrom` sources
+in order, then `env` entries in order (later wins), `$(VAR)` references expanded against what is
+defined before, service-link variables last and lowest. A key or object that is absent leaves an
+optional variable unset (not empty) and keeps a required one from starting the pod. A value that
+cannot be known here (a sealed secret, the pod IP) is marked `known=False`: the boot uses a
+stand-in and findings on it are warnings, not blockers.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -15,7 +19,10 @@ from plugins.manifests import Container, Workload
 from plugins.sealed import SecretIndex
 
 SECRET_PLACEHOLDER = "releasegate-sealed-value"
-_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+# utilvalidation.IsEnvVarName, which kubelets up to Kubernetes 1.33 apply to envFrom keys (event
+# InvalidEnvironmentVariableNames) and the API server to `env` names without the relaxed validation.
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+_MASTER_IP = "10.96.0.1"  # the `kubernetes` service: the first address of the service range
 _FIELD_VALUES = {"status.podIP": "10.0.0.10", "status.hostIP": "10.0.0.1", "status.podIPs": "10.0.0.10",
                  "status.hostIPs": "10.0.0.1", "spec.nodeName": "node-1", "metadata.uid":
                  "00000000-0000-0000-0000-000000000000"}
@@ -58,6 +65,7 @@ class ContainerEnv:
     vars: Mapping[str, EnvVar]
     needs: tuple[SecretNeed, ...] = ()
     problems: tuple[str, ...] = ()
+    unset: Mapping[str, str] = field(default_factory=dict)  # name -> why the kubelet leaves it unset
 
     def values(self) -> dict[str, str]:
         """{name: value} as the process sees it (placeholders for values only the cluster knows)."""
@@ -93,83 +101,171 @@ def objects(manifests: Iterable[dict[str, Any]], secrets: SecretIndex) -> Object
 
 
 def container_env(workload: Workload, container: Container, objs: Objects) -> ContainerEnv:
-    """The environment `container` of `workload` gets in its namespace."""
+    """The environment `container` of `workload` gets in its namespace.
+
+    kubelet_pods.go makeEnvironmentVariables: envFrom sources in order (later keys win), then `env`
+    entries in order, each `value` expanded against what is defined so far and the service links;
+    then the service links not defined otherwise (lowest precedence).
+    """
     ns = workload.namespace
+    links = workload.pod_spec.get("enableServiceLinks", True) is not False
+    service = _service_links(objs.services.get(ns, []) if links else [])
     env: dict[str, EnvVar] = {}
     needs: list[SecretNeed] = []
     problems: list[str] = []
-    if workload.pod_spec.get("enableServiceLinks", True) is not False:
-        env.update(_service_links(objs.services.get(ns, [])))
+    unset: dict[str, str] = {}
     for source in container.env_from:
-        prefix = str(source.get("prefix") or "")
-        if source.get("configMapRef"):
-            ref = source["configMapRef"]
-            data = objs.config_maps.get((ns, str(ref.get("name"))))
-            if data is None:
-                if not ref.get("optional"):
-                    problems.append(f"envFrom config map {ref.get('name')} is not rendered by the chart; "
-                                    "its variables are unknown")
-                continue
-            for key, value in data.items():
-                env[prefix + key] = EnvVar(prefix + key, value, "configmap", True, (str(ref.get("name")), key))
-        elif source.get("secretRef"):
-            ref = source["secretRef"]
-            name = str(ref.get("name"))
-            needs.append(SecretNeed(name, None, bool(ref.get("optional")), None))
-            found = objs.secrets.find(name, ns)
-            for key in sorted(found.keys if found else ()):
-                env[prefix + key] = EnvVar(prefix + key, SECRET_PLACEHOLDER, "secret", False, (name, key))
+        for var in _env_from(source, ns, objs, needs, problems, unset):
+            env.pop(var.name, None)
+            env[var.name] = var
+    defined = {name: var.value for name, var in {**service, **env}.items()}  # what $(VAR) sees so far
     for entry in container.env:
         name = str(entry.get("name", ""))
-        env.pop(name, None)  # a later definition moves to the end, as the kubelet orders it
-        var = _env_entry(entry, workload, ns, objs, env, needs, problems)
+        var = _env_entry(entry, workload, container, ns, objs, defined, needs, problems, unset)
         if var is not None:
+            env.pop(name, None)  # a later definition moves to the end
             env[name] = var
-    return ContainerEnv(workload.name, workload.kind, container.name, ns, env, tuple(needs), tuple(problems))
+            defined[name] = var.value
+            unset.pop(name, None)
+    out = {k: v for k, v in service.items() if k not in env}
+    out.update(env)
+    return ContainerEnv(workload.name, workload.kind, container.name, ns, out, tuple(needs), tuple(problems),
+                        unset)
 
 
-def _env_entry(entry: Mapping[str, Any], workload: Workload, ns: str, objs: Objects,
-               env: Mapping[str, EnvVar], needs: list[SecretNeed], problems: list[str]) -> EnvVar | None:
+def _env_from(source: Mapping[str, Any], ns: str, objs: Objects, needs: list[SecretNeed],
+              problems: list[str], unset: dict[str, str]) -> list[EnvVar]:
+    """The variables of one envFrom source: every key with the prefix, invalid names skipped."""
+    prefix = str(source.get("prefix") or "")
+    if source.get("configMapRef"):
+        ref = source["configMapRef"]
+        name = str(ref.get("name"))
+        data = objs.config_maps.get((ns, name))
+        if data is None:
+            if not ref.get("optional"):
+                problems.append(f"envFrom config map {name} is not rendered by the chart: the pods will not "
+                                "start (CreateContainerConfigError) unless it is created another way")
+            return []
+        pairs = [(key, EnvVar(prefix + key, value, "configmap", True, (name, key))) for key, value in data.items()]
+    elif source.get("secretRef"):
+        ref = source["secretRef"]
+        name = str(ref.get("name"))
+        needs.append(SecretNeed(name, None, bool(ref.get("optional")), None))
+        found = objs.secrets.find(name, ns)
+        pairs = [(key, EnvVar(prefix + key, SECRET_PLACEHOLDER, "secret", False, (name, key)))
+                 for key in sorted(found.keys if found else ())]
+    else:
+        return []
+    out = []
+    for key, var in pairs:
+        if _ENV_NAME.fullmatch(var.name):
+            out.append(var)
+        else:
+            unset[var.name] = f"envFrom key {key!r} of {name} is not a valid variable name: the kubelet skips it"
+    return out
+
+
+def _env_entry(entry: Mapping[str, Any], workload: Workload, container: Container, ns: str, objs: Objects,
+               defined: Mapping[str, str], needs: list[SecretNeed], problems: list[str],
+               unset: dict[str, str]) -> EnvVar | None:
+    """One `env` entry as the kubelet resolves it; None when it sets nothing (an optional source absent)."""
     name = str(entry.get("name", ""))
     source = entry.get("valueFrom")
-    if not source:
-        raw = entry.get("value")
-        if raw is not None and not isinstance(raw, str):
-            problems.append(f"{name}: value {raw!r} is a {type(raw).__name__}, not a string; "
-                            "the API server rejects the manifest (quote it in the template)")
-        return EnvVar(name, _expand("" if raw is None else str(raw), env), "value")
+    raw = entry.get("value")
+    if raw is not None and not isinstance(raw, str):
+        problems.append(f"{name}: value {raw!r} is a {type(raw).__name__}, not a string; "
+                        "the API server rejects the manifest (quote it in the template)")
+    if raw not in (None, "") or not source:
+        return EnvVar(name, expand("" if raw is None else str(raw), defined), "value")
     if "secretKeyRef" in source:
         ref = source["secretKeyRef"] or {}
-        needs.append(SecretNeed(str(ref.get("name")), str(ref.get("key")), bool(ref.get("optional")), name))
-        return EnvVar(name, SECRET_PLACEHOLDER, "secret", False, (str(ref.get("name")), str(ref.get("key"))))
+        secret, key, optional = str(ref.get("name")), str(ref.get("key")), bool(ref.get("optional"))
+        needs.append(SecretNeed(secret, key, optional, name))
+        found = objs.secrets.find(secret, ns)
+        if optional and (found is None or key not in found.keys):
+            unset[name] = f"optional secret {secret} key {key} is absent: the kubelet leaves {name} unset"
+            return None
+        return EnvVar(name, SECRET_PLACEHOLDER, "secret", False, (secret, key))
     if "configMapKeyRef" in source:
         ref = source["configMapKeyRef"] or {}
-        cm, key = str(ref.get("name")), str(ref.get("key"))
+        cm, key, optional = str(ref.get("name")), str(ref.get("key")), bool(ref.get("optional"))
         data = objs.config_maps.get((ns, cm))
         if data is not None and key in data:
             return EnvVar(name, data[key], "configmap", True, (cm, key))
-        if data is not None and not ref.get("optional"):
-            problems.append(f"{name}: config map {cm} has no key {key}")
+        if optional:
+            unset[name] = f"optional config map {cm} key {key} is absent: the kubelet leaves {name} unset"
+            return None
+        problems.append(f"{name}: config map {cm} has no key {key}" if data is not None else
+                        f"{name}: config map {cm} is not rendered by the chart: the pods will not start "
+                        "(CreateContainerConfigError) unless it is created another way")
         return EnvVar(name, "", "configmap", False, (cm, key))
     if "fieldRef" in source:
         path = str((source["fieldRef"] or {}).get("fieldPath", ""))
         value, known = _field_value(path, workload, ns)
         return EnvVar(name, value, "field", known)
     if "resourceFieldRef" in source:
-        return EnvVar(name, "1", "resource", False)
+        value, known = _resource_value(source["resourceFieldRef"] or {}, workload, container)
+        return EnvVar(name, value, "resource", known)
     problems.append(f"{name}: valueFrom {sorted(source)} is not understood")
     return EnvVar(name, "", "value", False)
 
 
-def _expand(value: str, env: Mapping[str, EnvVar]) -> str:
-    """Kubernetes' $(VAR) expansion: defined names are replaced, $$ escapes, others stay as they are."""
-    def sub(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        var = env.get(match.group(1))
-        return var.value if var is not None else match.group(0)
+def expand(value: str, defined: Mapping[str, str]) -> str:
+    """$(VAR) expansion as third_party/forked/golang/expansion/expand.go Expand does it.
 
-    return _REF.sub(sub, value)
+    `$(NAME)` of a defined name becomes its value, of an undefined one stays verbatim; `$$` is one
+    `$`; a `$` before anything else (or an unclosed `$(`) is kept as written.
+    """
+    if "$" not in value:
+        return value
+    out: list[str] = []
+    checkpoint = cursor = 0
+    while cursor < len(value):
+        if value[cursor] == "$" and cursor + 1 < len(value):
+            out.append(value[checkpoint:cursor])
+            rest = value[cursor + 1:]
+            close = rest.find(")") if rest[0] == "(" else -1
+            if rest[0] == "$":
+                out.append("$")
+            elif close > 0:
+                ref = rest[1:close]
+                out.append(defined.get(ref, f"$({ref})"))
+                cursor += close
+            else:
+                out.append("$" + rest[0])
+            cursor += 1
+            checkpoint = cursor + 1
+        cursor += 1
+    return "".join(out) + value[checkpoint:]
+
+
+_QUANTITY = re.compile(r"^([0-9.]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_SUFFIX = {None: 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_NODE_ALLOCATABLE = {"cpu": "2", "memory": "8Gi", "ephemeral-storage": "100Gi"}  # a plausible node
+
+
+def _quantity(text: Any) -> float | None:
+    match = _QUANTITY.match(str(text).strip())
+    return float(match.group(1)) * _SUFFIX[match.group(2)] if match else None
+
+
+def _resource_value(ref: Mapping[str, Any], workload: Workload, container: Container) -> tuple[str, bool]:
+    """resourceFieldRef as resource.ExtractContainerResourceValue gives it: the quantity divided by the
+    divisor, rounded up; a limit the container does not set defaults to the node's allocatable
+    (kubelet defaultPodLimitsForDownwardAPI), which only the cluster knows."""
+    target = workload.container(str(ref.get("containerName"))) if ref.get("containerName") else None
+    resources = (target or container).resources
+    kind, _, resource = str(ref.get("resource", "")).partition(".")
+    given = (resources.get(kind) or {}).get(resource)
+    if given is None and kind == "requests":
+        given = (resources.get("limits") or {}).get(resource)  # an unset request defaults to the limit
+    known = given is not None
+    if given is None:
+        given = _NODE_ALLOCATABLE.get(resource, "0") if kind == "limits" else "0"
+    amount = _quantity(given) or 0.0
+    divisor = _quantity(ref.get("divisor") or "1") or 1.0
+    return str(max(0, math.ceil(amount / divisor - 1e-9))), known
 
 
 def _field_value(path: str, workload: Workload, ns: str) -> tuple[str, bool]:
@@ -188,29 +284,40 @@ def _field_value(path: str, workload: Workload, ns: str) -> tuple[str, bool]:
 
 
 def _service_links(services: list[dict[str, Any]]) -> dict[str, EnvVar]:
-    """The docker-link style variables the kubelet injects for every Service in the namespace."""
+    """The docker-link style variables of envvars.go FromServices: the master `kubernetes` service
+    always (kubelet_pods.go getServiceEnvVarMap adds it even when enableServiceLinks is false), and
+    every Service of the namespace with a cluster IP when links are on."""
     out: dict[str, EnvVar] = {}
-    for svc in sorted(services, key=lambda s: str((s.get("metadata") or {}).get("name", ""))):
+    master = {"metadata": {"name": "kubernetes"}, "spec": {"clusterIP": _MASTER_IP,
+                                                           "ports": [{"name": "https", "port": 443}]}}
+    chart = sorted(services, key=lambda s: str((s.get("metadata") or {}).get("name", "")))
+    for index, svc in enumerate([master, *chart]):
         spec = svc.get("spec") or {}
         ports = spec.get("ports") or []
         if spec.get("clusterIP") == "None" or spec.get("type") == "ExternalName" or not ports:
-            continue
-        base = str((svc.get("metadata") or {}).get("name", "")).upper().replace("-", "_")
-        ip = "10.96.0.10"
+            continue  # IsServiceIPSet: headless and ExternalName services get no variables
+        base = _variable_name(str((svc.get("metadata") or {}).get("name", "")))
+        ip = str(spec.get("clusterIP") or f"10.96.0.{9 + index}")
         values = {f"{base}_SERVICE_HOST": ip, f"{base}_SERVICE_PORT": str(ports[0].get("port"))}
         for port in ports:
             if port.get("name"):
-                values[f"{base}_SERVICE_PORT_{str(port['name']).upper().replace('-', '_')}"] = str(port.get("port"))
-        first = ports[0]
-        proto = str(first.get("protocol") or "TCP")
-        values[f"{base}_PORT"] = f"{proto.lower()}://{ip}:{first.get('port')}"
-        for port in ports:
+                values[f"{base}_SERVICE_PORT_{_variable_name(str(port['name']))}"] = str(port.get("port"))
+        for number, port in enumerate(ports):
             proto = str(port.get("protocol") or "TCP")
+            link = f"{proto.lower()}://{ip}:{port.get('port')}"
+            if number == 0:
+                values[f"{base}_PORT"] = link
             stem = f"{base}_PORT_{port.get('port')}_{proto.upper()}"
-            values.update({stem: f"{proto.lower()}://{ip}:{port.get('port')}", f"{stem}_PROTO": proto.lower(),
-                           f"{stem}_PORT": str(port.get("port")), f"{stem}_ADDR": ip})
+            values.update({stem: link, f"{stem}_PROTO": proto.lower(), f"{stem}_PORT": str(port.get("port")),
+                           f"{stem}_ADDR": ip})
         out.update({k: EnvVar(k, v, "service", True) for k, v in values.items()})
     return out
+
+
+def _variable_name(name: str) -> str:
+    """envvars.go makeEnvVariableName: upper case, `.` and `-` to `_`, `_` before a leading digit."""
+    out = name.replace(".", "_").replace("-", "_").upper()
+    return "_" + out if out[:1].isdigit() else out
 
 
 def environments(workloads: Iterable[Workload], objs: Objects,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
+from typing import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +18,11 @@ MARKERS = {
 }
 
 ENVIRONMENTS_VAR = "RELEASEGATE_ENVIRONMENTS"
-_TAG = re.compile(r"^v?\d+\.\d+\.\d+$")
-_SOURCE_REF = re.compile(r"^(?P<source>[A-Za-z0-9_.-]+)=(?P<ref>\S+)$")
+_TAG = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")  # as the environments file's names
+_SOURCE_REF = re.compile(r"(?P<source>[A-Za-z0-9_.-]+)=(?P<ref>.*)", re.DOTALL)
+_RANGE = re.compile(r"\.\.|^\^|\^[@!-]")  # a..b, a...b, ^a, a^@, a^!, a^-: git's range notations
+MAX_TIMEOUT_S = 3600.0  # as network.timeout_s
 
 
 def _env_list(value: str) -> tuple[str, ...]:
@@ -25,38 +30,63 @@ def _env_list(value: str) -> tuple[str, ...]:
     names = tuple(sorted({part.strip() for part in value.split(",") if part.strip()}))
     if not names:
         raise pytest.UsageError(f"--env: {value!r} names no environment; use NAME[,NAME...] or all")
+    for name in names:
+        if not _NAME.fullmatch(name):
+            raise pytest.UsageError(f"--env: {name!r} is not an environment name "
+                                    "(letters, digits, '.', '_', '-')")
+    if "all" in names and len(names) > 1:
+        raise pytest.UsageError(f"--env: {value!r} mixes all with names; give one or the other")
     return names
+
+
+def one_commit(flag: str, ref: str) -> str:
+    """Check that a ref names one commit (a branch, tag, SHA or rev such as HEAD~2): not a range,
+    not an option to git, no whitespace. Whether it exists is checked once the file is read."""
+    if not ref or ref.startswith("-") or any(c.isspace() or not c.isprintable() for c in ref):
+        raise pytest.UsageError(f"{flag}: {ref!r} is not a branch, tag or commit")
+    if _RANGE.search(ref):
+        raise pytest.UsageError(f"{flag}: {ref!r} is a range of commits; name one branch, tag or "
+                                "commit")
+    return ref
 
 
 def _source_ref(value: str) -> tuple[str, str]:
     """Parse ``--ref SOURCE=REF``."""
-    match = _SOURCE_REF.match(value)
-    if not match:
+    match = _SOURCE_REF.fullmatch(value)
+    if not match or not match["ref"]:
         raise pytest.UsageError(f"--ref: {value!r} is not SOURCE=REF (for example app=v1.4.0)")
-    return match["source"], match["ref"]
+    return match["source"], one_commit("--ref", match["ref"])
+
+
+def _ref_of(flag: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        return one_commit(flag, value)
+    parse.__name__ = flag.lstrip("-").replace("-", "_")
+    return parse
 
 
 def _release_tag(value: str) -> str:
-    """Parse ``--tag``: a semantic version tag such as v1.5.0."""
-    if not _TAG.match(value):
+    """Parse ``--tag``: a semantic version tag such as v1.5.0 (ASCII digits)."""
+    if not _TAG.fullmatch(value):
         raise pytest.UsageError(f"--tag: {value!r} is not a release tag like v1.5.0")
     return value
 
 
 def _positive_float(value: str) -> float:
-    """Parse a positive number of seconds."""
+    """Parse a finite number of seconds > 0 and <= MAX_TIMEOUT_S (nan, inf, 1e308 are not)."""
     try:
         number = float(value)
     except ValueError:
-        number = -1.0
-    if number <= 0:
-        raise pytest.UsageError(f"--timeout-s: {value!r} is not a positive number of seconds")
+        number = math.nan
+    if not 0 < number <= MAX_TIMEOUT_S:  # false for nan
+        raise pytest.UsageError(f"--timeout-s: {value!r} is not a number of seconds > 0 and "
+                                f"<= {MAX_TIMEOUT_S:g}")
     return number
 
 
 def _count(value: str) -> int:
-    """Parse a whole number of zero or more."""
-    if not value.isdigit():
+    """Parse a whole number of zero or more (ASCII digits)."""
+    if not re.fullmatch(r"[0-9]{1,9}", value.strip()):
         raise pytest.UsageError(f"--max-commits-behind: {value!r} is not a whole number >= 0")
     return int(value)
 
@@ -71,10 +101,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="environments to check (default: ini releasegate_env, else all)")
     group.addoption("--ref", metavar="SOURCE=REF", type=_source_ref, action="append", default=[],
                     help="evaluate SOURCE at REF instead of its integration branch (repeatable)")
-    group.addoption("--app-ref", metavar="REF", default=None, help="evaluate the application source at REF")
-    group.addoption("--gitops-ref", metavar="REF", default=None,
+    group.addoption("--app-ref", metavar="REF", type=_ref_of("--app-ref"), default=None,
+                    help="evaluate the application source at REF")
+    group.addoption("--gitops-ref", metavar="REF", type=_ref_of("--gitops-ref"), default=None,
                     help="evaluate the deployment-repository source at REF")
-    group.addoption("--candidate", metavar="REF", default=None,
+    group.addoption("--candidate", metavar="REF", type=_ref_of("--candidate"), default=None,
                     help="the commit about to be released (default: the app's integration branch)")
     group.addoption("--tag", metavar="vX.Y.Z", type=_release_tag, default=None,
                     help="the release tag about to be cut (default: next patch)")
@@ -118,6 +149,14 @@ class Settings:
 _SETTINGS = pytest.StashKey[Settings]()
 
 
+def _resolved(path: Path) -> Path:
+    """The path with symlinks resolved; a symlink loop stays as typed, for the loader to name."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
 def settings(config: pytest.Config) -> Settings:
     """Return the resolved settings of this run (computed on first call, then cached)."""
     if _SETTINGS in config.stash:
@@ -140,7 +179,7 @@ def settings(config: pytest.Config) -> Settings:
     report = getattr(opt, "report_json", None) or config.getini("releasegate_report_json") or None
     strict = getattr(opt, "strict_warnings", None)
     resolved = Settings(
-        environments_path=(base / path).resolve(),
+        environments_path=_resolved(base / path),
         env_names=env_names,
         refs=refs,
         candidate=getattr(opt, "candidate", None),

@@ -8,6 +8,7 @@ nothing here touches the network or a database.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -16,11 +17,12 @@ import pytest
 from plugins.environments import Estate, EnvironmentsError, ensure_sources, load
 from plugins.gitrepo import GitRepo, SourceError
 from plugins.host import EnvHost, Estatewide
-from plugins.options import Settings, settings
+from plugins.options import ENVIRONMENTS_VAR, Settings, settings
 
 ItemGenerator = Callable[[EnvHost], Iterable[tuple[str, Any]]]
 _ITEMS = "_releasegate_items"
 _APPLIES = "_releasegate_applies"
+_FIRST = "_releasegate_first"
 _SHARED = pytest.StashKey[Estatewide]()
 
 
@@ -55,6 +57,12 @@ def per_env(applies: Callable[[EnvHost], bool]) -> Callable[[Any], Any]:
         return function
 
     return mark
+
+
+def first(function: Any) -> Any:
+    """Run the decorated check before all others (a misconfiguration is said at the start of the run)."""
+    setattr(function, _FIRST, True)
+    return function
 
 
 def _alias_refs(opts: Settings, estate: Estate) -> Settings:
@@ -119,7 +127,8 @@ def selected(config: pytest.Config) -> list[str]:
 def pytest_configure(config: pytest.Config) -> None:
     """Read the environments file up front when there is one, so a bad file stops the run (exit 4)."""
     opts = settings(config)
-    explicit = config.option.environments or config.getini("releasegate_environments")
+    explicit = (config.option.environments or os.environ.get(ENVIRONMENTS_VAR)
+                or config.getini("releasegate_environments"))
     if opts.environments_path.exists() or explicit or opts.env_names:
         shared(config)
 
@@ -135,7 +144,9 @@ def _item_id(pair: tuple[str, Any]) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the placeholder of checks that apply to none of the selected environments."""
+    """Deselect the placeholder of checks that apply to none of the selected environments; move the
+    checks marked `first` to the front."""
+    items.sort(key=lambda item: not getattr(getattr(item, "function", None), _FIRST, False))
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)

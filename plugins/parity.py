@@ -16,7 +16,7 @@ import re
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from plugins import boot, settings_model
 from plugins.container_env import ContainerEnv, EnvVar, SecretNeed, environments, objects
@@ -62,7 +62,7 @@ class Finding:
 class Target:
     """An application commit an environment's config is checked against."""
 
-    role: str  # running | candidate
+    role: str  # running | candidate | reset
     sha: str
     label: str  # "v1.4.1 (0123456789ab)"
 
@@ -111,6 +111,28 @@ def settings_containers(host: Any, entry: SettingsEntry,
     return [(container_id(e, envs), e) for e in envs if e.container in entry.containers]
 
 
+def chart_containers(host: Any, gitops_ref: str | None = None) -> list[str]:
+    """Every container name (init containers too) of the environment's rendered chart, sorted."""
+    return sorted({e.container for e in container_envs(host, gitops_ref)})
+
+
+def unmatched_containers(host: Any, entry: SettingsEntry, gitops_ref: str | None = None) -> list[str]:
+    """Names in the entry's `containers` that match no container of the rendered chart."""
+    there = set(chart_containers(host, gitops_ref))
+    return [name for name in entry.containers if name not in there]
+
+
+def containers_finding(host: Any, entry: SettingsEntry, where: str) -> Finding | None:
+    """A blocker naming the entry's container names that match nothing here, and the names that exist."""
+    missing = unmatched_containers(host, entry)
+    if not missing:
+        return None
+    return Finding(BLOCK, f"{where}: {', '.join(missing)} {_verb(missing, 'matches', 'match')} no container "
+                          f"of {host.name}'s rendered chart, so {_verb(missing, 'it is', 'they are')} not checked "
+                          f"(its containers: {', '.join(chart_containers(host))}): correct the names",
+                   "containers", {"unmatched": missing, "containers": chart_containers(host)})
+
+
 def values_file(host: Any, gitops_ref: str | None = None) -> str:
     """The environment's most specific values file (where a missing variable should be added)."""
     source = host.chart_source(gitops_sha(host, gitops_ref))
@@ -131,8 +153,14 @@ def _normal(path: str) -> str:
 
 # -- which code ------------------------------------------------------------------------------------
 def running(host: Any, gitops_ref: str | None = None, entry: SettingsEntry | None = None) -> Deployed:
-    """Which application commit the environment runs (from its rendered chart at a gitops ref)."""
-    return for_host(host, gitops_ref, entry.containers if entry and entry.containers else None)
+    """Which application commit the environment runs (from its rendered chart at a gitops ref).
+
+    Only the entry's containers that exist count; names that match nothing are reported on their
+    own (containers_finding) and never change which commit is found.
+    """
+    names = [n for n in entry.containers if n not in unmatched_containers(host, entry, gitops_ref)] \
+        if entry and entry.containers else None
+    return for_host(host, gitops_ref, names or None)
 
 
 def label(host: Any, sha: str, ref: str | None = None) -> str:
@@ -150,6 +178,8 @@ def targets(host: Any, entry: SettingsEntry, gitops_ref: str | None = None) -> d
     `candidate`: the code the environment gets next (--candidate or the application's main for an
     environment that deploys tags, the branch head for one that deploys a branch); left out when it
     is the running commit.
+    `reset`: main's head, for an environment that deploys another branch (a shared branch reset to
+    main after use); left out when it is the running or candidate commit.
     """
     app = host.git(host.app_source)
     out: dict[str, Target] = {}
@@ -161,7 +191,26 @@ def targets(host: Any, entry: SettingsEntry, gitops_ref: str | None = None) -> d
     cand = app.resolve(ref)
     if cand != run_sha:
         out["candidate"] = Target("candidate", cand, label(host, cand, ref))
+    main = reset_branch(host)
+    if main and not explicit:
+        head = app.resolve(main)
+        if head not in (run_sha, cand):
+            out["reset"] = Target("reset", head, label(host, head, main))
     return out
+
+
+def reset_branch(host: Any) -> str | None:
+    """The application's main branch, for an environment that deploys another (shared) branch: it
+    gets main's head at its next reset. None when the environment deploys tags or main itself."""
+    branch = host.spec.deploys.branch
+    main = host.estate.sources[host.app_source].main
+    return main if branch and branch != main else None
+
+
+def as_reset(host: Any, found: Iterable[Finding]) -> list[Finding]:
+    """Findings against main's head for a shared-branch environment: warnings that say the next reset fails."""
+    lead = f"{host.name}: the next reset of {host.spec.deploys.branch} to {reset_branch(host)} will not boot: "
+    return [replace(f, severity=WARN, message=lead + f.message.removeprefix(f"{host.name}: ")) for f in found]
 
 
 @functools.lru_cache(maxsize=256)
@@ -256,14 +305,63 @@ def _verb(names: list[str], one: str, many: str) -> str:
     return one if len(names) == 1 else many
 
 
+_ROUNDS = 6  # boots per distinct environment at most: each moves every failing stand-in to its next choice
+
+
 def boot_env(env: ContainerEnv, m: settings_model.SettingsModel) -> dict[str, str]:
-    """The container's environment with placeholders fitting the field for values only the cluster knows."""
-    values = env.values()
-    for name, var in env.vars.items():
-        if var.known:
-            continue
-        values[name] = boot.placeholder(m.annotation_for(name), var.value or boot.placeholder(None))
-    return values
+    """The container's environment with the first stand-in for each value only the cluster knows."""
+    return _StandIns.of(env, m).values()
+
+
+@dataclass
+class _StandIns:
+    """The stand-ins tried for each value only the cluster knows, and the one in use."""
+
+    env: ContainerEnv
+    options: dict[str, list[str]]
+    chosen: dict[str, int]
+
+    @classmethod
+    def of(cls, env: ContainerEnv, m: settings_model.SettingsModel) -> "_StandIns":
+        options = {name: boot.stand_ins(m.annotation_for(name), name, None if var.secret else var.value)
+                   for name, var in env.vars.items() if not var.known}
+        return cls(env, options, {name: 0 for name in options})
+
+    def values(self) -> dict[str, str]:
+        values = self.env.values()
+        values.update({name: options[self.chosen[name]] for name, options in self.options.items()})
+        return values
+
+    def tried(self) -> dict[str, tuple[str, ...]]:
+        return {name: tuple(options[:self.chosen[name] + 1]) for name, options in self.options.items()}
+
+    def advance(self, m: settings_model.SettingsModel, result: boot.BootResult) -> bool:
+        """Move every stand-in a validator rejected to its next choice (adding what the validator's
+        message names); False when none is left to try."""
+        values = settings_model.EnvView(self.values())
+        failing: dict[str, str] = {}
+        for outcome in result.outcomes:
+            for error in outcome.errors:
+                name = _error_variable(m, outcome, error, values)
+                if name in self.options:
+                    failing.setdefault(name, str(error.get("msg") or ""))
+        moved = False
+        for name, message in failing.items():
+            options, at = self.options[name], self.chosen[name]
+            options[at + 1:at + 1] = [v for v in boot.stand_ins_from_message(message) if v not in options]
+            if at + 1 < len(options):
+                self.chosen[name] = at + 1
+                moved = True
+        return moved
+
+
+def _error_variable(m: settings_model.SettingsModel, outcome: boot.Outcome, error: dict,
+                    values: settings_model.EnvView) -> str | None:
+    """The variable a pydantic error's field reads, if any."""
+    owner = m.get(str(error.get("title"))) or m.get(outcome.name)
+    f = owner.field_for(error.get("loc") or ()) if owner else None
+    hit = f.lookup(values) if f else None
+    return hit[0] if hit else None
 
 
 _BOOTED: dict[tuple, boot.BootResult] = {}
@@ -305,18 +403,28 @@ def boot_results(host: Any, entry: SettingsEntry, target: Target,
 
 def _boot_results(host: Any, entry: SettingsEntry, target: Target,
                   envs: list[tuple[str, ContainerEnv]]) -> dict[str, boot.BootResult]:
+    """Boot each distinct environment; a stand-in a validator rejects is replaced by the next
+    plausible one and the boot repeated, so a warning means no stand-in fits."""
     text, m = model(host, entry, target.sha)
     classes = tuple(c.name for c in m.classes)
-    jobs: dict[tuple, boot.BootJob] = {}
-    keys: dict[str, tuple] = {}
+    groups: dict[tuple, tuple[ContainerEnv, list[str]]] = {}
     for item_id, env in envs:
         values = boot_env(env, m)
         key = tuple(sorted((n, v) for n, v in values.items() if m.may_read(n)))
-        keys[item_id] = key
-        jobs.setdefault(key, boot.BootJob(str(len(jobs)), text, PurePosixPath(entry.path).name, values,
-                                          classes, entry.boot))
-    results = _boot_batch(interpreter(host, entry), host.timeout_s, list(jobs.values()))
-    return {item_id: results[jobs[key].key] for item_id, key in keys.items()}
+        groups.setdefault(key, (env, []))[1].append(item_id)
+    pending = {key: _StandIns.of(env, m) for key, (env, _) in groups.items()}
+    results: dict[tuple, boot.BootResult] = {}
+    for _ in range(_ROUNDS):
+        jobs = {key: boot.BootJob(str(i), text, PurePosixPath(entry.path).name, stand.values(), classes, entry.boot)
+                for i, (key, stand) in enumerate(pending.items())}
+        booted = _boot_batch(interpreter(host, entry), host.timeout_s, list(jobs.values()))
+        for key, job in jobs.items():
+            results[key] = replace(booted[job.key], tried=pending[key].tried())
+            if not pending[key].advance(m, results[key]):
+                del pending[key]
+        if not pending:
+            break
+    return {item_id: results[key] for key, (_, ids) in groups.items() for item_id in ids}
 
 
 def boot_findings(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str | None = None,
@@ -352,7 +460,7 @@ def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: Contai
     if result.import_failure:
         if only is not None and only != first:
             return []  # one cause: reported by the boot function's item (or the first class's)
-        return [(env.container, _outcome_finding(None, env, result.import_failure, f"importing {entry.path}"))]
+        return [(env.container, _outcome_finding(None, env, result.import_failure, f"importing {entry.path}", m))]
     out: list[tuple[str | None, Finding]] = []
     seen: set[tuple] = set()
     for outcome in result.outcomes:
@@ -362,7 +470,7 @@ def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: Contai
         mine = only is None or outcome.name == only
         if outcome.exception:
             if mine:
-                out.append((env.container, _outcome_finding(cls, env, outcome, outcome.name)))
+                out.append((env.container, _outcome_finding(cls, env, outcome, outcome.name, m)))
             continue
         for error in outcome.errors:
             owner = m.get(str(error.get("title"))) or cls
@@ -372,14 +480,22 @@ def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: Contai
                 continue  # already reported (by another class, or by the required-field check)
             seen.add(key)
             if mine:
-                out.append((env.container, _error_finding(owner, f, env, error, outcome.name)))
+                out.append((env.container, _error_finding(owner, f, env, error, outcome.name, m, result.tried)))
     return out
 
 
+def _unset_hint(env: ContainerEnv, m: settings_model.SettingsModel) -> str:
+    """Why variables the settings could read are not set in this container (the kubelet left them out)."""
+    why = [reason for name, reason in sorted(env.unset.items()) if m.may_read(name)]
+    return f" ({'; '.join(why)})" if why else ""
+
+
 def _error_finding(owner: Any, f: settings_model.SettingsField | None, env: ContainerEnv,
-                   error: dict, via: str) -> Finding:
+                   error: dict, via: str, m: settings_model.SettingsModel,
+                   tried: Mapping[str, tuple[str, ...]] | None = None) -> Finding:
     loc = ".".join(str(p) for p in error.get("loc") or ())
-    field_name = f"{owner.name}.{f.name}" if owner and f else (f"{owner.name}.{loc}" if owner else loc)
+    field_name = f"{owner.name}.{f.name}" if owner and f else (".".join(filter(None, (owner.name, loc))) if owner
+                                                               else loc)
     hit = f.lookup(settings_model.EnvView(env.values())) if f else None
     var: EnvVar | None = env.vars.get(hit[0]) if hit else None
     context = f" (via {via})" if owner is None or via != owner.name else ""
@@ -389,20 +505,23 @@ def _error_finding(owner: Any, f: settings_model.SettingsField | None, env: Cont
     if var is not None and not var.known:
         source = f"secret {var.ref[0]} key {var.ref[1]}" if var.secret and var.ref else var.source
         details.update(variable=var.name, source=var.source)
-        return Finding(WARN, f"{var.name} (from {source}) may not fit {field_name}: a stand-in value "
-                             f"failed with: {reason}{context}; the sealed value cannot be read here, check it",
-                       var.name, details)
+        values = (tried or {}).get(var.name) or ()
+        details.update(tried=list(values))
+        return Finding(WARN, f"{var.name} (from {source}) may not fit {field_name}: no stand-in boots (tried "
+                             f"{', '.join(repr(v) for v in values)}); the last failed with: {reason}{context}; "
+                             "the value cannot be read here, check it", var.name, details)
     if var is not None:
         details.update(variable=var.name, value=var.value)
         return Finding(BLOCK, f"{var.name}={var.value!r} fails {field_name}: {reason}{context}", var.name, details)
-    return Finding(BLOCK, f"{field_name} fails at boot: {reason}{context}", None, details)
+    return Finding(BLOCK, f"{field_name} fails at boot: {reason}{context}{_unset_hint(env, m)}", None, details)
 
 
-def _outcome_finding(cls: Any, env: ContainerEnv, outcome: boot.Outcome, what: str) -> Finding:
+def _outcome_finding(cls: Any, env: ContainerEnv, outcome: boot.Outcome, what: str,
+                     m: settings_model.SettingsModel) -> Finding:
     if outcome.errors:
         error = outcome.errors[0]
-        return _error_finding(cls, cls.field_for(error.get("loc") or ()) if cls else None, env, error, what)
-    return Finding(BLOCK, f"{what} fails at boot: {outcome.exception}", None,
+        return _error_finding(cls, cls.field_for(error.get("loc") or ()) if cls else None, env, error, what, m)
+    return Finding(BLOCK, f"{what} fails at boot: {outcome.exception}{_unset_hint(env, m)}", None,
                    {"container": env.container, "exception": outcome.exception})
 
 

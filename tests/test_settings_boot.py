@@ -167,3 +167,33 @@ def test_a_session_interpreter_that_went_away_is_replaced() -> None:
     first.wait()
     got = outcomes(boot.run([job({"SEARCH_URL": "s"})])["j"])
     assert got["SearchSettings"].ok and boot._SERVERS[sys.executable].proc is not first
+
+
+@pytest.mark.parametrize(("annotation", "name", "first"), [
+    ("str", "DATABASE_URL", "postgresql://user:placeholder@db.invalid:5432/db"),
+    ("str", "REDIS_DSN", "redis://:placeholder@redis.invalid:6379/0"),
+    ("str", "WEBHOOK_URL", "https://placeholder.invalid/"),
+    ("str", "SETTINGS_JSON", "{}"), ("str", "METRICS_PORT", "8080"),
+    ("SecretStr", "JWT_SECRET", "releasegateStandIn0123456789abcdefghijklmnop"),
+    ("int", "DATABASE_POOL", "1"), ("str", "GREETING", "releasegate-sealed-value"),
+    ("Literal['eu', 'us']", "REGION", "eu"), ("Optional[Literal[1, 2]]", "TIER", "1"),
+])
+def test_stand_ins_by_annotation_then_by_name(annotation: str, name: str, first: str) -> None:
+    """The first stand-in comes from the annotation when it says something, else from the name."""
+    found = boot.stand_ins(annotation, name)
+    assert found[0] == first and found[-1] == "releasegate-sealed-value" and len(found) == len(set(found))
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    ("Value error, DSN must use postgresql+asyncpg:// or sqlite+aiosqlite://",
+     ["postgresql+asyncpg://user:placeholder@placeholder.invalid:5432/db", "sqlite+aiosqlite:///releasegate.db"]),
+    ("String should match pattern '^postgresql\\+asyncpg://'",
+     ["postgresql+asyncpg://user:placeholder@placeholder.invalid:5432/db"]),
+    ("Input should be 'json' or 'text'", ["json", "text"]),
+    ("Value error, the key must start with sk-", ["sk-releasegate"]),
+    ("Value error, at least 12 characters", ["releasegate-"]),
+    ("Field required", []),
+])
+def test_stand_ins_from_the_validators_own_message(message: str, expected: list[str]) -> None:
+    """Schemes, prefixes, quoted literals and lengths that a validator's message names."""
+    assert boot.stand_ins_from_message(message) == expected

@@ -49,6 +49,7 @@ APP_V1 = {
     "server/app/settings.py": SETTINGS_HEAD + """
         enable_audit_log: bool = False
         database_url: str = Field("", alias="DATABASE_URL", pattern=r"^postgresql\\+asyncpg://")
+        api_key: str = Field("", alias="API_KEY", pattern=r"^ak_[0-9]{8}$")
 
     def get_settings():
         return AppSettings()
@@ -142,7 +143,7 @@ CHART = {
         kind: SealedSecret
         metadata: {name: backend-secrets, namespace: app-prod}
         spec:
-          encryptedData: {DATABASE_URL: AgB0x}
+          encryptedData: {DATABASE_URL: AgB0x, API_KEY: AgB2x}
         ---
         apiVersion: bitnami.com/v1alpha1
         kind: SealedSecret
@@ -270,6 +271,11 @@ def make_host(estate_dir: Path, env: str, **refs: str) -> Any:
 
 
 # -- container env, sealed, deployed -------------------------------------------------------------
+KUBERNETES_LINKS = {"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBERNETES_SERVICE_PORT_HTTPS",
+                    "KUBERNETES_PORT", "KUBERNETES_PORT_443_TCP", "KUBERNETES_PORT_443_TCP_PROTO",
+                    "KUBERNETES_PORT_443_TCP_PORT", "KUBERNETES_PORT_443_TCP_ADDR"}
+
+
 def prod_envs(estate_dir: Path, gitops_ref: str = "main") -> dict[str, container_env.ContainerEnv]:
     host = make_host(estate_dir, "production")
     return {e.container: e for e in parity.container_envs(host, gitops_ref)}
@@ -290,7 +296,7 @@ def test_env_values_null_secret_configmap_field_and_expansion(estate_dir: Path, 
     assert "API_PORT" not in api.declared()
     assert [(n.secret, n.key) for n in api.needs] == [("backend-secrets", None), ("mail-secrets", "smtp-password")]
     assert prod_envs(estate_dir)["wait"].vars.keys() == {  # an init container without env: service links
-        "API_SERVICE_HOST", "API_SERVICE_PORT", "API_SERVICE_PORT_HTTP", "API_PORT", "API_PORT_8000_TCP",
+        *KUBERNETES_LINKS, "API_SERVICE_HOST", "API_SERVICE_PORT", "API_SERVICE_PORT_HTTP", "API_PORT", "API_PORT_8000_TCP",
         "API_PORT_8000_TCP_PROTO", "API_PORT_8000_TCP_PORT", "API_PORT_8000_TCP_ADDR"}
 
 
@@ -301,7 +307,7 @@ def test_env_value_that_is_not_a_string_is_a_problem() -> None:
                                                           {"name": "EMPTY"}]}]}}}}
     (w,) = workloads([manifest])
     env = container_env.container_env(w, w.containers[0], container_env.objects([manifest], sealed.SecretIndex(())))
-    assert env.values() == {"DEBUG": "True", "EMPTY": ""}
+    assert {k: v for k, v in env.values().items() if k not in KUBERNETES_LINKS} == {"DEBUG": "True", "EMPTY": ""}
     assert env.problems == ("DEBUG: value True is a bool, not a string; the API server rejects the manifest "
                             "(quote it in the template)",)
 
@@ -330,7 +336,9 @@ def test_config_map_refs_prefixes_overrides_and_service_links_off() -> None:
     assert (v["TOKEN"].secret, v["TOKEN"].ref) == (True, ("s", "TOKEN"))
     assert (v["ELSEWHERE"].known, v["TIER"].value, v["IP"].known) == (False, "web", False)
     assert "DB_SERVICE_HOST" not in v  # enableServiceLinks: false
-    assert list(v)[-1] == "IP" and env.problems == ("NO_KEY: config map cfg has no key Z",)
+    assert list(v)[-1] == "IP" and env.problems == (
+        "NO_KEY: config map cfg has no key Z", "ELSEWHERE: config map other is not rendered by the chart: the pods "
+        "will not start (CreateContainerConfigError) unless it is created another way")
 
 
 def test_sealed_and_plain_secret_keys_by_name_and_namespace(estate_dir: Path) -> None:
@@ -376,14 +384,22 @@ def test_chart_renders_through_helms_engine(estate_dir: Path) -> None:
     assert sorted(m["kind"] for m in manifests) == ["ConfigMap", "Deployment", "Deployment", "Service"]
 
 
-def test_boot_error_on_a_sealed_value_is_a_warning(estate_dir: Path, shas: dict) -> None:
+API_KEY_WARNING = (
+    "API_KEY (from secret backend-secrets key API_KEY) may not fit AppSettings.api_key: no stand-in boots (tried "
+    "'releasegateStandIn0123456789abcdefghijklmnop', 'ak_[0-9]{8}', '0123456789abcdef0123456789abcdef0123456789"
+    "abcdef0123456789abcdef', 'releasegate-sealed-value'); the last failed with: String should match pattern "
+    "'^ak_[0-9]{8}$' (string_pattern_mismatch); the value cannot be read here, check it")
+
+
+def test_a_sealed_value_warns_only_when_no_stand_in_boots(estate_dir: Path, shas: dict) -> None:
+    """DATABASE_URL's validator demands postgresql+asyncpg://: the stand-in by name (postgresql://)
+    fails, the one from the validator's own message boots, so no warning; API_KEY's pattern fits no
+    stand-in: one warning naming every one tried."""
     found = parity.evaluate(make_host(estate_dir, "production"), shas["gitops"][0])
-    sealed_ones = [f for f in found if f.item == "DATABASE_URL"]
+    assert not [f for f in found if f.item == "DATABASE_URL"]
+    sealed_ones = [f for f in found if f.item == "API_KEY"]
     assert [(f.severity, f.message) for f in sealed_ones] == [(parity.WARN, (  # one cause, both containers
-        f"production: api, worker at app v1.0.0 ({shas['v1'][:12]}): DATABASE_URL (from secret backend-secrets "
-        "key DATABASE_URL) may not fit AppSettings.database_url: a stand-in value failed with: String should "
-        "match pattern '^postgresql\\+asyncpg://' (string_pattern_mismatch); the sealed value cannot be read "
-        "here, check it"))]
+        f"production: api, worker at app v1.0.0 ({shas['v1'][:12]}): " + API_KEY_WARNING))]
     assert sealed_ones[0].details["containers"] == ["api", "worker"]
 
 
@@ -461,10 +477,7 @@ def test_prerelease_production_catches_the_planted_problems(suite: pytest.Pytest
             "production: api, worker get ENABLE_AUDIT_LOG empty, which staging set to a value",
         ("test_env_cross_parity", "SEARCH_URL"): "production: api, worker get SEARCH_URL empty, which staging set "
                                                  "to a value",
-        ("test_settings_boot", "DATABASE_URL"):
-            f"production: api, worker at app {v1}: DATABASE_URL (from secret backend-secrets key DATABASE_URL) may "
-            "not fit AppSettings.database_url: a stand-in value failed with: String should match pattern "
-            "'^postgresql\\+asyncpg://' (string_pattern_mismatch); the sealed value cannot be read here, check it"}
+        ("test_settings_boot", "API_KEY"): f"production: api, worker at app {v1}: " + API_KEY_WARNING}
     waived = [r for r in records if r["item"] == "SENDGRID_REGION"]
     assert [r["nodeid"].split("::")[1] for r in waived] == ["test_env_cross_parity[production-SENDGRID_REGION]"]
     assert waived[0]["waiver"]  # waived in the environments file: matched by the per-variable item
@@ -556,8 +569,11 @@ def test_demo_prerelease_production_is_one_failed_item_per_planted_cause(pyteste
     failed = sorted({r["nodeid"].split("::")[1] for r in records if r["outcome"] == "failed"})
     assert failed == ["test_secret_keys[production-backend-secrets.SMTP_PASSWORD]",
                       "test_settings_boot[production-AppSettings]",
+                      "test_settings_boot[production-ErrorReportingSettings]",
+                      "test_settings_boot_candidate[production-ErrorReportingSettings]",
+                      "test_settings_containers[production-containers]",
                       "test_settings_required_candidate[production-SearchSettings]"]
-    result.assert_outcomes(failed=3, passed=50)
+    result.assert_outcomes(failed=6, passed=56)
     every = "agent, api, migrate, scheduler, worker, worker-cpu"
     result.stdout.fnmatch_lines_random([
         f"production: SearchSettings.url is required (reads SEARCH_URL) and no variable sets it for {every} at app "
@@ -566,8 +582,16 @@ def test_demo_prerelease_production_is_one_failed_item_per_planted_cause(pyteste
         "should be a valid boolean, unable to interpret input (bool_parsing)",
         f"production: secret backend-secrets key SMTP_PASSWORD (SMTP_PASSWORD for {every}) is not in "
         "secrets/sealed-backend-secrets-prod.yaml: *",
+        f"production: {every} at app v1.4.1 (*): ErrorReportingSettings fails at boot: Value error, SENTRY_DSN must "
+        "be set when SENTRY_ENVIRONMENT is configured (value_error) (optional secret backend-secrets key SENTRY_DSN "
+        "is absent: the kubelet leaves SENTRY_DSN unset)",
+        "production: settings[0].containers: beat matches no container of production's rendered chart, so it is "
+        "not checked (its containers: agent, api, dashboard, directus, migrate, portal, scheduler, worker, "
+        "worker-cpu): correct the names",
     ])
-    assert len([r for r in records if r.get("severity") == "blocker"]) == 3
+    assert len([r for r in records if r.get("severity") == "blocker"]) == 6
+    # DATABASE_URL's validator demands postgresql+asyncpg:// or sqlite+aiosqlite://: a stand-in fits, no warning
+    assert not [r for r in records if r["item"] == "DATABASE_URL" and r.get("severity")]
     findings = [(r["check"], r["item"]) for r in records if r.get("severity")]
     assert len(findings) == len(set(findings))  # no cause reported twice
     flags = [r for r in records if r["item"] == "FEATURE_FLAGS__AGENT_LOOPS" and r.get("severity") == "warning"]
@@ -613,3 +637,44 @@ def test_env_entry_problems_shared_by_containers_are_one_item_and_one_finding() 
     (missing,) = parity.secret_findings(host, envs, sealed.SecretIndex(()), "gone")
     assert missing.message == ("production: secret gone (envFrom of api, worker) is needed, but no secret gone "
                                "exists in namespace ns: the pods will not start (CreateContainerConfigError)")
+
+
+def test_container_names_that_match_nothing_are_one_finding_and_change_no_diagnosis(estate_dir: Path,
+                                                                                   shas: dict) -> None:
+    """Workload-style names where the chart's containers are called otherwise: one finding naming the
+    containers that exist; the running commit is still found (no false "no image carries a commit SHA
+    tag"), and with one right name the checks go on with it."""
+    for names, checked in (("[api-server, worker-scheduler]", []), ("[api, api-server]", ["api"])):
+        path = estate_dir / "environments-names.yaml"
+        path.write_text(textwrap.dedent(ENVIRONMENTS).replace("containers: [api, worker]", f"containers: {names}"))
+        estate = load(path)
+        host = Estatewide(estate, Settings(path, None)).host("production")
+        entry = estate.settings[0]
+        unmatched = [n for n in ("api-server", "worker-scheduler") if n in names]
+        found = parity.containers_finding(host, entry, "settings[0].containers")
+        assert found is not None and found.severity == parity.BLOCK and found.details == {
+            "unmatched": unmatched, "containers": ["api", "wait", "worker"]}
+        assert found.message.startswith(f"settings[0].containers: {', '.join(unmatched)} ")
+        assert found.message.endswith("no container of production's rendered chart, so "
+                                      f"{'they are' if len(unmatched) > 1 else 'it is'} not checked (its containers: "
+                                      "api, wait, worker): correct the names")
+        assert parity.running(host, None, entry).sha == shas["v1"]
+        assert [i for i, _ in parity.settings_containers(host, entry)] == checked
+        assert not [f for f in parity.evaluate(host) if "commit SHA tag" in f.message]
+
+
+def test_only_a_branch_environment_on_another_branch_than_main_gets_main_at_its_next_reset(
+        demo_env_file: Path) -> None:
+    """Tag environments get the candidate; a shared branch (testing) also main's head; an environment
+    on main needs nothing new."""
+    estate = load(demo_env_file)
+    shared = Estatewide(estate, Settings(demo_env_file, None))
+    entry = estate.settings[0]
+    roles = {name: sorted(parity.targets(shared.host(name), entry)) for name in ("production", "testing", "echo-next")}
+    assert roles == {"production": ["candidate", "running"], "testing": ["reset", "running"],
+                     "echo-next": ["running"]}
+    main = shared.host("testing").git("app").resolve("main")
+    assert parity.targets(shared.host("testing"), entry)["reset"].sha == main
+    (found,) = parity.as_reset(shared.host("testing"), [parity.Finding(parity.BLOCK, "testing: X fails", "X")])
+    assert (found.severity, found.message) == (parity.WARN, "testing: the next reset of testing to main will not "
+                                                            "boot: X fails")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,6 +13,13 @@ class DatabaseSettings(BaseSettings):
 
     url: str
     pool_size: int = 10
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("DATABASE_URL must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
+        return value
 
 
 class RedisSettings(BaseSettings):
@@ -56,8 +63,22 @@ class AgentLimits(BaseModel):
 class AgentSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENT_", env_nested_delimiter="__")
 
-    model: str = "small"
+    # The experimental agent model is retired on main.
+    model: Literal["small", "large"] = "small"
     limits: AgentLimits = AgentLimits()
+
+
+class ErrorReportingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SENTRY_")
+
+    dsn: str | None = None
+    environment: str | None = None
+
+    @model_validator(mode="after")
+    def _dsn_when_environment(self) -> "ErrorReportingSettings":
+        if self.environment and not self.dsn:
+            raise ValueError("SENTRY_DSN must be set when SENTRY_ENVIRONMENT is configured")
+        return self
 
 
 class AppSettings(BaseSettings):
@@ -76,5 +97,6 @@ def get_settings() -> dict[str, BaseSettings]:
         "mail": MailSettings(),
         "features": FeatureFlags(),
         "agent": AgentSettings(),
+        "errors": ErrorReportingSettings(),
         "search": SearchSettings(),
     }

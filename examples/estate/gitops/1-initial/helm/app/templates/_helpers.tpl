@@ -18,6 +18,14 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
   value: {{ .Values.env.REDIS_URL | quote }}
 - name: ENABLE_AUDIT_LOG
   value: {{ .Values.env.ENABLE_AUDIT_LOG | quote }}
+- name: SENTRY_ENVIRONMENT
+  value: {{ .Values.env.ENVIRONMENT | quote }}
+- name: SENTRY_DSN
+  valueFrom:
+    secretKeyRef:
+      name: backend-secrets
+      key: SENTRY_DSN
+      optional: true
 {{- range $name, $value := .Values.extraEnv }}
 - name: {{ $name }}
   value: {{ $value | quote }}
