@@ -1,0 +1,461 @@
+"""Whole suite at scale: the three moments through pytest on generated estates of 3 to 300
+environments, against the floor (the irreducible work alone, measured in the same run).
+
+    python benchmarks/bench_suite.py [--sizes 3,30,100,300] [--services/--no-services] [--runs 1]
+        [--moments prerelease,smoke,drift]
+
+The estate is the demo's (examples/estate, materialised in a temporary folder, no network) plus
+the shared 880-file Directus snapshot (../shared/fixtures/directus-snapshot) as the snapshot every
+ref carries, and a second settings module of 50 classes / 500 fields; environment i is a copy of
+testing / echo-next / production (round robin; the first three keep the demo names) with its own
+domain and namespace. With --services the local services (examples/services) serve every
+environment: one Postgres database per environment kind, the registry, one HTTPS endpoint per
+subdomain, the Kubernetes emulator.
+
+Moments: prerelease --env=production, smoke --env=echo-next, drift --env=all (with --drift-report).
+The floor, per moment and for the environments it selects: git reads of the sources at their refs
+(snapshot tree, settings and workflow files), one Helm render per distinct chart+values, one boot
+per distinct container environment, and with services the live requests (one HTTPS GET per
+subdomain, one catalogue query per database, one pod list per namespace; registry HEADs are not
+in the floor yet). Overhead per check = (wall - floor) / checks. Peak memory is ru_maxrss of the
+children so far (pytest runs), a running maximum.
+
+Where the time goes: one `pytest -m prerelease --env=production` on the 30-environment estate,
+no services, 352 checks, 2 cores shared with other busy jobs (wall 8-9 s here, 7.95 s in-run;
+cProfile total 11.9 s). Commands: `python -m cProfile -o pre.prof -m pytest -m prerelease
+--env=production --environments=<estate> -q -p no:cacheprovider` and the same with
+`python -X importtime ... -s` (-s, or pytest's capture swallows the import log of collection).
+  - Collection 3.6 s of it (`--collect-only` alone: 3.6 s); pytest_generate_tests 2.9 s, of which
+    2.1 s are chart renders: prerelease of ONE environment renders all 30 environments' charts
+    (30 helm.render calls, from parity.other_envs for cross-environment parity), each ~70 ms:
+    Helm's engine 0.25 s in all, the rest is git (exists 0.64 s, export 0.36 s) and the YAML parse
+    of the rendered manifests (load_yaml_documents, 240 calls, 0.71 s). Suspicion "chart renders
+    and a YAML parse of each rendered chart during collection": CONFIRMED, and worse than stated:
+    the work is per estate, not per selected environment, so one environment's prerelease grows
+    with the estate.
+  - Snapshot: load_ref called twice (running and candidate ref) although both refs carry the same
+    tree object: 0.39 s, ~0.2 s each. Suspicion CONFIRMED (one read_tree + parse is wasted).
+  - Imports ~5.2 s cumulative under cProfile (~1.9 s real in importtime): test-only plugins loaded
+    in every run: hypothesis 1.16 s, kmock ~0.3 s, aiohttp 0.15 s, trio 0.12 s, pytest-asyncio,
+    pytest-benchmark, allure (~0.05 s each). Suspicion CONFIRMED, bigger than the 0.5 s stated
+    (hypothesis alone is 1.2 s). Client libraries on paths that do not use them: kubernetes 0.37 s
+    (kube.connect runs, 0.43 s, though no kubeconfig is set, so every kube check skips), psycopg
+    0.09 s, httpx 0.03 s (no services: nothing is requested); docker is not imported. CONFIRMED
+    for kubernetes (significant), marginal for psycopg/httpx, REFUTED for docker.
+  - Per-check work repeated for identical inputs: 352 checks run in 2.3 s (setup 1.3 s, of which
+    boot.run 0.47 s over 4 calls, git subprocesses 1.0 s over 141 calls, 167 subprocess.run in
+    all). The 30 renders above are 3 distinct chart+values (the copies share values files) done
+    30 times: CONFIRMED for renders (10x repetition); the boots are already shared (4 calls).
+  - pytest's own per-test machinery (hooks, reports) is ~0.1 s for 352 tests: small.
+One run (`python benchmarks/bench_suite.py --sizes 3,30,100 --runs 1 --no-services`, busy
+machine, after merging main at afd5054):
+
+     envs moment       wall s  floor s   ratio  checks  ms/check peak MiB
+        3 prerelease     4.20     0.83    5.1x     362      9.32      171
+        3 smoke          3.78     0.27   13.9x     216     16.26      171
+        3 drift          5.08     0.70    7.3x     860      5.09      187
+       30 prerelease     4.92     0.40   12.2x     362     12.48      187
+       30 smoke          4.52     0.39   11.5x     216     19.13      187
+       30 drift         15.32     2.03    7.5x    8600      1.54      264
+      100 prerelease     6.83     0.76    9.0x     362     16.77      264
+      100 smoke          6.26     0.66    9.5x     216     25.92      264
+      100 drift         52.01     4.69   11.1x   28747      1.65      474
+
+One environment's prerelease grows with the estate (4.2 -> 6.8 s from 3 to 100 environments, same
+362 checks): the per-estate renders above. Drift is ~linear in checks (1.5-1.7 ms a check).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.timing import median_seconds  # noqa: E402
+
+SNAPSHOT = ROOT.parent / "shared" / "fixtures" / "directus-snapshot"
+KINDS = ("testing", "echo-next", "production")
+MOMENTS = (("prerelease", "production"), ("smoke", "echo-next"), ("drift", "all"))
+BENCH_SETTINGS = "server/app/bench_settings.py"
+BENCH_SNAPSHOT = "directus/bench-snapshot"
+SUMMARY = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed)")
+
+
+# -- adapters: the only places that touch plugins/ and examples/ (later refactors change these) --
+
+def materialize_estate(dest: Path, overlay_root: Path) -> None:
+    """Build the demo's two git repositories under dest from the overlay folders in overlay_root."""
+    from examples import materialize
+
+    saved = materialize.ESTATE
+    materialize.ESTATE = overlay_root
+    try:
+        materialize.materialize(dest)
+    finally:
+        materialize.ESTATE = saved
+
+
+def estate_hosts(path: Path, names: list[str] | None) -> list[Any]:
+    """One EnvHost per selected environment of the file (all when names is None)."""
+    from plugins.environments import load
+    from plugins.host import Estatewide
+    from plugins.options import Settings
+
+    estate = load(path)
+    shared = Estatewide(estate, Settings(environments_path=path, env_names=None))
+    return [shared.host(n) for n in sorted(names or estate.environments)]
+
+
+def deployed_sha(host: Any) -> str:
+    """The application commit an environment runs: its branch head or its newest release tag."""
+    source = host.estate.sources[host.app_source]
+    repo = host.git(host.app_source)
+    if host.spec.deploys.branch:
+        return repo.resolve(host.spec.deploys.branch)
+    return repo.resolve(repo.tags(host.spec.deploys.tag or source.release_tags)[-1])
+
+
+def render_uncached(host: Any) -> tuple[tuple[str, str], Any]:
+    """(distinct key, render function) of the environment's chart at the gitops main."""
+    from plugins import helm
+
+    repo = host.git(host.gitops_source)
+    sha = repo.resolve(host.estate.sources[host.gitops_source].main)
+    source = host.chart_source(sha)
+    plain = getattr(helm.render, "__wrapped__", helm.render)
+    return (sha, repr(source)), lambda: plain(repo, sha, source)
+
+
+def container_values(host: Any) -> dict[str, dict[str, str]]:
+    """{container: the environment it gets} for the environment's rendered chart."""
+    from plugins import parity
+
+    return {env.container: env.values() for env in parity.container_envs(host)}
+
+
+def boot_all(jobs: list[tuple[str, str, str, dict[str, str], str | None]]) -> None:
+    """Boot (key, source text, path, env, boot function) jobs, one each, in the boot interpreter."""
+    from plugins import boot, settings_model
+
+    built = []
+    classes: dict[str, tuple[str, ...]] = {}
+    for key, text, path, env, fn in jobs:
+        if path + text not in classes:
+            classes[path + text] = tuple(c.name for c in settings_model.read(text, path).classes)
+        built.append(boot.BootJob(key, text, Path(path).name, env, classes[path + text], fn))
+    boot.run(built)
+
+
+# -- the estate ---------------------------------------------------------------------------------
+
+def settings_source(classes: int = 50, fields: int = 10) -> str:
+    """A settings module of 500 fields, all with defaults (a bigger model, not more findings)."""
+    kinds = ("str = 'x'", "int = 1", "bool = False", "Literal['a', 'b'] = 'a'", "float = 0.5")
+    out = ["from typing import Literal", "from pydantic_settings import BaseSettings, SettingsConfigDict", ""]
+    for c in range(classes):
+        out += [f"class Bench{c}(BaseSettings):", f"    model_config = SettingsConfigDict(env_prefix='B{c}_')"]
+        out += [f"    f{f}: {kinds[f % 5]}" for f in range(fields)]
+        out.append("")
+    out += ["def get_settings():", f"    return [globals()[f'Bench{{i}}']() for i in range({classes})]", ""]
+    return "\n".join(out)
+
+
+def env_names(size: int) -> list[tuple[str, str]]:
+    """(name, kind) of each environment: the demo's three first, then numbered copies."""
+    return [(KINDS[i % 3] if i < 3 else f"{KINDS[i % 3]}-{i:03d}", KINDS[i % 3]) for i in range(size)]
+
+
+def environment_block(name: str, kind: str, index: int) -> tuple[str, dict[str, str]]:
+    """The environments-file lines of one environment, and its host -> address routes."""
+    deploys = {"testing": "{branch: testing}", "echo-next": "{branch: main}",
+               "production": '{tag: "v*.*.*"}'}[kind]
+    values = {"testing": "[values.yaml, values-testing.yaml]",
+              "echo-next": "[values.yaml, values-extended-env.yaml]",
+              "production": "[values.yaml, values-production.yaml]"}[kind]
+    secret = {"testing": "testing", "echo-next": "dev", "production": "prod"}[kind]
+    domain = {"testing": "testing.demo.test", "echo-next": "echo-next.demo.test",
+              "production": "demo.test"}[kind] if index < 3 else f"{name}.demo.test"
+    namespace = {"testing": "app-testing", "echo-next": "app-next", "production": "app-prod"}[kind] \
+        if index < 3 else name
+    version = "    version: {subdomain: api, path: /api/version, json_key: build_version}\n" \
+        if kind != "testing" else ""
+    text = (f"  {name}:\n    deploys: {deploys}\n"
+            f"    gitops: {{chart: helm/app, values: {values}, release: app-{name}, namespace: {namespace}, "
+            f"secrets: [secrets/sealed-backend-secrets-{secret}.yaml]}}\n"
+            f"    domain: {domain}\n"
+            "    subdomains:\n      dashboard: {}\n      portal: {}\n"
+            "      directus: {path: /server/ping, expect_body: pong}\n"
+            "      api: {path: /api/health, expect_json: {status: [ok, healthy]}}\n"
+            f"{version}"
+            f"    database: {{dsn_env: BENCH_DB_{kind.replace('-', '_').upper()}}}\n"
+            f"    kubernetes: {{context: demo, namespace: {namespace}, "
+            'kubeconfig: "${RELEASEGATE_DEMO_KUBECONFIG}"}\n')
+    routes = {f"{sub}.{domain}": f"127.{1 + index // 250}.{index % 250 + 1}.{n + 1}:"
+              "${RELEASEGATE_DEMO_HTTPS_PORT}" for n, sub in enumerate(("dashboard", "portal", "directus", "api"))}
+    return text, routes
+
+
+def write_estate(root: Path, size: int, repos: Path) -> Path:
+    """The environments file of a size-environment estate over the repositories in repos."""
+    blocks, routes = [], {}
+    for index, (name, kind) in enumerate(env_names(size)):
+        text, more = environment_block(name, kind, index)
+        blocks.append(text)
+        routes.update(more)
+    resolve = "".join(f"    {host}: \"{addr}\"\n" for host, addr in sorted(routes.items()))
+    path = root / f"environments-{size}.yaml"
+    path.write_text(
+        "version: 1\nsources:\n"
+        f"  app: {{path: {repos / 'app'}, main: main, release_tags: 'v*.*.*'}}\n"
+        f"  gitops: {{path: {repos / 'gitops'}, main: main}}\n"
+        "settings:\n"
+        "  - {kind: pydantic-settings, source: app, path: server/app/settings.py, "
+        "containers: [api, migrate, worker, worker-cpu, agent, scheduler], boot: get_settings}\n"
+        f"  - {{kind: pydantic-settings, source: app, path: {BENCH_SETTINGS}, containers: [api, worker], "
+        "boot: get_settings}\n"
+        "frontend:\n  - {source: app, paths: [frontend/src/config.ts], env_file: frontend/.env.production}\n"
+        "builds:\n  - {kind: github-actions, source: app, workflow: .github/workflows/ci.yml}\n"
+        "  - {kind: github-actions, source: app, workflow: .github/workflows/testing.yml}\n"
+        f"snapshot: {{kind: directus, source: app, path: {BENCH_SNAPSHOT}}}\n"
+        "feature_flags: {prefixes: [FEATURE_FLAGS__], staging: echo-next}\n"
+        "environments:\n" + "".join(blocks) +
+        "registries:\n  platform: linux/amd64\n"
+        '  mirrors: {registry.demo.test: "${RELEASEGATE_DEMO_REGISTRY}"}\n'
+        '  ca_file: "${RELEASEGATE_DEMO_REGISTRY_CA}"\n'
+        '  docker_config: "${RELEASEGATE_DEMO_DOCKER_CONFIG}"\n  skip: [docker.io]\n'
+        "network:\n  timeout_s: 5\n  resolve:\n" + resolve + '  ca_file: "${RELEASEGATE_DEMO_CA}"\n')
+    return path
+
+
+def build_repos(scratch: Path) -> Path:
+    """The demo repositories with the shared snapshot and the 500-field module in every commit."""
+    overlay = scratch / "overlay"
+    shutil.copytree(ROOT / "examples" / "estate", overlay)
+    first = overlay / "app" / "1-v1.3.0"
+    shutil.copytree(SNAPSHOT, first / BENCH_SNAPSHOT)
+    (first / BENCH_SETTINGS).write_text(settings_source())
+    materialize_estate(scratch / "repos", overlay)
+    return scratch / "repos"
+
+
+# -- services -----------------------------------------------------------------------------------
+
+def start_services(path: Path, workdir: Path) -> tuple[dict[str, str], list[Any]]:
+    """Start Postgres (one database per environment kind), registry, HTTPS, Kubernetes emulator."""
+    from examples.services import https, kube, postgres, registry
+    from plugins.environments import load
+    from plugins.gitrepo import GitRepo
+    from plugins.snapshot import load_ref
+
+    running: list[Any] = []
+    env: dict[str, str] = {}
+    try:
+        estate = load(path)
+        cluster = postgres.start(0)
+        running.append(cluster)
+        app = estate.sources["app"]
+        repo = GitRepo(app.path, app.name)
+        for kind in KINDS:
+            dsn = postgres.create_database(cluster.dsn(), "bench_" + kind.replace("-", "_"))
+            snap = load_ref(repo, postgres.demo_ref(estate, estate.environments[kind]), BENCH_SNAPSHOT)
+            import psycopg
+
+            with psycopg.connect(dsn) as conn:
+                postgres.build(conn, snap)
+            env[f"BENCH_DB_{kind.replace('-', '_').upper()}"] = dsn
+        for start in (lambda: registry.demo(path, port=0),
+                      lambda: https.demo(path, workdir=workdir / "https"),
+                      lambda: kube.start(workdir / "kube", environments=path)):
+            service = start()
+            running.append(service)
+            env.update({k: str(v) for k, v in service.env.items()})
+            os.environ.update(env)
+    except Exception:
+        stop_services(running)
+        raise
+    return env, running
+
+
+def stop_services(running: list[Any]) -> None:
+    """Stop what start_services started, newest first."""
+    for service in reversed(running):
+        try:
+            service.stop()
+        except Exception as exc:  # noqa: BLE001 - stop the others anyway
+            print(f"# stop failed: {exc}", file=sys.stderr)
+
+
+# -- the floor ----------------------------------------------------------------------------------
+
+def floor_seconds(path: Path, names: list[str] | None, services: bool) -> float:
+    """The irreducible work of a moment over its environments (imports and set-up excluded)."""
+    hosts = estate_hosts(path, names)
+    estate = hosts[0].estate
+    renders = {}
+    for host in hosts:
+        key, fn = render_uncached(host)
+        renders.setdefault(key, fn)
+    started = time.perf_counter()
+    app = hosts[0].git(hosts[0].app_source)
+    shas = {deployed_sha(h) for h in hosts} | {app.resolve(estate.sources[hosts[0].app_source].main)}
+    texts: dict[tuple[str, str], str] = {}
+    for sha in sorted(shas):
+        app.read_tree(sha, estate.snapshot.path)
+        for entry in estate.settings:
+            texts[(sha, entry.path)] = app.show(sha, entry.path)
+        for build in estate.builds:
+            app.show(sha, build.workflow)
+    for fn in renders.values():
+        fn()
+    jobs, seen = [], set()
+    for host in hosts:
+        sha, values = deployed_sha(host), container_values(host)
+        for entry in estate.settings:
+            for container in entry.containers:
+                env = values.get(container)
+                key = (sha, entry.path, tuple(sorted((env or {}).items())))
+                if env is None or key in seen:
+                    continue
+                seen.add(key)
+                jobs.append((f"j{len(jobs)}", texts[(sha, entry.path)], entry.path, env, entry.boot))
+    boot_all(jobs)
+    if services:
+        live_requests(hosts)
+    return time.perf_counter() - started
+
+
+def live_requests(hosts: list[Any]) -> None:
+    """One HTTPS GET per subdomain, one catalogue query per database, one pod list per namespace."""
+    import httpx
+    import psycopg
+    from kubernetes import client, config
+
+    network = hosts[0].estate.network
+    resolve = {str(k).lower(): v for k, v in network.resolve.items() if v}
+    with httpx.Client(verify=str(network.ca_file or True), timeout=5) as http:
+        for host in hosts:
+            for name, sub in host.spec.subdomains.items():
+                fqdn = f"{name}.{host.spec.domain}".lower()
+                addr = resolve.get(fqdn)
+                if addr:
+                    http.get(f"https://{addr}{getattr(sub, 'path', None) or '/'}",
+                             headers={"Host": fqdn}, extensions={"sni_hostname": fqdn})
+    for dsn in sorted({os.environ.get(h.spec.database.dsn_env, "") for h in hosts if h.spec.database} - {""}):
+        with psycopg.connect(dsn) as conn:
+            conn.execute("select table_name, column_name, data_type from information_schema.columns "
+                         "where table_schema = 'public'").fetchall()
+    kubeconfig = os.environ.get("RELEASEGATE_DEMO_KUBECONFIG")
+    if kubeconfig:
+        core = client.CoreV1Api(config.new_client_from_config(kubeconfig, context="demo"))
+        for namespace in sorted({h.spec.kubernetes.namespace for h in hosts if h.spec.kubernetes}):
+            core.list_namespaced_pod(namespace, _preload_content=False).read()
+
+
+# -- the whole run ------------------------------------------------------------------------------
+
+def run_moment(path: Path, marker: str, env: str, extra_env: dict[str, str], reports: Path
+               ) -> tuple[int, int, str]:
+    """Run one moment through pytest; returns (exit code, checks run, output)."""
+    cmd = [sys.executable, "-m", "pytest", "-m", marker, f"--env={env}", f"--environments={path}",
+           "-q", "-p", "no:cacheprovider"]
+    if marker == "drift":
+        cmd.append(f"--drift-report={reports}")
+    child_env = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("RELEASEGATE_DEMO_", "BENCH_DB_", "DEMO_"))}
+    child_env.update(extra_env)
+    try:
+        result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=child_env, timeout=3600)
+    except subprocess.TimeoutExpired as exc:
+        return -1, 0, f"timed out after {exc.timeout:.0f} s"
+    output = result.stdout + result.stderr
+    lines = [ln for ln in result.stdout.splitlines() if SUMMARY.search(ln)]
+    checks = sum(int(n) for n, _ in SUMMARY.findall(lines[-1])) if lines else 0
+    return result.returncode, checks, output
+
+
+def peak_mib() -> float:
+    """Peak resident memory of the biggest child so far, MiB."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def measure(size: int, path: Path, args: argparse.Namespace, extra_env: dict[str, str],
+            reports: Path) -> list[str]:
+    """Rows of the table for one estate size."""
+    rows = []
+    for marker, env in (m for m in MOMENTS if m[0] in args.moments):
+        outcome: dict[str, Any] = {}
+
+        def whole() -> None:
+            outcome["result"] = run_moment(path, marker, env, extra_env, reports)
+
+        wall = median_seconds(whole, args.runs)
+        code, checks, output = outcome["result"]
+        names = None if env == "all" else [env]
+        try:
+            floor = median_seconds(lambda: floor_seconds(path, names, args.services), args.runs)
+        except Exception as exc:  # noqa: BLE001 - one line, then the next moment
+            rows.append(f"{size:>5} {marker:<10} {wall:8.2f} floor failed: {type(exc).__name__}: {exc}")
+            continue
+        if code not in (0, 1):
+            tail = "\n".join("    " + ln for ln in output.strip().splitlines()[-15:])
+            rows.append(f"{size:>5} {marker:<10} exit code {code} (not a verdict); pytest's output ends:\n{tail}")
+            continue
+        overhead = (wall - floor) / checks * 1000 if checks else float("nan")
+        rows.append(f"{size:>5} {marker:<10} {wall:8.2f} {floor:8.2f} {wall / floor:6.1f}x {checks:>7} "
+                    f"{overhead:9.2f} {peak_mib():8.0f}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the estates, run the moments and the floor, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="3,30,100,300",
+                        type=lambda s: [int(x) for x in s.split(",") if x.strip()])
+    parser.add_argument("--services", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--moments", default=",".join(m for m, _ in MOMENTS),
+                        type=lambda s: [m for m in s.split(",") if m.strip()])
+    args = parser.parse_args(argv)
+    if not SNAPSHOT.is_dir():
+        print(f"shared snapshot not found: {SNAPSHOT}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="bench-suite-") as tmp:
+        scratch = Path(tmp)
+        repos = build_repos(scratch)
+        print(f"estate: demo chart + {BENCH_SETTINGS} (500 fields) + shared snapshot "
+              f"({sum(1 for p in SNAPSHOT.rglob('*') if p.is_file())} files); services: "
+              f"{'on' if args.services else 'off'}; median of {args.runs} run(s)")
+        print(f"{'envs':>5} {'moment':<10} {'wall s':>8} {'floor s':>8} {'ratio':>7} {'checks':>7} "
+              f"{'ms/check':>9} {'peak MiB':>8}")
+        for size in args.sizes:
+            path = write_estate(scratch, size, repos)
+            extra_env, running = {}, []
+            if args.services:
+                try:
+                    extra_env, running = start_services(path, scratch / f"services-{size}")
+                except Exception as exc:  # noqa: BLE001 - one line, then the next size
+                    print(f"{size:>5} services failed to start: {type(exc).__name__}: {exc}")
+                    continue
+            try:
+                for row in measure(size, path, args, extra_env, scratch / f"reports-{size}"):
+                    print(row, flush=True)
+            finally:
+                stop_services(running)
+                for key in extra_env:
+                    os.environ.pop(key, None)
+    print("ms/check = (wall - floor) / checks; peak MiB = largest pytest process so far")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
