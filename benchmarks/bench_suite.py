@@ -89,6 +89,7 @@ MOMENTS = (("prerelease", "production"), ("smoke", "echo-next"), ("drift", "all"
 BENCH_SETTINGS = "server/app/bench_settings.py"
 BENCH_SNAPSHOT = "directus/bench-snapshot"
 SUMMARY = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed)")
+PYTEST_TIME = re.compile(r" in [\d.]+s\b")
 
 
 # -- adapters: the only places that touch plugins/ and examples/ (later refactors change these) --
@@ -378,7 +379,8 @@ def run_moment(path: Path, marker: str, env: str, extra_env: dict[str, str], rep
     except subprocess.TimeoutExpired as exc:
         return -1, 0, f"timed out after {exc.timeout:.0f} s"
     output = result.stdout + result.stderr
-    lines = [ln for ln in result.stdout.splitlines() if SUMMARY.search(ln)]
+    # pytest's own summary line ("... in 2.18s"), not the verdict sentence after it
+    lines = [ln for ln in result.stdout.splitlines() if SUMMARY.search(ln) and PYTEST_TIME.search(ln)]
     checks = sum(int(n) for n, _ in SUMMARY.findall(lines[-1])) if lines else 0
     return result.returncode, checks, output
 
