@@ -139,10 +139,20 @@ class GitRepo:
             raise Absent(self.name, path, ref)
         return result.stdout.decode("utf-8", errors="replace")
 
+    @functools.lru_cache(maxsize=4096)
+    def object_at(self, ref: str, path: str) -> tuple[str, str] | None:
+        """(object id, type) of a path at a ref; None if the ref or the path does not exist."""
+        result = subprocess.run(["git", "-C", str(self.path), "cat-file", "--batch-check"],
+                                input=f"{self.name_of(ref)}:{path}\n", capture_output=True,
+                                env=_GIT_ENV, timeout=120, text=True)
+        parts = result.stdout.split()
+        if result.returncode != 0 or len(parts) != 3 or parts[1] == "missing":
+            return None
+        return parts[0], parts[1]
+
     def exists(self, ref: str, path: str) -> bool:
         """Whether a path exists at a ref."""
-        out = self._git("cat-file", "-t", f"{self.name_of(ref)}:{path}", check=False)
-        return bool(out.strip())
+        return self.object_at(ref, path) is not None
 
     @functools.lru_cache(maxsize=1024)
     def ls_tree(self, ref: str, directory: str = "") -> tuple[str, ...]:
@@ -156,9 +166,20 @@ class GitRepo:
     def read_tree(self, ref: str, directory: str) -> dict[str, bytes]:
         """Every file under a directory at a ref, as {path relative to the directory: bytes}."""
         directory = directory.strip("/")
-        if directory and not self.exists(ref, directory) and self.rev_parse(ref) is not None:
+        found = self.object_at(ref, directory)
+        if found and found[1] == "tree":  # the same tree under many refs is read once
+            return dict(self._tree_files(found[0]))
+        if directory and found is None and self.rev_parse(ref) is not None:
             raise Absent(self.name, directory, ref)
-        data = self._git("archive", "--format=tar", self.name_of(ref), "--", directory, binary=True)
+        return self._archive(self.name_of(ref), directory)
+
+    @functools.lru_cache(maxsize=256)
+    def _tree_files(self, tree: str) -> dict[str, bytes]:
+        return self._archive(tree, "")
+
+    def _archive(self, treeish: str, directory: str) -> dict[str, bytes]:
+        args = ["archive", "--format=tar", treeish] + (["--", directory] if directory else [])
+        data = self._git(*args, binary=True)
         files = {}
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             for member in tar.getmembers():

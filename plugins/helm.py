@@ -128,11 +128,28 @@ def merged_values(repo: GitRepo, ref: str, source: ChartSource) -> dict[str, Any
     return values
 
 
+# Renders by content: (repository name, chart tree id, value file blob ids, source). Environments
+# that deploy the same chart and values (at any commit) render and parse it once per session.
+_RENDERS: dict[tuple[Any, ...], tuple[dict[str, Any], ...]] = {}
+
+
 @functools.lru_cache(maxsize=64)
 def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any], ...]:
     """Render a chart at a commit into its manifests (dicts), with Helm's engine."""
-    if not repo.exists(sha, source.chart):
+    chart = repo.object_at(sha, source.chart)
+    if chart is None:
         raise SourceError(f"{repo.name}: chart folder {source.chart} not found at {sha[:12]}")
+    value_ids = tuple(repo.object_at(sha, _value_file_path(repo, sha, source.chart, name))
+                      for name in source.values)
+    key = (repo.name, chart, value_ids, source)
+    if key not in _RENDERS:
+        if len(_RENDERS) >= 256:
+            _RENDERS.clear()
+        _RENDERS[key] = _render_at(repo, sha, source)
+    return _RENDERS[key]
+
+
+def _render_at(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any], ...]:
     values = merged_values(repo, sha, source)
     with tempfile.TemporaryDirectory(prefix="releasegate-chart-") as scratch:
         chart_dir = repo.export(sha, source.chart, Path(scratch) / "chart")
