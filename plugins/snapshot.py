@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass, field as dc_field, replace
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,30 @@ def load_ref(repo: Any, ref: str, path: str, label: str | None = None) -> Snapsh
     the ref in messages (default: ref itself).
     """
     where = f"{getattr(repo, 'name', repo)}@{label or ref}:{path.strip('/')}"
+    found = repo.object_at(ref, path.strip("/")) if hasattr(repo, "object_at") else None
+    if found and found[1] == "tree":  # refs that carry the same tree share one read and parse
+        key = (str(getattr(repo, "path", repo)), found[0])
+        if key not in _PARSED:
+            try:
+                _PARSED[key] = _read(repo, ref, path, _WHERE)
+            except SnapshotError:
+                return _read(repo, ref, path, where)  # the message names this ref
+        return _named(_PARSED[key], where)
+    return _read(repo, ref, path, where)
+
+
+# (repository, snapshot tree id) -> the snapshot parsed with _WHERE standing for its name
+_PARSED: dict[tuple[str, str], Snapshot] = {}
+_WHERE = "\0where\0"
+
+
+def _named(snap: Snapshot, where: str) -> Snapshot:
+    """A parsed snapshot under the name of the ref it was read at (messages included)."""
+    errors = {c: [m.replace(_WHERE, where) for m in ms] for c, ms in snap.errors.items()}
+    return replace(snap, where=where, errors=errors)
+
+
+def _read(repo: Any, ref: str, path: str, where: str) -> Snapshot:
     try:
         files = repo.read_tree(ref, path)
     except Absent as exc:  # estates evolve: no snapshot at that commit means nothing to check there
