@@ -133,7 +133,7 @@ def merged_values(repo: GitRepo, ref: str, source: ChartSource) -> dict[str, Any
 _RENDERS: dict[tuple[Any, ...], tuple[dict[str, Any], ...]] = {}
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=4096)  # per environment and commit: keep above the estate size
 def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any], ...]:
     """Render a chart at a commit into its manifests (dicts), with Helm's engine."""
     chart = repo.object_at(sha, source.chart)
@@ -143,7 +143,7 @@ def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any]
                       for name in source.values)
     key = (repo.name, chart, value_ids, source)
     if key not in _RENDERS:
-        if len(_RENDERS) >= 256:
+        if len(_RENDERS) >= 4096:
             _RENDERS.clear()
         _RENDERS[key] = _render_at(repo, sha, source)
     return _RENDERS[key]

@@ -79,7 +79,12 @@ def secret_index(host: Any, gitops_ref: str | None = None) -> SecretIndex:
     return _secret_index(host, gitops_sha(host, gitops_ref))
 
 
-@functools.lru_cache(maxsize=256)
+# Per environment and commit: a bound below the estate's size turns other_envs' cyclic pass over
+# every environment into all misses (quadratic at 300 environments), so it is well above it.
+_PER_ENV = 4096
+
+
+@functools.lru_cache(maxsize=_PER_ENV)
 def _secret_index(host: Any, sha: str) -> SecretIndex:
     repo = host.git(host.gitops_source)
     found = secret_keys(host.render(sha), "chart")
@@ -101,7 +106,7 @@ def container_envs(host: Any, gitops_ref: str | None = None) -> list[ContainerEn
     return _container_envs(host, gitops_sha(host, gitops_ref))
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=_PER_ENV)
 def _container_envs(host: Any, sha: str) -> list[ContainerEnv]:
     manifests = host.render(sha)
     return environments(workloads(manifests), objects(manifests, secret_index(host, sha)))
