@@ -12,7 +12,6 @@ date.
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 from collections import defaultdict
 from datetime import date, datetime, timezone
@@ -338,14 +337,15 @@ def _md(text: Any) -> str:
             .replace("\r", " ").replace("\n", " ").replace("<", "&lt;"))
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
+    """"1 blocker", "2 blockers" ("waived" stays as it is)."""
     return f"{n} {word}" if n == 1 or word == "waived" else f"{n} {word}s"
 
 
 def summary_parts(doc: dict) -> list[str]:
     """Headline counts: per category, then new/persisting/resolved(/unchecked)."""
     s = doc["summary"]
-    parts = [_plural(s["by_category"][c], c) for c in FINDING_CATEGORIES]
+    parts = [plural(s["by_category"][c], c) for c in FINDING_CATEGORIES]
     parts += [f"{s['new']} new", f"{s['persisting']} persisting", f"{s['resolved']} resolved"]
     if s["unchecked"]:
         parts.append(f"{s['unchecked']} unchecked")
@@ -405,199 +405,7 @@ def render_markdown(doc: dict, limit: int = 10) -> str:
 
 # --------------------------------------------------------------------------- html
 
-_CSS = """
-:root{--blocker:#d73a49;--error:#e36209;--warning:#dbab09;--waived:#6f42c1;--passed:#28a745;
---skipped:#959da5;--none:#f6f8fa;font-family:system-ui,-apple-system,"Segoe UI",sans-serif}
-body{margin:1.5rem;color:#24292e;background:#fff}
-h1{font-size:1.4rem;margin:0 0 .3rem}h2{font-size:1.1rem;margin:1.6rem 0 .5rem}
-.summary span{display:inline-block;margin:.2rem .4rem .2rem 0;padding:.15rem .5rem;
-border-radius:1rem;background:#eef;font-size:.9rem}
-table{border-collapse:collapse;font-size:.9rem}th,td{border:1px solid #d1d5da;padding:.3rem .5rem;
-text-align:left;vertical-align:top}th{background:#f6f8fa}
-#matrix td.cell{text-align:center;min-width:5.5rem;cursor:pointer;color:#fff;font-weight:600}
-#matrix td.cell.w-none{background:var(--none);color:#959da5;cursor:default}
-.w-blocker{background:var(--blocker)}.w-error{background:var(--error)}
-.w-warning{background:var(--warning)}.w-waived{background:var(--waived)}
-.w-passed{background:var(--passed)}.w-skipped{background:var(--skipped)}
-.badge{display:inline-block;padding:0 .4rem;border-radius:.3rem;color:#fff;font-size:.8rem;
-white-space:nowrap}
-.st-new{background:#0366d6}.st-persisting{background:#586069}.st-resolved{background:var(--passed)}
-.st-unchecked{background:var(--skipped)}
-#findings{width:100%;table-layout:fixed}#findings td{overflow-wrap:anywhere}
-#findings col.narrow{width:8%}#findings col.mid{width:9%}#findings col.wide{width:14%}
-tr.resolved td{color:#6a737d}pre{margin:.3rem 0;white-space:pre-wrap;font-size:.8rem}
-.filters label{margin-right:1rem}#shown{color:#586069;margin-left:1rem}
-#incomplete{padding:.5rem .8rem;border-left:4px solid var(--error);background:#fff5eb}
-dl.meta{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem;font-size:.9rem}
-dl.meta dt{font-weight:600}dl.meta dd{margin:0}code{font-size:.85rem}
-"""
-
-_JS = """
-(function(){
-  var sel={env:document.getElementById('f-env'),sev:document.getElementById('f-severity'),
-           check:document.getElementById('f-check'),status:document.getElementById('f-status')};
-  var rows=Array.prototype.slice.call(document.querySelectorAll('#findings tbody tr'));
-  var shown=document.getElementById('shown');
-  function apply(){
-    var n=0;
-    rows.forEach(function(r){
-      var ok=(!sel.env.value||r.dataset.env===sel.env.value)&&
-             (!sel.sev.value||r.dataset.severity===sel.sev.value)&&
-             (!sel.check.value||r.dataset.check===sel.check.value)&&
-             (!sel.status.value||r.dataset.status===sel.status.value);
-      r.hidden=!ok; if(ok){n++;}
-    });
-    shown.textContent=n+' of '+rows.length+' shown';
-  }
-  Object.keys(sel).forEach(function(k){sel[k].addEventListener('change',apply);});
-  document.querySelectorAll('#matrix td.cell').forEach(function(td){
-    td.addEventListener('click',function(){
-      if(td.classList.contains('w-none')){return;}
-      sel.env.value=td.dataset.env; sel.check.value=td.dataset.check;
-      sel.sev.value=''; sel.status.value=''; apply();
-      document.getElementById('findings').scrollIntoView();
-    });
-  });
-  document.getElementById('f-reset').addEventListener('click',function(){
-    Object.keys(sel).forEach(function(k){sel[k].value='';}); apply();
-  });
-  apply();
-})();
-"""
-
-# No fetch of any kind: the policy blocks every request the page could make by itself.
-_CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-        "img-src data:; form-action 'none'; base-uri 'none'")
-
-
-def _e(text: Any) -> str:
-    return html.escape("" if text is None else str(text), quote=True)
-
-
-def _options(name: str, values: Iterable[str], label: str) -> str:
-    opts = "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in values)
-    return (f'<label>{_e(label)} <select id="f-{name}"><option value="">all</option>'
-            f"{opts}</select></label>")
-
-
-def _cell_title(cell: dict) -> str:
-    parts = [f"{n} {c}" for c, n in cell["counts"].items()]
-    return f"{cell['environment']} · {cell['check']}: " + (", ".join(parts) or "not run")
-
-
-def _cell_text(cell: dict) -> str:
-    worst_cat = cell["worst"]
-    if worst_cat is None:
-        return "–"
-    n = cell["counts"].get(worst_cat, 0)
-    return _plural(n, worst_cat) if worst_cat in FINDING_CATEGORIES else worst_cat
-
-
-def _matrix_html(mat: dict) -> str:
-    if not mat["cells"]:
-        return "<p>No results recorded.</p>"
-    cells = {(c["environment"], c["check"]): c for c in mat["cells"]}
-    head = "".join(f'<th scope="col">{_e(env)}</th>' for env in mat["environments"])
-    body = []
-    for check in mat["checks"]:
-        tds = []
-        for env in mat["environments"]:
-            cell = cells[(env, check)]
-            tds.append(f'<td class="cell w-{cell["worst"] or "none"}" data-env="{_e(env)}" '
-                       f'data-check="{_e(check)}" data-worst="{_e(cell["worst"] or "")}" '
-                       f'title="{_e(_cell_title(cell))}">{_e(_cell_text(cell))}</td>')
-        body.append(f'<tr><th scope="row"><code>{_e(check)}</code></th>{"".join(tds)}</tr>')
-    return (f'<table id="matrix"><thead><tr><th>check \\ environment</th>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
-
-
-def _finding_row(f: dict) -> str:
-    status = f["status"]
-    since = "today" if status == "new" else f"{_e(f['first_seen'])} ({f['age_days']}d)"
-    if status == "resolved":
-        since += f" → resolved {_e(f.get('resolved_on'))}"
-    extra = ""
-    if f.get("previous_message"):
-        extra += f"<p>previously: {_e(f['previous_message'])}</p>"
-    if f.get("previous_severity"):
-        extra += f"<p>severity was: {_e(f['previous_severity'])}</p>"
-    waiver = f.get("waiver")
-    if isinstance(waiver, dict):
-        state = "expired" if waiver.get("expired") else "until"
-        extra += f"<p>waived ({state} {_e(waiver.get('expires'))}): {_e(waiver.get('reason'))}</p>"
-    if f.get("nodeid"):
-        extra += f"<p><code>{_e(f['nodeid'])}</code></p>"
-    details = json.dumps(f.get("details") or {}, indent=2, sort_keys=True, default=str)
-    folded = (f"<details><summary>{_e(f['message'])}</summary>{extra}"
-              f"<pre>{_e(details)}</pre></details>")
-    cat = f.get("category") or f.get("severity") or ""
-    return (f'<tr id="{_e(status)}-{_e(f.get("id"))}" class="{_e(status)}" '
-            f'data-env="{_e(f["environment"])}" data-severity="{_e(cat)}" data-check="{_e(f["check"])}" data-status="{_e(status)}">'
-            f'<td><span class="badge st-{_e(status)}">{_e(status)}</span></td>'
-            f'<td><span class="badge w-{_e(cat)}">{_e(cat)}</span></td>'
-            f'<td>{_e(f["environment"])}</td><td><code>{_e(f["check"])}</code></td>'
-            f'<td>{_e(f.get("item"))}</td><td>{folded}</td><td>{since}</td></tr>')
-
-
-def _meta_html(doc: dict) -> str:
-    run = doc["run"]
-    rows = [("generated", run["generated_at"])]
-    if run.get("started_at"):
-        rows.append(("started", run["started_at"]))
-    if run.get("duration_s") is not None:
-        rows.append(("duration", f"{float(run['duration_s']):.1f} s"))
-    rows.append(("suite version", run.get("version") or "unknown"))
-    rows.append(("environments", ", ".join(run.get("envs") or []) or "–"))
-    for key, label in (("candidate", "candidate"), ("markexpr", "markers"),
-                       ("exitstatus", "exit status"), ("environments_file", "environments file"),
-                       ("hostname", "host")):
-        if run.get(key) not in (None, ""):
-            rows.append((label, run[key]))
-    base = doc.get("baseline")
-    rows.append(("baseline", f"{base.get('path') or ''} ({base.get('generated_at')})" if base
-                 else "none: every finding is new"))
-    dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
-    refs = run.get("refs") or {}
-    if refs:
-        dl += "<dt>refs checked</dt><dd>" + "<br>".join(
-            f"<code>{_e(k)}</code> = <code>{_e(ref_text(v))}</code>"
-            for k, v in sorted(refs.items())) + "</dd>"
-    else:
-        dl += "<dt>refs checked</dt><dd>default branches</dd>"
-    return f'<dl class="meta" id="meta">{dl}</dl>'
-
-
 def render_html(doc: dict) -> str:
-    """drift.html: one self-contained page (inline CSS/JS, no request leaves it)."""
-    entries = doc["findings"] + doc["resolved"] + doc.get("unchecked", [])
-    envs = sorted({f["environment"] for f in entries} | set(doc["matrix"]["environments"]))
-    checks = sorted({f["check"] for f in entries} | set(doc["matrix"]["checks"]))
-    present = {f.get("category") for f in entries}
-    severities = [c for c in FINDING_CATEGORIES if c in present]
-    filters = ('<div class="filters">' + _options("env", envs, "environment")
-               + _options("severity", severities, "severity") + _options("check", checks, "check")
-               + _options("status", STATUSES, "status")
-               + '<button type="button" id="f-reset">show all</button>'
-               + '<span id="shown"></span></div>')
-    rows = "".join(_finding_row(f) for f in entries)
-    cols = "".join(f'<col class="{c}">' for c in
-                   ("narrow", "narrow", "mid", "wide", "wide", "", "mid"))
-    table = (f'<table id="findings"><colgroup>{cols}</colgroup><thead><tr><th>status</th>'
-             '<th>severity</th><th>environment</th><th>check</th><th>item</th>'
-             '<th>finding (click for details)</th><th>first seen</th>'
-             f'</tr></thead><tbody>{rows}</tbody></table>')
-    if not entries:
-        table += '<p id="clean">No findings: every check passed.</p>'
-    summary = "".join(f"<span>{_e(part)}</span>" for part in summary_parts(doc))
-    reason = doc["run"].get("incomplete")
-    incomplete = (f'<p id="incomplete"><strong>Incomplete run</strong>: {_e(reason)}. '
-                  f"{_e(INCOMPLETE_NOTE)}</p>" if reason else "")
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>Drift report {_e(doc['run']['generated_at'])}</title><style>{_CSS}</style></head>"
-        f"<body><h1>Drift report</h1>{incomplete}<div class=\"summary\">{summary}</div>"
-        f"{_meta_html(doc)}<h2>Environment × check</h2>{_matrix_html(doc['matrix'])}"
-        f"<h2>Findings</h2>{filters}{table}<script>{_JS}</script></body></html>\n"
-    )
+    """drift.html: one self-contained page (plugins.drift_page, from a Jinja2 template)."""
+    from plugins import drift_page  # imported here: the page module builds on this one
+    return drift_page.render(doc)

@@ -83,3 +83,5 @@ def test_installed_in_a_fresh_venv_the_three_moments_run_from_anywhere(tmp_path,
         assert result.returncode == code, args + [result.stdout[-2500:], result.stderr[-1500:]]
         assert result.stdout.rstrip().splitlines()[-1].startswith(f"releasegate: {verdict}"), args
     assert (tmp_path / "drift" / "drift.json").is_file()
+    page = (tmp_path / "drift" / "drift.html").read_text()
+    assert "#matrix td.cell" in page and "addEventListener" in page  # template, CSS, JS ship
