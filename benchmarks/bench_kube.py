@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import median_seconds  # noqa: E402
 from examples.services import kube as emu  # noqa: E402
-from plugins import k8s_state, kube  # noqa: E402
-from plugins.environments import KubeSpec  # noqa: E402
+from plugins.kubernetes import state as k8s_state
+from plugins.kubernetes import api as kube  # noqa: E402
+from plugins.estate import KubeSpec  # noqa: E402
 
 NS = "bench"
 SIZES = (10, 50, 200)

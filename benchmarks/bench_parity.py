@@ -20,9 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import median_seconds  # noqa: E402
 from examples.materialize import git  # noqa: E402
-from plugins import helm, parity, settings_model  # noqa: E402
-from plugins.environments import load  # noqa: E402
-from plugins.host import Estatewide  # noqa: E402
+from plugins.core import helm
+from plugins.settings import parity
+from plugins.settings import reader as settings_model  # noqa: E402
+from plugins.estate import load  # noqa: E402
+from plugins.core.host import Estatewide  # noqa: E402
 from plugins.options import Settings  # noqa: E402
 
 CLASSES, FIELDS, CONTAINERS, ENVS = 50, 10, 10, ("alpha", "beta", "gamma")

@@ -108,8 +108,8 @@ def materialize_estate(dest: Path, overlay_root: Path) -> None:
 
 def estate_hosts(path: Path, names: list[str] | None) -> list[Any]:
     """One EnvHost per selected environment of the file (all when names is None)."""
-    from plugins.environments import load
-    from plugins.host import Estatewide
+    from plugins.estate import load
+    from plugins.core.host import Estatewide
     from plugins.options import Settings
 
     estate = load(path)
@@ -128,7 +128,7 @@ def deployed_sha(host: Any) -> str:
 
 def render_uncached(host: Any) -> tuple[tuple[str, str], Any]:
     """(distinct key, render function) of the environment's chart at the gitops main."""
-    from plugins import helm
+    from plugins.core import helm
 
     repo = host.git(host.gitops_source)
     sha = repo.resolve(host.estate.sources[host.gitops_source].main)
@@ -139,14 +139,15 @@ def render_uncached(host: Any) -> tuple[tuple[str, str], Any]:
 
 def container_values(host: Any) -> dict[str, dict[str, str]]:
     """{container: the environment it gets} for the environment's rendered chart."""
-    from plugins import parity
+    from plugins.settings import parity
 
     return {env.container: env.values() for env in parity.container_envs(host)}
 
 
 def boot_all(jobs: list[tuple[str, str, str, dict[str, str], str | None]]) -> None:
     """Boot (key, source text, path, env, boot function) jobs, one each, in the boot interpreter."""
-    from plugins import boot, settings_model
+    from plugins.settings import boot
+    from plugins.settings import reader as settings_model
 
     built = []
     classes: dict[str, tuple[str, ...]] = {}
@@ -254,9 +255,9 @@ def build_repos(scratch: Path) -> Path:
 def start_services(path: Path, workdir: Path) -> tuple[dict[str, str], list[Any]]:
     """Start Postgres (one database per environment kind), registry, HTTPS, Kubernetes emulator."""
     from examples.services import https, kube, postgres, registry
-    from plugins.environments import load
-    from plugins.gitrepo import GitRepo
-    from plugins.snapshot import load_ref
+    from plugins.estate import load
+    from plugins.core.gitrepo import GitRepo
+    from plugins.schema.snapshot import load_ref
 
     running: list[Any] = []
     env: dict[str, str] = {}

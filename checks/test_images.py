@@ -16,15 +16,18 @@ from typing import Any, Iterable
 
 import pytest
 
-from plugins import imageref, locations, workflows
+from plugins.images import imageref
+from plugins.core import locations
+from plugins.images import workflows
 from plugins.findings import Gate
-from plugins.gitrepo import Absent, SourceError
-from plugins.host import EnvHost, Unreachable
-from plugins.imageref import ImageRef
+from plugins.core.gitrepo import Absent, SourceError
+from plugins.core.host import EnvHost
+from plugins.core.handle import Unreachable
+from plugins.images.imageref import ImageRef
 from plugins.params import nothing_to_check, per_env, per_item
-from plugins.registry import (DENIED, DIGEST_MISMATCH, MISSING, NO_PLATFORM, NOT_CONFIGURED,
+from plugins.images.registry import (DENIED, DIGEST_MISMATCH, MISSING, NO_PLATFORM, NOT_CONFIGURED,
                               SKIPPED, RegistryClient, RegistryUnreachable, Result)
-from plugins.workflows import Target, Workflow
+from plugins.images.workflows import Target, Workflow
 
 
 @dataclass(frozen=True)

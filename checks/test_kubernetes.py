@@ -10,9 +10,11 @@ from typing import Any, Iterable
 
 import pytest
 
-from plugins import helm, k8s_state, kube
-from plugins.gitrepo import SourceError
-from plugins.host import EnvHost
+from plugins.core import helm
+from plugins.kubernetes import state as k8s_state
+from plugins.kubernetes import api as kube
+from plugins.core.gitrepo import SourceError
+from plugins.core.host import EnvHost
 from plugins.params import per_env, per_item
 
 

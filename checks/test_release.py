@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from plugins.deployed import Deployed, require_commit
+from plugins.core.deployed import Deployed, require_commit
 from plugins.findings import Gate
-from plugins.gitrepo import Commit, GitRepo
-from plugins.host import EnvHost
+from plugins.core.gitrepo import Commit, GitRepo
+from plugins.core.host import EnvHost
 from plugins.params import per_env
 
 _VERSION = re.compile(r"^(?P<prefix>v?)(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)$")

@@ -20,13 +20,15 @@ import psycopg
 import pytest
 from _pytest.mark.expression import Expression
 
-from plugins import database, live_schema, schema_diff
-from plugins.deployed import for_host
+from plugins.schema import database
+from plugins.schema import catalog as live_schema
+from plugins.schema import comparison as schema_diff
+from plugins.core.deployed import for_host
 from plugins.findings import Gate
-from plugins.gitrepo import GitRepo, SourceError
-from plugins.host import EnvHost
+from plugins.core.gitrepo import GitRepo, SourceError
+from plugins.core.host import EnvHost
 from plugins.params import per_env, per_item
-from plugins.snapshot import Snapshot, load_ref
+from plugins.schema.snapshot import Snapshot, load_ref
 
 
 def _has_database(host: EnvHost) -> bool:

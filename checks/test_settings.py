@@ -12,10 +12,11 @@ from typing import Any, Iterable
 
 import pytest
 
-from plugins import boot, parity
+from plugins.settings import boot
+from plugins.settings import parity
 from plugins.findings import Gate
-from plugins.gitrepo import Absent, SourceError
-from plugins.host import EnvHost
+from plugins.core.gitrepo import Absent, SourceError
+from plugins.core.host import EnvHost
 from plugins.params import Unavailable, first, nothing_to_check, per_env, per_item
 
 

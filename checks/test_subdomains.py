@@ -1,6 +1,6 @@
 """Every subdomain is healthy (DNS, TCP, TLS, HTTP, time) and serves the build git says it should.
 
-All endpoints of the run are fetched concurrently on first use (plugins.probe.session_probe),
+All endpoints of the run are fetched concurrently on first use (plugins.subdomains.plugin.session_probe),
 one network.timeout_s bound each; these checks only read the cached results.
 """
 from __future__ import annotations
@@ -10,11 +10,12 @@ from typing import Any, Iterable
 
 import pytest
 
-from plugins.gitrepo import GitRepo
-from plugins.host import EnvHost
+from plugins.core.gitrepo import GitRepo
+from plugins.core.host import EnvHost
 from plugins.params import per_item
-from plugins.probe import (BLOCKER, Target, assess, marked_where, policy, served_build,
-                           session_probe, subdomain_targets, version_target)
+from plugins.subdomains.plugin import marked_where, session_probe
+from plugins.subdomains.probe import (BLOCKER, Target, assess, policy, served_build, subdomain_targets,
+                                      version_target)
 
 REVISION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._/+-]{0,127}")
 

@@ -25,9 +25,10 @@ from typing import Any
 import pytest
 
 import plugins
-from plugins import drift, drift_render
+from plugins.drift import plugin as drift
+from plugins.drift import report as drift_render
 from plugins.options import settings
-from plugins.redact import redact_obj
+from plugins.core.redact import redact_obj
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"blocker": "error", "error": "error", "warning": "warning"}

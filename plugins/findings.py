@@ -21,8 +21,8 @@ from typing import Any, NoReturn
 
 import pytest
 
-from plugins.environments import Waiver
-from plugins.redact import redact
+from plugins.estate import Waiver
+from plugins.core.redact import redact
 
 BLOCKER, WARNING = "blocker", "warning"
 
@@ -37,7 +37,7 @@ class Finding:
     item: str | None = None  # a more precise item than the check's own (a variable name...)
     waiver: Waiver | None = None
     waiver_expired: bool = False
-    location: Any = None  # plugins.locations.Location: the place to change (else derived)
+    location: Any = None  # plugins.core.locations.Location: the place to change (else derived)
 
 
 class Gate:

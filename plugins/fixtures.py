@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from plugins.environments import Estate
-from plugins.gitrepo import Absent, SourceError
-from plugins.host import EnvHost
+from plugins.estate import Estate
+from plugins.core.gitrepo import Absent, SourceError
+from plugins.core.host import EnvHost
 from plugins.params import Unavailable, nothing_to_check, shared
 
 

@@ -14,9 +14,9 @@ from typing import Any, Callable, Iterable
 
 import pytest
 
-from plugins.environments import Estate, EnvironmentsError, ensure_sources, load
-from plugins.gitrepo import Absent, GitRepo, SourceError
-from plugins.host import EnvHost, Estatewide
+from plugins.estate import Estate, EnvironmentsError, ensure_sources, load
+from plugins.core.gitrepo import Absent, GitRepo, SourceError
+from plugins.core.host import EnvHost, Estatewide
 from plugins.options import ENVIRONMENTS_VAR, Settings, settings
 
 ItemGenerator = Callable[[EnvHost], Iterable[tuple[str, Any]]]

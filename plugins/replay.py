@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from plugins import parity
-from plugins.environments import EnvironmentsError, ensure_sources, load
-from plugins.gitrepo import Absent, SourceError
-from plugins.host import EnvHost, Estatewide
+from plugins.settings import parity
+from plugins.estate import EnvironmentsError, ensure_sources, load
+from plugins.core.gitrepo import Absent, SourceError
+from plugins.core.host import EnvHost, Estatewide
 from plugins.options import Settings
-from plugins.redact import redact
+from plugins.core.redact import redact
 
 
 def blockers(host: EnvHost, gitops_ref: str, app_ref: str | None) -> list[str]:

@@ -17,13 +17,14 @@ from typing import Any
 import pytest
 
 import plugins
-from plugins import locations, verdict as verdicts
+from plugins import verdict as verdicts
+from plugins.core import locations
 from plugins.findings import BLOCKER, GATE, WARNING, Finding, Gate, apply_waivers
 from plugins.fixtures import ONE_LINE_ERRORS
-from plugins.host import Unreachable
+from plugins.core.handle import Unreachable
 from plugins.options import settings
 from plugins.params import shared
-from plugins.redact import install_log_redaction, redact, redact_exception, redact_obj
+from plugins.core.redact import install_log_redaction, redact, redact_exception, redact_obj
 
 _PROPERTY = "releasegate"
 _RECORDS = pytest.StashKey[list[dict[str, Any]]]()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins import drift_render as dr
+from plugins.drift import page as drift_page, report as dr
 
 websocket = pytest.importorskip("websocket", reason="websocket-client (a kubernetes dependency)")
 
@@ -218,7 +218,7 @@ def choose(page: Page, select: str, value: str) -> list[list[str]]:
 @pytest.fixture(scope="module")
 def opened(browser, tmp_path_factory):
     path = tmp_path_factory.mktemp("drift") / "drift.html"
-    path.write_text(dr.render_html(report_doc()), encoding="utf-8")
+    path.write_text(drift_page.render(report_doc()), encoding="utf-8")
     url = path.as_uri()
     page = new_page(browser, {url})
     page.open(url)

@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from plugins import drift_render
+from plugins.drift import report as drift_render
 
 SCHEMA = json.loads((Path(drift_render.__file__).parent / "drift_schema.json").read_text())
 
@@ -42,7 +42,7 @@ from pathlib import Path
 import pytest
 
 from plugins.params import per_item
-from plugins.redact import register_secret
+from plugins.core.redact import register_secret
 
 TOKEN = "hunter2-not-for-reports"
 register_secret(TOKEN)  # as every check does with a credential it handles

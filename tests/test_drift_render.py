@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from plugins import drift_render as dr
+from plugins.drift import page as drift_page, report as dr
 
 SCHEMA = json.loads((Path(dr.__file__).parent / "drift_schema.json").read_text())
 DAY1 = datetime(2026, 11, 20, 3, 0, tzinfo=timezone.utc)
@@ -173,7 +173,7 @@ def test_waived_finding_is_not_actionable():
         ("z", "blocker"), ("x", "waived"), ("y", "waived")]
     assert doc["findings"][1]["waiver"] == waiver
     assert doc["summary"]["new"] == 3 and doc["summary"]["new_actionable"] == 1
-    assert "waived (until 2026-12-31): rotation" in dr.render_html(doc)
+    assert "waived (until 2026-12-31): rotation" in drift_page.render(doc)
 
 
 def test_warning_in_a_failing_check_stays_a_warning():
@@ -236,7 +236,7 @@ class _Refs(HTMLParser):
 
 
 def test_html_is_self_contained(day2):
-    page = dr.render_html(day2)
+    page = drift_page.render(day2)
     parser = _Refs()
     parser.feed(page)
     assert parser.refs == []
@@ -249,7 +249,7 @@ def test_html_is_self_contained(day2):
 def test_html_escapes_finding_text():
     doc = dr.build([rec("c", "prod", "x", message='<img src="http://evil.test/x">',
                         note="</script><script>alert(1)</script>")], META, None, DAY1)
-    page = dr.render_html(doc)
+    page = drift_page.render(doc)
     parser = _Refs()
     parser.feed(page)
     assert parser.refs == [] and parser.scripts == 1
@@ -257,7 +257,7 @@ def test_html_escapes_finding_text():
 
 
 def test_html_carries_metadata_and_details(day2):
-    page = dr.render_html(day2)
+    page = drift_page.render(day2)
     assert "<code>app</code> = <code>main@0123456789ab</code>" in page
     assert "<code>gitops</code> = <code>main</code>" in page
     assert "42.5 s" in page and "0.1.0" in page

@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 
 from examples.materialize import git
-from plugins import deployed
-from plugins.environments import load
-from plugins.gitrepo import Absent, GitRepo
-from plugins.host import Estatewide
+from plugins.core import deployed
+from plugins.estate import load
+from plugins.core.gitrepo import Absent, GitRepo
+from plugins.core.host import Estatewide
 from plugins.options import Settings
 from tests.test_settings_estate import CHART as ESTATE_CHART, commit, init
 

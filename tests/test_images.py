@@ -11,7 +11,7 @@ import pytest
 
 from conftest import demo_environments
 from examples.services import registry as service
-from plugins.environments import load
+from plugins.estate import load
 
 CHECK = Path(__file__).resolve().parent.parent / "checks" / "test_images.py"
 VARS = (service.DEMO_REGISTRY_VAR, service.DEMO_CA_VAR, service.DEMO_DOCKER_CONFIG_VAR)

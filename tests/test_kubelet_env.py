@@ -1,5 +1,5 @@
 """The kubelet's container environment, rule by rule: each test cites the rule it models and asserts
-the exact environment a container gets (plugins/container_env.py)."""
+the exact environment a container gets (plugins/settings/kubelet_env.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from plugins import container_env, parity, sealed
-from plugins.manifests import workloads
+from plugins.settings import kubelet_env as container_env
+from plugins.settings import parity
+from plugins.settings import sealed
+from plugins.core.manifests import workloads
 
 STAND_IN = container_env.SECRET_PLACEHOLDER
 MASTER = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443",

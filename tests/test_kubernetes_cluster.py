@@ -1,4 +1,4 @@
-"""plugins.kube and the health/drift logic against a real cluster, when KUBECONFIG names one.
+"""plugins.kubernetes.api and the health/drift logic against a real cluster, when KUBECONFIG names one.
 
 Read-only like the checks. RELEASEGATE_TEST_CONTEXT picks a context (default: the current one);
 RELEASEGATE_TEST_NAMESPACE a namespace (default: kube-system, which every cluster has).
@@ -10,7 +10,8 @@ import os
 
 import pytest
 
-from plugins import k8s_state, kube
+from plugins.kubernetes import state as k8s_state
+from plugins.kubernetes import api as kube
 from test_kubernetes_emulated import make_host
 
 pytestmark = pytest.mark.skipif(

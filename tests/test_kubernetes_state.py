@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from examples.services import kube as emu
-from plugins import k8s_state
-from plugins.gitrepo import GitRepo
+from plugins.kubernetes import state as k8s_state
+from plugins.core.gitrepo import GitRepo
 
 NS = "app-prod"
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.timezone.utc)

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from conftest import ROOT
-from plugins import locations
+from plugins.core import locations
 
 SARIF_SCHEMA = ROOT / "tests" / "data" / "sarif-schema-2.1.0.json"  # OASIS errata01, vendored
 
@@ -120,8 +120,8 @@ class _Host:
     """Just enough of an EnvHost for the resolvers that the demo's static run does not reach."""
 
     def __init__(self, repos: Path, env: str = "production") -> None:
-        from plugins.environments import load
-        from plugins.host import Estatewide
+        from plugins.estate import load
+        from plugins.core.host import Estatewide
         from plugins.options import Settings
         from conftest import demo_environments
 

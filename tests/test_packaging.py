@@ -49,8 +49,13 @@ def _clean_copy(dest: Path) -> Path:
 def test_installed_in_a_fresh_venv_the_three_moments_run_from_anywhere(tmp_path, demo_repos):
     clone = _clean_copy(tmp_path / "clone")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = str(venv / "bin" / "python")
+    # the dependencies (and pip) come from the running interpreter's site-packages, whether that
+    # is a venv or the system's: --system-site-packages would give the base Python's only
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    Path(purelib, "_running.pth").write_text("\n".join(p for p in sys.path if p.endswith("-packages")))
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                     "--disable-pip-version-check", str(clone)], check=True, capture_output=True)
     env_file = tmp_path / "conf" / "environments.yaml"

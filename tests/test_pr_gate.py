@@ -88,7 +88,10 @@ def _gate(workspace: Path, step_env: dict[str, str], site: Path) -> subprocess.C
     bin_dir = workspace.parent / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "python").unlink(missing_ok=True)
-    (bin_dir / "python").symlink_to(sys.executable)
+    # a script, not a symlink: a symlinked venv interpreter finds no pyvenv.cfg beside it and
+    # runs as the base Python, without the venv's packages
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
     environ = {k: v for k, v in os.environ.items()
                if k not in ("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTHONPATH")
                and not k.startswith(("RELEASEGATE_DEMO", "GITHUB_"))}

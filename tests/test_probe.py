@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from examples.services import free_port, https
-from plugins.probe import (BLOCKER, WARNING, Policy, SessionProbe, Target, assess, resolver_failure,
+from plugins.subdomains.probe import (BLOCKER, WARNING, Policy, SessionProbe, Target, assess, resolver_failure,
                            run, served_build, target)
-from plugins.webclient import HttpClient, parse_address
+from plugins.subdomains.webclient import HttpClient, parse_address
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -163,7 +163,7 @@ def test_resolve_accepts_host_and_host_port_keys():
 
 
 def test_retries_only_for_idempotent_requests(client):
-    from plugins.webclient import run_sync
+    from plugins.subdomains.webclient import run_sync
 
     post = run_sync(client.fetch(f"https://closed.{DOMAIN}/", method="POST"))
     get = client.get(f"https://closed.{DOMAIN}/")
@@ -211,8 +211,8 @@ def test_a_name_that_does_not_resolve_while_others_do_stays_a_blocker():
 
 RESOLVER_SCRIPT = """
 import json
-from plugins.probe import resolver_failure, run, target
-from plugins.webclient import HttpClient
+from plugins.subdomains.probe import resolver_failure, run, target
+from plugins.subdomains.webclient import HttpClient
 found = run(HttpClient(timeout_s=3), [target("production", "api", "example.org", "api", {})])
 ex = found[("production", "api")]
 print(json.dumps({"kind": ex.failure.kind, "reason": ex.failure.reason,

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from examples.services import registry as service
-from plugins import redact
-from plugins.environments import Unset
-from plugins.registry import (DENIED, MISSING, NO_PLATFORM, NOT_CONFIGURED,
+from plugins.core import redact
+from plugins.estate import Unset
+from plugins.images.registry import (DENIED, MISSING, NO_PLATFORM, NOT_CONFIGURED,
                               OCI_INDEX, PRESENT, SKIPPED, DOCKER_LIST, DOCKER_V2, OCI_MANIFEST,
                               RegistryClient, RegistryUnreachable, content_digest,
                               parse_challenge, platform_matches)

@@ -15,10 +15,12 @@ import psycopg
 import pytest
 
 from examples.services import postgres as pg
-from plugins import database, live_schema, schema_diff
-from plugins.environments import DatabaseRequirements, IndexRequirement
-from plugins.host import Unreachable
-from plugins.snapshot import Snapshot, load_dir
+from plugins.schema import database
+from plugins.schema import catalog as live_schema
+from plugins.schema import comparison as schema_diff
+from plugins.estate import DatabaseRequirements, IndexRequirement
+from plugins.core.handle import Unreachable
+from plugins.schema.snapshot import Snapshot, load_dir
 
 ADMIN = os.environ.get("RELEASEGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 ACTIVE_MEMBERSHIP = IndexRequirement("org_membership_active_org_user_uniq", "org_membership",

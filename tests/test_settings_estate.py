@@ -21,12 +21,16 @@ from typing import Any
 import pytest
 
 from examples.materialize import git
-from plugins import boot, container_env, deployed, parity, sealed
-from plugins.environments import load
-from plugins.helm import ChartSource, render
-from plugins.gitrepo import GitRepo
-from plugins.host import Estatewide
-from plugins.manifests import workloads
+from plugins.settings import boot
+from plugins.settings import kubelet_env as container_env
+from plugins.core import deployed
+from plugins.settings import parity
+from plugins.settings import sealed
+from plugins.estate import load
+from plugins.core.helm import ChartSource, render
+from plugins.core.gitrepo import GitRepo
+from plugins.core.host import Estatewide
+from plugins.core.manifests import workloads
 from plugins.options import Settings
 
 MAIN = Path(__file__).resolve().parents[1]
@@ -343,7 +347,7 @@ def test_config_map_refs_prefixes_overrides_and_service_links_off() -> None:
 
 def test_sealed_and_plain_secret_keys_by_name_and_namespace(estate_dir: Path) -> None:
     repo = GitRepo(estate_dir / "gitops")
-    from plugins.helm import load_yaml_documents
+    from plugins.core.helm import load_yaml_documents
 
     prod = sealed.SecretIndex(sealed.secret_keys(load_yaml_documents(repo.show("main", "secrets/prod.yaml"), "p"),
                                                  "secrets/prod.yaml"))

@@ -12,7 +12,7 @@ import types
 
 import pytest
 
-from plugins import settings_model as sm
+from plugins.settings import reader as sm
 
 pytestmark = pytest.mark.filterwarnings("ignore:Support for class-based `config`")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from plugins.gitrepo import GitRepo
-from plugins.snapshot import SnapshotError, load_dir, load_ref
+from plugins.core.gitrepo import GitRepo
+from plugins.schema.snapshot import SnapshotError, load_dir, load_ref
 
 
 

@@ -5,8 +5,8 @@ import textwrap
 
 import pytest
 
-from plugins import workflows
-from plugins.workflows import BRANCH, TAG, Target, WorkflowError
+from plugins.images import workflows
+from plugins.images.workflows import BRANCH, TAG, Target, WorkflowError
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

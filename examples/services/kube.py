@@ -647,10 +647,10 @@ def demo_objects(environments: Path | None = None) -> list[dict]:
     ImagePullBackOff: the planted blocker is production's agent (an internal ClusterIP service,
     no ingress)."""
     from examples.services.registry import ci_pushes, planted_gap
-    from plugins import helm
-    from plugins.imageref import parse as parse_image
-    from plugins.environments import ensure_sources, load
-    from plugins.host import Estatewide
+    from plugins.core import helm
+    from plugins.images.imageref import parse as parse_image
+    from plugins.estate import ensure_sources, load
+    from plugins.core.host import Estatewide
     from plugins.options import Settings
 
     path = environments or Path(__file__).resolve().parents[2] / "environments.yaml"

@@ -21,7 +21,7 @@ from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from plugins.estate.models import Estate, unwrap
-from plugins.redact import redact
+from plugins.core.redact import redact
 from plugins.estate.values import interpolate, kind
 
 MAX_BYTES = 512 << 10        # 100 times the demo's file; ruamel's round-trip parser reads < 1 MB/s

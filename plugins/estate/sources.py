@@ -14,7 +14,7 @@ from typing import Any
 from plugins.estate.loader import EnvironmentsError
 from plugins.estate.models import Estate, Source
 from plugins.estate.values import Unset
-from plugins.gitrepo import GitRepo
+from plugins.core.gitrepo import GitRepo
 
 
 def ensure_sources(estate: Estate) -> None:

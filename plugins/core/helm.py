@@ -14,7 +14,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from plugins.gitrepo import GitRepo, SourceError
+from plugins.core.gitrepo import GitRepo, SourceError
 
 try:
     import yaml as _pyyaml

@@ -5,7 +5,7 @@ per session, everything the checks read (eight list calls). Every request it mak
 ``KubeClient.calls`` and must be a GET: the suite only gets and lists (see deploy/rbac.yaml).
 
 The kubernetes package reads the kubeconfig and builds each request (URL, query, auth headers,
-token refresh); the request itself goes through plugins.bounded, so that it ends within one
+token refresh); the request itself goes through plugins.core.bounded, so that it ends within one
 timeout whatever the server trickles. Lists are read in pages of ``PAGE`` objects
 (``limit``/``continue``), each page capped at ``PAGE_CAP``: an oversized or malformed page is an
 ERROR naming the API server, never a finding.
@@ -23,7 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from plugins import bounded, k8s_state
+from plugins.core import bounded
+from plugins.kubernetes import state as k8s_state
 
 # kind -> (API prefix, resource): the only reads the checks make, one list per kind and namespace.
 LISTS: dict[str, tuple[str, str]] = {
@@ -68,7 +69,7 @@ class KubeClient:
             raise
 
     def _read(self, path: str, cap: int, query: dict[str, Any]) -> dict | None:
-        from plugins.host import Unreachable
+        from plugins.core.handle import Unreachable
 
         method, url, headers, _, _ = self.api.param_serialize(
             "GET", path, query_params=[(k, v) for k, v in query.items() if v is not None],
@@ -147,7 +148,7 @@ class KubeClient:
 
 
 def _malformed(kube: KubeClient, path: str, why: str) -> Exception:
-    from plugins.host import Unreachable
+    from plugins.core.handle import Unreachable
 
     return Unreachable(kube.env, kube.endpoint, f"GET {path} answered malformed JSON ({why})",
                        "failed")
@@ -177,7 +178,7 @@ def _http_client(configuration: Any, timeout_s: float) -> tuple[httpx.Client, di
 
 def kubeconfig_path(host: Any) -> Path:
     """The kubeconfig for an environment: its setting, else $KUBECONFIG, else ~/.kube/config."""
-    from plugins.environments import skip_if_unset
+    from plugins.estate import skip_if_unset
 
     spec = host.spec.kubernetes
     setting = spec.kubeconfig if spec is not None else None
@@ -211,7 +212,7 @@ def connect(host: Any) -> KubeClient:
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
-    from plugins.host import Unreachable
+    from plugins.core.handle import Unreachable
 
     spec = host.spec.kubernetes
     if spec is None:
@@ -243,7 +244,7 @@ def connect(host: Any) -> KubeClient:
 def _register_secret(value: str) -> None:
     token = value.split(" ", 1)[-1] if value.startswith("Bearer ") else value
     try:
-        from plugins.redact import register_secret
+        from plugins.core.redact import register_secret
     except ImportError:  # the redaction plugin is optional for library use
         return
     register_secret(token)

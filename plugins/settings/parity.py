@@ -18,14 +18,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any, Callable, Iterable, Mapping
 
-from plugins import boot, settings_model
-from plugins.container_env import ContainerEnv, EnvVar, SecretNeed, environments, objects
-from plugins.deployed import Deployed, for_host
-from plugins.environments import FrontendEntry, SettingsEntry
-from plugins.gitrepo import Absent, SourceError, short
-from plugins.helm import load_yaml_documents
-from plugins.manifests import workloads
-from plugins.sealed import SecretIndex, secret_keys
+from plugins.settings import boot
+from plugins.settings import reader as settings_model
+from plugins.settings.kubelet_env import ContainerEnv, EnvVar, SecretNeed, environments, objects
+from plugins.core.deployed import Deployed, for_host
+from plugins.estate import FrontendEntry, SettingsEntry
+from plugins.core.gitrepo import Absent, SourceError, short
+from plugins.core.helm import load_yaml_documents
+from plugins.core.manifests import workloads
+from plugins.settings.sealed import SecretIndex, secret_keys
 
 BLOCK, WARN = "blocker", "warning"
 SKIPPED = "skipped"  # replay: an entry with nothing to check at a commit (one line, never a blocker)

@@ -18,12 +18,12 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
 import pytest
 
-from plugins.webclient import MAX_BODY, Exchange, HttpClient, resolver, run_sync, setting
+from plugins.subdomains.webclient import MAX_BODY, Exchange, HttpClient, resolver, run_sync, setting
 
 DEFAULT_BUDGET_MS = 2000.0
 DEFAULT_CERT_WARNING_DAYS = 21.0
@@ -196,7 +196,7 @@ class SessionProbe:
             return exchange
 
     def _resolver_outcome(self, target: Target) -> None:
-        from plugins.host import Unreachable
+        from plugins.core.handle import Unreachable
 
         if self._reported is None or self._reported == target:
             self._reported = target
@@ -377,52 +377,3 @@ def served_build(ex: Exchange, json_key: str | None = None, header: str | None =
     if not ok or value in (None, ""):
         return None, f"JSON has no key {json_key!r}"
     return str(value).strip(), ""
-
-
-# -- pytest wiring: probe the selected endpoints once per session, mark per environment ---------
-ENV_MARKS = "_releasegate_env_marks"
-_TARGETS = pytest.StashKey[list]()
-_PROBE = pytest.StashKey[SessionProbe]()
-
-
-def marked_where(applies: Callable[[Any], bool], *marks: Any) -> Callable[[Any], Any]:
-    """Add marks to a check's items whose environment satisfies applies(environment spec)."""
-    def decorate(function: Any) -> Any:
-        setattr(function, ENV_MARKS, (*getattr(function, ENV_MARKS, ()), (applies, marks)))
-        return function
-    return decorate
-
-
-def _param(item: pytest.Item) -> tuple | None:
-    callspec = getattr(item, "callspec", None)
-    value = callspec.params.get("host") if callspec else None
-    return value if isinstance(value, tuple) and len(value) == 3 else None
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Apply marked_where() marks before -m selects items."""
-    from plugins.params import shared
-
-    for item in items:
-        rules, param = getattr(getattr(item, "function", None), ENV_MARKS, ()), _param(item)
-        if not rules or param is None:
-            continue
-        env = shared(config).estate.environments.get(param[0])
-        for applies, marks in rules:
-            if env is not None and applies(env):
-                for mark in marks:
-                    item.add_marker(mark)
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Remember the endpoints of the selected items: the first probe fetches them all at once."""
-    session.config.stash[_TARGETS] = [p[1] for p in map(_param, session.items)
-                                      if p is not None and isinstance(p[1], Target)]
-
-
-def session_probe(config: pytest.Config, client: HttpClient) -> SessionProbe:
-    """The session's probe (created on first use with every selected endpoint)."""
-    if _PROBE not in config.stash:
-        config.stash[_PROBE] = SessionProbe(client, config.stash.get(_TARGETS, []))
-    return config.stash[_PROBE]

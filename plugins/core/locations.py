@@ -87,7 +87,7 @@ def line_of(text: str, *keys: Any) -> int | None:
 # -- values files ---------------------------------------------------------------------------------
 def values_files(host: Any, sha: str) -> list[str]:
     """The environment's values files at a gitops commit, least specific first (as Helm merges)."""
-    from plugins import helm
+    from plugins.core import helm
 
     source = host.chart_source(sha)
     repo = host.git(host.gitops_source)
@@ -221,7 +221,7 @@ def workflow_location(host: Any, source: str, path: str, ref: str | None = None)
 def snapshot_location(host: Any, where: str, collection: str, field: str | None) -> Location:
     """The snapshot's field file (or collection file) a schema difference is about.
 
-    ``where`` is the snapshot's own label, ``<source>@<ref>:<path>`` (see plugins.snapshot).
+    ``where`` is the snapshot's own label, ``<source>@<ref>:<path>`` (see plugins.schema.snapshot).
     """
     head, _, folder = where.partition(":")
     source, _, label = head.partition("@")

@@ -1,6 +1,6 @@
-"""drift.html: the drift document (plugins.drift_render.build) rendered as one self-contained page.
+"""drift.html: the drift document (plugins.drift.report.build) rendered as one self-contained page.
 
-The markup is plugins/templates/drift.html.j2 (Jinja2, autoescape on); the page's CSS and
+The markup is plugins/drift/templates/drift.html.j2 (Jinja2, autoescape on); the page's CSS and
 JavaScript are drift.css and drift.js beside it, inlined at render time so that the page is one
 file that makes no request (its Content-Security-Policy says so too).
 """
@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from plugins.drift_render import (FINDING_CATEGORIES, INCOMPLETE_NOTE, STATUSES, plural,
+from plugins.drift.report import (FINDING_CATEGORIES, INCOMPLETE_NOTE, STATUSES, plural,
                                   ref_text, summary_parts)
 
 
@@ -46,7 +46,7 @@ def cell_text(cell: dict) -> str:
 
 @cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("plugins", "templates"),
+    env = jinja2.Environment(loader=jinja2.PackageLoader("plugins.drift", "templates"),
                              autoescape=True, finalize=_text, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(pretty=_pretty, cell_title=cell_title, cell_text=cell_text)

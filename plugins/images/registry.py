@@ -4,14 +4,14 @@ One httpx connection pool per run, at most ``concurrency`` requests in flight. P
 HEAD on ``/v2/<name>/manifests/<reference>`` with Accept for the OCI index, OCI manifest, Docker
 manifest list and Docker v2 manifest; a GET follows only for an index (to find
 ``registries.platform`` in it) and for a 404 (to tell a missing repository from a missing tag).
-Every request, its body included, ends within ``timeout_s`` (plugins.bounded); a manifest body is
+Every request, its body included, ends within ``timeout_s`` (plugins.core.bounded); a manifest body is
 capped at the OCI distribution limit of 4 MiB, and an answer that is malformed or past a cap is
 an ERROR about the registry, never a finding about the image. The first transport failure of a
 registry (down, too slow) is remembered: later references fail at once with the same line.
 Auth is what ``GET /v2/`` challenges for: Basic, or Bearer (``realm``, ``service``, ``scope``), with
 one token request covering many repositories. Credentials come from the docker config file,
 credential helpers included, through the docker package's auth module; every one is registered
-with plugins.redact and none is ever put in a message.
+with plugins.core.redact and none is ever put in a message.
 """
 from __future__ import annotations
 
@@ -30,12 +30,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from plugins import bounded, imageref, redact
-from plugins.environments import Unset, skip_if_unset
-from plugins.imageref import ImageRef
+from plugins.core import bounded
+from plugins.images import imageref
+from plugins.core import redact
+from plugins.estate import Unset, skip_if_unset
+from plugins.images.imageref import ImageRef
 
 if TYPE_CHECKING:
-    from plugins.host import EnvHost
+    from plugins.core.handle import Handle
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -581,14 +583,14 @@ def _index_platforms(body: bytes) -> tuple[str, ...] | str:
 # The foundation hook: host.registry
 
 
-def connect(host: EnvHost) -> RegistryClient:
+def connect(host: Handle) -> RegistryClient:
     """The registry client of an environment (closed by host.close()).
 
     Skips when every configured mirror names an unset variable, or the CA file or docker config
     does; an unreachable registry is reported per reference by the checks."""
     import pytest
 
-    from plugins.host import Unreachable
+    from plugins.core.handle import Unreachable
 
     registries = host.estate.registries
     mirrors = dict(registries.mirrors)
@@ -611,7 +613,7 @@ def connect(host: EnvHost) -> RegistryClient:
     return client
 
 
-def chart_registries(host: EnvHost, client: RegistryClient) -> list[str]:
+def chart_registries(host: Handle, client: RegistryClient) -> list[str]:
     """The registry hosts the environment's chart pulls from that the client can reach: not
     under registries.skip, and not behind an unset mirror."""
     found = set()

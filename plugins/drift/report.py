@@ -1,6 +1,6 @@
 """Drift report: pure functions from result records (+ previous report) to drift.json/md/html.
 
-Nothing here touches pytest, the network or the clock: the plugin (plugins/drift.py) passes in
+Nothing here touches pytest, the network or the clock: the plugin (plugins/drift/plugin.py) passes in
 the records, the run metadata, the baseline document and the time of the run.
 
 A *record* is one outcome as plugins.report collects it: {check, environment, item, outcome,
@@ -401,11 +401,3 @@ def render_markdown(doc: dict, limit: int = 10) -> str:
             lines.append(f"- … and {len(entries) - limit} more in drift.html")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
-
-
-# --------------------------------------------------------------------------- html
-
-def render_html(doc: dict) -> str:
-    """drift.html: one self-contained page (plugins.drift_page, from a Jinja2 template)."""
-    from plugins import drift_page  # imported here: the page module builds on this one
-    return drift_page.render(doc)

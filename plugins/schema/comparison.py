@@ -1,7 +1,7 @@
 """Compare a directus-sync snapshot with a live database, per collection, as a push would see it.
 
 A push (`POST /schema/apply`) diffs the snapshot against what Directus's inspector reads from the
-database (plugins.live_schema) and applies every change in ONE transaction. So a column indexed
+database (plugins.schema.catalog) and applies every change in ONE transaction. So a column indexed
 live by an index of any other name, while the snapshot says `is_indexed: false`, makes Directus run
 `DROP INDEX "<table>_<column>_index"`; Postgres answers that it does not exist and everything rolls
 back. That, and structural drift, are blockers; what the push merely changes, or what it ignores,
@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass, field as dc_field, replace
 from typing import Any, Iterable
 
-from plugins.live_schema import LiveSchema, count_duplicate_groups, meta_equal, normalise_predicate
-from plugins.snapshot import Snapshot
+from plugins.schema.catalog import LiveSchema, count_duplicate_groups, meta_equal, normalise_predicate
+from plugins.schema.snapshot import Snapshot
 
 BLOCKER = "blocker"
 WARNING = "warning"

@@ -7,26 +7,15 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from plugins import helm
-from plugins.environments import Environment, Estate
-from plugins.gitrepo import GitRepo, SourceError
-from plugins.manifests import Workload, workloads
-from plugins.redact import redact, register_urls
+from plugins.core import helm
+from plugins.estate import Environment, Estate
+from plugins.core.gitrepo import GitRepo, SourceError
+from plugins.core.handle import Unreachable
+from plugins.core.manifests import Workload, workloads
+from plugins.core.redact import register_urls
 
 if TYPE_CHECKING:
     from plugins.options import Settings
-
-
-class Unreachable(Exception):
-    """A service an environment depends on cannot be used: an ERROR outcome, not a finding.
-
-    ``state`` is "unreachable" (down, too slow, refused) or "failed" (it answered, but with
-    something malformed or oversized)."""
-
-    def __init__(self, env: str, endpoint: str, reason: str, state: str = "unreachable") -> None:
-        endpoint, reason = redact(endpoint), redact(reason)  # a mirror URL may carry a password
-        self.env, self.endpoint, self.reason, self.state = env, endpoint, reason, state
-        super().__init__(f"{env}: {endpoint} {state}: {reason}")
 
 
 def part(build: Callable[[EnvHost], Any]) -> property:
@@ -164,28 +153,28 @@ class EnvHost:
     @part
     def db(self) -> Any:
         """A read-only psycopg connection with a statement timeout."""
-        from plugins import database
+        from plugins.schema import database
 
         return database.connect(self)
 
     @part
     def k8s(self) -> Any:
         """A kubernetes API client for this environment's context and namespace."""
-        from plugins import kube
+        from plugins.kubernetes import api as kube
 
         return kube.connect(self)
 
     @part
     def registry(self) -> Any:
         """A Registry HTTP API v2 client with credentials from the docker config."""
-        from plugins import registry
+        from plugins.images import registry
 
         return registry.connect(self)
 
     @part
     def http(self) -> Any:
         """An HTTP client honouring network.resolve and network.ca_file."""
-        from plugins import webclient
+        from plugins.subdomains import webclient
 
         return webclient.connect(self)
 

@@ -511,7 +511,7 @@ def setting(estate: Any, name: str, default: Any) -> Any:
 def connect(host: Any) -> HttpClient:
     """The environment's client (host.http): skips while network.ca_file or a resolve entry is an
     unset ${VAR} (a CA file that does not exist is already a usage error of the loader)."""
-    from plugins.environments import skip_if_unset
+    from plugins.estate import skip_if_unset
 
     network = host.estate.network
     skip_if_unset(host.name, network.ca_file, *network.resolve.values())

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from plugins import imageref
+from plugins.images import imageref
 
 TEXT, SHA, SHORT, REF, VERSION, ANY = "text", "sha", "short", "ref", "version", "any"
 BRANCH, TAG = "branch", "tag"
@@ -317,7 +317,7 @@ def parse(text: str, path: str = "workflow.yml",
 def at_commit(repo: Any, sha: str, path: str) -> Workflow:
     """The workflow file `path` of a GitRepo at a commit (local reusable workflows read at the same
     commit). Raises gitrepo.Absent when the file does not exist there, SourceError when it is unreadable."""
-    from plugins.gitrepo import SourceError
+    from plugins.core.gitrepo import SourceError
 
     try:
         return parse(repo.show(sha, path), path, read=lambda other: repo.show(sha, other))

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 import plugins
-from plugins import drift_render, report
-from plugins.redact import redact_obj
+from plugins import report
+from plugins.drift import page, report as drift_render
+from plugins.core.redact import redact_obj
 
 FAIL_ON = ("blockers", "new")
 FILES = ("drift.json", "drift.md", "drift.html")
@@ -164,7 +165,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         _write(directory / "drift.json", drift_render.to_json(doc))
         _write(directory / "drift.md", drift_render.render_markdown(doc))
-        _write(directory / "drift.html", drift_render.render_html(doc))
+        _write(directory / "drift.html", page.render(doc))
     except OSError as exc:  # the disk filled up or the volume went away during the run
         state["skipped"] = f"writing into {directory} failed: {exc.strerror or exc}"
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR

@@ -7,12 +7,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
-from plugins import imageref
-from plugins.gitrepo import SourceError, short
-from plugins.manifests import workloads
+from plugins.images import imageref
+from plugins.core.gitrepo import SourceError, short
+from plugins.core.manifests import workloads
 
 if TYPE_CHECKING:
-    from plugins.host import EnvHost
+    from plugins.core.host import EnvHost
 
 _HEX = re.compile(r"^[0-9a-f]{7,40}$")
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import pytest
 
-from plugins.redact import redact, register_dsn
+from plugins.core.redact import redact, register_dsn
 
 if TYPE_CHECKING:
-    from plugins.host import EnvHost
+    from plugins.core.handle import Handle
 
 # Errors that say the database itself cannot serve this session (not one check's bad query).
 LOST = (psycopg.OperationalError, psycopg.InterfaceError)
@@ -89,7 +89,7 @@ class GuardedConnection(psycopg.Connection):
 
     def failed(self, exc: Exception) -> Exception:
         """Remember exc as the database's failure (the first one wins) and return it."""
-        from plugins.host import Unreachable
+        from plugins.core.handle import Unreachable
 
         if self.failure is None:
             # A statement timeout (a lock held, a catalog too slow): the server answers, but not
@@ -107,9 +107,9 @@ class GuardedConnection(psycopg.Connection):
             self.failed(exc)
 
 
-def connect(host: EnvHost) -> GuardedConnection:
+def connect(host: Handle) -> GuardedConnection:
     """Open the environment's database read-only, or skip / raise Unreachable saying why."""
-    from plugins.host import Unreachable
+    from plugins.core.handle import Unreachable
 
     spec = host.spec.database
     if spec is None:

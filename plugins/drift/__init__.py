@@ -1,0 +1,1 @@
+"""The nightly drift report: the document, its page, and the pytest plugin that writes them."""

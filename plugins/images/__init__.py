@@ -1,0 +1,1 @@
+"""Images: Docker references, the registry client, GitHub Actions workflows."""

@@ -1,0 +1,1 @@
+"""Kubernetes: the read-only API client and health/drift over live objects."""

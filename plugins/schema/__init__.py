@@ -1,0 +1,1 @@
+"""The schema snapshot against live databases: snapshot, live catalog, comparison, connection."""

@@ -1,0 +1,1 @@
+"""Settings as the kubelet sees them: the pydantic-settings reader, container environments, boot, parity."""

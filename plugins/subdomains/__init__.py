@@ -1,0 +1,1 @@
+"""Subdomains: the HTTPS client and the probes."""
