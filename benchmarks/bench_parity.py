@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.timing import median_seconds  # noqa: E402
 from examples.materialize import git  # noqa: E402
 from plugins.core import helm
-from plugins.settings import parity
+from plugins.settings import (boot_findings, boot_runs, containers, cross_env, finding, memo, required,
+                              secret_keys, targets)
 from plugins.settings import reader as settings_model  # noqa: E402
 from plugins.estate import load  # noqa: E402
 from plugins.core.host import Estatewide  # noqa: E402
@@ -109,11 +110,12 @@ def build(root: Path) -> tuple[Path, str]:
 
 def clear_caches() -> None:
     """Forget everything a previous run cached, so every run renders and boots from scratch."""
-    for fn in (helm.render, parity._secret_index, parity._container_envs, parity._model):
+    for fn in (helm.render, containers._secret_index, containers._container_envs, containers._envs,
+               containers._held, containers._secret_file, targets._model):
         fn.cache_clear()
-    parity._BOOTED.clear()
-    parity._MEMO.clear()
-    parity._ANNOUNCED.clear()
+    boot_runs._BOOTED.clear()
+    memo.MEMO.clear()
+    memo.ANNOUNCED.clear()
 
 
 def parity_run(path: Path) -> dict[str, int]:
@@ -122,16 +124,16 @@ def parity_run(path: Path) -> dict[str, int]:
     shared = Estatewide(load(path), Settings(path, None))
     hosts = {name: shared.host(name) for name in ENVS}
     counts = {"blocker": 0, "warning": 0}
-    envs = {name: parity.container_envs(host) for name, host in hosts.items()}
+    envs = {name: containers.container_envs(host) for name, host in hosts.items()}
     for name, host in hosts.items():
         entry = host.estate.settings[0]
-        found: list[parity.Finding] = []
-        for target in parity.targets(host, entry).values():
-            found += parity.required(host, entry, target)
-            found += parity.boot_findings(host, entry, target)
+        found: list[finding.Finding] = []
+        for target in targets.targets(host, entry).values():
+            found += required.required(host, entry, target)
+            found += boot_findings.boot_findings(host, entry, target)
         others = {n: e for n, e in envs.items() if n != name}
-        found += parity.secret_findings(host, envs[name], parity.secret_index(host))
-        found += parity.cross_parity(host, envs[name], others)
+        found += secret_keys.secret_findings(host, envs[name], containers.secret_index(host))
+        found += cross_env.cross_parity(host, envs[name], others)
         for f in found:
             counts[f.severity] += 1
     return counts
@@ -168,7 +170,7 @@ def main() -> None:
         model = settings_model.read(source, "settings.py")
         fields = sum(len(c.fields) for c in model.classes)
         shared = Estatewide(load(path), Settings(path, None))
-        envs = [e.values() for n in ENVS for e in parity.container_envs(shared.host(n))]
+        envs = [e.values() for n in ENVS for e in containers.container_envs(shared.host(n))]
         read_s = median_seconds(lambda: settings_model.read(source, "settings.py"), args.runs)
         ours = median_seconds(lambda: parity_run(path), args.runs)
         through_pytest = median_seconds(lambda: pytest_run(path), args.runs)

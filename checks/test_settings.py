@@ -12,8 +12,8 @@ from typing import Any, Iterable
 
 import pytest
 
-from plugins.settings import boot
-from plugins.settings import parity
+from plugins.settings import (boot, boot_findings, boot_runs, containers, cross_env, finding, frontend, required,
+                              secret_keys, targets)
 from plugins.findings import Gate
 from plugins.core.gitrepo import Absent, SourceError
 from plugins.core.host import EnvHost
@@ -23,20 +23,20 @@ from plugins.params import Unavailable, first, nothing_to_check, per_env, per_it
 def _settings_items(host: EnvHost, role: str, with_boot: bool) -> Iterable[tuple[str, Any]]:
     many = len(host.estate.settings) > 1
     for index, entry in enumerate(host.estate.settings):
-        later = parity.unmatched_containers(host, entry)
-        if entry.containers and later == list(entry.containers) and parity.added_later(host, later):
+        later = containers.unmatched_containers(host, entry)
+        if entry.containers and later == list(entry.containers) and containers.added_later(host, later):
             yield f"{index}.absent", Unavailable(  # the entry's containers came later: nothing to check here
                 f"settings {entry.path}: no container {', '.join(later)} runs in the chart at gitops "
-                f"{parity.gitops_sha(host)[:12]}: nothing to check there", skip=True)
+                f"{containers.gitops_sha(host)[:12]}: nothing to check there", skip=True)
             continue
-        target = parity.targets(host, entry).get(role)
+        target = targets.targets(host, entry).get(role)
         if target is None:
             if role == "running":  # the chart's image tags name no commit of the application
-                problems = parity.running(host, None, entry).problems
+                problems = targets.running(host, None, entry).problems
                 yield "running-commit", (entry, None, problems[0] if problems else f"{host.name}: commit unknown")
             continue
         try:
-            names = parity.units(host, entry, target, with_boot)
+            names = targets.units(host, entry, target, with_boot)
         except Absent as exc:  # the settings module was added later (or moved): nothing to check at that commit
             yield f"{index}.absent", nothing_to_check(host, exc, f"settings at app {target.label} ({target.role})")
             continue
@@ -83,13 +83,13 @@ def reset_boot_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
 
 def secret_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
     """Every secret key (or whole secret, for envFrom) a container of the chart references."""
-    return [(item_id, item_id) for item_id in parity.secret_items(parity.container_envs(host))]
+    return [(item_id, item_id) for item_id in secret_keys.secret_items(containers.container_envs(host))]
 
 
 def variable_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
     """Every variable the chart sets here or for the same container in another environment."""
-    others, broken = parity.other_envs(host)
-    yield from ((name, (name, None)) for name in parity.cross_variables(parity.container_envs(host), others))
+    names, broken = cross_env.compared_variables(host)
+    yield from ((name, (name, None)) for name in names)
     yield from ((f"compare-{name}", (None, reason)) for name, reason in broken.items())
 
 
@@ -102,9 +102,9 @@ def frontend_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
         yield entry.env_file, (entry, host.git(entry.source).resolve(ref), ref)
 
 
-def _report(gate: Gate, findings: Iterable[parity.Finding]) -> None:
+def _report(gate: Gate, findings: Iterable[finding.Finding]) -> None:
     for f in findings:
-        (gate.block if f.severity == parity.BLOCK else gate.warn)(f.message, item=f.item, **f.details)
+        (gate.block if f.severity == finding.BLOCK else gate.warn)(f.message, item=f.item, **f.details)
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def booted(host: EnvHost, item: Any) -> dict[str, boot.BootResult] | None:
     if target is None:
         return None
     try:
-        return parity.boot_results(host, entry, target)
+        return boot_runs.boot_results(host, entry, target)
     except boot.BootError as exc:
         raise SourceError(f"{host.name}: {exc}") from None
 
@@ -126,8 +126,8 @@ def _required(host: EnvHost, item: Any, gate: Gate) -> None:
     entry, target, name = item
     if target is None:
         gate.fail(name)
-    _report(gate, parity.reader_warnings(host, entry, target))
-    _report(gate, _next(host, target, parity.required(host, entry, target, cls_name=name)))
+    _report(gate, required.reader_warnings(host, entry, target))
+    _report(gate, _next(host, target, required.required(host, entry, target, cls_name=name)))
 
 
 def _boot(host: EnvHost, item: Any, booted: dict[str, boot.BootResult] | None, gate: Gate) -> None:
@@ -135,12 +135,12 @@ def _boot(host: EnvHost, item: Any, booted: dict[str, boot.BootResult] | None, g
     if target is None or booted is None:
         gate.fail(name)
     only = f"{name}()" if name == entry.boot else name
-    _report(gate, _next(host, target, parity.boot_findings(host, entry, target, only=only)))
+    _report(gate, _next(host, target, boot_findings.boot_findings(host, entry, target, only=only)))
 
 
-def _next(host: EnvHost, target: parity.Target, found: list[parity.Finding]) -> list[parity.Finding]:
+def _next(host: EnvHost, target: targets.Target, found: list[finding.Finding]) -> list[finding.Finding]:
     """Findings against main's head for a shared branch are warnings about its next reset."""
-    return parity.as_reset(host, found) if target.role == "reset" else found
+    return targets.as_reset(host, found) if target.role == "reset" else found
 
 
 @pytest.mark.prerelease
@@ -151,10 +151,10 @@ def _next(host: EnvHost, target: parity.Target, found: list[parity.Finding]) -> 
 def test_settings_containers(host: EnvHost, item: Any, gate: Gate) -> None:
     """Every container name a settings entry lists is a container of this environment's chart."""
     index, entry = item
-    found = parity.containers_finding(host, entry, f"settings[{index}].containers")
-    if found and parity.added_later(host, found.details["unmatched"]):
+    found = containers.containers_finding(host, entry, f"settings[{index}].containers")
+    if found and containers.added_later(host, found.details["unmatched"]):
         pytest.skip(f"{host.name}: settings[{index}].containers: {', '.join(found.details['unmatched'])} "
-                    f"{'runs' if len(found.details['unmatched']) == 1 else 'run'} in the chart only after gitops {parity.gitops_sha(host)[:12]}: nothing to check there")
+                    f"{'runs' if len(found.details['unmatched']) == 1 else 'run'} in the chart only after gitops {containers.gitops_sha(host)[:12]}: nothing to check there")
     _report(gate, [found] if found else [])
 
 
@@ -215,12 +215,12 @@ def test_settings_boot_reset(host: EnvHost, item: Any, booted: dict[str, boot.Bo
 @per_item(secret_items)
 def test_secret_keys(host: EnvHost, item: str, gate: Gate) -> None:
     """This secret key, wherever a container reads it, exists in the environment's (sealed) secrets."""
-    for exc in parity.absent_secrets(host).values():  # a listed manifest added later: nothing to check here
+    for exc in containers.absent_secrets(host).values():  # a listed manifest added later: nothing to check here
         absent = nothing_to_check(host, exc, "gitops.secrets")
         if absent.skip:
             pytest.skip(f"{host.name}: {absent.reason}")
         raise SourceError(f"{host.name}: {absent.reason}")
-    _report(gate, parity.secret_findings(host, parity.container_envs(host), parity.secret_index(host), item))
+    _report(gate, secret_keys.secret_findings(host, containers.container_envs(host), containers.secret_index(host), item))
 
 
 @pytest.mark.prerelease
@@ -232,7 +232,7 @@ def test_env_cross_parity(host: EnvHost, item: Any, gate: Gate) -> None:
     if variable is None:  # another environment's chart did not render: said once, not per variable
         gate.warn(f"{host.name}: cannot compare with it: {broken}")
         return
-    _report(gate, parity.cross_findings(host, variable))
+    _report(gate, cross_env.cross_findings(host, variable))
 
 
 def _flags_apply(host: EnvHost) -> bool:
@@ -247,9 +247,9 @@ def test_feature_flags(host: EnvHost, gate: Gate) -> None:
     """A feature flag on here was on in the staging environment first (warnings)."""
     flags = host.estate.feature_flags
     staging = host.shared.host(str(flags.staging))
-    mine = parity.flag_values(parity.container_envs(host), flags.prefixes)
-    theirs = parity.flag_values(parity.container_envs(staging), flags.prefixes)
-    _report(gate, parity.flag_findings(host, str(flags.staging), mine, theirs))
+    mine = cross_env.flag_values(containers.container_envs(host), flags.prefixes)
+    theirs = cross_env.flag_values(containers.container_envs(staging), flags.prefixes)
+    _report(gate, cross_env.flag_findings(host, str(flags.staging), mine, theirs))
 
 
 @pytest.mark.prerelease
@@ -258,4 +258,4 @@ def test_feature_flags(host: EnvHost, gate: Gate) -> None:
 def test_frontend_env(host: EnvHost, item: Any, gate: Gate) -> None:
     """Every variable the front end reads is in its env file."""
     entry, sha, ref = item
-    _report(gate, parity.frontend_findings(host, entry, sha, parity.label(host, sha, ref)))
+    _report(gate, frontend.frontend_findings(host, entry, sha, targets.label(host, sha, ref)))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.settings import parity
+from plugins.settings import finding, parity
 from plugins.estate import EnvironmentsError, ensure_sources, load
 from plugins.core.gitrepo import Absent, SourceError
 from plugins.core.host import EnvHost, Estatewide
@@ -55,8 +55,8 @@ def step(host: EnvHost, gitops_ref: str, app_ref: str | None) -> tuple[list[str]
         raise
     except SourceError as exc:
         return Unrendered([str(exc) if str(exc).startswith(f"{host.name}:") else f"{host.name}: {exc}"]), {}
-    return (sorted({f.message for f in found if f.severity == parity.BLOCK}),
-            {str(f.item): f.message for f in found if f.severity == parity.SKIPPED})
+    return (sorted({f.message for f in found if f.severity == finding.BLOCK}),
+            {str(f.item): f.message for f in found if f.severity == finding.SKIPPED})
 
 
 def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=None,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from plugins.settings import kubelet_env as container_env
-from plugins.settings import parity
+from plugins.settings import secret_keys
 from plugins.settings import sealed
 from plugins.core.manifests import workloads
 
@@ -58,7 +58,7 @@ def test_secret_key_ref_present_optional_absent_and_required_absent() -> None:
         "SENTRY_DSN": "optional secret app key SENTRY_DSN is absent: the kubelet leaves SENTRY_DSN unset",
         "EXTRA": "optional secret absent key X is absent: the kubelet leaves EXTRA unset"}
     host = type("Host", (), {"name": "prod"})()
-    (blocker,) = parity.secret_findings(host, [env], sealed.SecretIndex(
+    (blocker,) = secret_keys.secret_findings(host, [env], sealed.SecretIndex(
         sealed.secret_keys([{"kind": "Secret", "metadata": {"name": "app", "namespace": "ns"},
                              "data": {"TOKEN": "eA=="}}], "secrets.yaml")))
     assert blocker.item == "app.SMTP_PASSWORD" and "CreateContainerConfigError" in blocker.message

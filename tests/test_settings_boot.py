@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.settings import boot
+from plugins.settings import boot, stand_ins
 
 SETTINGS = textwrap.dedent("""
     import os
@@ -135,7 +135,7 @@ def test_named_interpreter_is_used() -> None:
     ("Optional[bool]", "false"), ("int", "1"), ("list[str]", "[]"), ("AnyHttpUrl", "https://placeholder.invalid/"),
 ])
 def test_placeholder_fits_the_annotation(annotation: str, value: str) -> None:
-    assert boot.placeholder(annotation) == value
+    assert stand_ins.placeholder(annotation) == value
 
 
 def test_a_crashing_class_is_isolated_and_the_rest_still_runs() -> None:
@@ -180,7 +180,7 @@ def test_a_session_interpreter_that_went_away_is_replaced() -> None:
 ])
 def test_stand_ins_by_annotation_then_by_name(annotation: str, name: str, first: str) -> None:
     """The first stand-in comes from the annotation when it says something, else from the name."""
-    found = boot.stand_ins(annotation, name)
+    found = stand_ins.stand_ins(annotation, name)
     assert found[0] == first and found[-1] == "releasegate-sealed-value" and len(found) == len(set(found))
 
 
@@ -196,4 +196,4 @@ def test_stand_ins_by_annotation_then_by_name(annotation: str, name: str, first:
 ])
 def test_stand_ins_from_the_validators_own_message(message: str, expected: list[str]) -> None:
     """Schemes, prefixes, quoted literals and lengths that a validator's message names."""
-    assert boot.stand_ins_from_message(message) == expected
+    assert stand_ins.stand_ins_from_message(message) == expected

@@ -24,7 +24,7 @@ from examples.materialize import git
 from plugins.settings import boot
 from plugins.settings import kubelet_env as container_env
 from plugins.core import deployed
-from plugins.settings import parity
+from plugins.settings import boot_runs, containers, cross_env, finding, parity, secret_keys, targets
 from plugins.settings import sealed
 from plugins.estate import load
 from plugins.core.helm import ChartSource, render
@@ -282,7 +282,7 @@ KUBERNETES_LINKS = {"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBER
 
 def prod_envs(estate_dir: Path, gitops_ref: str = "main") -> dict[str, container_env.ContainerEnv]:
     host = make_host(estate_dir, "production")
-    return {e.container: e for e in parity.container_envs(host, gitops_ref)}
+    return {e.container: e for e in containers.container_envs(host, gitops_ref)}
 
 
 def test_env_values_null_secret_configmap_field_and_expansion(estate_dir: Path, shas: dict) -> None:
@@ -402,7 +402,7 @@ def test_a_sealed_value_warns_only_when_no_stand_in_boots(estate_dir: Path, shas
     found = parity.evaluate(make_host(estate_dir, "production"), shas["gitops"][0])
     assert not [f for f in found if f.item == "DATABASE_URL"]
     sealed_ones = [f for f in found if f.item == "API_KEY"]
-    assert [(f.severity, f.message) for f in sealed_ones] == [(parity.WARN, (  # one cause, both containers
+    assert [(f.severity, f.message) for f in sealed_ones] == [(finding.WARN, (  # one cause, both containers
         f"production: api, worker at app v1.0.0 ({shas['v1'][:12]}): " + API_KEY_WARNING))]
     assert sealed_ones[0].details["containers"] == ["api", "worker"]
 
@@ -411,7 +411,7 @@ def test_settings_importing_app_modules_fall_back_to_static_checks_once(estate_d
     host = make_host(estate_dir, "production")
     found = parity.evaluate(host, shas["gitops"][1], app_ref="imports-app")
     notes = [f for f in found if "static checks only" in f.message]
-    assert len(notes) == 1 and notes[0].severity == parity.WARN  # once per file, not per container
+    assert len(notes) == 1 and notes[0].severity == finding.WARN  # once per file, not per container
     assert "imports modules the boot check does not have (ModuleNotFoundError: No module named 'app')" in (
         notes[0].message)
     static = [f.message for f in found if f.item == "ENABLE_AUDIT_LOG"]
@@ -556,10 +556,10 @@ def test_entry_python_is_the_boot_interpreter(estate_dir: Path, shas: dict, tmp_
     entry = estate.settings[0]
     broken = dataclasses.replace(estate, settings=(dataclasses.replace(entry, python=str(venv_python)),))
     host = Estatewide(broken, Settings(estate_dir / "environments.yaml", None)).host("production")
-    assert parity.interpreter(host, broken.settings[0]) == str(venv_python)
-    target = parity.targets(host, broken.settings[0])["running"]
+    assert boot_runs.interpreter(host, broken.settings[0]) == str(venv_python)
+    target = targets.targets(host, broken.settings[0])["running"]
     with pytest.raises(boot.BootError, match=f"boot interpreter {venv_python} failed: from settings"):
-        parity.boot_results(host, broken.settings[0], target)
+        boot_runs.boot_results(host, broken.settings[0], target)
 
 
 def test_demo_prerelease_production_is_one_failed_item_per_planted_cause(pytester: pytest.Pytester,
@@ -618,13 +618,13 @@ def test_cross_parity_is_one_warning_per_variable_naming_containers_and_environm
     mine = [_env("api", A=""), _env("worker", A="")]
     others = {"staging": [_env("api", A="1", B="x"), _env("worker", A="1", B="x")],
               "testing": [_env("api", B="y")]}
-    assert parity.cross_variables(mine, others) == ["A", "B"]
-    found = parity.cross_parity(host, mine, others)
+    assert cross_env.cross_variables(mine, others) == ["A", "B"]
+    found = cross_env.cross_parity(host, mine, others)
     assert [(f.item, f.message) for f in found] == [
         ("A", "production: api, worker get A empty, which staging set to a value"),
         ("B", "production: api lacks B, which staging, testing set; worker lacks B, which staging set")]
     assert found[1].details == {"containers": ["api", "worker"], "set_in": ["staging", "testing"], "empty_here": []}
-    assert parity.cross_parity(host, mine, others, "A") == found[:1]
+    assert cross_env.cross_parity(host, mine, others, "A") == found[:1]
 
 
 def test_env_entry_problems_shared_by_containers_are_one_item_and_one_finding() -> None:
@@ -634,11 +634,11 @@ def test_env_entry_problems_shared_by_containers_are_one_item_and_one_finding() 
                        "envFrom": [{"secretRef": {"name": "gone"}}]}]}}}} for name in ("worker", "api")]
     envs = container_env.environments(workloads(manifests), container_env.objects(manifests, sealed.SecretIndex(())))
     host = type("Host", (), {"name": "production"})()
-    assert parity.secret_items(envs) == [parity.ENV_PROBLEMS, "gone"]
-    found = parity.secret_findings(host, envs, sealed.SecretIndex(()), parity.ENV_PROBLEMS)
+    assert secret_keys.secret_items(envs) == [secret_keys.ENV_PROBLEMS, "gone"]
+    found = secret_keys.secret_findings(host, envs, sealed.SecretIndex(()), secret_keys.ENV_PROBLEMS)
     assert [f.message for f in found] == ["production: api, worker: DEBUG: value True is a bool, not a string; the "
                                           "API server rejects the manifest (quote it in the template)"]
-    (missing,) = parity.secret_findings(host, envs, sealed.SecretIndex(()), "gone")
+    (missing,) = secret_keys.secret_findings(host, envs, sealed.SecretIndex(()), "gone")
     assert missing.message == ("production: secret gone (envFrom of api, worker) is needed, but no secret gone "
                                "exists in namespace ns: the pods will not start (CreateContainerConfigError)")
 
@@ -655,15 +655,15 @@ def test_container_names_that_match_nothing_are_one_finding_and_change_no_diagno
         host = Estatewide(estate, Settings(path, None)).host("production")
         entry = estate.settings[0]
         unmatched = [n for n in ("api-server", "worker-scheduler") if n in names]
-        found = parity.containers_finding(host, entry, "settings[0].containers")
-        assert found is not None and found.severity == parity.BLOCK and found.details == {
+        found = containers.containers_finding(host, entry, "settings[0].containers")
+        assert found is not None and found.severity == finding.BLOCK and found.details == {
             "unmatched": unmatched, "containers": ["api", "wait", "worker"]}
         assert found.message.startswith(f"settings[0].containers: {', '.join(unmatched)} ")
         assert found.message.endswith("no container of production's rendered chart, so "
                                       f"{'they are' if len(unmatched) > 1 else 'it is'} not checked (its containers: "
                                       "api, wait, worker): correct the names")
-        assert parity.running(host, None, entry).sha == shas["v1"]
-        assert [i for i, _ in parity.settings_containers(host, entry)] == checked
+        assert targets.running(host, None, entry).sha == shas["v1"]
+        assert [i for i, _ in containers.settings_containers(host, entry)] == checked
         assert not [f for f in parity.evaluate(host) if "commit SHA tag" in f.message]
 
 
@@ -674,11 +674,11 @@ def test_only_a_branch_environment_on_another_branch_than_main_gets_main_at_its_
     estate = load(demo_env_file)
     shared = Estatewide(estate, Settings(demo_env_file, None))
     entry = estate.settings[0]
-    roles = {name: sorted(parity.targets(shared.host(name), entry)) for name in ("production", "testing", "echo-next")}
+    roles = {name: sorted(targets.targets(shared.host(name), entry)) for name in ("production", "testing", "echo-next")}
     assert roles == {"production": ["candidate", "running"], "testing": ["reset", "running"],
                      "echo-next": ["running"]}
     main = shared.host("testing").git("app").resolve("main")
-    assert parity.targets(shared.host("testing"), entry)["reset"].sha == main
-    (found,) = parity.as_reset(shared.host("testing"), [parity.Finding(parity.BLOCK, "testing: X fails", "X")])
-    assert (found.severity, found.message) == (parity.WARN, "testing: the next reset of testing to main will not "
+    assert targets.targets(shared.host("testing"), entry)["reset"].sha == main
+    (found,) = targets.as_reset(shared.host("testing"), [finding.Finding(finding.BLOCK, "testing: X fails", "X")])
+    assert (found.severity, found.message) == (finding.WARN, "testing: the next reset of testing to main will not "
                                                             "boot: X fails")

@@ -12,6 +12,7 @@ import types
 
 import pytest
 
+from plugins.settings import classes
 from plugins.settings import reader as sm
 
 pytestmark = pytest.mark.filterwarnings("ignore:Support for class-based `config`")
@@ -23,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 """
 
 
-def read(body: str) -> sm.SettingsModel:
+def read(body: str) -> classes.SettingsModel:
     return sm.read(HEADER + textwrap.dedent(body), "server/app/settings.py")
 
 
@@ -134,7 +135,7 @@ def test_required_fields_match_what_pydantic_reports_missing(monkeypatch: pytest
     with pytest.raises(ValidationError) as caught:
         construct(body, "S", {}, monkeypatch)
     missing = {e["loc"][0] for e in caught.value.errors() if e["type"] == "missing"}
-    static = {f.keys[0] for _, f in sm.missing_required(read(body), {})}
+    static = {f.keys[0] for _, f in classes.missing_required(read(body), {})}
     assert static == missing == {"a", "c", "e", "J_ALIAS"}
 
 
@@ -158,10 +159,10 @@ def test_nested_delimiter_reads_sub_fields_and_dicts(monkeypatch: pytest.MonkeyP
     assert flags.nested[0].env_names == ("AG_FEATURE_FLAGS__AGENT_LOOPS",)
     assert labels.open_nested == "AG_LABELS__"
     env = {"AG_LIMITS__MAX_LOOPS": "5", "AG_FEATURE_FLAGS__AGENT_LOOPS": "true", "AG_LABELS__TEAM": "x"}
-    assert sm.missing_required(model, env) == []
-    assert [f.name for _, f in sm.missing_required(model, {"AG_LIMITS__BURST": "3"})] == ["limits"]
-    assert sm.missing_required(model, {"AG_LIMITS": '{"max_loops": 1}'}) == []
-    assert sm.missing_required(model, {"AG_LIMITS__MAX_LOOPS": ""})[0][1].name == "limits"  # empty: not set
+    assert classes.missing_required(model, env) == []
+    assert [f.name for _, f in classes.missing_required(model, {"AG_LIMITS__BURST": "3"})] == ["limits"]
+    assert classes.missing_required(model, {"AG_LIMITS": '{"max_loops": 1}'}) == []
+    assert classes.missing_required(model, {"AG_LIMITS__MAX_LOOPS": ""})[0][1].name == "limits"  # empty: not set
     assert model.annotation_for("ag_limits__burst") == "int" and model.annotation_for("AG_OTHER") is None
     assert model.may_read("AG_LABELS__X") and not model.may_read("POD_NAME") and not model.whole_environ
     assert cls.reads("AG_LABELS__ANY") and cls.reads("ag_feature_flags__agent_loops") and not cls.reads("AG_X")
@@ -231,4 +232,4 @@ def test_syntax_error_is_a_warning_with_line() -> None:
 ])
 def test_static_value_error_speaks_pydantic(annotation: str, value: str, expected: str | None) -> None:
     field = read(f"class S(BaseSettings):\n    x: {annotation} = None\n").get("S").fields[0]
-    assert sm.static_value_error(field, value) == expected
+    assert classes.static_value_error(field, value) == expected

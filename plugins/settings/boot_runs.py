@@ -1,0 +1,83 @@
+"""Boot the settings at a commit for every container that boots them, each distinct environment
+once per session; a stand-in a validator rejects is replaced by the next one and the boot repeated.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import PurePosixPath
+from typing import Any
+
+from plugins.estate import SettingsEntry
+from plugins.settings import boot
+from plugins.settings.containers import gitops_sha, settings_containers
+from plugins.settings.kubelet_env import ContainerEnv
+from plugins.settings.memo import entry_key, memo
+from plugins.settings.stand_ins import StandIns, boot_env
+from plugins.settings.targets import Target, model
+
+
+_ROUNDS = 6  # boots per distinct environment at most: each moves every failing stand-in to its next choice
+
+
+_BOOTED: dict[tuple, boot.BootResult] = {}
+
+
+def _boot_key(python: str | None, job: boot.BootJob) -> tuple:
+    return (python, job.filename, job.source, tuple(sorted(job.env.items())), job.classes, job.boot)
+
+
+def _boot_batch(python: str | None, timeout: float, jobs: list[boot.BootJob]) -> dict[str, boot.BootResult]:
+    """Boot results by job key; each distinct job runs once per session."""
+    todo = [j for j in jobs if _boot_key(python, j) not in _BOOTED]
+    for job_key, result in boot.run(todo, python, timeout).items():
+        job = next(j for j in todo if j.key == job_key)
+        _BOOTED[_boot_key(python, job)] = result
+    return {j.key: _BOOTED[_boot_key(python, j)] for j in jobs}
+
+
+def interpreter(host: Any, entry: SettingsEntry) -> str | None:
+    """The entry's `python`: a path relative to the environments file, or a name looked up on PATH."""
+    if not entry.python:
+        return None
+    if "/" in entry.python:
+        return str((host.estate.root / entry.python).resolve())
+    return shutil.which(entry.python) or entry.python
+
+
+def boot_results(host: Any, entry: SettingsEntry, target: Target,
+                 gitops_ref: str | None = None) -> dict[str, boot.BootResult]:
+    """Boot the settings at a commit for each container that boots the entry; {container item id: result}.
+
+    Containers whose environments agree on every variable the file could read (a field reads it,
+    or the code names it) share one boot, run with the first such container's whole environment.
+    Raises boot.BootError when the boot interpreter cannot run.
+    """
+    key = ("boot", host.shared, host.name, entry_key(entry), target, gitops_sha(host, gitops_ref))
+    return memo(key, lambda: _boot_results(host, entry, target, settings_containers(host, entry, gitops_ref)))
+
+
+def _boot_results(host: Any, entry: SettingsEntry, target: Target,
+                  envs: list[tuple[str, ContainerEnv]]) -> dict[str, boot.BootResult]:
+    """Boot each distinct environment; a stand-in a validator rejects is replaced by the next
+    plausible one and the boot repeated, so a warning means no stand-in fits."""
+    text, m = model(host, entry, target.sha)
+    classes = tuple(c.name for c in m.classes)
+    groups: dict[tuple, tuple[ContainerEnv, list[str]]] = {}
+    for item_id, env in envs:
+        values = boot_env(env, m)
+        key = tuple(sorted((n, v) for n, v in values.items() if m.may_read(n)))
+        groups.setdefault(key, (env, []))[1].append(item_id)
+    pending = {key: StandIns.of(env, m) for key, (env, _) in groups.items()}
+    results: dict[tuple, boot.BootResult] = {}
+    for _ in range(_ROUNDS):
+        jobs = {key: boot.BootJob(str(i), text, PurePosixPath(entry.path).name, stand.values(), classes, entry.boot)
+                for i, (key, stand) in enumerate(pending.items())}
+        booted = _boot_batch(interpreter(host, entry), host.timeout_s, list(jobs.values()))
+        for key, job in jobs.items():
+            results[key] = replace(booted[job.key], tried=pending[key].tried())
+            if not pending[key].advance(m, results[key]):
+                del pending[key]
+        if not pending:
+            break
+    return {item_id: results[key] for key, (_, ids) in groups.items() for item_id in ids}

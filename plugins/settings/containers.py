@@ -1,0 +1,142 @@
+"""What each environment holds at a gitops commit: its containers' environments, the secrets it
+holds, and which of its containers a settings entry names.
+
+Cached by content (the chart source and secret manifests at a gitops commit), so a session renders
+and reads each once, however many environments share them.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import PurePosixPath
+from typing import Any, Iterable
+
+from plugins.core import helm
+from plugins.core.gitrepo import Absent
+from plugins.core.helm import load_yaml_documents
+from plugins.core.manifests import workloads
+from plugins.estate import SettingsEntry
+from plugins.settings.finding import BLOCK, Finding, verb
+from plugins.settings.kubelet_env import ContainerEnv, environments, objects
+from plugins.settings.sealed import SecretIndex, SecretKeys, secret_keys
+
+
+def gitops_sha(host: Any, gitops_ref: str | None = None) -> str:
+    """The deployment repository commit under test (or the one given)."""
+    return host.git(host.gitops_source).resolve(gitops_ref or host.ref(host.gitops_source))
+
+
+def secret_index(host: Any, gitops_ref: str | None = None) -> SecretIndex:
+    """Secrets the environment holds: the chart's own plus the secret manifests it lists."""
+    return _secret_index(host, gitops_sha(host, gitops_ref))
+
+
+# Per environment and commit: a bound below the estate's size turns a pass over every environment
+# into all misses (quadratic at 300 environments), so it is well above it.
+_PER_ENV = 4096
+
+
+@functools.lru_cache(maxsize=_PER_ENV)
+def _secret_index(host: Any, sha: str) -> SecretIndex:
+    return _held(host.git(host.gitops_source), sha, host.chart_source(sha), tuple(host.spec.gitops.secrets))
+
+
+def absent_secrets(host: Any, gitops_ref: str | None = None) -> dict[str, Absent]:
+    """The secret manifests the environment lists that do not exist at a gitops commit, by path:
+    the secret keys check has nothing to check there."""
+    repo, sha = host.git(host.gitops_source), gitops_sha(host, gitops_ref)
+    return {p: Absent(repo.name, p, sha) for p in host.spec.gitops.secrets if not repo.exists(sha, p)}
+
+
+def container_envs(host: Any, gitops_ref: str | None = None) -> list[ContainerEnv]:
+    """The environment of every container the chart runs for `host` at a gitops commit."""
+    return _container_envs(host, gitops_sha(host, gitops_ref))
+
+
+@functools.lru_cache(maxsize=_PER_ENV)
+def _container_envs(host: Any, sha: str) -> list[ContainerEnv]:
+    return _envs(host.git(host.gitops_source), sha, host.chart_source(sha), tuple(host.spec.gitops.secrets))
+
+
+# By content: environments with the same chart source (chart, values, release, namespace) and secret
+# manifests at one gitops commit hold the same containers and secrets, so they are worked out once.
+@functools.lru_cache(maxsize=_PER_ENV)
+def _envs(repo: Any, sha: str, source: helm.ChartSource, secrets: tuple[str, ...]) -> list[ContainerEnv]:
+    manifests = helm.render(repo, sha, source)
+    return environments(workloads(manifests), objects(manifests, _held(repo, sha, source, secrets)))
+
+
+@functools.lru_cache(maxsize=_PER_ENV)
+def _held(repo: Any, sha: str, source: helm.ChartSource, secrets: tuple[str, ...]) -> SecretIndex:
+    found = secret_keys(helm.render(repo, sha, source), "chart")
+    for path in secrets:
+        if repo.exists(sha, path):  # a manifest added later holds nothing at this commit
+            found += _secret_file(repo, sha, path)
+    return SecretIndex(found)
+
+
+@functools.lru_cache(maxsize=_PER_ENV)
+def _secret_file(repo: Any, sha: str, path: str) -> tuple[SecretKeys, ...]:
+    return tuple(secret_keys(load_yaml_documents(repo.show(sha, path), f"{repo.name}:{path}"), path))
+
+
+def container_id(env: ContainerEnv, all_envs: Iterable[ContainerEnv]) -> str:
+    """The item id of a container: its name, or workload.container when the name repeats."""
+    same = [e for e in all_envs if e.container == env.container]
+    return env.container if len(same) <= 1 else f"{env.workload}.{env.container}"
+
+
+def settings_containers(host: Any, entry: SettingsEntry,
+                        gitops_ref: str | None = None) -> list[tuple[str, ContainerEnv]]:
+    """(item id, environment) of every container that boots the settings entry."""
+    envs = container_envs(host, gitops_ref)
+    return [(container_id(e, envs), e) for e in envs if e.container in entry.containers]
+
+
+def chart_containers(host: Any, gitops_ref: str | None = None) -> list[str]:
+    """Every container name (init containers too) of the environment's rendered chart, sorted."""
+    return sorted({e.container for e in container_envs(host, gitops_ref)})
+
+
+def unmatched_containers(host: Any, entry: SettingsEntry, gitops_ref: str | None = None) -> list[str]:
+    """Names in the entry's `containers` that match no container of the rendered chart."""
+    there = set(chart_containers(host, gitops_ref))
+    return [name for name in entry.containers if name not in there]
+
+
+def added_later(host: Any, names: Iterable[str]) -> bool:
+    """Whether container names that match nothing at the gitops commit under check all run in the
+    chart at the deployment repository's integration branch: the estate gained them since, so at
+    this commit the entry has nothing to check (not a misnaming)."""
+    main = host.estate.sources[host.gitops_source].main
+    if gitops_sha(host) == gitops_sha(host, main):
+        return False
+    return set(names) <= set(chart_containers(host, main))
+
+
+def containers_finding(host: Any, entry: SettingsEntry, where: str) -> Finding | None:
+    """A blocker naming the entry's container names that match nothing here, and the names that exist."""
+    missing = unmatched_containers(host, entry)
+    if not missing:
+        return None
+    return Finding(BLOCK, f"{where}: {', '.join(missing)} {verb(missing, 'matches', 'match')} no container "
+                          f"of {host.name}'s rendered chart, so {verb(missing, 'it is', 'they are')} not checked "
+                          f"(its containers: {', '.join(chart_containers(host))}): correct the names",
+                   "containers", {"unmatched": missing, "containers": chart_containers(host)})
+
+
+def values_file(host: Any, gitops_ref: str | None = None) -> str:
+    """The environment's most specific values file (where a missing variable should be added)."""
+    source = host.chart_source(gitops_sha(host, gitops_ref))
+    if not source.values:
+        return f"{source.chart}/values.yaml"
+    return _normal(f"{source.chart}/{source.values[-1]}")
+
+
+def _normal(path: str) -> str:
+    parts: list[str] = []
+    for part in PurePosixPath(path).parts:
+        if part == "..":
+            parts = parts[:-1]
+        elif part not in (".", ""):
+            parts.append(part)
+    return "/".join(parts)

@@ -1,0 +1,59 @@
+"""Required fields no variable sets, read statically from the settings source: one blocker per
+field naming every container that lacks it, and the reader's own warnings.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from plugins.estate import SettingsEntry
+from plugins.settings.containers import gitops_sha, settings_containers, values_file
+from plugins.settings.finding import BLOCK, WARN, Finding
+from plugins.settings.memo import entry_key, first_time, memo
+from plugins.settings.classes import EnvView, missing_required
+from plugins.settings.targets import Target, model
+
+
+def reader_warnings(host: Any, entry: SettingsEntry, target: Target) -> list[Finding]:
+    """What the static reader could not follow in the settings file: warnings, once per file and commit."""
+    if not first_time((host.shared, "reader", entry.path, target.sha)):
+        return []
+    _, m = model(host, entry, target.sha)
+    return [Finding(WARN, f"{w} (app {target.label})", entry.path) for w in m.warnings]
+
+
+def required(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str | None = None,
+             cls_name: str | None = None) -> list[Finding]:
+    """Required fields that no variable sets, one blocker per field naming every container that lacks it.
+
+    `cls_name` keeps only the fields of that settings class.
+    """
+    key = ("required", host.shared, host.name, entry_key(entry), target, gitops_sha(host, gitops_ref))
+    found = memo(key, lambda: _required(host, entry, target, gitops_ref))
+    return [f for f in found if cls_name is None or f.details["class"] == cls_name]
+
+
+def _required(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str | None) -> list[Finding]:
+    envs = settings_containers(host, entry, gitops_ref)
+    _, m = model(host, entry, target.sha)
+    where = values_file(host, gitops_ref)
+    unset: dict[tuple, dict[str, list[str]]] = {}  # (class, field) -> {"": lacking, NAME: empty}
+    fields: dict[tuple, tuple] = {}
+    for env_id, env in envs:
+        values = EnvView(env.values())
+        for cls, f in missing_required(m, values):
+            hit = f.lookup(values)
+            fields.setdefault((cls.name, f.name), (cls, f))
+            unset.setdefault((cls.name, f.name), {}).setdefault(hit[0] if hit else "", []).append(env_id)
+    out = []
+    for key, (cls, f) in fields.items():
+        how = unset[key]
+        said = [f"no variable sets it for {', '.join(sorted(how['']))}"] if "" in how else []
+        said += [f"{name} is empty for {', '.join(sorted(cs))}" for name, cs in how.items() if name]
+        containers = sorted({c for cs in how.values() for c in cs})
+        out.append(Finding(BLOCK, (
+            f"{host.name}: {f.path} is required (reads {' or '.join(f.env_names)}) and {'; '.join(said)} "
+            f"at app {target.label} ({target.role}): add {f.env_names[0]} to {where}"), f.env_names[0],
+            {"class": cls.name, "field": f.name, "accepted": list(f.env_names), "values_file": where,
+             "containers": containers, "empty": {n: cs for n, cs in how.items() if n}, "app": target.sha,
+             "annotation": f.annotation}))
+    return out

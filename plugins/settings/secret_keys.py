@@ -1,0 +1,68 @@
+"""Secrets and keys the containers need that the environment does not hold: one blocker per
+secret key, naming every container that reads it (the pods would not start).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from plugins.settings.containers import container_id
+from plugins.settings.finding import BLOCK, CONTAINERS, Finding, merge
+from plugins.settings.kubelet_env import ContainerEnv, SecretNeed
+from plugins.settings.sealed import SecretIndex
+
+
+def need_id(need: SecretNeed) -> str:
+    """The item id of a secret reference: `secret.key`, or `secret` for a whole secret (envFrom)."""
+    return f"{need.secret}.{need.key}" if need.key else need.secret
+
+
+ENV_PROBLEMS = "env-entries"  # item id of container env entries the API server or kubelet rejects
+
+
+def secret_items(envs: Iterable[ContainerEnv]) -> list[str]:
+    """Every secret (and key) any container references, plus ENV_PROBLEMS when an env entry is broken."""
+    envs = list(envs)
+    ids = {need_id(n) for e in envs for n in e.needs}
+    return sorted(ids | ({ENV_PROBLEMS} if any(e.problems for e in envs) else set()))
+
+
+def secret_findings(host: Any, envs: Iterable[ContainerEnv], secrets: SecretIndex,
+                    item: str | None = None) -> list[Finding]:
+    """Secrets and keys containers need that the environment does not hold: one blocker per secret key.
+
+    `item` keeps one secret reference (a `need_id`) or ENV_PROBLEMS.
+    """
+    envs = list(envs)
+    found: list[tuple[str | None, Finding]] = []
+    for env in envs:
+        env_id = container_id(env, envs)
+        if item in (None, ENV_PROBLEMS):
+            found += [(env_id, Finding(BLOCK, f"{host.name}: {CONTAINERS}: {p}", ENV_PROBLEMS,
+                                       {"container": env.container})) for p in env.problems]
+        for need in env.needs:
+            if (item is not None and need_id(need) != item) or need.optional:
+                continue
+            finding = _missing_secret(host, env, need, secrets)
+            if finding is not None:
+                found.append((env_id, finding))
+    return merge(found)
+
+
+def _missing_secret(host: Any, env: ContainerEnv, need: SecretNeed, secrets: SecretIndex) -> Finding | None:
+    found = secrets.find(need.secret, env.namespace)
+    reads = f"{need.variable} for {CONTAINERS}" if need.key else f"envFrom of {CONTAINERS}"
+    what = f"secret {need.secret} key {need.key}" if need.key else f"secret {need.secret}"
+    if found is None:
+        elsewhere = ", ".join(sorted({str(s.namespace) for s in secrets.others(need.secret)}))
+        hint = f" (it exists in namespace {elsewhere})" if elsewhere else ""
+        return Finding(BLOCK, f"{host.name}: {what} ({reads}) is needed, but no secret {need.secret} exists in "
+                              f"namespace {env.namespace}{hint}: the pods will not start "
+                              "(CreateContainerConfigError)", need_id(need),
+                       {"secret": need.secret, "key": need.key, "variable": need.variable,
+                        "namespace": env.namespace, "container": env.container})
+    if need.key and need.key not in found.keys:
+        return Finding(BLOCK, f"{host.name}: {what} ({reads}) is not in {found.origin}: the pods will not start "
+                              f"(CreateContainerConfigError); seal the key into {found.origin}", need_id(need),
+                       {"secret": need.secret, "key": need.key, "variable": need.variable, "origin": found.origin,
+                        "keys": sorted(found.keys), "container": env.container})
+    return None
