@@ -10,13 +10,14 @@ import pytest
 
 from plugins.core.gitrepo import SourceError
 from plugins.settings import containers, cross_env
-from plugins.settings.finding import WARN, Finding, verb
+from plugins.settings.finding import Finding
 from plugins.settings.kubelet_env import ContainerEnv, EnvVar
 
 
 def _pairwise(host: Any, mine: list[ContainerEnv], others: dict[str, list[ContainerEnv]],
               variable: str | None = None) -> list[Finding]:
-    """The comparison as it was written before the index: every container against every other environment."""
+    """The comparison as it was written before the index: every container against every other
+    environment (the wording of the warnings is cross_env's own)."""
     def matching(envs: list[ContainerEnv], env_id: str) -> ContainerEnv | None:
         return next((e for e in envs if containers.container_id(e, envs) == env_id), None)
 
@@ -37,21 +38,7 @@ def _pairwise(host: Any, mine: list[ContainerEnv], others: dict[str, list[Contai
         for name, hows in lacking.items():
             for how, envs in hows.items():
                 gaps.setdefault(name, {}).setdefault((how, tuple(envs)), []).append(env_id)
-    out = []
-    for name, groups in sorted(gaps.items()):
-        said = []
-        for (how, envs), cs in groups.items():
-            cs = sorted(cs)
-            if how == "lack":
-                said.append(f"{', '.join(cs)} {verb(cs, 'lacks', 'lack')} {name}, which {', '.join(envs)} set")
-            else:
-                said.append(f"{', '.join(cs)} {verb(cs, 'gets', 'get')} {name} empty, which {', '.join(envs)} "
-                            "set to a value")
-        empty = sorted({c for (how, _), cs in groups.items() if how == "empty" for c in cs})
-        out.append(Finding(WARN, f"{host.name}: {'; '.join(said)}", name,
-                           {"containers": sorted({c for cs in groups.values() for c in cs}),
-                            "set_in": sorted({e for _, envs in groups for e in envs}), "empty_here": empty}))
-    return out
+    return cross_env.gap_findings(host, gaps)
 
 
 def _estate(seed: int) -> dict[str, list[ContainerEnv] | None]:

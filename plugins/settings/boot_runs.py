@@ -16,10 +16,7 @@ from plugins.settings.memo import entry_key, memo
 from plugins.settings.stand_ins import StandIns, boot_env
 from plugins.settings.targets import Target, model
 
-
 _ROUNDS = 6  # boots per distinct environment at most: each moves every failing stand-in to its next choice
-
-
 _BOOTED: dict[tuple, boot.BootResult] = {}
 
 

@@ -105,10 +105,14 @@ def cross_parity(host: Any, mine: list[ContainerEnv], others: dict[str, list[Con
     return _gaps(host, mine, setters(others), variable, skip=None)
 
 
+# {variable: {(how, environments): containers}}: how is "lack" (not set here) or "empty" (empty here)
+Gaps = dict[str, dict[tuple[str, tuple[str, ...]], list[str]]]
+
+
 def _gaps(host: Any, mine: list[ContainerEnv], index: Setters, variable: str | None,
           skip: str | None) -> list[Finding]:
     """cross_parity against the environments `index` holds, leaving out the one named `skip`."""
-    gaps: dict[str, dict[tuple[str, tuple[str, ...]], list[str]]] = {}  # name -> (how, envs) -> containers
+    gaps: Gaps = {}
     for here in mine:
         env_id = container_id(here, mine)
         declared = here.declared()
@@ -123,6 +127,12 @@ def _gaps(host: Any, mine: list[ContainerEnv], index: Setters, variable: str | N
                 continue
             if envs:
                 gaps.setdefault(name, {}).setdefault((how, envs), []).append(env_id)
+    return gap_findings(host, gaps)
+
+
+def gap_findings(host: Any, gaps: Gaps) -> list[Finding]:
+    """One warning per variable, naming the containers that lack it (or get it empty) and the
+    environments that set it."""
     out = []
     for name, groups in sorted(gaps.items()):
         said = []

@@ -10,7 +10,6 @@ from plugins.core.gitrepo import SourceError
 from plugins.estate import FrontendEntry
 from plugins.settings.finding import BLOCK, Finding, verb
 
-
 _FRONTEND_READ = re.compile(r"""(?:import\.meta\.env|process\.env)(?:\.([A-Za-z_][A-Za-z0-9_]*)"""
                             r"""|\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])""")
 _FRONTEND_BUILTINS = {"MODE", "DEV", "PROD", "SSR", "BASE_URL", "NODE_ENV"}

@@ -2,9 +2,9 @@
 what each container gets, as findings.
 
 The replay walk (plugins/replay.py) calls `evaluate`; the checks in checks/test_settings.py call
-the parts it is made of (containers, targets, required, boot_findings, secret_keys), and
-cross_env, feature_flags and frontend beside them. Each returns `Finding`s (severity, one-line
-message, item, details) and touches git and helm only, plus the boot subprocess.
+the parts it is made of (containers, targets, required, boot_findings, secret_keys), and cross_env
+and frontend beside them. Each returns `Finding`s (severity, one-line message, item, details) and
+touches git and helm only, plus the boot subprocess.
 """
 from __future__ import annotations
 

@@ -15,7 +15,6 @@ from typing import Mapping
 
 from plugins.settings.classes import SettingsClass, SettingsField, SettingsModel
 
-
 _CONFIG_KEYS = (
     "env_prefix", "env_prefix_target", "case_sensitive", "env_nested_delimiter", "extra",
     "populate_by_name", "validate_by_name", "env_ignore_empty", "env_parse_none_str",

@@ -15,7 +15,6 @@ from plugins.settings import boot
 from plugins.settings.kubelet_env import ContainerEnv
 from plugins.settings.classes import EnvView, SettingsModel
 
-
 _PLACEHOLDERS = (
     (re.compile(r"PostgresDsn|PostgreSQL|postgres", re.I), "postgresql://user:placeholder@db.invalid:5432/db"),
     (re.compile(r"RedisDsn", re.I), "redis://:placeholder@redis.invalid:6379/0"),
