@@ -167,9 +167,9 @@ class EnvHost:
     @part
     def registry(self) -> Any:
         """A Registry HTTP API v2 client with credentials from the docker config."""
-        from plugins.images import registry
+        from plugins.images import host_registry
 
-        return registry.connect(self)
+        return host_registry.connect(self)
 
     @part
     def http(self) -> Any:

@@ -11,7 +11,8 @@ registry (down, too slow) is remembered: later references fail at once with the 
 Auth is what ``GET /v2/`` challenges for (auth.py: Basic, or Bearer with one token request
 covering many repositories), with the login of the docker config file (credentials.py), never put
 in a message. results.py holds the statuses, Result and RegistryUnreachable; oci.py the media
-types, the platforms of an image index and content digests.
+types, the platforms of an image index and content digests; host_registry.py builds the client of
+an environment (host.registry).
 """
 from __future__ import annotations
 
@@ -20,13 +21,13 @@ import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 import httpx
 
 from plugins.core import bounded
-from plugins.estate import Unset, skip_if_unset
+from plugins.estate import Unset
 from plugins.images import imageref
 from plugins.images.auth import (Denied, Endpoint, auth_header, bearer_token, learn_scheme,
                                  pull_scope)
@@ -36,9 +37,6 @@ from plugins.images.oci import (ACCEPT, INDEX_TYPES, content_digest, index_platf
                                 platform_matches)
 from plugins.images.results import (DENIED, DIGEST_MISMATCH, MISSING, NO_PLATFORM, NOT_CONFIGURED,
                                     PRESENT, SKIPPED, RegistryUnreachable, Result, malformed)
-
-if TYPE_CHECKING:
-    from plugins.core.handle import Handle
 
 DOCKER_HUB_API = "https://registry-1.docker.io"
 DEFAULT_CONCURRENCY = 16
@@ -332,52 +330,3 @@ def _outcome(result: Result | RegistryUnreachable) -> Result:
     if isinstance(result, RegistryUnreachable):
         raise result.with_traceback(None)
     return result
-
-
-# ---------------------------------------------------------------------------------------------
-# The foundation hook: host.registry
-
-
-def connect(host: Handle) -> RegistryClient:
-    """The registry client of an environment (closed by host.close()).
-
-    Skips when every configured mirror names an unset variable, or the CA file or docker config
-    does; an unreachable registry is reported per reference by the checks."""
-    import pytest
-
-    from plugins.core.handle import Unreachable
-
-    registries = host.estate.registries
-    mirrors = dict(registries.mirrors)
-    if mirrors and all(isinstance(v, Unset) for v in mirrors.values()):
-        pytest.skip(f"{host.name}: {next(iter(mirrors.values()))}")
-    docker_config = getattr(registries, "docker_config", None)
-    skip_if_unset(host.name, registries.ca_file, docker_config)
-    client = RegistryClient(mirrors=mirrors,
-                            ca_file=str(registries.ca_file) if registries.ca_file else None,
-                            platform=registries.platform or None, skip=tuple(registries.skip),
-                            timeout_s=host.timeout_s,
-                            docker_config=str(docker_config) if docker_config else None,
-                            concurrency=getattr(registries, "concurrency", DEFAULT_CONCURRENCY))
-    for registry in chart_registries(host, client):
-        try:
-            client.ping(registry)
-        except RegistryUnreachable as exc:
-            client.close()
-            raise Unreachable(host.name, exc.endpoint, exc.reason) from None
-    return client
-
-
-def chart_registries(host: Handle, client: RegistryClient) -> list[str]:
-    """The registry hosts the environment's chart pulls from that the client can reach: not
-    under registries.skip, and not behind an unset mirror."""
-    found = set()
-    for workload in host.workloads:
-        for container in workload.containers:
-            try:
-                registry = imageref.parse(container.image).registry
-            except imageref.InvalidReference:
-                continue
-            if registry not in client.skip and not isinstance(client.base_url(registry), Unset):
-                found.add(registry)
-    return sorted(found)
