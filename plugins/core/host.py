@@ -160,9 +160,9 @@ class EnvHost:
     @part
     def k8s(self) -> Any:
         """A kubernetes API client for this environment's context and namespace."""
-        from plugins.kubernetes import api as kube
+        from plugins.kubernetes import api
 
-        return kube.connect(self)
+        return api.connect(self)
 
     @part
     def registry(self) -> Any:
