@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import median_seconds  # noqa: E402
-from plugins.drift import page as drift_page, report as dr  # noqa: E402
+from plugins.drift import document as dr, markdown as drift_md, page as drift_page  # noqa: E402
 
 ENVS = ["echo-next", "production", "testing"]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -76,7 +76,7 @@ def main() -> None:
 
         def drift():
             doc = dr.build(night2, meta, baseline, now)
-            return dr.to_json(doc), dr.render_markdown(doc), drift_page.render(doc)
+            return dr.to_json(doc), drift_md.render_markdown(doc), drift_page.render(doc)
 
         full = median_seconds(drift, args.runs)
         text_json, text_md, text_html = drift()

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import median_seconds  # noqa: E402
 from examples.services import kube as emu  # noqa: E402
-from plugins.kubernetes import state as k8s_state
+from plugins.kubernetes import drift as k8s_drift, health as k8s_health, workloads as k8s_workloads  # noqa: E402
 from plugins.kubernetes import api as kube  # noqa: E402
 from plugins.estate import KubeSpec  # noqa: E402
 
@@ -66,14 +66,14 @@ def main() -> None:
                                spec=SimpleNamespace(kubernetes=KubeSpec(None, NS, str(server.kubeconfig))),
                                estate=SimpleNamespace(root=Path("/"), raw={},
                                                       network=SimpleNamespace(timeout_s=10.0)))
-        declared = k8s_state.declared(chart)
+        declared = k8s_workloads.declared(chart)
 
         def releasegate() -> None:
             client = kube.connect(host)
             for workload in declared:
-                assert not k8s_state.health(workload, client.live, NS)
-                assert not k8s_state.drift(workload, client.live)
-            assert not k8s_state.undeclared(chart, client.live, NS)
+                assert not k8s_health.health(workload, client.live, NS)
+                assert not k8s_drift.drift(workload, client.live)
+            assert not k8s_drift.undeclared(chart, client.live, NS)
             client.close()
 
         with tempfile.TemporaryDirectory() as cache:

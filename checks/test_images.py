@@ -18,16 +18,18 @@ import pytest
 
 from plugins.images import imageref
 from plugins.core import locations
-from plugins.images import workflows
+from plugins.images import builders, workflows
 from plugins.findings import Gate
 from plugins.core.gitrepo import Absent, SourceError
 from plugins.core.host import EnvHost
 from plugins.core.handle import Unreachable
 from plugins.images.imageref import ImageRef
 from plugins.params import nothing_to_check, per_env, per_item
-from plugins.images.registry import (DENIED, DIGEST_MISMATCH, MISSING, NO_PLATFORM, NOT_CONFIGURED,
-                              SKIPPED, RegistryClient, RegistryUnreachable, Result)
-from plugins.images.workflows import Target, Workflow
+from plugins.images.builders import Target
+from plugins.images.registry import RegistryClient
+from plugins.images.results import (DENIED, DIGEST_MISMATCH, MISSING, NO_PLATFORM, NOT_CONFIGURED,
+                                    SKIPPED, RegistryUnreachable, Result)
+from plugins.images.workflows import Workflow
 
 
 @dataclass(frozen=True)
@@ -152,15 +154,15 @@ def deploy_target(host: EnvHost, source: str) -> Target:
         return Target(branches=(deploys.branch,), label=f"branch {deploys.branch}")
     glob = deploys.tag or host.estate.sources[source].release_tags
     existing = host.git(source).tags(glob)
-    samples = tuple(existing[-3:]) or (workflows.sample_tag(glob),)
+    samples = tuple(existing[-3:]) or (builders.sample_tag(glob),)
     return Target(branches=(main,), tags=samples, label=f"release tags {glob} or branch {main}")
 
 
 def _builders(host: EnvHost, repository: str, tag: str | None,
-              sha: str | None = None) -> list[workflows.Builder]:
+              sha: str | None = None) -> list[builders.Builder]:
     found = []
     for source, flow in build_workflows(host, sha):
-        found.extend(workflows.builders([flow], repository, tag, deploy_target(host, source)))
+        found.extend(builders.builders([flow], repository, tag, deploy_target(host, source)))
     return found
 
 
@@ -259,7 +261,7 @@ def test_build_matrix_parity(host: EnvHost, item: RepositoryItem, flows: list[tu
         target = deploy_target(host, flows[0][0])
         deployed = f"{item.name}:{_short(tag)}" if tag else item.name
         scheme = imageref.describe_tag(tag)
-        home = workflows.fitting_workflows([f for _, f in flows], tag, target)
+        home = builders.fitting_workflows([f for _, f in flows], tag, target)
         fix = (f"add {item.short} to the matrix of {home[0].file}, which builds "
                f"{target.describe()} with {scheme} tags" if home else
                f"add {item.short} to a workflow that builds {target.describe()} with {scheme} "

@@ -11,8 +11,7 @@ from typing import Any, Iterable
 import pytest
 
 from plugins.core import helm
-from plugins.kubernetes import state as k8s_state
-from plugins.kubernetes import api as kube
+from plugins.kubernetes import api, argocd, drift, health, workloads
 from plugins.core.gitrepo import SourceError
 from plugins.core.host import EnvHost
 from plugins.params import per_env, per_item
@@ -26,12 +25,12 @@ def _argocd_managed(host: EnvHost) -> bool:
     return host.spec.kubernetes is not None and bool(host.spec.gitops.argocd_app)
 
 
-def workload_items(host: EnvHost) -> Iterable[tuple[str, k8s_state.Declared]]:
+def workload_items(host: EnvHost) -> Iterable[tuple[str, workloads.Declared]]:
     """Every Deployment, StatefulSet, DaemonSet and CronJob of the rendered chart."""
-    return k8s_state.item_ids(k8s_state.declared(host.manifests))
+    return workloads.item_ids(workloads.declared(host.manifests))
 
 
-def _report(gate: Any, findings: Iterable[k8s_state.Finding]) -> None:
+def _report(gate: Any, findings: Iterable[workloads.Finding]) -> None:
     for finding in findings:
         record = gate.block if finding.severity == "block" else gate.warn
         record(finding.message, **finding.details)
@@ -41,32 +40,32 @@ def _report(gate: Any, findings: Iterable[k8s_state.Finding]) -> None:
 @pytest.mark.prerelease
 @pytest.mark.drift
 @per_item(workload_items, applies=_on_cluster)
-def test_workload_healthy(host: EnvHost, item: k8s_state.Declared, k8s: kube.KubeClient,
+def test_workload_healthy(host: EnvHost, item: workloads.Declared, k8s: api.KubeClient,
                           gate: Any) -> None:
     """Runs live, rollout complete, no pod stuck pulling/crashing, Services have ready endpoints."""
-    _report(gate, k8s_state.health(item, k8s.live, k8s.namespace,
-                                   restart_threshold=kube.restart_threshold(host)))
+    _report(gate, health.health(item, k8s.live, k8s.namespace,
+                                restart_threshold=api.restart_threshold(host)))
 
 
 @pytest.mark.drift
 @per_item(workload_items, applies=_on_cluster)
-def test_workload_matches_git(host: EnvHost, item: k8s_state.Declared, k8s: kube.KubeClient,
+def test_workload_matches_git(host: EnvHost, item: workloads.Declared, k8s: api.KubeClient,
                               gate: Any) -> None:
     """Images, env, resources, replicas (HPA bounds) and selector labels are what git declares."""
-    _report(gate, k8s_state.drift(item, k8s.live))
+    _report(gate, drift.drift(item, k8s.live))
 
 
 @pytest.mark.drift
 @per_env(_on_cluster)
-def test_no_undeclared_objects(host: EnvHost, k8s: kube.KubeClient, gate: Any) -> None:
+def test_no_undeclared_objects(host: EnvHost, k8s: api.KubeClient, gate: Any) -> None:
     """Nothing runs in the namespace that git does not declare (what a prune would delete)."""
-    _report(gate, k8s_state.undeclared(host.manifests, k8s.live, k8s.namespace))
+    _report(gate, drift.undeclared(host.manifests, k8s.live, k8s.namespace))
 
 
 @pytest.mark.smoke
 @pytest.mark.drift
 @per_env(_argocd_managed)
-def test_argocd_application(host: EnvHost, k8s: kube.KubeClient, gate: Any) -> None:
+def test_argocd_application(host: EnvHost, k8s: api.KubeClient, gate: Any) -> None:
     """The environment's Argo CD Application is Synced, Healthy, and targets what git declares."""
     repo = host.git(host.gitops_source)
     path = host.spec.gitops.argocd_app
@@ -81,7 +80,7 @@ def test_argocd_application(host: EnvHost, k8s: kube.KubeClient, gate: Any) -> N
     if not present:
         pytest.skip(f"{host.name}: the cluster serves no Argo CD Application CRD "
                     f"(argoproj.io/v1alpha1 applications)")
-    _report(gate, k8s_state.argocd(declared, live))
+    _report(gate, argocd.argocd(declared, live))
     target = ((declared.get("spec") or {}).get("source") or {}).get("targetRevision") or "HEAD"
     main = host.estate.sources[host.gitops_source].main
     # HEAD or the integration branch means "what this run reads as the gitops main" (--gitops-ref
@@ -89,5 +88,5 @@ def test_argocd_application(host: EnvHost, k8s: kube.KubeClient, gate: Any) -> N
     ref = host.ref(host.gitops_source) if target in ("HEAD", main) else target
     expected = repo.rev_parse(ref)
     if live is not None and expected is not None:
-        _report(gate, k8s_state.argocd_revision(meta["name"], live, repo, expected,
-                                                f"{host.gitops_source} {ref}"))
+        _report(gate, argocd.argocd_revision(meta["name"], live, repo, expected,
+                                             f"{host.gitops_source} {ref}"))

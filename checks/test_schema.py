@@ -20,9 +20,7 @@ import psycopg
 import pytest
 from _pytest.mark.expression import Expression
 
-from plugins.schema import database
-from plugins.schema import catalog as live_schema
-from plugins.schema import comparison as schema_diff
+from plugins.schema import catalog, comparison, database, push_plan, requirements
 from plugins.core.deployed import for_host
 from plugins.findings import Gate
 from plugins.core.gitrepo import GitRepo, SourceError
@@ -86,7 +84,7 @@ def candidate_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
     """Every collection of the candidate snapshot, when it differs from what runs."""
     _, candidate = candidate_snapshot(host)
     running = running_snapshot(host)
-    pending = schema_diff.pending_changes(candidate, running)
+    pending = push_plan.pending_changes(candidate, running)
     if not pending:
         return []  # same schema as what runs: test_schema_matches_database covers it
     if host.spec.deploys.branch:
@@ -96,19 +94,19 @@ def candidate_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
 
 def requirement_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
     """Each extension and index of database_requirements."""
-    return schema_diff.requirement_items(host.estate.database_requirements)
+    return requirements.requirement_items(host.estate.database_requirements)
 
 
-_LIVE: weakref.WeakKeyDictionary[Any, live_schema.LiveSchema] = weakref.WeakKeyDictionary()
+_LIVE: weakref.WeakKeyDictionary[Any, catalog.LiveSchema] = weakref.WeakKeyDictionary()
 
 
 @pytest.fixture
-def live(host: EnvHost, db: Any) -> live_schema.LiveSchema:
+def live(host: EnvHost, db: Any) -> catalog.LiveSchema:
     """The environment's live schema, read once per connection (a handful of catalog queries);
     a failed read (statement timeout, permissions) is an ERROR naming the environment."""
     if db not in _LIVE:
         try:
-            _LIVE[db] = live_schema.read(db)
+            _LIVE[db] = catalog.read(db)
         except psycopg.Error as exc:
             db.rollback()
             raise SourceError(f"{host.name}: reading the database schema failed: "
@@ -119,16 +117,16 @@ def live(host: EnvHost, db: Any) -> live_schema.LiveSchema:
 _CANDIDATE: weakref.WeakKeyDictionary[Any, tuple[str, list]] = weakref.WeakKeyDictionary()
 
 
-def candidate_findings(host: EnvHost, db: Any, live: live_schema.LiveSchema) -> tuple[str, Any]:
+def candidate_findings(host: EnvHost, db: Any, live: catalog.LiveSchema) -> tuple[str, Any]:
     """(label, every finding of the candidate's push against this database), once per connection;
     None for the findings when the candidate's schema is the running one (its push changes
     nothing)."""
     if db not in _CANDIDATE:
         sha, candidate = candidate_snapshot(host)
         running = running_snapshot(host)
-        pending = schema_diff.pending_changes(candidate, running)
+        pending = push_plan.pending_changes(candidate, running)
         label = candidate.where.rsplit(":", 1)[0]
-        _CANDIDATE[db] = (label, schema_diff.compare(candidate, live, pending) if pending
+        _CANDIDATE[db] = (label, comparison.compare(candidate, live, pending) if pending
                           else None)
     return _CANDIDATE[db]
 
@@ -146,9 +144,9 @@ def is_prerelease(markexpr: str | None) -> bool:
     return selects("prerelease") and not selects("smoke") and not selects("drift")
 
 
-def _report(gate: Gate, findings: Iterable[schema_diff.Finding]) -> None:
+def _report(gate: Gate, findings: Iterable[comparison.Finding]) -> None:
     for f in findings:
-        (gate.block if f.severity == schema_diff.BLOCKER else gate.warn)(
+        (gate.block if f.severity == comparison.BLOCKER else gate.warn)(
             f.message, **{"field": f.field, **f.details})  # field: locates the snapshot field file
 
 
@@ -160,12 +158,12 @@ def test_schema_matches_database(host: EnvHost, item: Any, db: Any, live: Any, g
                                  request: pytest.FixtureRequest) -> None:
     """The snapshot the environment runs describes its database, and a re-push would succeed."""
     name, snap, pending = item
-    found = schema_diff.compare_collection(snap, live, name, pending)
+    found = comparison.compare_collection(snap, live, name, pending)
     if is_prerelease(request.config.option.markexpr) and any(
-            f.severity == schema_diff.BLOCKER for f in found):
+            f.severity == comparison.BLOCKER for f in found):
         label, candidate = candidate_findings(host, db, live)
         if candidate is not None:
-            found = schema_diff.fixed_by_candidate(found, candidate, label)
+            found = push_plan.fixed_by_candidate(found, candidate, label)
     _report(gate, found)
 
 
@@ -174,7 +172,7 @@ def test_schema_matches_database(host: EnvHost, item: Any, db: Any, live: Any, g
 def test_schema_candidate_push(host: EnvHost, item: Any, live: Any, gate: Gate) -> None:
     """Pushing the candidate's snapshot to this database would succeed and leave no drift."""
     name, snap, pending = item
-    _report(gate, schema_diff.compare_collection(snap, live, name, pending))
+    _report(gate, comparison.compare_collection(snap, live, name, pending))
 
 
 @pytest.mark.prerelease
@@ -183,7 +181,7 @@ def test_schema_candidate_push(host: EnvHost, item: Any, live: Any, gate: Gate) 
 @per_env(_has_database)
 def test_schema_no_unlisted_tables(host: EnvHost, live: Any, gate: Gate) -> None:
     """Every table of the database is in the snapshot the environment runs."""
-    _report(gate, schema_diff.unlisted_tables(running_snapshot(host), live))
+    _report(gate, comparison.unlisted_tables(running_snapshot(host), live))
 
 
 @pytest.mark.prerelease
@@ -193,10 +191,10 @@ def test_schema_no_unlisted_tables(host: EnvHost, live: Any, gate: Gate) -> None
 def test_database_requirement(host: EnvHost, item: Any, db: Any, live: Any, gate: Gate) -> None:
     """Each extension is installed; each required index exists as specified."""
     if isinstance(item, str):
-        _report(gate, schema_diff.check_extension(live, item))
+        _report(gate, requirements.check_extension(live, item))
         return
     try:
-        _report(gate, schema_diff.check_index(db, live, item))
+        _report(gate, requirements.check_index(db, live, item))
     except psycopg.Error as exc:
         db.rollback()
         pytest.fail(f"{host.name}: counting duplicates for index {item.name} failed: "

@@ -25,8 +25,7 @@ from typing import Any
 import pytest
 
 import plugins
-from plugins.drift import plugin as drift
-from plugins.drift import report as drift_render
+from plugins.drift import document, plugin
 from plugins.options import settings
 from plugins.core.redact import redact_obj
 
@@ -149,17 +148,17 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     before = _persisting(config)
     for r in found:
         terminalreporter.write_line(annotation(r, sources, workspace,
-                                               drift_render.identity(r) in before))
+                                               document.identity(r) in before))
 
 
 def _persisting(config: pytest.Config) -> set[tuple[str, str, str]]:
     """Findings a drift baseline already had (a pull request's base): they are no news to its
     author, so they are annotated as notices, not errors."""
-    state = config.stash.get(drift.STATE, None)
+    state = config.stash.get(plugin.STATE, None)
     doc = (state or {}).get("doc")
     if not doc or not doc.get("baseline"):
         return set()
-    return {drift_render.identity(f) for f in doc["findings"] if f["status"] == "persisting"}
+    return {document.identity(f) for f in doc["findings"] if f["status"] == "persisting"}
 
 
 def pytest_configure(config: pytest.Config) -> None:

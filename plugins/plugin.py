@@ -6,6 +6,7 @@ pytest_plugins = [
     "plugins.fixtures",
     "plugins.findings",
     "plugins.verdict",
+    "plugins.outcomes",
     "plugins.report",
     "plugins.subdomains.plugin",
     "plugins.drift.plugin",

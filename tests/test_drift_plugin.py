@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from plugins.drift import report as drift_render
+from plugins.drift import document as drift_render
 
 SCHEMA = json.loads((Path(drift_render.__file__).parent / "drift_schema.json").read_text())
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from plugins.drift import page as drift_page, report as dr
+from plugins.drift import document as dr, markdown as drift_md, page as drift_page
 
 SCHEMA = json.loads((Path(dr.__file__).parent / "drift_schema.json").read_text())
 DAY1 = datetime(2026, 11, 20, 3, 0, tzinfo=timezone.utc)
@@ -198,7 +198,7 @@ def test_matrix_has_every_environment_and_check(day2):
 
 
 def test_markdown_is_short_and_names_what_changed(day2):
-    md = dr.render_markdown(day2)
+    md = drift_md.render_markdown(day2)
     assert md.startswith("## Drift report\n")
     assert ("1 blocker · 1 error · 1 warning · 0 waived · 1 new · 2 persisting · 1 resolved · "
             "1 unchecked") in md
@@ -208,14 +208,14 @@ def test_markdown_is_short_and_names_what_changed(day2):
     assert "since 2026-11-20 (7d)" in md
     many = dr.build([rec("c", "prod", f"i{n:03}", message=f"m{n}") for n in range(300)],
                     META, None, DAY1)
-    big = dr.render_markdown(many)
+    big = drift_md.render_markdown(many)
     assert "… and 290 more in drift.html" in big
     assert len(big.splitlines()) < 40
 
 
 def test_markdown_escapes_table_breakers():
     doc = dr.build([rec("c", "prod", "x", message="a | b\nc <script>")], META, None, DAY1)
-    md = dr.render_markdown(doc)
+    md = drift_md.render_markdown(doc)
     assert "a \\| b c &lt;script>" in md
 
 

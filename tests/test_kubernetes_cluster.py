@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from plugins.kubernetes import state as k8s_state
+from plugins.kubernetes import drift as k8s_drift, health as k8s_health, workloads as k8s_workloads
 from plugins.kubernetes import api as kube
 from test_kubernetes_emulated import make_host
 
@@ -43,15 +43,15 @@ def test_live_workloads_compared_with_themselves_show_no_drift(client):
     manifests = [o for kind in ("Deployment", "StatefulSet", "DaemonSet", "CronJob",
                                 "HorizontalPodAutoscaler", "Service")
                  for o in client.live[kind]]
-    for _, workload in k8s_state.item_ids(k8s_state.declared(manifests)):
-        assert k8s_state.drift(workload, client.live) == [], workload.name
-    assert k8s_state.undeclared(manifests, client.live, NAMESPACE) == []
+    for _, workload in k8s_workloads.item_ids(k8s_workloads.declared(manifests)):
+        assert k8s_drift.drift(workload, client.live) == [], workload.name
+    assert k8s_drift.undeclared(manifests, client.live, NAMESPACE) == []
 
 
 def test_health_reads_every_live_workload(client):
-    manifests = [o for kind in k8s_state.WORKLOAD_KINDS for o in client.live[kind]]
-    for _, workload in k8s_state.item_ids(k8s_state.declared(manifests)):
-        for finding in k8s_state.health(workload, client.live, NAMESPACE):
+    manifests = [o for kind in k8s_workloads.WORKLOAD_KINDS for o in client.live[kind]]
+    for _, workload in k8s_workloads.item_ids(k8s_workloads.declared(manifests)):
+        for finding in k8s_health.health(workload, client.live, NAMESPACE):
             assert finding.severity == "block" and workload.name in finding.message
 
 

@@ -20,7 +20,7 @@ from conftest import demo_environments
 from examples.services import free_port
 from examples.services import kube as emu
 from plugins import estate as environments
-from plugins.kubernetes import state as k8s_state
+from plugins.kubernetes import drift as k8s_drift, health as k8s_health, workloads as k8s_workloads
 from plugins.kubernetes import api as kube
 from plugins.estate import KubeSpec, Unset
 from plugins.core.handle import Unreachable
@@ -70,12 +70,12 @@ def read(emulator, chart) -> Callable[[list[dict]], kube.KubeClient]:
 
 def all_findings(chart: list[dict], client: kube.KubeClient) -> dict[str, list[tuple[str, str]]]:
     out: dict[str, list[tuple[str, str]]] = {}
-    for item_id, workload in k8s_state.item_ids(k8s_state.declared(chart)):
-        found = k8s_state.health(workload, client.live, client.namespace) \
-            + k8s_state.drift(workload, client.live)
+    for item_id, workload in k8s_workloads.item_ids(k8s_workloads.declared(chart)):
+        found = k8s_health.health(workload, client.live, client.namespace) \
+            + k8s_drift.drift(workload, client.live)
         if found:
             out[item_id] = [(f.severity, f.message) for f in found]
-    extra = k8s_state.undeclared(chart, client.live, client.namespace)
+    extra = k8s_drift.undeclared(chart, client.live, client.namespace)
     if extra:
         out["*"] = [(f.severity, f.message) for f in extra]
     return out
@@ -159,8 +159,8 @@ def test_each_case_gives_exactly_its_finding(case, chart, read):
 
 def test_blocker_details_name_workload_container_image_reason_and_message(chart, read):
     client = read(image_pull_backoff(emu.deploy(chart, NS)))
-    agent = dict(k8s_state.item_ids(k8s_state.declared(chart)))["agent"]
-    [finding] = k8s_state.health(agent, client.live, NS)
+    agent = dict(k8s_workloads.item_ids(k8s_workloads.declared(chart)))["agent"]
+    [finding] = k8s_health.health(agent, client.live, NS)
     assert {k: finding.details[k] for k in ("workload", "container", "image", "reason",
                                             "kubelet_message")} == {
         "workload": "agent", "container": "agent", "image": IMAGE.format("agent"),

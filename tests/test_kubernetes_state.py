@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from examples.services import kube as emu
-from plugins.kubernetes import state as k8s_state
+from plugins.kubernetes import argocd as k8s_argocd, drift as k8s_drift, health as k8s_health, workloads as k8s_workloads
 from plugins.core.gitrepo import GitRepo
 
 NS = "app-prod"
@@ -38,18 +38,18 @@ def findings(chart: list[dict], objects: list[dict], threshold: int = 5) -> dict
     """Every finding by workload (health + drift) plus the undeclared ones under '*'."""
     live = live_of(objects)
     out = {}
-    for item_id, workload in k8s_state.item_ids(k8s_state.declared(chart)):
-        found = k8s_state.health(workload, live, NS, NOW, threshold) + k8s_state.drift(workload, live)
+    for item_id, workload in k8s_workloads.item_ids(k8s_workloads.declared(chart)):
+        found = k8s_health.health(workload, live, NS, NOW, threshold) + k8s_drift.drift(workload, live)
         if found:
             out[item_id] = found
-    extra = k8s_state.undeclared(chart, live, NS)
+    extra = k8s_drift.undeclared(chart, live, NS)
     if extra:
         out["*"] = extra
     return out
 
 
 def test_declared_workloads_carry_their_services_and_hpa(chart):
-    by_name = dict(k8s_state.item_ids(k8s_state.declared(chart)))
+    by_name = dict(k8s_workloads.item_ids(k8s_workloads.declared(chart)))
     assert sorted(by_name) == ["agent", "api", "scheduler", "worker"]
     assert [s["metadata"]["name"] for s in by_name["api"].services] == ["api"]
     assert by_name["api"].hpa["spec"]["maxReplicas"] == 6
@@ -60,7 +60,7 @@ def test_declared_workloads_carry_their_services_and_hpa(chart):
 def test_item_ids_prefix_the_kind_only_when_names_clash(chart):
     clash = copy.deepcopy(next(m for m in chart if m["metadata"]["name"] == "worker"))
     clash["kind"] = "StatefulSet"
-    ids = [i for i, _ in k8s_state.item_ids(k8s_state.declared(chart + [clash]))]
+    ids = [i for i, _ in k8s_workloads.item_ids(k8s_workloads.declared(chart + [clash]))]
     assert ids == ["agent", "api", "scheduler", "deployment-worker", "statefulset-worker"]
 
 
@@ -126,10 +126,10 @@ def test_service_without_ready_endpoints_blocks(chart, objects):
     emu.find(objects, "Service", "agent")["spec"]["selector"] = {"app.kubernetes.io/name": "agnt"}
     emu.settle(objects)
     live = live_of(objects)
-    agent = dict(k8s_state.item_ids(k8s_state.declared(chart)))["agent"]
-    [health] = k8s_state.health(agent, live, NS, NOW)
+    agent = dict(k8s_workloads.item_ids(k8s_workloads.declared(chart)))["agent"]
+    [health] = k8s_health.health(agent, live, NS, NOW)
     assert health.message == "agent: Service agent has no ready endpoints: nothing behind it answers"
-    [drift] = k8s_state.drift(agent, live)
+    [drift] = k8s_drift.drift(agent, live)
     assert "Service agent selector" in drift.message and "differs from git" in drift.message
 
 
@@ -184,8 +184,8 @@ def test_selector_label_changed_live_is_drift(chart, objects):
     worker = emu.find(objects, "Deployment", "worker")
     worker["spec"]["selector"]["matchLabels"]["app.kubernetes.io/instance"] = "manual"
     worker["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/instance"] = "manual"
-    messages = [f.message for f in k8s_state.drift(
-        dict(k8s_state.item_ids(k8s_state.declared(chart)))["worker"], live_of(objects))]
+    messages = [f.message for f in k8s_drift.drift(
+        dict(k8s_workloads.item_ids(k8s_workloads.declared(chart)))["worker"], live_of(objects))]
     assert len(messages) == 2
     assert messages[0].startswith("worker: selector") and "differs from git" in messages[0]
     assert messages[1] == ("worker: pod labels used by selectors differ from git: "
@@ -213,7 +213,7 @@ def test_tag_resolving_to_two_digests_is_a_warning(chart, objects):
 def test_owned_objects_and_the_kubernetes_service_are_not_undeclared(chart, objects):
     objects.append({"apiVersion": "v1", "kind": "Service",
                     "metadata": {"name": "kubernetes", "namespace": NS}, "spec": {}})
-    assert k8s_state.undeclared(chart, live_of(objects), NS) == []
+    assert k8s_drift.undeclared(chart, live_of(objects), NS) == []
 
 
 @pytest.mark.parametrize(("sync", "health", "revision", "expected"), [
@@ -234,19 +234,19 @@ def test_argocd_application(sync, health, revision, expected):
     live = emu.argo_application(declared, sync=sync, health=health)
     live["spec"]["source"]["targetRevision"] = revision
     live["status"]["health"]["message"] = "agent is not available"
-    assert [(f.severity, f.message) for f in k8s_state.argocd(declared, live)] == expected
+    assert [(f.severity, f.message) for f in k8s_argocd.argocd(declared, live)] == expected
 
 
 def test_argocd_application_absent_is_a_warning():
     declared = {"kind": "Application", "metadata": {"name": "app-prod"}, "spec": {}}
-    [finding] = k8s_state.argocd(declared, None)
+    [finding] = k8s_argocd.argocd(declared, None)
     assert (finding.severity, finding.details) == ("warn", {"application": "app-prod"})
 
 
 @pytest.mark.parametrize(("text", "value"), [("500m", "0.5"), ("1Gi", "1073741824"), ("1e3", "1000"),
                                              ("128Mi", "134217728"), ("2", "2")])
 def test_quantity(text, value):
-    assert k8s_state.quantity(text) == k8s_state.quantity(value)
+    assert k8s_drift.quantity(text) == k8s_drift.quantity(value)
 
 
 @pytest.fixture(scope="module")
@@ -283,7 +283,7 @@ def _synced_to(revision: str) -> dict:
 ])
 def test_argocd_synced_revision_against_git(gitops, synced, expected_at, severity, words):
     repo, shas = gitops
-    found = k8s_state.argocd_revision("app-prod", _synced_to(shas.get(synced, synced)), repo,
+    found = k8s_argocd.argocd_revision("app-prod", _synced_to(shas.get(synced, synced)), repo,
                                       shas[expected_at], "gitops main")
     if severity is None:
         assert found == []
@@ -297,9 +297,9 @@ def test_argocd_error_conditions_block_and_others_do_not():
     live = {"status": {"conditions": [
         {"type": "ComparisonError", "message": "rpc error:\n  authentication required"},
         {"type": "SharedResourceWarning", "message": "shared with another app"}]}}
-    [finding] = k8s_state.argocd_conditions("app-prod", live)
+    [finding] = k8s_argocd.argocd_conditions("app-prod", live)
     assert (finding.severity, finding.message) == (
         "block", "Argo CD Application app-prod reports ComparisonError: rpc error: authentication "
                  "required")
-    assert k8s_state.argocd_conditions("app-prod", None) == []
+    assert k8s_argocd.argocd_conditions("app-prod", None) == []
 

@@ -14,7 +14,8 @@ import pytest
 from examples.services import free_port, https
 from plugins.subdomains.probe import (BLOCKER, WARNING, Policy, SessionProbe, Target, assess, resolver_failure,
                            run, served_build, target)
-from plugins.subdomains.webclient import HttpClient, parse_address
+from plugins.subdomains.addresses import parse_address
+from plugins.subdomains.webclient import HttpClient
 
 ROOT = Path(__file__).resolve().parent.parent
 

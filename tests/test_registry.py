@@ -13,10 +13,12 @@ import pytest
 from examples.services import registry as service
 from plugins.core import redact
 from plugins.estate import Unset
-from plugins.images.registry import (DENIED, MISSING, NO_PLATFORM, NOT_CONFIGURED,
-                              OCI_INDEX, PRESENT, SKIPPED, DOCKER_LIST, DOCKER_V2, OCI_MANIFEST,
-                              RegistryClient, RegistryUnreachable, content_digest,
-                              parse_challenge, platform_matches)
+from plugins.images.auth import parse_challenge
+from plugins.images.oci import (DOCKER_LIST, DOCKER_V2, OCI_INDEX, OCI_MANIFEST, content_digest,
+                                platform_matches)
+from plugins.images.registry import RegistryClient
+from plugins.images.results import (DENIED, MISSING, NO_PLATFORM, NOT_CONFIGURED, PRESENT, SKIPPED,
+                                    RegistryUnreachable)
 
 ALIAS = "registry.rg.test"
 

@@ -18,6 +18,9 @@ from examples.services import postgres as pg
 from plugins.schema import database
 from plugins.schema import catalog as live_schema
 from plugins.schema import comparison as schema_diff
+from plugins.schema.index_names import directus_index_name
+from plugins.schema.push_plan import fixed_by_candidate, pending_changes
+from plugins.schema.requirements import check_extension, check_index, requirement_items
 from plugins.estate import DatabaseRequirements, IndexRequirement
 from plugins.core.handle import Unreachable
 from plugins.schema.snapshot import Snapshot, load_dir
@@ -82,9 +85,9 @@ def findings(dsn: str, snap: Snapshot, requirements: DatabaseRequirements = REQU
     with read_only(dsn) as conn:
         live = live_schema.read(conn)
         out = schema_diff.compare(snap, live, pending)
-        for _, req in schema_diff.requirement_items(requirements):
-            out += (schema_diff.check_extension(live, req) if isinstance(req, str)
-                    else schema_diff.check_index(conn, live, req))
+        for _, req in requirement_items(requirements):
+            out += (check_extension(live, req) if isinstance(req, str)
+                    else check_index(conn, live, req))
     return out
 
 
@@ -266,7 +269,7 @@ def test_snapshot_side_changes_and_what_the_release_brings(dsn: str, snap: Snaps
                               ("blocker", "missing-collection", "org_archive", None)]
     assert 'creates index org_name_index' in found[1].message
     # Against the deployed snapshot, these are what the release brings: not blockers.
-    pending = schema_diff.pending_changes(candidate, snap)
+    pending = pending_changes(candidate, snap)
     assert pending == {("org", "description"), ("org", "name"), ("org_archive", None),
                        ("org_archive", "*")}
     found = findings(dsn, candidate, pending=pending)
@@ -347,7 +350,7 @@ def test_a_new_not_null_column_without_default_blocks_when_rows_exist(
     doc["field"] = doc["meta"]["field"] = doc["schema"]["name"] = "region"
     (copy / "fields" / "org" / "region.json").write_text(json.dumps(doc))
     candidate = load_dir(copy, where="snapshot")
-    pending = schema_diff.pending_changes(candidate, snap)
+    pending = pending_changes(candidate, snap)
     # An empty table takes the column: the release's own change, a warning.
     assert summary(findings(dsn, candidate, pending=pending)) == [
         ("warning", "missing-field", "org", "region")]
@@ -363,7 +366,7 @@ def test_a_new_not_null_column_without_default_blocks_when_rows_exist(
 def test_directus_index_names_follow_its_helper_exactly() -> None:
     """@directus/api getDefaultIndexName(type, collection, field, {maxLength: 63}) (postgres):
     values computed by Directus 11.13.4's own function under Node."""
-    name = schema_diff.directus_index_name
+    name = directus_index_name
     assert name("index", "org_invite", "created_at") == "org_invite_created_at_index"
     assert name("index", "a.b-c", "X") == "a_b_c_x_index"
     assert (name("unique", "workspace_membership_notification_preference",
@@ -381,7 +384,7 @@ def test_a_dropped_column_with_metadata_fails_the_push_even_when_the_release_cha
     copy = Path(shutil.copytree(shared_snapshot, tmp_path / "snapshot"))
     _edit(copy, "fields/org/description.json", max_length=500, data_type="character varying")
     candidate = load_dir(copy, where="snapshot")
-    pending = schema_diff.pending_changes(candidate, snap)
+    pending = pending_changes(candidate, snap)
     assert ("org", "description") in pending
     (finding,) = findings(dsn, candidate, pending=pending)
     assert (finding.severity, finding.kind) == ("blocker", "orphan-field-meta")
@@ -412,9 +415,9 @@ def test_a_blocker_the_candidates_push_resolves_is_a_warning_naming_it(
     fixing = Path(shutil.copytree(shared_snapshot, tmp_path / "fixing"))
     _edit(fixing, "fields/org_invite/created_at.json", is_indexed=True)
     fix = load_dir(fixing, where="snapshot")
-    candidate = findings(dsn, fix, pending=schema_diff.pending_changes(fix, snap))
+    candidate = findings(dsn, fix, pending=pending_changes(fix, snap))
     assert [f for f in candidate if f.severity == "blocker"] == []
-    (fixed,) = schema_diff.fixed_by_candidate(running, candidate, "app@main (0123456789ab)")
+    (fixed,) = fixed_by_candidate(running, candidate, "app@main (0123456789ab)")
     assert (fixed.severity, fixed.kind, fixed.details["fixed_by"]) == (
         "warning", "index-pitfall", "app@main (0123456789ab)")
     assert fixed.message.endswith("the release about to be tagged (app@main (0123456789ab)) "
@@ -423,13 +426,13 @@ def test_a_blocker_the_candidates_push_resolves_is_a_warning_naming_it(
     other = Path(shutil.copytree(shared_snapshot, tmp_path / "other"))
     _edit(other, "fields/org/name.json", is_indexed=True)
     unfixed = load_dir(other, where="snapshot")
-    left = findings(dsn, unfixed, pending=schema_diff.pending_changes(unfixed, snap))
-    assert schema_diff.fixed_by_candidate(running, left, "main") == running
+    left = findings(dsn, unfixed, pending=pending_changes(unfixed, snap))
+    assert fixed_by_candidate(running, left, "main") == running
     alter(dsn, "ALTER TABLE org DROP COLUMN description")
-    failing = findings(dsn, fix, pending=schema_diff.pending_changes(fix, snap))
+    failing = findings(dsn, fix, pending=pending_changes(fix, snap))
     assert "orphan-field-meta" in {f.kind for f in failing}
     running = [f for f in findings(dsn, snap) if f.collection == "org_invite"]
-    assert schema_diff.fixed_by_candidate(running, failing, "main") == running
+    assert fixed_by_candidate(running, failing, "main") == running
 
 
 @pytest.mark.parametrize(("markexpr", "expected"), [

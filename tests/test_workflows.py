@@ -6,7 +6,11 @@ import textwrap
 import pytest
 
 from plugins.images import workflows
-from plugins.images.workflows import BRANCH, TAG, Target, WorkflowError
+from plugins.images.builders import Target, builders, sample_tag
+from plugins.images.matrix import expand_matrix
+from plugins.images.templates import ANY, SHORT, Part, Template
+from plugins.images.triggers import BRANCH, TAG
+from plugins.images.workflow_yaml import WorkflowError
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -73,7 +77,7 @@ def test_demo_workflows_push_and_tag_schemes():
 
 
 def _verdict(flows, repository, tag, target):
-    found = workflows.builders(flows, repository, tag, target)
+    found = builders(flows, repository, tag, target)
     return any(b.triggered and b.tag_fits for b in found), found
 
 
@@ -136,13 +140,13 @@ def test_matrix_expansion_follows_github_rules():
     matrix = {"os": ["linux", "windows"], "svc": ["api", "web"],
               "exclude": [{"os": "windows", "svc": "web"}],
               "include": [{"svc": "api", "extra": "x"}, {"os": "mac", "svc": "cli"}]}
-    assert workflows.expand_matrix(matrix) == [
+    assert expand_matrix(matrix) == [
         {"os": "linux", "svc": "api", "extra": "x"}, {"os": "linux", "svc": "web"},
         {"os": "windows", "svc": "api", "extra": "x"}, {"os": "mac", "svc": "cli"}]
-    assert workflows.expand_matrix({"include": [{"a": 1}, {"a": 2}]}) == [{"a": 1}, {"a": 2}]
-    assert workflows.expand_matrix(None) == [{}]
-    assert workflows.expand_matrix("${{ fromJSON(needs.plan.outputs.matrix) }}") is None
-    assert workflows.expand_matrix({"svc": "${{ fromJSON(x) }}"}) is None
+    assert expand_matrix({"include": [{"a": 1}, {"a": 2}]}) == [{"a": 1}, {"a": 2}]
+    assert expand_matrix(None) == [{}]
+    assert expand_matrix("${{ fromJSON(needs.plan.outputs.matrix) }}") is None
+    assert expand_matrix({"svc": "${{ fromJSON(x) }}"}) is None
 
 
 def test_dynamic_matrix_is_noted():
@@ -323,11 +327,10 @@ def test_bad_workflow_files(text, message):
 
 
 def test_template_helpers():
-    tpl = workflows.Template.text("v") + workflows.Template((workflows.Part(workflows.SHORT,
-                                                                            length=9),))
+    tpl = Template.text("v") + Template((Part(SHORT, length=9),))
     assert tpl.matches("v0123abcd9") and not tpl.matches("v0123abc")
     assert tpl.render(SHA) == "v012345678"
-    unknown = workflows.Template((workflows.Part(workflows.ANY, "vars.X"),))
+    unknown = Template((Part(ANY, "vars.X"),))
     assert unknown.render(SHA) is None and unknown.unresolved == ("vars.X",)
-    assert workflows.sample_tag("v*.*.*") == "v1.1.1"
+    assert sample_tag("v*.*.*") == "v1.1.1"
     assert textwrap.dedent("x") == "x"

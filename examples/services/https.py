@@ -246,7 +246,7 @@ def demo_specs(estate, plant: tuple[str, str, str] = DEMO_PLANT) -> list[Endpoin
     Addresses come from the file's network.resolve (host -> 127.0.0.x:port), so the demo client
     and servers agree by construction; /api/version serves the build each environment should run.
     """
-    from plugins.subdomains.webclient import parse_address
+    from plugins.subdomains.addresses import parse_address
 
     resolve = {str(k).lower(): v for k, v in estate.network.resolve.items() if v}
     specs: dict[str, EndpointSpec] = {}

@@ -183,7 +183,7 @@ def _sequence_of(schema: dict[str, Any]) -> str | None:
 def schema_statements(snap: Snapshot, requirements: Any = None,
                       available_extensions: Iterable[str] | None = None) -> list[sql.Composable]:
     """The DDL a push of this snapshot leaves behind, in dependency order."""
-    from plugins.schema.comparison import directus_index_name
+    from plugins.schema.index_names import directus_index_name
 
     stmts: list[sql.Composable] = []
     tables: dict[str, list[Any]] = {}

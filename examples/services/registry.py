@@ -457,19 +457,21 @@ def ci_pushes(estate) -> list[CiPush]:
     reading each workflow file as it was at that commit (as GitHub Actions does)."""
     from plugins.images import workflows
     from plugins.core.gitrepo import GitRepo, SourceError
+    from plugins.images.triggers import BRANCH, TAG
+    from plugins.images.workflow_yaml import WorkflowError
 
     pushes: dict[str, CiPush] = {}
     for entry in estate.builds:
         source = estate.sources[entry.source]
         repo = GitRepo(source.path, source.name)
         heads = repo._git("for-each-ref", "--format=%(refname:short)", "refs/heads").split()
-        for kind, names in ((workflows.BRANCH, heads), (workflows.TAG, repo.tags("*"))):
+        for kind, names in ((BRANCH, heads), (TAG, repo.tags("*"))):
             for name in names:
                 sha = repo.resolve(name)
                 try:
                     flow = workflows.parse(repo.show(sha, entry.workflow), entry.workflow,
                                            read=lambda path, sha=sha: repo.show(sha, path))
-                except (SourceError, workflows.WorkflowError):
+                except (SourceError, WorkflowError):
                     continue                        # no such workflow at that commit
                 if not flow.builds(kind, name):
                     continue

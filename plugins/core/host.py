@@ -160,16 +160,16 @@ class EnvHost:
     @part
     def k8s(self) -> Any:
         """A kubernetes API client for this environment's context and namespace."""
-        from plugins.kubernetes import api as kube
+        from plugins.kubernetes import api
 
-        return kube.connect(self)
+        return api.connect(self)
 
     @part
     def registry(self) -> Any:
         """A Registry HTTP API v2 client with credentials from the docker config."""
-        from plugins.images import registry
+        from plugins.images import host_registry
 
-        return registry.connect(self)
+        return host_registry.connect(self)
 
     @part
     def http(self) -> Any:

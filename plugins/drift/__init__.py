@@ -1,1 +1,2 @@
-"""The nightly drift report: the document, its page, and the pytest plugin that writes them."""
+"""The nightly drift report: the document (document), drift.md (markdown), drift.html (page), and
+the pytest plugin that writes them (plugin)."""

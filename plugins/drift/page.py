@@ -1,4 +1,4 @@
-"""drift.html: the drift document (plugins.drift.report.build) rendered as one self-contained page.
+"""drift.html: the drift document (plugins.drift.document.build) rendered as one self-contained page.
 
 The markup is plugins/drift/templates/drift.html.j2 (Jinja2, autoescape on); the page's CSS and
 JavaScript are drift.css and drift.js beside it, inlined at render time so that the page is one
@@ -14,8 +14,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from plugins.drift.report import (FINDING_CATEGORIES, INCOMPLETE_NOTE, STATUSES, plural,
-                                  ref_text, summary_parts)
+from plugins.drift.document import (FINDING_CATEGORIES, INCOMPLETE_NOTE, STATUSES, plural,
+                                    ref_text, summary_parts)
 
 
 def _text(value: Any) -> Any:

@@ -19,7 +19,7 @@ import pytest
 
 import plugins
 from plugins import report
-from plugins.drift import page, report as drift_render
+from plugins.drift import document, markdown, page
 from plugins.core.redact import redact_obj
 
 FAIL_ON = ("blockers", "new")
@@ -61,8 +61,8 @@ def load_baseline(path: Path) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise pytest.UsageError(f"--drift-baseline: {path} is not JSON ({exc})") from None
     try:
-        return drift_render.check_baseline(doc, str(path))
-    except drift_render.BaselineError as exc:
+        return document.check_baseline(doc, str(path))
+    except document.BaselineError as exc:
         raise pytest.UsageError(f"--drift-baseline: {exc}") from None
 
 
@@ -149,10 +149,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # reach stays unchecked instead of counting as resolved.
     incomplete = report.incomplete_reason(session)
     baseline_path = state["baseline_path"]
-    doc = drift_render.build(report.records(config), _metadata(config, status), state["baseline"],
-                             datetime.now(timezone.utc),
-                             baseline_path=str(baseline_path) if baseline_path else None,
-                             incomplete=incomplete)
+    doc = document.build(report.records(config), _metadata(config, status), state["baseline"],
+                         datetime.now(timezone.utc),
+                         baseline_path=str(baseline_path) if baseline_path else None,
+                         incomplete=incomplete)
     if state["fail_on"] == "new" and incomplete is None:
         state["original_exitstatus"] = status
         new = (pytest.ExitCode.TESTS_FAILED if doc["summary"]["new_actionable"]
@@ -163,8 +163,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     directory: Path = state["dir"]
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        _write(directory / "drift.json", drift_render.to_json(doc))
-        _write(directory / "drift.md", drift_render.render_markdown(doc))
+        _write(directory / "drift.json", document.to_json(doc))
+        _write(directory / "drift.md", markdown.render_markdown(doc))
         _write(directory / "drift.html", page.render(doc))
     except OSError as exc:  # the disk filled up or the volume went away during the run
         state["skipped"] = f"writing into {directory} failed: {exc.strerror or exc}"

@@ -8,185 +8,42 @@ Every request, its body included, ends within ``timeout_s`` (plugins.core.bounde
 capped at the OCI distribution limit of 4 MiB, and an answer that is malformed or past a cap is
 an ERROR about the registry, never a finding about the image. The first transport failure of a
 registry (down, too slow) is remembered: later references fail at once with the same line.
-Auth is what ``GET /v2/`` challenges for: Basic, or Bearer (``realm``, ``service``, ``scope``), with
-one token request covering many repositories. Credentials come from the docker config file,
-credential helpers included, through the docker package's auth module; every one is registered
-with plugins.core.redact and none is ever put in a message.
+Auth is what ``GET /v2/`` challenges for (auth.py: Basic, or Bearer with one token request
+covering many repositories), with the login of the docker config file (credentials.py), never put
+in a message. results.py holds the statuses, Result and RegistryUnreachable; oci.py the media
+types, the platforms of an image index and content digests; host_registry.py builds the client of
+an environment (host.registry).
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import itertools
-import json
-import re
 import ssl
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 import httpx
 
 from plugins.core import bounded
+from plugins.estate import Unset
 from plugins.images import imageref
-from plugins.core import redact
-from plugins.estate import Unset, skip_if_unset
+from plugins.images.auth import (Denied, Endpoint, auth_header, bearer_token, learn_scheme,
+                                 pull_scope)
+from plugins.images.credentials import load_credentials
 from plugins.images.imageref import ImageRef
+from plugins.images.oci import (ACCEPT, INDEX_TYPES, content_digest, index_platforms,
+                                platform_matches)
+from plugins.images.results import (DENIED, DIGEST_MISMATCH, MISSING, NO_PLATFORM, NOT_CONFIGURED,
+                                    PRESENT, SKIPPED, RegistryUnreachable, Result, malformed)
 
-if TYPE_CHECKING:
-    from plugins.core.handle import Handle
-
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
-ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_V2))
-INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 DOCKER_HUB_API = "https://registry-1.docker.io"
 DEFAULT_CONCURRENCY = 16
 TOKEN_BATCH = 40           # repositories per token request (keeps the URL short)
 # The OCI distribution spec lets a registry refuse manifests over 4 MiB, so none is larger.
 MANIFEST_CAP = 4 * bounded.MIB
 TAGS_CAP = 16 * bounded.MIB
-TOKEN_CAP = 1 * bounded.MIB
-
-PRESENT = "present"
-MISSING = "missing"
-DENIED = "denied"
-NO_PLATFORM = "no-platform"
-DIGEST_MISMATCH = "digest-mismatch"
-SKIPPED = "skipped"
-NOT_CONFIGURED = "not-configured"
-FINDINGS = frozenset({MISSING, DENIED, NO_PLATFORM, DIGEST_MISMATCH})
-
-
-class RegistryUnreachable(Exception):
-    """A registry cannot be asked (down, too slow, TLS failure, credentials refused: state
-    "unreachable") or answered something unusable (malformed, oversized: state "failed")."""
-
-    def __init__(self, endpoint: str, reason: str, state: str = "unreachable") -> None:
-        self.endpoint, self.reason = redact.redact(endpoint), redact.redact(reason)
-        self.state = state
-        super().__init__(f"{endpoint} {state}: {self.reason}")
-
-
-def _malformed(endpoint: str, what: str, why: str = "") -> RegistryUnreachable:
-    return RegistryUnreachable(endpoint, f"{what} answered malformed JSON"
-                               + (f" ({why})" if why else ""), "failed")
-
-
-@dataclass(frozen=True)
-class Result:
-    """What the registry says about one reference. ``detail`` is one line, never a secret."""
-
-    ref: ImageRef
-    status: str
-    detail: str = ""
-    digest: str | None = None
-    media_type: str | None = None
-    platforms: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()      # a few tags the repository has, when the reference is missing
-    endpoint: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing is wrong with the reference (skips are not findings)."""
-        return self.status not in FINDINGS
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Login for one registry; ``source`` says where it came from (never the secret itself)."""
-
-    username: str | None = None
-    password: str | None = None
-    identity_token: str | None = None
-    source: str = ""
-
-    def basic(self) -> str | None:
-        """The value of a Basic Authorization header, or None without username/password."""
-        if self.username is None or self.password is None:
-            return None
-        raw = f"{self.username}:{self.password}".encode()
-        return "Basic " + base64.b64encode(raw).decode()
-
-
-def load_credentials(hosts: Iterable[str], config_path: str | None = None,
-                     credstore_env: dict[str, str] | None = None) -> Credentials | None:
-    """Credentials for the first of ``hosts`` the docker config knows (auths, credsStore,
-    credHelpers); None when it knows none. Raises ValueError for an unreadable config."""
-    from docker import auth, errors
-
-    try:
-        config = auth.load_config(config_path, credstore_env=credstore_env)
-    except errors.DockerException as exc:
-        raise ValueError(f"docker config {config_path or '(default)'}: {exc}") from None
-    for host in hosts:
-        try:
-            entry = config.resolve_authconfig(host)
-        except errors.DockerException as exc:
-            raise ValueError(f"credential helper for {host}: {exc}") from None
-        if not entry:
-            continue
-        username = entry.get("username") or entry.get("Username")
-        password = entry.get("password") or entry.get("Password")
-        token = entry.get("IdentityToken")
-        for secret in (password, token):
-            redact.register_secret(secret)
-        if username or token:
-            store = config.get_credential_store(host) if (config.creds_store or
-                                                          config.cred_helpers) else None
-            source = f"docker-credential-{store}" if store and "Username" in entry else "auths"
-            return Credentials(username, password, token, f"{source} for {host}")
-    return None
-
-
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
-
-
-def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    """Split ``WWW-Authenticate: Bearer realm="..",service="..""`` into ("bearer", params)."""
-    scheme, _, rest = header.strip().partition(" ")
-    return scheme.lower(), {k.lower(): v for k, v in _CHALLENGE_PARAM.findall(rest)}
-
-
-def platform_key(platform: dict[str, Any] | str) -> str:
-    """``os/arch[/variant]`` with arm64's implicit v8 dropped, for comparison."""
-    if isinstance(platform, str):
-        parts = platform.split("/")
-    else:
-        parts = [platform.get("os", ""), platform.get("architecture", "")]
-        if platform.get("variant"):
-            parts.append(platform["variant"])
-    if parts[1:2] == ["arm64"] and parts[2:] == ["v8"]:
-        parts = parts[:2]
-    return "/".join(parts)
-
-
-def platform_matches(wanted: str, offered: str) -> bool:
-    """True if an index entry for ``offered`` serves a host asking for ``wanted``."""
-    wanted_parts, offered_parts = platform_key(wanted).split("/"), platform_key(offered).split("/")
-    return offered_parts[:2] == wanted_parts[:2] and (
-        len(wanted_parts) < 3 or offered_parts[2:3] == wanted_parts[2:3])
-
-
-class _Denied(Exception):
-    """The registry (or its token service) refuses one repository to this login."""
-
-
-class _Endpoint:
-    """One registry host as reached through its base URL: its auth scheme and tokens."""
-
-    def __init__(self, registry: str, base_url: str, credentials: Credentials | None) -> None:
-        self.registry, self.base_url, self.credentials = registry, base_url.rstrip("/"), credentials
-        self.scheme: str | None = None      # None until pinged; "none", "basic" or "bearer"
-        self.challenge: dict[str, str] = {}
-        self.failure: RegistryUnreachable | None = None
-        self.tokens: dict[str, tuple[str, float]] = {}
-        self.lock = threading.Lock()
 
 
 @dataclass
@@ -212,7 +69,7 @@ class RegistryClient:
             limits=httpx.Limits(max_connections=self.concurrency,
                                 max_keepalive_connections=self.concurrency),
             headers={"User-Agent": "releasegate"}, follow_redirects=True)
-        self._endpoints: dict[str, _Endpoint] = {}
+        self._endpoints: dict[str, Endpoint] = {}
         self._results: dict[str, Result | RegistryUnreachable] = {}
         self._pending: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
@@ -289,7 +146,7 @@ class RegistryClient:
             return DOCKER_HUB_API
         return f"https://{registry}"
 
-    def _endpoint(self, registry: str) -> _Endpoint:
+    def _endpoint(self, registry: str) -> Endpoint:
         with self._lock:
             if registry in self._endpoints:
                 return self._endpoints[registry]
@@ -304,7 +161,7 @@ class RegistryClient:
         except ValueError as exc:
             raise RegistryUnreachable(base, str(exc)) from None
         with self._lock:
-            return self._endpoints.setdefault(registry, _Endpoint(registry, base, credentials))
+            return self._endpoints.setdefault(registry, Endpoint(registry, base, credentials))
 
     def _fetch(self, endpoint: str, method: str, url: str, what: str, cap: int,
                **kwargs: Any) -> bounded.Answer:
@@ -326,7 +183,7 @@ class RegistryClient:
                 reason = "TLS certificate not trusted (set registries.ca_file)"
             raise RegistryUnreachable(endpoint, what + reason) from None
 
-    def _send(self, endpoint: _Endpoint, method: str, path: str,
+    def _send(self, endpoint: Endpoint, method: str, path: str,
               **kwargs: Any) -> bounded.Answer:
         if endpoint.failure is not None:
             raise endpoint.failure
@@ -338,7 +195,7 @@ class RegistryClient:
                 endpoint.failure = exc  # down or too slow: not asked again by every reference
             raise
 
-    def _ping(self, endpoint: _Endpoint) -> None:
+    def _ping(self, endpoint: Endpoint) -> None:
         """Learn the auth scheme from GET /v2/ once per endpoint; failures are remembered."""
         with endpoint.lock:
             if endpoint.failure is not None:
@@ -346,36 +203,10 @@ class RegistryClient:
             if endpoint.scheme is not None:
                 return
             try:
-                self._ping_locked(endpoint)
+                learn_scheme(self._send, endpoint)
             except RegistryUnreachable as exc:
                 endpoint.failure = exc
                 raise
-
-    def _ping_locked(self, endpoint: _Endpoint) -> None:
-        response = self._send(endpoint, "GET", "/v2/")
-        if response.status_code == 200:
-            endpoint.scheme = "none"
-            return
-        if response.status_code != 401:
-            raise RegistryUnreachable(endpoint.base_url, f"GET /v2/ answered HTTP "
-                                                         f"{response.status_code}, not a registry")
-        scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
-        creds = endpoint.credentials
-        if scheme == "basic":
-            if creds is None or creds.basic() is None:
-                raise RegistryUnreachable(endpoint.base_url, "auth refused: the registry wants a "
-                                          f"login and the docker config has none for "
-                                          f"{endpoint.registry}")
-            check = self._send(endpoint, "GET", "/v2/", headers={"Authorization": creds.basic()})
-            if check.status_code != 200:
-                raise RegistryUnreachable(endpoint.base_url, f"auth refused: login from "
-                                          f"{creds.source} rejected (HTTP {check.status_code})")
-            endpoint.scheme = "basic"
-        elif scheme == "bearer" and params.get("realm"):
-            endpoint.scheme, endpoint.challenge = "bearer", params
-        else:
-            raise RegistryUnreachable(endpoint.base_url,
-                                      f"unsupported auth challenge {scheme or '(none)'!r}")
 
     def _prefetch_tokens(self, refs: list[ImageRef]) -> None:
         """One token request per TOKEN_BATCH repositories of a bearer registry."""
@@ -391,77 +222,20 @@ class RegistryClient:
                     continue
                 names = sorted(set(repos))
                 for start in range(0, len(names), TOKEN_BATCH):
-                    self._token(endpoint, names[start:start + TOKEN_BATCH])
-            except (RegistryUnreachable, _Denied):
+                    bearer_token(self._fetch, endpoint, names[start:start + TOKEN_BATCH])
+            except (RegistryUnreachable, Denied):
                 continue      # check() reports it per reference
 
-    def _scope(self, repository: str) -> str:
-        return f"repository:{repository}:pull"
-
-    def _token(self, endpoint: _Endpoint, repositories: list[str]) -> str:
-        """A bearer token for the repositories (from the cache when still valid)."""
-        scopes = [self._scope(r) for r in repositories]
-        now = time.monotonic()
-        with endpoint.lock:
-            cached = [endpoint.tokens.get(s) for s in scopes]
-            if all(c and c[1] > now for c in cached):
-                return cached[0][0]  # type: ignore[index]
-        realm = endpoint.challenge["realm"]
-        params = [("scope", s) for s in scopes]
-        if endpoint.challenge.get("service"):
-            params.insert(0, ("service", endpoint.challenge["service"]))
-        creds = endpoint.credentials
-        if creds and creds.identity_token:
-            data = dict(params, grant_type="refresh_token", client_id="releasegate",
-                        refresh_token=creds.identity_token)
-            data["scope"] = " ".join(scopes)
-            response = self._fetch(realm, "POST", realm, "token service: ", TOKEN_CAP, data=data)
-        else:
-            headers = {"Authorization": creds.basic()} if creds and creds.basic() else {}
-            response = self._fetch(realm, "GET", realm, "token service: ", TOKEN_CAP,
-                                   params=params, headers=headers)
-        if response.status_code == 403:
-            raise _Denied("the token service refuses access (HTTP 403)")
-        if response.status_code == 401:
-            who = f"login from {creds.source}" if creds else "anonymous access"
-            failure = RegistryUnreachable(realm, f"auth refused: token service rejected {who} "
-                                                 "(HTTP 401)")
-            with endpoint.lock:
-                endpoint.failure = failure   # bad credentials stay bad for this run
-            raise failure
-        if response.status_code != 200:
-            raise RegistryUnreachable(realm, f"token service answered HTTP {response.status_code}")
-        try:
-            body = response.json()
-            token = body.get("token") or body["access_token"]
-        except (ValueError, KeyError, AttributeError):
-            raise RegistryUnreachable(realm, "token service answered without a token") from None
-        redact.register_secret(token)
-        expires = now + max(float(body.get("expires_in") or 60) - 10, 5)
-        with endpoint.lock:
-            for scope in scopes:
-                endpoint.tokens[scope] = (token, expires)
-        return token
-
-    def _auth_header(self, endpoint: _Endpoint, repository: str) -> dict[str, str]:
-        if endpoint.failure is not None:
-            raise endpoint.failure
-        if endpoint.scheme == "basic" and endpoint.credentials:
-            return {"Authorization": endpoint.credentials.basic() or ""}
-        if endpoint.scheme == "bearer":
-            return {"Authorization": "Bearer " + self._token(endpoint, [repository])}
-        return {}
-
-    def _request(self, endpoint: _Endpoint, method: str, ref: ImageRef,
+    def _request(self, endpoint: Endpoint, method: str, ref: ImageRef,
                  path: str) -> bounded.Answer:
         """Send with auth; on a bearer 401 drop the token and retry once with a fresh one."""
         for attempt in (1, 2):
-            headers = {"Accept": ACCEPT, **self._auth_header(endpoint, ref.repository)}
+            headers = {"Accept": ACCEPT, **auth_header(self._fetch, endpoint, ref.repository)}
             response = self._send(endpoint, method, path, headers=headers)
             if response.status_code != 401 or endpoint.scheme != "bearer" or attempt == 2:
                 break
             with endpoint.lock:
-                endpoint.tokens.pop(self._scope(ref.repository), None)
+                endpoint.tokens.pop(pull_scope(ref.repository), None)
         if response.status_code == 401 and endpoint.scheme == "basic":
             raise RegistryUnreachable(endpoint.base_url, "auth refused: login rejected (HTTP 401)")
         if response.status_code == 429:
@@ -484,7 +258,7 @@ class RegistryClient:
         path = f"/v2/{ref.repository}/manifests/{ref.reference}"
         try:
             response = self._request(endpoint, "HEAD", ref, path)
-        except _Denied as exc:
+        except Denied as exc:
             return Result(ref, DENIED, str(exc), endpoint=endpoint.base_url)
         if response.status_code == 404:
             return self._missing(endpoint, ref)
@@ -505,9 +279,9 @@ class RegistryClient:
                                                              f"{got.status_code} after HEAD 200")
             body = got.content
             if media_type in INDEX_TYPES:
-                platforms = _index_platforms(body)
+                platforms = index_platforms(body)
                 if isinstance(platforms, str):
-                    raise _malformed(endpoint.base_url, f"GET {path}", platforms)
+                    raise malformed(endpoint.base_url, f"GET {path}", platforms)
             if ref.digest or not digest:
                 digest = content_digest(body, ref.digest)
         if ref.digest and digest != ref.digest:
@@ -525,7 +299,7 @@ class RegistryClient:
         return Result(ref, PRESENT, detail, digest, media_type, platforms,
                       endpoint=endpoint.base_url)
 
-    def _missing(self, endpoint: _Endpoint, ref: ImageRef) -> Result:
+    def _missing(self, endpoint: Endpoint, ref: ImageRef) -> Result:
         """Tell a missing repository from a missing tag (GET tags/list), naming a few tags."""
         listing = self._request(endpoint, "GET", ref, f"/v2/{ref.repository}/tags/list")
         what = "digest" if ref.digest else "tag"
@@ -538,8 +312,8 @@ class RegistryClient:
                 found = listing.json().get("tags") or ()
                 tags = tuple(sorted(str(t) for t in found if isinstance(t, str)))
             except (ValueError, AttributeError, TypeError):
-                raise _malformed(endpoint.base_url,
-                                 f"GET /v2/{ref.repository}/tags/list") from None
+                raise malformed(endpoint.base_url,
+                                f"GET /v2/{ref.repository}/tags/list") from None
         shown = ", ".join(_abbreviate(t) for t in tags[:3]) + (", ..." if len(tags) > 3 else "")
         others = f"; the repository has {len(tags)} other tag(s): {shown}" if tags else \
             "; the repository has no tags"
@@ -552,77 +326,7 @@ def _abbreviate(tag: str) -> str:
     return tag[:12] + "..." if imageref.is_full_sha(tag) else tag
 
 
-def content_digest(body: bytes, like: str | None = None) -> str:
-    """The digest of manifest bytes, with the algorithm of ``like`` (sha256 by default)."""
-    algorithm = (like or "sha256:").partition(":")[0]
-    if algorithm not in ("sha256", "sha384", "sha512"):
-        algorithm = "sha256"
-    return f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
-
-
 def _outcome(result: Result | RegistryUnreachable) -> Result:
     if isinstance(result, RegistryUnreachable):
         raise result.with_traceback(None)
     return result
-
-
-def _index_platforms(body: bytes) -> tuple[str, ...] | str:
-    """The platforms an image index offers, or why the index is malformed."""
-    try:
-        document = json.loads(body)
-    except ValueError as exc:
-        return str(exc)
-    manifests = document.get("manifests") if isinstance(document, dict) else None
-    if not isinstance(manifests, list):
-        return "no manifests list"
-    return tuple(platform_key(m["platform"]) for m in manifests
-                 if isinstance(m, dict) and isinstance(m.get("platform"), dict))
-
-
-# ---------------------------------------------------------------------------------------------
-# The foundation hook: host.registry
-
-
-def connect(host: Handle) -> RegistryClient:
-    """The registry client of an environment (closed by host.close()).
-
-    Skips when every configured mirror names an unset variable, or the CA file or docker config
-    does; an unreachable registry is reported per reference by the checks."""
-    import pytest
-
-    from plugins.core.handle import Unreachable
-
-    registries = host.estate.registries
-    mirrors = dict(registries.mirrors)
-    if mirrors and all(isinstance(v, Unset) for v in mirrors.values()):
-        pytest.skip(f"{host.name}: {next(iter(mirrors.values()))}")
-    docker_config = getattr(registries, "docker_config", None)
-    skip_if_unset(host.name, registries.ca_file, docker_config)
-    client = RegistryClient(mirrors=mirrors,
-                            ca_file=str(registries.ca_file) if registries.ca_file else None,
-                            platform=registries.platform or None, skip=tuple(registries.skip),
-                            timeout_s=host.timeout_s,
-                            docker_config=str(docker_config) if docker_config else None,
-                            concurrency=getattr(registries, "concurrency", DEFAULT_CONCURRENCY))
-    for registry in chart_registries(host, client):
-        try:
-            client.ping(registry)
-        except RegistryUnreachable as exc:
-            client.close()
-            raise Unreachable(host.name, exc.endpoint, exc.reason) from None
-    return client
-
-
-def chart_registries(host: Handle, client: RegistryClient) -> list[str]:
-    """The registry hosts the environment's chart pulls from that the client can reach: not
-    under registries.skip, and not behind an unset mirror."""
-    found = set()
-    for workload in host.workloads:
-        for container in workload.containers:
-            try:
-                registry = imageref.parse(container.image).registry
-            except imageref.InvalidReference:
-                continue
-            if registry not in client.skip and not isinstance(client.base_url(registry), Unset):
-                found.add(registry)
-    return sorted(found)

@@ -1,1 +1,2 @@
-"""Kubernetes: the read-only API client and health/drift over live objects."""
+"""Kubernetes: the read-only API client (api), declared workloads and their live objects
+(workloads), their health (health), drift from git (drift) and the Argo CD Application (argocd)."""

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from plugins.core import bounded
-from plugins.kubernetes import state as k8s_state
+from plugins.kubernetes.health import DEFAULT_RESTART_THRESHOLD
 
 # kind -> (API prefix, resource): the only reads the checks make, one list per kind and namespace.
 LISTS: dict[str, tuple[str, str]] = {
@@ -199,8 +199,7 @@ def kubeconfig_path(host: Any) -> Path:
 def restart_threshold(host: Any) -> int:
     """Restarts within the last hour above which a container is a blocker: the optional key
     ``environments.<env>.kubernetes.restart_threshold`` (default 5)."""
-    return int(getattr(host.spec.kubernetes, "restart_threshold",
-                       k8s_state.DEFAULT_RESTART_THRESHOLD))
+    return int(getattr(host.spec.kubernetes, "restart_threshold", DEFAULT_RESTART_THRESHOLD))
 
 
 def connect(host: Any) -> KubeClient:

@@ -6,26 +6,28 @@ live by an index of any other name, while the snapshot says `is_indexed: false`,
 `DROP INDEX "<table>_<column>_index"`; Postgres answers that it does not exist and everything rolls
 back. That, and structural drift, are blockers; what the push merely changes, or what it ignores,
 is a warning. A clean database gives no finding at all.
+
+Beside it: index_names.py (the names Directus computes), push_plan.py (the release's pending
+changes, the push predicted, the blockers its push fixes), requirements.py (extensions, indexes).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field as dc_field, replace
+from dataclasses import dataclass, field as dc_field
 from typing import Any, Iterable
 
-from plugins.schema.catalog import LiveSchema, count_duplicate_groups, meta_equal, normalise_predicate
+from plugins.schema.catalog import LiveSchema, meta_equal
+from plugins.schema.index_names import directus_index_name
 from plugins.schema.snapshot import Snapshot
 
 BLOCKER = "blocker"
 WARNING = "warning"
-_MAX_IDENT = 63  # Postgres: NAMEDATALEN - 1 bytes; Directus's postgres helper passes maxLength 63
 _TYPE_KEYS = ("data_type", "max_length", "numeric_precision", "numeric_scale")
 _DEFINITION_KEYS = ("has_auto_increment", "is_generated", "generation_expression")
 _META_SKIP = {"collection", "field", "id", "many_collection", "many_field"}
 # Findings that make the push itself fail: blockers even when the release brings the change.
-_PUSH_FAILS = {"index-pitfall", "unique-pitfall", "not-null-pitfall", "snapshot-file",
-               "orphan-field-meta"}
+PUSH_FAILS = {"index-pitfall", "unique-pitfall", "not-null-pitfall", "snapshot-file",
+              "orphan-field-meta"}
 # Findings about a change made by hand: a running Directus plans from its cached schema, so it does
 # not see the change (nor its repair) until it restarts or its system cache is cleared.
 _HAND_MADE = {"index-pitfall", "unique-pitfall", "orphan-field-meta", "missing-field",
@@ -48,41 +50,6 @@ class Finding:
     message: str
     details: dict[str, Any] = dc_field(default_factory=dict)
 
-
-def _simple_hash(units: list[int]) -> str:
-    """@directus/utils getSimpleHash: `hash = 31 * hash + charCode` kept a signed 32-bit integer,
-    then Math.abs(hash) in hex."""
-    value = 0
-    for unit in units:
-        value = (31 * value + unit) & 0xFFFFFFFF
-        value -= (value & 0x80000000) << 1  # ToInt32, what `hash &= hash` does
-    return format(abs(value), "x")
-
-
-def directus_index_name(kind: str, collection: str, fields: str | Iterable[str],
-                        max_length: int = _MAX_IDENT) -> str:
-    """The name Directus gives an index, unique or foreign constraint it creates or drops.
-
-    @directus/api getDefaultIndexName(type, collection, fields, {maxLength: 63}) (the postgres
-    schema helper): `<collection>_<fields>_<type>` lower-cased, `.` and `-` of the collection made
-    `_`; longer than maxLength, a prefix, `__`, getSimpleHash of the full name and `_<type>`.
-    Lengths count UTF-16 code units, as JavaScript does; Postgres then keeps at most 63 bytes.
-    """
-    fields = [fields] if isinstance(fields, str) else list(fields)
-    table = re.sub(r"[.-]", "_", collection)
-    name = (table + "_" + "_".join(fields) + "_" + kind).lower()
-    units = _utf16(name)
-    if len(units) > max_length:
-        suffix = _utf16(f"__{_simple_hash(units)}_{kind}")
-        units = units[:max(max_length - len(suffix), 0)] + suffix
-        name = b"".join(u.to_bytes(2, "little") for u in units).decode("utf-16-le",
-                                                                       errors="ignore")
-    return name.encode()[:_MAX_IDENT].decode(errors="ignore")
-
-
-def _utf16(text: str) -> list[int]:
-    data = text.encode("utf-16-le")
-    return [int.from_bytes(data[i:i + 2], "little") for i in range(0, len(data), 2)]
 
 
 def _type_text(schema: dict[str, Any]) -> str:
@@ -107,7 +74,7 @@ class _Collector:
         # A change the release itself brings (candidate differs from the deployed snapshot) is
         # what the push is for: reported, not blocking, unless the push would fail on it.
         mine = (self.collection, fld) in self.pending or (self.collection, "*") in self.pending
-        if severity == BLOCKER and mine and kind not in _PUSH_FAILS:
+        if severity == BLOCKER and mine and kind not in PUSH_FAILS:
             severity = WARNING
             message = message.split("; ")[0] + ": a change this release brings, the push applies it"
         elif kind in _HAND_MADE:
@@ -361,146 +328,9 @@ def unlisted_tables(snap: Snapshot, live: LiveSchema) -> list[Finding]:
             if table not in known and not table.startswith("directus_")]
 
 
-# What a push leaves alone: Directus's own snapshot excludes columns and tables without metadata.
-IGNORED_BY_PUSH = {"extra-column", "extra-table"}
-
-
-def predicted_push(findings: Iterable[Finding]) -> tuple[str, set[tuple[str, str | None]]]:
-    """The push the findings predict: ("fails", the items that fail it), ("changes", the
-    (collection, field) items it changes) or ("nothing", set())."""
-    findings = list(findings)
-    failing = {(f.collection, f.field) for f in findings
-               if f.severity == BLOCKER and f.kind in _PUSH_FAILS}
-    if failing:
-        return "fails", failing
-    changed = {(f.collection, f.field) for f in findings if f.kind not in IGNORED_BY_PUSH}
-    return ("changes", changed) if changed else ("nothing", set())
-
-
-def fixed_by_candidate(found: list[Finding], candidate: list[Finding],
-                       label: str) -> list[Finding]:
-    """The running snapshot's blockers that the candidate's push resolves, made warnings naming it.
-
-    candidate holds every finding of the candidate snapshot (all collections) against the same
-    database, with the release's own changes pending. Its push runs in one transaction: if it
-    would fail anywhere, it fixes nothing. Otherwise a blocker is resolved when the candidate has
-    no blocker left on the same collection and field (the database then matches the candidate).
-    """
-    if any(f.severity == BLOCKER and f.kind in _PUSH_FAILS for f in candidate):
-        return found
-    remaining = {(f.collection, f.field) for f in candidate if f.severity == BLOCKER}
-    return [replace(f, severity=WARNING, details={**f.details, "fixed_by": label},
-                    message=f"{f.message.split('; ')[0]}: the release about to be tagged "
-                            f"({label}) fixes this: its push resolves it")
-            if f.severity == BLOCKER and (f.collection, f.field) not in remaining else f
-            for f in found]
-
-
 def compare(snap: Snapshot, live: LiveSchema,
             pending: Iterable[tuple[str, str | None]] = ()) -> list[Finding]:
     """Every finding for the whole snapshot (all collections plus unlisted tables)."""
     pending = frozenset(pending)
     out = [f for name in snap.names() for f in compare_collection(snap, live, name, pending)]
     return out + unlisted_tables(snap, live)
-
-
-def pending_changes(candidate: Snapshot, deployed: Snapshot) -> set[tuple[str, str | None]]:
-    """(collection, field) pairs whose files differ between two snapshots: what a release brings.
-
-    (collection, None) means the collection file differs; (collection, "*") that the collection
-    is new or removed altogether (everything about it is the release's change).
-    """
-    out: set[tuple[str, str | None]] = set()
-    before, after = set(deployed.names()), set(candidate.names())
-    for name in after | before:
-        if name not in before or name not in after:
-            out.add((name, "*"))
-        a, b = candidate.collections.get(name), deployed.collections.get(name)
-        if (a and (a.meta, a.schema)) != (b and (b.meta, b.schema)):
-            out.add((name, None))
-        fa, fb = candidate.fields.get(name, {}), deployed.fields.get(name, {})
-        for fname in set(fa) | set(fb):
-            x, y = fa.get(fname), fb.get(fname)
-            if (x and (x.type, x.meta, x.schema)) != (y and (y.type, y.meta, y.schema)):
-                out.add((name, fname))
-        ra, rb = candidate.relations.get(name, {}), deployed.relations.get(name, {})
-        for fname in set(ra) | set(rb):
-            x, y = ra.get(fname), rb.get(fname)
-            if (x and (x.meta, x.schema)) != (y and (y.meta, y.schema)):
-                out.add((name, fname))
-    return out
-
-
-# -- database requirements (raw SQL the snapshot cannot express) -------------------------------
-
-def requirement_items(requirements: Any) -> list[tuple[str, Any]]:
-    """(item id, requirement) for each extension and index in database_requirements."""
-    if requirements is None:
-        return []
-    items = [(f"extension-{name}", name) for name in requirements.extensions]
-    items += [(f"index-{req.name}", req) for req in requirements.indexes]
-    return sorted(items, key=lambda pair: pair[0])
-
-
-def check_extension(live: LiveSchema, name: str) -> list[Finding]:
-    """A blocker if a required extension is not installed (and whether the server offers it)."""
-    if name in live.extensions:
-        return []
-    if name in live.available_extensions:
-        hint = f"run CREATE EXTENSION {name} (the server has it available)"
-    else:
-        hint = (f"the server does not even offer it (not in pg_available_extensions): install the "
-                f"package for extension {name}, then CREATE EXTENSION {name}")
-    return [Finding(BLOCKER, "extension", f"extension-{name}", None,
-                    f"extension {name} is not installed; migrations that need it fail: {hint}",
-                    {"extension": name, "available": name in live.available_extensions})]
-
-
-def _index_matches(ix: Any, req: Any) -> bool:
-    return (tuple(ix.key_columns) == tuple(req.columns) and bool(ix.unique) == bool(req.unique)
-            and normalise_predicate(ix.predicate) == normalise_predicate(req.where))
-
-
-def _req_text(req: Any) -> str:
-    text = f"{'UNIQUE ' if req.unique else ''}({', '.join(req.columns)}) on {req.table}"
-    return text + (f" WHERE {req.where}" if req.where else "")
-
-
-def check_index(conn: Any, live: LiveSchema, req: Any) -> list[Finding]:
-    """A blocker if a required index is missing or differs; for a unique one, count duplicates."""
-    item = f"index-{req.name}"
-    indexes = live.indexes.get(req.table, [])
-    if req.table not in live.tables:
-        return [Finding(BLOCKER, "index-requirement", item, None,
-                        f"required index {req.name}: table {req.table} does not exist",
-                        {"table": req.table})]
-    match = next((ix for ix in indexes if _index_matches(ix, req)), None)
-    if match is not None:
-        if match.name == req.name:
-            return []
-        return [Finding(WARNING, "index-requirement", item, None,
-                        f"required index {req.name} exists under the name {match.name}; rename it "
-                        f"or update database_requirements", {"live": match.definition})]
-    same_name = next((ix for ix in indexes if ix.name == req.name), None)
-    details: dict[str, Any] = {"required": _req_text(req)}
-    if same_name is not None:
-        details["live"] = same_name.definition
-        problem = f"differs: the database has {same_name.definition}"
-    else:
-        problem = "is missing"
-    message = f"required index {req.name} {_req_text(req)} {problem}"
-    if req.unique:
-        groups = count_duplicate_groups(conn, req.table, tuple(req.columns), req.where,
-                                        live.namespace)
-        details["duplicate_groups"] = groups
-        cols = ", ".join(req.columns)
-        listing = (f"SELECT {cols}, count(*) FROM {req.table}"
-                   f"{' WHERE ' + req.where if req.where else ''} GROUP BY {cols} "
-                   f"HAVING count(*) > 1")
-        details["dedupe_query"] = listing
-        if groups:
-            message += (f"; {groups} duplicate group(s) would make CREATE UNIQUE INDEX fail: list "
-                        f"them with `{listing}` and keep one row per ({cols}) before migrating")
-        else:
-            message += "; no duplicates block it: create it before the release"
-    return [Finding(BLOCKER, "index-requirement", item, None, message, details)]

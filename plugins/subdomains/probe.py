@@ -23,7 +23,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from plugins.subdomains.webclient import MAX_BODY, Exchange, HttpClient, resolver, run_sync, setting
+from plugins.subdomains.addresses import resolver
+from plugins.subdomains.exchange import Exchange
+from plugins.subdomains.webclient import MAX_BODY, HttpClient, run_sync, setting
 
 DEFAULT_BUDGET_MS = 2000.0
 DEFAULT_CERT_WARNING_DAYS = 21.0

@@ -4,23 +4,23 @@
 failure names the step where it happened. `network.resolve` works like curl's --resolve /
 --connect-to (host -> addr or addr:port) and `network.ca_file` replaces the system trust store
 (like curl --cacert). The whole exchange, retries and redirects included, is bounded by one
-`timeout_s`: a black-holed address costs one timeout, never one per retry.
+`timeout_s`: a black-holed address costs one timeout, never one per retry. What an exchange learned
+is plugins.subdomains.exchange; address and host-name rules are plugins.subdomains.addresses.
 """
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import datetime as dt
-import ipaddress
-import re
 import socket
 import ssl
 import time
-from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import h11
+
+from plugins.subdomains.addresses import NO_SUCH_NAME, host_problem, parse_address, resolver
+from plugins.subdomains.exchange import CertInfo, Exchange, Failure, Response, Step, cert_info
 
 USER_AGENT = "releasegate-probe/1"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -42,167 +42,11 @@ _VERIFY_KINDS = {
 }
 
 
-@dataclass(frozen=True)
-class Step:
-    """One stage of an exchange: dns, tcp, tls or http; `detail` says what happened."""
-
-    name: str
-    ok: bool
-    ms: float
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Where an exchange stopped: the step, a machine kind (timeout, refused, expired...), a reason."""
-
-    step: str
-    kind: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class CertInfo:
-    """The server's leaf certificate, as far as the checks need it."""
-
-    subject: str
-    issuer: str
-    sans: tuple[str, ...]
-    not_before: dt.datetime
-    not_after: dt.datetime
-
-    @property
-    def self_signed(self) -> bool:
-        """Issued by itself (subject equals issuer)."""
-        return self.subject == self.issuer
-
-    def days_left(self, now: dt.datetime | None = None) -> float:
-        """Days until notAfter (negative once expired)."""
-        now = now or dt.datetime.now(dt.timezone.utc)
-        return (self.not_after - now).total_seconds() / 86400
-
-
-@dataclass(frozen=True)
-class Response:
-    """What the server answered on the last hop."""
-
-    url: str
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    truncated: bool = False
-
-    def text(self) -> str:
-        """The body as text, undecodable bytes replaced."""
-        return self.body.decode("utf-8", "replace")
-
-
-@dataclass
-class Exchange:
-    """Everything one fetch learned; `failure` is None when an HTTP answer arrived."""
-
-    url: str
-    steps: list[Step] = field(default_factory=list)
-    address: str | None = None
-    cert: CertInfo | None = None
-    response: Response | None = None
-    failure: Failure | None = None
-    redirects: list[str] = field(default_factory=list)
-    attempts: int = 0
-    elapsed_ms: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """A response arrived and no step failed."""
-        return self.failure is None and self.response is not None
-
-    def step(self, name: str) -> Step | None:
-        """The last recorded step of that name."""
-        for step in reversed(self.steps):
-            if step.name == name:
-                return step
-        return None
-
-
 class _StepError(Exception):
     def __init__(self, step: str, kind: str, reason: str, retry: bool = False) -> None:
         super().__init__(reason)
         self.failure = Failure(step, kind, reason)
         self.retry = retry
-
-
-def parse_address(value: str, default_port: int) -> tuple[str, int]:
-    """'10.0.0.1' / '10.0.0.1:8443' / '[::1]:8443' / '::1' -> (addr, port)."""
-    value = str(value).strip()
-    match = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", value)
-    if match:
-        return match.group(1), int(match.group(2) or default_port)
-    if value.count(":") == 1:
-        addr, port = value.split(":")
-        if not port.isdigit():
-            raise ValueError(f"bad address {value!r}: port must be a number")
-        return addr, int(port)
-    return value, default_port
-
-
-def cert_info(der: bytes) -> CertInfo:
-    """Decode a DER certificate into CertInfo."""
-    from cryptography import x509
-
-    cert = x509.load_der_x509_certificate(der)
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        sans = tuple(ext.value.get_values_for_type(x509.DNSName)) + tuple(
-            str(ip) for ip in ext.value.get_values_for_type(x509.IPAddress)
-        )
-    except x509.ExtensionNotFound:
-        sans = ()
-    return CertInfo(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
-        sans=sans,
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-    )
-
-
-_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
-# getaddrinfo errors that say the name does not exist, rather than that nobody could be asked.
-_NO_SUCH_NAME = frozenset(getattr(socket, n) for n in ("EAI_NONAME", "EAI_NODATA")
-                          if hasattr(socket, n))
-RESOLV_CONF = "/etc/resolv.conf"
-
-
-def host_problem(host: str) -> str | None:
-    """Why a URL's host is not a name DNS could be asked about (RFC 1123 labels after IDNA
-    encoding), or None. One bad name must fail its own endpoint, never the whole probe."""
-    try:
-        ipaddress.ip_address(host)
-        return None
-    except ValueError:
-        pass
-    try:
-        ascii_name = host.rstrip(".").encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        return f"IDNA cannot encode it ({exc})"
-    if len(ascii_name) > 253:
-        return "longer than 253 characters"
-    bad = [label for label in ascii_name.split(".") if not _LABEL.fullmatch(label)]
-    if bad:
-        return f"label {bad[0]!r} is not 1-63 letters, digits or hyphens"
-    return None
-
-
-def resolver() -> str:
-    """The system resolver, as a message names it (the nameservers of /etc/resolv.conf)."""
-    try:
-        lines = open(RESOLV_CONF, encoding="utf-8", errors="replace").read().splitlines()
-    except OSError:
-        return f"the system resolver ({RESOLV_CONF} unreadable)"
-    servers = [line.split()[1] for line in lines if line.startswith("nameserver") and
-               len(line.split()) > 1]
-    return (f"the system resolver (nameserver {', '.join(servers)} in {RESOLV_CONF})" if servers
-            else f"the system resolver (no nameserver in {RESOLV_CONF})")
 
 
 def _ms(since: float) -> float:
@@ -361,7 +205,7 @@ class HttpClient:
                 self._dns_pool, socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
         except socket.gaierror as exc:
             ex.steps.append(Step("dns", False, _ms(t0), _os_reason(exc)))
-            if exc.errno in _NO_SUCH_NAME:
+            if exc.errno in NO_SUCH_NAME:
                 raise _StepError("dns", "not-found",
                                  f"{host} does not resolve ({_os_reason(exc)})") from None
             raise _StepError("dns", "resolver", f"{host} could not be looked up: {resolver()} "

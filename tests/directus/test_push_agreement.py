@@ -3,7 +3,7 @@ check's prediction against the thing it predicts. For each drift case, a copy of
 database that Directus 11 itself built from the snapshot (directus-sync push), one change (by
 hand, before Directus starts: a running Directus plans from its cached schema), then
 
-- the suite's prediction (plugins.schema.comparison.predicted_push: push fails / push changes X /
+- the suite's prediction (plugins.schema.push_plan.predicted_push: push fails / push changes X /
   nothing), read through a read-only connection as the check reads it;
 - `directus-sync diff`: the diff Directus plans (the (collection, field) items it touches);
 - `directus-sync push`: its exit code and what it really changed in the database (or, when it
@@ -26,6 +26,7 @@ import pytest
 from examples.services import postgres as pg
 from plugins.schema import catalog as live_schema
 from plugins.schema import comparison as schema_diff
+from plugins.schema.push_plan import pending_changes, predicted_push
 from plugins.schema.snapshot import Snapshot, load_dir
 from tests.directus.peer import (ADMIN, Directus, Unavailable, dump_of, install,
                                  pushed_template)
@@ -247,8 +248,8 @@ def test_prediction_agrees_with_directus(case: Case, request: pytest.FixtureRequ
         base = load_dir(base_dir, where="snapshot")
         before_live = read(dsn)
         findings = schema_diff.compare(checked, before_live,
-                                       schema_diff.pending_changes(checked, base))
-        predicted, predicted_items = schema_diff.predicted_push(findings)
+                                       pending_changes(checked, base))
+        predicted, predicted_items = predicted_push(findings)
 
         directus.start()  # after the change by hand: a fresh process, no stale schema cache
         diff = directus.sync("diff", dump)
@@ -278,5 +279,5 @@ def test_prediction_agrees_with_directus(case: Case, request: pytest.FixtureRequ
     if case.error:
         assert case.error in push.output
     if not push.returncode:  # after a successful push the suite finds nothing the push acts on
-        assert schema_diff.predicted_push(schema_diff.compare(checked, after_live))[0] == \
+        assert predicted_push(schema_diff.compare(checked, after_live))[0] == \
             "nothing"

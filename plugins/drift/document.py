@@ -1,7 +1,8 @@
-"""Drift report: pure functions from result records (+ previous report) to drift.json/md/html.
+"""The drift document: pure functions from result records (+ the previous drift.json) to drift.json.
 
 Nothing here touches pytest, the network or the clock: the plugin (plugins/drift/plugin.py) passes in
-the records, the run metadata, the baseline document and the time of the run.
+the records, the run metadata, the baseline document and the time of the run. The document is
+rendered as drift.md by plugins.drift.markdown and as drift.html by plugins.drift.page.
 
 A *record* is one outcome as plugins.report collects it: {check, environment, item, outcome,
 severity, message, details, nodeid, duration}. A *finding* is a record that says something is
@@ -197,9 +198,9 @@ def compare(records: list[dict], baseline: dict | None, today: date,
                 entry.update(status="unchecked",
                              last_checked=prev.get("last_checked") or _baseline_day(baseline))
                 unchecked.append(entry)
-    findings.sort(key=_order)
-    resolved.sort(key=_order)
-    unchecked.sort(key=_order)
+    findings.sort(key=finding_order)
+    resolved.sort(key=finding_order)
+    unchecked.sort(key=finding_order)
     return {"findings": findings, "resolved": resolved, "unchecked": unchecked}
 
 
@@ -233,7 +234,8 @@ def _finding(rec: dict, key: tuple[str, str, str], ordinal: int) -> dict:
     }
 
 
-def _order(finding: dict) -> tuple:
+def finding_order(finding: dict) -> tuple:
+    """Sort key of a finding: worst category first, then environment, check, item and id."""
     return (-_RANK.get(finding.get("category") or "", 0), finding.get("environment") or "",
             finding.get("check") or "", finding.get("item") or "", finding.get("id") or "")
 
@@ -325,17 +327,7 @@ def to_json(doc: dict) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
 
 
-# --------------------------------------------------------------------------- markdown
-
-_MD_MARK = {"blocker": "🔴", "error": "🟠", "warning": "🟡", "waived": "🔵", "passed": "🟢",
-            "skipped": "⚪", None: "·"}
-
-
-def _md(text: Any) -> str:
-    """One table-safe markdown line."""
-    return (str(text if text is not None else "").replace("\\", "\\\\").replace("|", "\\|")
-            .replace("\r", " ").replace("\n", " ").replace("<", "&lt;"))
-
+# --------------------------------------------------------------------------- headline
 
 def plural(n: int, word: str) -> str:
     """"1 blocker", "2 blockers" ("waived" stays as it is)."""
@@ -350,54 +342,3 @@ def summary_parts(doc: dict) -> list[str]:
     if s["unchecked"]:
         parts.append(f"{s['unchecked']} unchecked")
     return parts
-
-
-def _clip(text: str, width: int = 200) -> str:
-    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
-
-
-def render_markdown(doc: dict, limit: int = 10) -> str:
-    """drift.md: short enough for a CI step summary (matrix + new/resolved/oldest, capped)."""
-    run, mat = doc["run"], doc["matrix"]
-    lines = ["## Drift report", ""]
-    if run.get("incomplete"):
-        lines += [f"> **Incomplete run**: {_md(run['incomplete'])}. {INCOMPLETE_NOTE}", ""]
-    lines += [" · ".join(summary_parts(doc)), ""]
-    meta = [f"generated {run['generated_at']}"]
-    if run.get("duration_s") is not None:
-        meta.append(f"took {float(run['duration_s']):.1f}s")
-    if run.get("version"):
-        meta.append(f"releasegate {run['version']}")
-    if run.get("refs"):
-        meta.append("refs " + ", ".join(f"`{_md(k)}={_md(ref_text(v))}`"
-                                        for k, v in sorted(run["refs"].items())))
-    base = doc.get("baseline")
-    meta.append(f"baseline {base['generated_at']}" if base else "no baseline (everything is new)")
-    lines += [" · ".join(meta), ""]
-    if mat["checks"]:
-        lines.append("| check | " + " | ".join(_md(e) for e in mat["environments"]) + " |")
-        lines.append("|---|" + "---|" * len(mat["environments"]))
-        cells = {(c["environment"], c["check"]): c for c in mat["cells"]}
-        for check in mat["checks"]:
-            row = [_MD_MARK[cells[(env, check)]["worst"]] for env in mat["environments"]]
-            lines.append(f"| {_md(check)} | " + " | ".join(row) + " |")
-        lines += ["", "🔴 blocker 🟠 error 🟡 warning 🔵 waived 🟢 passed ⚪ skipped · not run", ""]
-    sections = [
-        ("New since the baseline", [f for f in doc["findings"] if f["status"] == "new"]),
-        ("Resolved", doc["resolved"]),
-        ("Oldest persisting", sorted((f for f in doc["findings"] if f["status"] == "persisting"),
-                                     key=lambda f: (-f["age_days"], _order(f)))),
-    ]
-    for title, entries in sections:
-        if not entries:
-            continue
-        lines.append(f"### {title} ({len(entries)})")
-        for f in entries[:limit]:
-            age = f" · since {f['first_seen']} ({f['age_days']}d)" if f["status"] != "new" else ""
-            item = f" / {_md(f['item'])}" if f.get("item") else ""
-            lines.append(f"- {_MD_MARK.get(f.get('category'), '·')} **{_md(f['environment'])}** "
-                         f"`{_md(f['check'])}`{item}: {_md(_clip(f['message'] or ''))}{age}")
-        if len(entries) > limit:
-            lines.append(f"- … and {len(entries) - limit} more in drift.html")
-        lines.append("")
-    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,58 @@
+"""The foundation hook host.registry: an environment's registry client, built from its
+``registries`` settings and checked against the registries its chart pulls from."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from plugins.estate import Unset, skip_if_unset
+from plugins.images import imageref
+from plugins.images.registry import DEFAULT_CONCURRENCY, RegistryClient
+from plugins.images.results import RegistryUnreachable
+
+if TYPE_CHECKING:
+    from plugins.core.handle import Handle
+
+
+def connect(host: Handle) -> RegistryClient:
+    """The registry client of an environment (closed by host.close()).
+
+    Skips when every configured mirror names an unset variable, or the CA file or docker config
+    does; an unreachable registry is reported per reference by the checks."""
+    import pytest
+
+    from plugins.core.handle import Unreachable
+
+    registries = host.estate.registries
+    mirrors = dict(registries.mirrors)
+    if mirrors and all(isinstance(v, Unset) for v in mirrors.values()):
+        pytest.skip(f"{host.name}: {next(iter(mirrors.values()))}")
+    docker_config = getattr(registries, "docker_config", None)
+    skip_if_unset(host.name, registries.ca_file, docker_config)
+    client = RegistryClient(mirrors=mirrors,
+                            ca_file=str(registries.ca_file) if registries.ca_file else None,
+                            platform=registries.platform or None, skip=tuple(registries.skip),
+                            timeout_s=host.timeout_s,
+                            docker_config=str(docker_config) if docker_config else None,
+                            concurrency=getattr(registries, "concurrency", DEFAULT_CONCURRENCY))
+    for registry in chart_registries(host, client):
+        try:
+            client.ping(registry)
+        except RegistryUnreachable as exc:
+            client.close()
+            raise Unreachable(host.name, exc.endpoint, exc.reason) from None
+    return client
+
+
+def chart_registries(host: Handle, client: RegistryClient) -> list[str]:
+    """The registry hosts the environment's chart pulls from that the client can reach: not
+    under registries.skip, and not behind an unset mirror."""
+    found = set()
+    for workload in host.workloads:
+        for container in workload.containers:
+            try:
+                registry = imageref.parse(container.image).registry
+            except imageref.InvalidReference:
+                continue
+            if registry not in client.skip and not isinstance(client.base_url(registry), Unset):
+                found.add(registry)
+    return sorted(found)
