@@ -66,22 +66,24 @@ One environment's prerelease grows with the estate (4.2 -> 6.8 s from 3 to 100 e
 """
 from __future__ import annotations
 
+import time
+
+_STARTED = time.perf_counter()  # the floor's child: its set-up is measured from here
+
 import argparse
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.timing import median_seconds  # noqa: E402
+from benchmarks import runtime  # noqa: E402
 
 SNAPSHOT = ROOT.parent / "shared" / "fixtures" / "directus-snapshot"
 KINDS = ("testing", "echo-next", "production")
@@ -90,6 +92,7 @@ BENCH_SETTINGS = "server/app/bench_settings.py"
 BENCH_SNAPSHOT = "directus/bench-snapshot"
 SUMMARY = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed)")
 PYTEST_TIME = re.compile(r" in [\d.]+s\b")
+TIMEOUT_S = 3600
 
 
 # -- adapters: the only places that touch plugins/ and examples/ (later refactors change these) --
@@ -299,8 +302,9 @@ def stop_services(running: list[Any]) -> None:
 
 # -- the floor ----------------------------------------------------------------------------------
 
-def floor_seconds(path: Path, names: list[str] | None, services: bool) -> float:
-    """The irreducible work of a moment over its environments (imports and set-up excluded)."""
+def floor_work(path: Path, names: list[str] | None, services: bool) -> float:
+    """The irreducible work of a moment over its environments, in this process: seconds from the
+    end of its set-up (the environments file read, what is distinct worked out) to the end."""
     hosts = estate_hosts(path, names)
     estate = hosts[0].estate
     renders = {}
@@ -333,7 +337,18 @@ def floor_seconds(path: Path, names: list[str] | None, services: bool) -> float:
     boot_all(jobs)
     if services:
         live_requests(hosts)
-    return time.perf_counter() - started
+    return started
+
+
+def floor_seconds(path: Path, names: list[str] | None, extra_env: dict[str, str]) -> float:
+    """The floor as a script doing only that work would take it: a fresh interpreter (its start,
+    the imports the work needs: Helm's engine, the clients) minus this benchmark's set-up."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--floor-of", str(path)]
+    cmd += [f"--floor-env={n}" for n in names or ()] + (["--services"] if extra_env else [])
+    code, out, wall, _ = run_child(cmd, extra_env)
+    if code != 0:
+        raise RuntimeError(f"floor run failed ({code}): {out.strip().splitlines()[-1:]}")
+    return wall - float(out.strip().splitlines()[-1])
 
 
 def live_requests(hosts: list[Any]) -> None:
@@ -366,29 +381,46 @@ def live_requests(hosts: list[Any]) -> None:
 # -- the whole run ------------------------------------------------------------------------------
 
 def run_moment(path: Path, marker: str, env: str, extra_env: dict[str, str], reports: Path
-               ) -> tuple[int, int, str]:
-    """Run one moment through pytest; returns (exit code, checks run, output)."""
-    cmd = [sys.executable, "-m", "pytest", "-m", marker, f"--env={env}", f"--environments={path}",
-           "-q", "-p", "no:cacheprovider"]
+               ) -> tuple[int, int, str, float, float]:
+    """Run one moment through pytest as a user's installation runs it (runtime plugins only);
+    returns (exit code, checks run, output, wall seconds, peak MiB of that run)."""
+    cmd = [sys.executable, "-m", "pytest", *runtime.pytest_args(), "-m", marker, f"--env={env}",
+           f"--environments={path}", "-q", "-p", "no:cacheprovider"]
     if marker == "drift":
         cmd.append(f"--drift-report={reports}")
-    child_env = {k: v for k, v in os.environ.items()
-                 if not k.startswith(("RELEASEGATE_DEMO_", "BENCH_DB_", "DEMO_"))}
-    child_env.update(extra_env)
-    try:
-        result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=child_env, timeout=3600)
-    except subprocess.TimeoutExpired as exc:
-        return -1, 0, f"timed out after {exc.timeout:.0f} s"
-    output = result.stdout + result.stderr
+    code, out, wall, peak = run_child(cmd, extra_env)
+    if code is None:
+        return -1, 0, f"timed out after {TIMEOUT_S} s", wall, peak
     # pytest's own summary line ("... in 2.18s"), not the verdict sentence after it
-    lines = [ln for ln in result.stdout.splitlines() if SUMMARY.search(ln) and PYTEST_TIME.search(ln)]
+    lines = [ln for ln in out.splitlines() if SUMMARY.search(ln) and PYTEST_TIME.search(ln)]
     checks = sum(int(n) for n, _ in SUMMARY.findall(lines[-1])) if lines else 0
-    return result.returncode, checks, output
+    return code, checks, out, wall, peak
 
 
-def peak_mib() -> float:
-    """Peak resident memory of the biggest child so far, MiB."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+def run_child(cmd: list[str], extra_env: dict[str, str]) -> tuple[int | None, str, float, float]:
+    """Run a child to its end: (exit code, None on timeout; its output; wall s; its own peak MiB)."""
+    env = {k: v for k, v in runtime.child_env().items()
+           if not k.startswith(("RELEASEGATE_DEMO_", "BENCH_DB_", "DEMO_"))}
+    env.update(extra_env)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's checkout keeps its bytecode caches
+    with tempfile.TemporaryFile("w+") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                _, status, usage = os.wait4(proc.pid, 0)
+                proc.returncode = -9
+                return None, "", time.perf_counter() - started, usage.ru_maxrss / 1024
+            time.sleep(0.002)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        return proc.returncode, out.read(), wall, usage.ru_maxrss / 1024
 
 
 def measure(size: int, path: Path, args: argparse.Namespace, extra_env: dict[str, str],
@@ -396,16 +428,13 @@ def measure(size: int, path: Path, args: argparse.Namespace, extra_env: dict[str
     """Rows of the table for one estate size."""
     rows = []
     for marker, env in (m for m in MOMENTS if m[0] in args.moments):
-        outcome: dict[str, Any] = {}
-
-        def whole() -> None:
-            outcome["result"] = run_moment(path, marker, env, extra_env, reports)
-
-        wall = median_seconds(whole, args.runs)
-        code, checks, output = outcome["result"]
+        results = sorted((run_moment(path, marker, env, extra_env, reports) for _ in range(args.runs)),
+                         key=lambda r: r[3])
+        code, checks, output, wall, peak = results[len(results) // 2]
         names = None if env == "all" else [env]
         try:
-            floor = median_seconds(lambda: floor_seconds(path, names, args.services), args.runs)
+            floors = sorted(floor_seconds(path, names, extra_env) for _ in range(args.runs))
+            floor = floors[len(floors) // 2]
         except Exception as exc:  # noqa: BLE001 - one line, then the next moment
             rows.append(f"{size:>5} {marker:<10} {wall:8.2f} floor failed: {type(exc).__name__}: {exc}")
             continue
@@ -415,7 +444,7 @@ def measure(size: int, path: Path, args: argparse.Namespace, extra_env: dict[str
             continue
         overhead = (wall - floor) / checks * 1000 if checks else float("nan")
         rows.append(f"{size:>5} {marker:<10} {wall:8.2f} {floor:8.2f} {wall / floor:6.1f}x {checks:>7} "
-                    f"{overhead:9.2f} {peak_mib():8.0f}")
+                    f"{overhead:9.2f} {peak:8.0f} {os.getloadavg()[0]:5.1f}")
     return rows
 
 
@@ -428,7 +457,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--moments", default=",".join(m for m, _ in MOMENTS),
                         type=lambda s: [m for m in s.split(",") if m.strip()])
+    parser.add_argument("--floor-of", type=Path, help=argparse.SUPPRESS)  # the floor's own child
+    parser.add_argument("--floor-env", action="append", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.floor_of:
+        started = floor_work(args.floor_of, args.floor_env, args.services)
+        print(f"{started - _STARTED:.6f}")  # the set-up, subtracted by the parent
+        return 0
     if not SNAPSHOT.is_dir():
         print(f"shared snapshot not found: {SNAPSHOT}", file=sys.stderr)
         return 2
@@ -439,9 +474,12 @@ def main(argv: list[str] | None = None) -> int:
               f"({sum(1 for p in SNAPSHOT.rglob('*') if p.is_file())} files); services: "
               f"{'on' if args.services else 'off'}; median of {args.runs} run(s)")
         print(f"{'envs':>5} {'moment':<10} {'wall s':>8} {'floor s':>8} {'ratio':>7} {'checks':>7} "
-              f"{'ms/check':>9} {'peak MiB':>8}")
-        for size in args.sizes:
+              f"{'ms/check':>9} {'peak MiB':>8} {'load':>5}")
+        for index, size in enumerate(args.sizes):
             path = write_estate(scratch, size, repos)
+            if index == 0:  # untimed: writes the bytecode caches a user's earlier runs left
+                run_child([sys.executable, "-m", "pytest", *runtime.pytest_args(), "--collect-only",
+                           "-q", "-p", "no:cacheprovider", f"--environments={path}"], {})
             extra_env, running = {}, []
             if args.services:
                 try:
@@ -456,7 +494,8 @@ def main(argv: list[str] | None = None) -> int:
                 stop_services(running)
                 for key in extra_env:
                     os.environ.pop(key, None)
-    print("ms/check = (wall - floor) / checks; peak MiB = largest pytest process so far")
+    print("ms/check = (wall - floor) / checks; peak MiB = that pytest process's peak resident "
+          "memory; load = 1-minute load average after the row")
     return 0
 
 
