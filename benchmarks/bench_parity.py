@@ -109,7 +109,8 @@ def build(root: Path) -> tuple[Path, str]:
 
 def clear_caches() -> None:
     """Forget everything a previous run cached, so every run renders and boots from scratch."""
-    for fn in (helm.render, parity._secret_index, parity._container_envs, parity._model):
+    helm.clear_cache()
+    for fn in (parity._secret_index, parity._container_envs, parity._model):
         fn.cache_clear()
     parity._BOOTED.clear()
     parity._MEMO.clear()

@@ -136,8 +136,12 @@ def render_uncached(host: Any) -> tuple[tuple[str, str], Any]:
     repo = host.git(host.gitops_source)
     sha = repo.resolve(host.estate.sources[host.gitops_source].main)
     source = host.chart_source(sha)
-    plain = getattr(helm.render, "__wrapped__", helm.render)
-    return (sha, repr(source)), lambda: plain(repo, sha, source)
+
+    def plain() -> Any:
+        helm.clear_cache()  # the whole render every time: git reads, export, engine, parse
+        return helm.render(repo, sha, source)
+
+    return (sha, repr(source)), plain
 
 
 def container_values(host: Any) -> dict[str, dict[str, str]]:

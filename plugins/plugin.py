@@ -12,4 +12,5 @@ pytest_plugins = [
     "plugins.replay",
     "plugins.annotate",
     "plugins.selection",
+    "plugins.scale",
 ]
