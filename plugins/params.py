@@ -134,6 +134,11 @@ def shared(config: pytest.Config) -> Estatewide:
     return config.stash[_SHARED]
 
 
+def loaded(config: pytest.Config) -> Estatewide | None:
+    """The session's estate if it has been read (shared() reads it), else None."""
+    return config.stash.get(_SHARED, None)
+
+
 def selected(config: pytest.Config) -> list[str]:
     """The selected environment names, sorted."""
     state = shared(config)

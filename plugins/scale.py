@@ -4,9 +4,35 @@ environments (the checks' work is cached elsewhere; this is only pytest's share)
 from __future__ import annotations
 
 import gc
+import sys
 from typing import Any, Generator
 
 import pytest
+
+from plugins.params import loaded
+
+
+def pytest_collection(session: pytest.Session) -> None:
+    """Start the settings' boot interpreter now, where the checks will run, so that its own start
+    (importing pydantic-settings: a few tenths of a second) overlaps collection instead of being
+    waited for by the first boot check. Starting it is all: what it boots is asked as before, and
+    an interpreter that cannot start is reported by the check that needs it, as before."""
+    config = session.config
+    state = loaded(config)
+    if state is None or not state.estate.settings or config.option.collectonly:
+        return
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return  # the xdist controller runs no check; its workers start their own
+    try:
+        from plugins.settings import boot, parity
+
+        host = state.host(next(iter(state.estate.environments)))
+        for entry in state.estate.settings:
+            interpreter = parity.interpreter(host, entry) or sys.executable
+            if interpreter not in boot._SERVERS:
+                boot._SERVERS[interpreter] = boot._Server(interpreter)
+    except Exception:  # noqa: BLE001 - only a head start: the boot check starts it otherwise
+        pass
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
