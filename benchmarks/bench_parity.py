@@ -18,10 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import runtime  # noqa: E402
 from benchmarks.timing import median_seconds  # noqa: E402
 from examples.materialize import git  # noqa: E402
 from plugins.core import helm
-from plugins.settings import parity
+from plugins.settings import boot, parity
 from plugins.settings import reader as settings_model  # noqa: E402
 from plugins.estate import load  # noqa: E402
 from plugins.core.host import Estatewide  # noqa: E402
@@ -115,6 +116,7 @@ def clear_caches() -> None:
     parity._BOOTED.clear()
     parity._MEMO.clear()
     parity._ANNOUNCED.clear()
+    boot.close_all()  # each run starts its boot interpreter, as every pytest run does
 
 
 def parity_run(path: Path) -> dict[str, int]:
@@ -151,9 +153,12 @@ def naive_run(source: str, envs: list[dict[str, str]]) -> None:
 def pytest_run(path: Path) -> None:
     """The same through pytest: collection, every settings check of every environment, reporting."""
     root = Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "-m", "pytest", str(root / "checks" / "test_settings.py"), "-q",
+    env = runtime.child_env()  # as a user's installation runs it: runtime plugins only
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    result = subprocess.run([sys.executable, "-m", "pytest", *runtime.pytest_args(),
+                             str(root / "checks" / "test_settings.py"), "-q",
                              "-p", "no:cacheprovider", "--env=all", f"--environments={path}"],
-                            cwd=root, capture_output=True, text=True)
+                            cwd=root, capture_output=True, text=True, env=env)
     if "passed" not in result.stdout:
         raise SystemExit(f"pytest run failed: {result.stdout[-500:]}")
 
