@@ -386,14 +386,16 @@ def live_requests(hosts: list[Any]) -> None:
 
 # -- the whole run ------------------------------------------------------------------------------
 
-def run_moment(path: Path, marker: str, env: str, extra_env: dict[str, str], reports: Path
-               ) -> tuple[int, int, str, float, float]:
+def run_moment(path: Path, marker: str, env: str, extra_env: dict[str, str], reports: Path,
+               workers: int = 0) -> tuple[int, int, str, float, float]:
     """Run one moment through pytest as a user's installation runs it (runtime plugins only);
     returns (exit code, checks run, output, wall seconds, peak MiB of that run)."""
     cmd = [sys.executable, "-m", "pytest", *runtime.pytest_args(), "-m", marker, f"--env={env}",
            f"--environments={path}", "-q", "-p", "no:cacheprovider"]
     if marker == "drift":
         cmd.append(f"--drift-report={reports}")
+    if workers:
+        cmd.append(f"-n={workers}")
     code, out, wall, peak = run_child(cmd, extra_env)
     if code is None:
         return -1, 0, f"timed out after {TIMEOUT_S} s", wall, peak
@@ -434,7 +436,8 @@ def measure(size: int, path: Path, args: argparse.Namespace, extra_env: dict[str
     """Rows of the table for one estate size."""
     rows = []
     for marker, env in (m for m in MOMENTS if m[0] in args.moments):
-        results = sorted((run_moment(path, marker, env, extra_env, reports) for _ in range(args.runs)),
+        results = sorted((run_moment(path, marker, env, extra_env, reports, args.workers)
+                          for _ in range(args.runs)),
                          key=lambda r: r[3])
         code, checks, output, wall, peak = results[len(results) // 2]
         names = None if env == "all" else [env]
@@ -462,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
                         type=lambda s: [int(x) for x in s.split(",") if x.strip()])
     parser.add_argument("--services", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=0,
+                        help="pytest-xdist workers for the timed runs (-n); 0: none, as by default")
     parser.add_argument("--moments", default=",".join(m for m, _ in MOMENTS),
                         type=lambda s: [m for m in s.split(",") if m.strip()])
     parser.add_argument("--floor-of", type=Path, help=argparse.SUPPRESS)  # the floor's own child
