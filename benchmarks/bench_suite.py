@@ -2,67 +2,73 @@
 environments, against the floor (the irreducible work alone, measured in the same run).
 
     python benchmarks/bench_suite.py [--sizes 3,30,100,300] [--services/--no-services] [--runs 1]
-        [--moments prerelease,smoke,drift]
+        [--moments prerelease,smoke,drift] [--workers N]
 
 The estate is the demo's (examples/estate, materialised in a temporary folder, no network) plus
 the shared 880-file Directus snapshot (../shared/fixtures/directus-snapshot) as the snapshot every
 ref carries, and a second settings module of 50 classes / 500 fields; environment i is a copy of
 testing / echo-next / production (round robin; the first three keep the demo names) with its own
-domain and namespace. With --services the local services (examples/services) serve every
-environment: one Postgres database per environment kind, the registry, one HTTPS endpoint per
-subdomain, the Kubernetes emulator.
+domain, namespace and release name. With --services the local services (examples/services) serve
+every environment: one Postgres database per environment kind, the registry, one HTTPS endpoint
+per subdomain, the Kubernetes emulator.
 
 Moments: prerelease --env=production, smoke --env=echo-next, drift --env=all (with --drift-report).
-The floor, per moment and for the environments it selects: git reads of the sources at their refs
-(snapshot tree, settings and workflow files), one Helm render per distinct chart+values, one boot
-per distinct container environment, and with services the live requests (one HTTPS GET per
-subdomain, one catalogue query per database, one pod list per namespace; registry HEADs are not
-in the floor yet). Overhead per check = (wall - floor) / checks. Peak memory is ru_maxrss of the
-children so far (pytest runs), a running maximum.
 
-Where the time goes: one `pytest -m prerelease --env=production` on the 30-environment estate,
-no services, 352 checks, 2 cores shared with other busy jobs (wall 8-9 s here, 7.95 s in-run;
-cProfile total 11.9 s). Commands: `python -m cProfile -o pre.prof -m pytest -m prerelease
---env=production --environments=<estate> -q -p no:cacheprovider` and the same with
-`python -X importtime ... -s` (-s, or pytest's capture swallows the import log of collection).
-  - Collection 3.6 s of it (`--collect-only` alone: 3.6 s); pytest_generate_tests 2.9 s, of which
-    2.1 s are chart renders: prerelease of ONE environment renders all 30 environments' charts
-    (30 helm.render calls, from parity.other_envs for cross-environment parity), each ~70 ms:
-    Helm's engine 0.25 s in all, the rest is git (exists 0.64 s, export 0.36 s) and the YAML parse
-    of the rendered manifests (load_yaml_documents, 240 calls, 0.71 s). Suspicion "chart renders
-    and a YAML parse of each rendered chart during collection": CONFIRMED, and worse than stated:
-    the work is per estate, not per selected environment, so one environment's prerelease grows
-    with the estate.
-  - Snapshot: load_ref called twice (running and candidate ref) although both refs carry the same
-    tree object: 0.39 s, ~0.2 s each. Suspicion CONFIRMED (one read_tree + parse is wasted).
-  - Imports ~5.2 s cumulative under cProfile (~1.9 s real in importtime): test-only plugins loaded
-    in every run: hypothesis 1.16 s, kmock ~0.3 s, aiohttp 0.15 s, trio 0.12 s, pytest-asyncio,
-    pytest-benchmark, allure (~0.05 s each). Suspicion CONFIRMED, bigger than the 0.5 s stated
-    (hypothesis alone is 1.2 s). Client libraries on paths that do not use them: kubernetes 0.37 s
-    (kube.connect runs, 0.43 s, though no kubeconfig is set, so every kube check skips), psycopg
-    0.09 s, httpx 0.03 s (no services: nothing is requested); docker is not imported. CONFIRMED
-    for kubernetes (significant), marginal for psycopg/httpx, REFUTED for docker.
-  - Per-check work repeated for identical inputs: 352 checks run in 2.3 s (setup 1.3 s, of which
-    boot.run 0.47 s over 4 calls, git subprocesses 1.0 s over 141 calls, 167 subprocess.run in
-    all). The 30 renders above are 3 distinct chart+values (the copies share values files) done
-    30 times: CONFIRMED for renders (10x repetition); the boots are already shared (4 calls).
-  - pytest's own per-test machinery (hooks, reports) is ~0.1 s for 352 tests: small.
-One run (`python benchmarks/bench_suite.py --sizes 3,30,100 --runs 1 --no-services`, busy
-machine, after merging main at afd5054):
+How the suite is run: as a user's installation runs it. A user installs requirements.txt only;
+this machine's venv also holds requirements-test.txt, whose pytest plugins (kmock, pytest-asyncio,
+hypothesis when present) would load in every timed run. Rather than build and cache a second venv
+(minutes, and the package index), the timed runs set PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 and name
+with -p exactly the plugins of requirements.txt's distributions and their dependencies, read
+from the installed metadata (benchmarks/runtime.py: xdist, allure, anyio); the releasegate
+plugin comes from the checkout's conftest.py. Bytecode caches are on (Python's default, and what
+a checkout keeps between runs; the sessions here export PYTHONDONTWRITEBYTECODE=1, which would
+recompile and re-rewrite every module on every run), warmed by one untimed --collect-only.
+--workers N adds -n N (pytest-xdist); the table below is without.
 
-     envs moment       wall s  floor s   ratio  checks  ms/check peak MiB
-        3 prerelease     4.20     0.83    5.1x     362      9.32      171
-        3 smoke          3.78     0.27   13.9x     216     16.26      171
-        3 drift          5.08     0.70    7.3x     860      5.09      187
-       30 prerelease     4.92     0.40   12.2x     362     12.48      187
-       30 smoke          4.52     0.39   11.5x     216     19.13      187
-       30 drift         15.32     2.03    7.5x    8600      1.54      264
-      100 prerelease     6.83     0.76    9.0x     362     16.77      264
-      100 smoke          6.26     0.66    9.5x     216     25.92      264
-      100 drift         52.01     4.69   11.1x   28747      1.65      474
+The floor, per moment: git reads of the sources at their refs (snapshot tree, settings and
+workflow files), one Helm render per distinct chart+values (for prerelease and drift every
+environment's chart: cross-environment parity compares against each; for smoke the selected
+one's), one boot per distinct container environment, and with services the live requests (one
+HTTPS GET per subdomain, one catalogue query per database, one pod list per namespace; registry
+HEADs are not in the floor yet). It runs as a script doing only that work would: in a fresh
+interpreter (this file with --floor-of), so its start and the imports the work needs (Helm's
+engine, the clients) count, as they do for pytest; the benchmark's own set-up in that child
+(reading the environments file, working out what is distinct) is subtracted. Overhead per check
+= (wall - floor) / checks. Peak MiB is that pytest process's own peak resident memory (wait4).
 
-One environment's prerelease grows with the estate (4.2 -> 6.8 s from 3 to 100 environments, same
-362 checks): the per-estate renders above. Drift is ~linear in checks (1.5-1.7 ms a check).
+Where the time went (cProfile + -X importtime, issue 16), and what was done:
+  - test-only plugins in every run (kmock ~0.25 s, pytest-asyncio, aiohttp; hypothesis ~1.2 s
+    before it left the venv): CONFIRMED; removed from the timed runs as above.
+  - kubernetes imported and kube.connect run without any kubeconfig (~0.1 s of import): the
+    skips now come first (plugins/kubernetes/api.py). psycopg (~50 ms) is still imported by
+    checks/test_schema.py and plugins/schema/database.py at module level (subclasses of its
+    classes), httpx by plugins/images/registry.py; Jinja2 now only when the drift page is written.
+  - finding locations: every blocker re-parsed its values files with ruamel's round-trip parser
+    (49 parses for 8 findings, ~0.3 s): now once per text (plugins/core/locations.py).
+  - renders: two cache layers folded into one keyed by content (chart tree, value blobs, source);
+    renders of the same chart content for other release names share the exported chart and the
+    merged values. The release name is in the demo chart's output (.Release.Name), so the
+    renders themselves cannot be shared without changing findings; they stay one per environment.
+  - -m: every check's items were worked out, also for checks -m then deselects: smoke of one
+    environment rendered the whole estate for prerelease's cross-environment parity. Items of a
+    check -m deselects are no longer generated (one deselected placeholder instead, so the
+    "N deselected" count of the terminal drops; records are unchanged).
+  - the boot interpreter (pydantic-settings' import, ~0.3 s) is started when collection starts,
+    so its start overlaps collection (plugins/scale.py).
+  - drift at 300 never completed: pytest's FAILURES section scans every setup/teardown report for
+    each failed check (failures x checks: quadratic), and the collector's full collections walk
+    everything collection built, again and again. Now pytest's summary reads only the reports it
+    can print and what collection built is frozen out of the collector's reach (gc.freeze), both
+    in plugins/scale.py. 100 vs 300 environments' profiles then grow by 3.1x for 3x: the rest of
+    the superlinear part is cross-environment parity (each environment against every other,
+    plugins/settings/parity.py, being made once per estate in another branch).
+  - pytest's own per-check cost, on 5,000 checks that do nothing: bare pytest ~0.35 ms a check,
+    with the releasegate plugin ~0.5 ms (CPU time, loaded machine): most of it is pytest's
+    (fixture requests, reports, logging and capture per phase), not the plugin's hooks.
+  - still per estate for one environment: reading the environments file with ruamel's
+    round-trip parser (line numbers for errors; ~1.5 s at 300 environments, 290 KB) and, for
+    prerelease, cross-environment parity's renders of every environment (now in the floor).
+@@TABLE@@
 """
 from __future__ import annotations
 
