@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import runtime  # noqa: E402
+from benchmarks.suite_estate import settings_module  # noqa: E402
 from benchmarks.timing import median_seconds  # noqa: E402
 from examples.materialize import git  # noqa: E402
 from plugins.core import helm
@@ -35,13 +36,7 @@ VALUES = ("v", "7", "true", "b", "w")
 
 def settings_source() -> str:
     """A settings module of CLASSES BaseSettings classes with FIELDS fields between them."""
-    out = ["from typing import Literal", "from pydantic_settings import BaseSettings, SettingsConfigDict", ""]
-    for c in range(CLASSES):
-        out += [f"class Section{c}(BaseSettings):", f"    model_config = SettingsConfigDict(env_prefix='S{c}_')"]
-        out += [f"    f{f}: {KINDS[f % 5]}" for f in range(FIELDS)]
-        out.append("")
-    out += ["def get_settings():", f"    return [globals()[f'Section{{i}}']() for i in range({CLASSES})]", ""]
-    return "\n".join(out)
+    return settings_module(CLASSES, FIELDS, KINDS, "Section", "S")
 
 
 def chart() -> dict[str, str]:
