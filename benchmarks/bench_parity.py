@@ -18,11 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import runtime  # noqa: E402
+from benchmarks.suite_estate import settings_module  # noqa: E402
 from benchmarks.timing import median_seconds  # noqa: E402
 from examples.materialize import git  # noqa: E402
 from plugins.core import helm
-from plugins.settings import (boot_findings, boot_runs, containers, cross_env, finding, memo, required,
-                              secret_keys, targets)
+from plugins.settings import (boot, boot_findings, boot_runs, containers, cross_env, finding, memo,
+                              required, secret_keys, targets)
 from plugins.settings import reader as settings_model  # noqa: E402
 from plugins.estate import load  # noqa: E402
 from plugins.core.host import Estatewide  # noqa: E402
@@ -35,13 +37,7 @@ VALUES = ("v", "7", "true", "b", "w")
 
 def settings_source() -> str:
     """A settings module of CLASSES BaseSettings classes with FIELDS fields between them."""
-    out = ["from typing import Literal", "from pydantic_settings import BaseSettings, SettingsConfigDict", ""]
-    for c in range(CLASSES):
-        out += [f"class Section{c}(BaseSettings):", f"    model_config = SettingsConfigDict(env_prefix='S{c}_')"]
-        out += [f"    f{f}: {KINDS[f % 5]}" for f in range(FIELDS)]
-        out.append("")
-    out += ["def get_settings():", f"    return [globals()[f'Section{{i}}']() for i in range({CLASSES})]", ""]
-    return "\n".join(out)
+    return settings_module(CLASSES, FIELDS, KINDS, "Section", "S")
 
 
 def chart() -> dict[str, str]:
@@ -110,12 +106,14 @@ def build(root: Path) -> tuple[Path, str]:
 
 def clear_caches() -> None:
     """Forget everything a previous run cached, so every run renders and boots from scratch."""
-    for fn in (helm.render, containers._secret_index, containers._container_envs, containers._envs,
+    helm.clear_cache()
+    for fn in (containers._secret_index, containers._container_envs, containers._envs,
                containers._held, containers._secret_file, targets._model):
         fn.cache_clear()
     boot_runs._BOOTED.clear()
     memo.MEMO.clear()
     memo.ANNOUNCED.clear()
+    boot.close_all()  # each run starts its boot interpreter, as every pytest run does
 
 
 def parity_run(path: Path) -> dict[str, int]:
@@ -152,9 +150,12 @@ def naive_run(source: str, envs: list[dict[str, str]]) -> None:
 def pytest_run(path: Path) -> None:
     """The same through pytest: collection, every settings check of every environment, reporting."""
     root = Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "-m", "pytest", str(root / "checks" / "test_settings.py"), "-q",
+    env = runtime.child_env()  # as a user's installation runs it: runtime plugins only
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    result = subprocess.run([sys.executable, "-m", "pytest", *runtime.pytest_args(),
+                             str(root / "checks" / "test_settings.py"), "-q",
                              "-p", "no:cacheprovider", "--env=all", f"--environments={path}"],
-                            cwd=root, capture_output=True, text=True)
+                            cwd=root, capture_output=True, text=True, env=env)
     if "passed" not in result.stdout:
         raise SystemExit(f"pytest run failed: {result.stdout[-500:]}")
 

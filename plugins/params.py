@@ -23,6 +23,7 @@ ItemGenerator = Callable[[EnvHost], Iterable[tuple[str, Any]]]
 _ITEMS = "_releasegate_items"
 _APPLIES = "_releasegate_applies"
 _FIRST = "_releasegate_first"
+ENV_MARKS = "_releasegate_env_marks"  # marks a check's items get per environment (marked_where)
 _SHARED = pytest.StashKey[Estatewide]()
 
 
@@ -134,6 +135,11 @@ def shared(config: pytest.Config) -> Estatewide:
     return config.stash[_SHARED]
 
 
+def loaded(config: pytest.Config) -> Estatewide | None:
+    """The session's estate if it has been read (shared() reads it), else None."""
+    return config.stash.get(_SHARED, None)
+
+
 def selected(config: pytest.Config) -> list[str]:
     """The selected environment names, sorted."""
     state = shared(config)
@@ -174,6 +180,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+def _left_out_by_marks(metafunc: pytest.Metafunc) -> bool:
+    """Whether -m deselects the check whatever its items (its markers are its function's, module's
+    and class's; a check whose items get more marks later is always worked out). Its items are then not worked out: for a check of
+    another moment that would be renders of the whole estate, for nothing."""
+    expr = metafunc.config.option.markexpr
+    if not expr or getattr(metafunc.function, ENV_MARKS, None):
+        return False  # no -m, or marks that some items get later (marked_where)
+    try:
+        from _pytest.mark import MarkMatcher
+        from _pytest.mark.expression import Expression
+
+        matcher = MarkMatcher.from_markers(metafunc.definition.iter_markers())
+        return not Expression.compile(expr).evaluate(matcher)
+    except Exception:  # noqa: BLE001 - pytest's internals moved: work the items out as before
+        return False
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize every check that takes ``host`` over environments and items, sorted."""
     if "host" not in metafunc.fixturenames:
@@ -182,6 +205,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     generator = getattr(metafunc.function, _ITEMS, None)
     applies = getattr(metafunc.function, _APPLIES, None)
     names = selected(metafunc.config)
+    if _left_out_by_marks(metafunc):
+        # one placeholder, deselected like a check that applies nowhere
+        metafunc.parametrize("host", [pytest.param((names[0] if names else "", NOT_APPLICABLE, None),
+                                                   id="none")], indirect=True)
+        return
     params = []
     for env in names:
         host = state.host(env)

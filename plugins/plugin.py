@@ -13,4 +13,5 @@ pytest_plugins = [
     "plugins.replay",
     "plugins.annotate",
     "plugins.selection",
+    "plugins.scale",
 ]

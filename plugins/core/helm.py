@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import io
 import shutil
 import subprocess
@@ -128,12 +127,18 @@ def merged_values(repo: GitRepo, ref: str, source: ChartSource) -> dict[str, Any
     return values
 
 
-# Renders by content: (repository name, chart tree id, value file blob ids, source). Environments
-# that deploy the same chart and values (at any commit) render and parse it once per session.
+# One cache, by content: (repository, chart tree id, value file blob ids, source). Environments
+# that deploy the same chart and values (at any commit) render and parse it once per session; the
+# key is a few cached git lookups away from (repo, sha, source).
 _RENDERS: dict[tuple[Any, ...], tuple[dict[str, Any], ...]] = {}
+_CAP = 4096  # above the estate size: one entry per environment and distinct chart content
+# What renders of the same chart content share whatever the release: the chart exported once
+# (into a folder removed at exit) and the merged values.
+_CHARTS: dict[tuple[str, str], Path] = {}
+_VALUES: dict[tuple[Any, ...], dict[str, Any]] = {}
+_SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
 
 
-@functools.lru_cache(maxsize=4096)  # per environment and commit: keep above the estate size
 def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any], ...]:
     """Render a chart at a commit into its manifests (dicts), with Helm's engine."""
     chart = repo.object_at(sha, source.chart)
@@ -143,21 +148,45 @@ def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any]
                       for name in source.values)
     key = (repo.name, chart, value_ids, source)
     if key not in _RENDERS:
-        if len(_RENDERS) >= 4096:
-            _RENDERS.clear()
-        _RENDERS[key] = _render_at(repo, sha, source)
+        if len(_RENDERS) >= _CAP:
+            clear_cache()
+        _RENDERS[key] = _render_at(repo, sha, source, chart[0], value_ids)
     return _RENDERS[key]
 
 
-def _render_at(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any], ...]:
-    values = merged_values(repo, sha, source)
-    with tempfile.TemporaryDirectory(prefix="releasegate-chart-") as scratch:
-        chart_dir = repo.export(sha, source.chart, Path(scratch) / "chart")
-        helm = shutil.which("helm")
-        if helm:
-            texts = _render_with_binary(helm, chart_dir, values, source)
-        else:
-            texts = _render_with_sdk(chart_dir, values, source)
+def clear_cache() -> None:
+    """Forget every render (benchmarks time renders from scratch)."""
+    _RENDERS.clear()
+    _VALUES.clear()
+    _CHARTS.clear()
+    for scratch in _SCRATCH:
+        scratch.cleanup()
+    _SCRATCH.clear()
+
+
+def _chart_dir(repo: GitRepo, sha: str, chart: str, tree: str) -> Path:
+    """The chart's folder on disk, exported once per chart tree."""
+    key = (str(repo.path), tree)
+    if key not in _CHARTS:
+        if not _SCRATCH:
+            _SCRATCH.append(tempfile.TemporaryDirectory(prefix="releasegate-chart-"))
+        _CHARTS[key] = repo.export(sha, chart, Path(_SCRATCH[0].name) / f"{len(_CHARTS)}" / "chart")
+    return _CHARTS[key]
+
+
+def _render_at(repo: GitRepo, sha: str, source: ChartSource, tree: str,
+               value_ids: tuple[Any, ...]) -> tuple[dict[str, Any], ...]:
+    shared = (repo.name, tree, value_ids, source.chart, source.values, source.inline)
+    if shared not in _VALUES:
+        _VALUES[shared] = merged_values(repo, sha, source)
+    values = _VALUES[shared]  # read only: both engines serialise it
+    chart_dir = _chart_dir(repo, sha, source.chart, tree)
+    helm = shutil.which("helm")
+    if helm:
+        with tempfile.TemporaryDirectory(prefix="releasegate-values-") as scratch:
+            texts = _render_with_binary(helm, chart_dir, values, source, Path(scratch))
+    else:
+        texts = _render_with_sdk(chart_dir, values, source)
     manifests: list[dict[str, Any]] = []
     for name, text in sorted(texts.items()):
         if not name.endswith((".yaml", ".yml")) and name != "-":
@@ -187,8 +216,8 @@ def _render_with_sdk(chart_dir: Path, values: dict[str, Any],
 
 
 def _render_with_binary(helm: str, chart_dir: Path, values: dict[str, Any],
-                        source: ChartSource) -> dict[str, str]:
-    values_file = chart_dir.parent / "releasegate-values.yaml"
+                        source: ChartSource, scratch: Path) -> dict[str, str]:
+    values_file = scratch / "releasegate-values.yaml"
     with open(values_file, "w") as handle:
         _yaml().dump(values, handle)
     result = subprocess.run([helm, "template", source.release, str(chart_dir), "--namespace",

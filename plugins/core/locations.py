@@ -21,6 +21,7 @@ check read, at the very commit, so a location points at what is there, not at a 
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from dataclasses import asdict, dataclass
@@ -53,14 +54,19 @@ def yaml_positions(text: str) -> list[tuple[Key, int, Any]]:
 
     Paths start with the document index: ``(0, "env", "LOG_LEVEL")``.
     """
+    return list(_positions(text))
+
+
+@functools.lru_cache(maxsize=256)  # the same few values files, for every finding of every env
+def _positions(text: str) -> tuple[tuple[Key, int, Any], ...]:
     out: list[tuple[Key, int, Any]] = []
     try:
         documents = list(YAML().load_all(io.StringIO(text)))
     except Exception:  # a file the check could not read either: no line
-        return out
+        return ()
     for index, doc in enumerate(documents):
         out.extend(_walk(doc, (index,)))
-    return out
+    return tuple(out)
 
 
 def _walk(node: Any, path: Key) -> Iterator[tuple[Key, int, Any]]:

@@ -19,7 +19,7 @@ import pytest
 
 import plugins
 from plugins import report
-from plugins.drift import document, markdown, page
+from plugins.drift import document, markdown
 from plugins.core.redact import redact_obj
 
 FAIL_ON = ("blockers", "new")
@@ -161,6 +161,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = new
     doc = redact_obj(doc)
     directory: Path = state["dir"]
+    from plugins.drift import page  # Jinja2, only for a run that writes the page
     try:
         directory.mkdir(parents=True, exist_ok=True)
         _write(directory / "drift.json", document.to_json(doc))

@@ -208,15 +208,16 @@ def connect(host: Any) -> KubeClient:
     Skips when the environment has no kubernetes section or no kubeconfig; raises Unreachable
     naming the environment and API server when the lists cannot be read within the timeout.
     """
+    spec = host.spec.kubernetes
+    if spec is None:
+        pytest.skip(f"{host.name}: environments.{host.name}.kubernetes is not set")
+    path = kubeconfig_path(host)
+    # after the skips: the client library costs a tenth of a second to import
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
     from plugins.core.handle import Unreachable
 
-    spec = host.spec.kubernetes
-    if spec is None:
-        pytest.skip(f"{host.name}: environments.{host.name}.kubernetes is not set")
-    path = kubeconfig_path(host)
     configuration = client.Configuration()
     try:
         config.load_kube_config(str(path), context=spec.context,

@@ -136,6 +136,14 @@ def close_all() -> None:
         server.close()
 
 
+def start(python: str | None = None) -> None:
+    """Start the boot interpreter for ``python`` (default: this one) now, if it is not running:
+    only a head start, so that its own start overlaps other work (see plugins.scale)."""
+    interpreter = python or sys.executable
+    if interpreter not in _SERVERS:
+        _SERVERS[interpreter] = _Server(interpreter)
+
+
 def run(jobs: Iterable[BootJob], python: str | None = None, timeout: float = 10.0) -> dict[str, BootResult]:
     """Run boot jobs in the session's interpreter (started on first use); returns {job key: result}.
 

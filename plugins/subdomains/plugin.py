@@ -7,10 +7,10 @@ from typing import Any, Callable
 
 import pytest
 
+from plugins.params import ENV_MARKS
 from plugins.subdomains.probe import SessionProbe, Target
 from plugins.subdomains.webclient import HttpClient
 
-ENV_MARKS = "_releasegate_env_marks"
 _TARGETS = pytest.StashKey[list]()
 _PROBE = pytest.StashKey[SessionProbe]()
 

@@ -1,0 +1,70 @@
+"""Run pytest the way a user's installation does: only the pytest plugins requirements.txt brings.
+
+The development venv also holds requirements-test.txt (kmock, pytest-asyncio, aiohttp, ...), whose
+pytest plugins would load in every timed run although no user has them. Rather than build a second
+venv (minutes, and the registry), the benchmarks turn plugin autoloading off and name, with ``-p``,
+exactly the plugins of the distributions requirements.txt pulls in (its requirements and theirs,
+transitively: pytest-xdist, allure-pytest, anyio via httpx), read from the installed metadata. The
+releasegate plugin itself comes from the checkout's conftest.py, as in a checkout.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata as metadata
+import os
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _requirements(lines: list[str]) -> list[Requirement]:
+    out = []
+    for line in lines:
+        text = line.split("#", 1)[0].strip()
+        if not text or text.startswith("-"):
+            continue
+        try:
+            out.append(Requirement(text))
+        except InvalidRequirement:
+            continue
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def runtime_plugins(requirements: Path = ROOT / "requirements.txt") -> tuple[str, ...]:
+    """The pytest11 entry-point modules of requirements.txt's distributions and their dependencies."""
+    todo = _requirements(requirements.read_text().splitlines())
+    seen: set[str] = set()
+    plugins: list[str] = []
+    while todo:
+        req = todo.pop()
+        name = canonicalize_name(req.name)
+        if name in seen or (req.marker is not None and not req.marker.evaluate({"extra": ""})):
+            continue
+        seen.add(name)
+        try:
+            dist = metadata.distribution(req.name)
+        except metadata.PackageNotFoundError:
+            continue
+        plugins += sorted(ep.value.split(":")[0] for ep in dist.entry_points if ep.group == "pytest11")
+        for extra in req.extras or {""}:
+            for sub in _requirements(dist.requires or []):
+                if sub.marker is None or sub.marker.evaluate({"extra": extra}):
+                    todo.append(Requirement(str(sub).split(";")[0]))
+    return tuple(sorted(set(plugins)))
+
+
+def pytest_args() -> list[str]:
+    """``-p module`` for each runtime plugin (to put before the run's own arguments)."""
+    return [arg for plugin in runtime_plugins() for arg in ("-p", plugin)]
+
+
+def child_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a timed pytest run: plugin autoloading off (pytest_args names the plugins)."""
+    env = dict(os.environ if base is None else base)
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    return env
