@@ -20,6 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from plugins.estate import fast_yaml
 from plugins.estate.models import Estate, unwrap
 from plugins.core.redact import redact
 from plugins.estate.values import interpolate, kind
@@ -110,7 +111,17 @@ def parse(path: Path, text: str) -> Any:
 def load(path: Path) -> Estate:
     """Read and check an environments file; raise EnvironmentsError naming file, line and key."""
     path = Path(path)
-    raw = parse(path, read_text(path))
+    text = read_text(path)
+    fast = fast_yaml.parse(text, _Constructor)
+    if fast is not None:
+        try:
+            return _checked(path, fast)
+        except EnvironmentsError:
+            pass  # ruamel's parse below locates the problem as it always has
+    return _checked(path, parse(path, text))
+
+
+def _checked(path: Path, raw: Any) -> Estate:
     _bounded(path, raw)
     plain = _plain(path, raw, "", 1)
     root = path.parent
