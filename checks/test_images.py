@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import pytest
 
@@ -26,10 +26,12 @@ from plugins.core.handle import Unreachable
 from plugins.images.imageref import ImageRef
 from plugins.params import nothing_to_check, per_env, per_item
 from plugins.images.builders import Target
-from plugins.images.registry import RegistryClient
 from plugins.images.results import (DENIED, DIGEST_MISMATCH, MISSING, NO_PLATFORM, NOT_CONFIGURED,
                                     SKIPPED, RegistryUnreachable, Result)
 from plugins.images.workflows import Workflow
+
+if TYPE_CHECKING:
+    from plugins.images.registry import RegistryClient
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,10 @@ import functools
 import weakref
 from typing import Any, Iterable
 
-import psycopg
 import pytest
 from _pytest.mark.expression import Expression
 
-from plugins.schema import catalog, comparison, database, push_plan, requirements
+from plugins.schema import catalog, comparison, push_plan, requirements
 from plugins.core.deployed import for_host
 from plugins.findings import Gate
 from plugins.core.gitrepo import GitRepo, SourceError
@@ -104,6 +103,10 @@ _LIVE: weakref.WeakKeyDictionary[Any, catalog.LiveSchema] = weakref.WeakKeyDicti
 def live(host: EnvHost, db: Any) -> catalog.LiveSchema:
     """The environment's live schema, read once per connection (a handful of catalog queries);
     a failed read (statement timeout, permissions) is an ERROR naming the environment."""
+    import psycopg  # loaded by the db fixture; not at collection, where no database is needed
+
+    from plugins.schema import database
+
     if db not in _LIVE:
         try:
             _LIVE[db] = catalog.read(db)
@@ -193,6 +196,10 @@ def test_database_requirement(host: EnvHost, item: Any, db: Any, live: Any, gate
     if isinstance(item, str):
         _report(gate, requirements.check_extension(live, item))
         return
+    import psycopg
+
+    from plugins.schema import database
+
     try:
         _report(gate, requirements.check_index(db, live, item))
     except psycopg.Error as exc:

@@ -153,6 +153,9 @@ class EnvHost:
     @part
     def db(self) -> Any:
         """A read-only psycopg connection with a statement timeout."""
+        from plugins.schema.configured import skip_unless_configured
+
+        skip_unless_configured(self)  # before psycopg's import, which a skip does not need
         from plugins.schema import database
 
         return database.connect(self)

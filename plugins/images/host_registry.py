@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 from plugins.estate import Unset, skip_if_unset
 from plugins.images import imageref
-from plugins.images.registry import DEFAULT_CONCURRENCY, RegistryClient
 from plugins.images.results import RegistryUnreachable
 
 if TYPE_CHECKING:
     from plugins.core.handle import Handle
+    from plugins.images.registry import RegistryClient
 
 
 def connect(host: Handle) -> RegistryClient:
@@ -28,6 +28,9 @@ def connect(host: Handle) -> RegistryClient:
         pytest.skip(f"{host.name}: {next(iter(mirrors.values()))}")
     docker_config = getattr(registries, "docker_config", None)
     skip_if_unset(host.name, registries.ca_file, docker_config)
+    # httpx and the registry client (~0.2 s of imports) only once a registry is configured
+    from plugins.images.registry import DEFAULT_CONCURRENCY, RegistryClient
+
     client = RegistryClient(mirrors=mirrors,
                             ca_file=str(registries.ca_file) if registries.ca_file else None,
                             platform=registries.platform or None, skip=tuple(registries.skip),

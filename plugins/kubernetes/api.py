@@ -18,12 +18,10 @@ import os
 from functools import cached_property
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
-from plugins.core import bounded
 from plugins.kubernetes.health import DEFAULT_RESTART_THRESHOLD
 
 # kind -> (API prefix, resource): the only reads the checks make, one list per kind and namespace.
@@ -39,7 +37,10 @@ LISTS: dict[str, tuple[str, str]] = {
 }
 ARGO_API, ARGO_PLURAL = "apis/argoproj.io/v1alpha1", "applications"
 PAGE = 500
-PAGE_CAP = 32 * bounded.MIB   # 500 objects of 64 KiB each, far above what a pod weighs
+if TYPE_CHECKING:
+    import httpx
+
+PAGE_CAP = 32 << 20   # 32 MiB: 500 objects of 64 KiB each, far above what a pod weighs
 
 
 class KubeClient:
@@ -69,6 +70,9 @@ class KubeClient:
             raise
 
     def _read(self, path: str, cap: int, query: dict[str, Any]) -> dict | None:
+        import httpx  # httpx (~0.1 s) only once a cluster is configured
+
+        from plugins.core import bounded
         from plugins.core.handle import Unreachable
 
         method, url, headers, _, _ = self.api.param_serialize(
@@ -157,6 +161,8 @@ def _malformed(kube: KubeClient, path: str, why: str) -> Exception:
 def _http_client(configuration: Any, timeout_s: float) -> tuple[httpx.Client, dict[str, str]]:
     """A bounded httpx client with the TLS material, server name and proxy that the kubernetes
     package's own REST client would use (kubernetes.client.rest.RESTClientObject)."""
+    from plugins.core import bounded
+
     verify: ssl.SSLContext | bool = False
     if configuration.verify_ssl:
         verify = ssl.create_default_context(cafile=configuration.ssl_ca_cert,

@@ -19,9 +19,6 @@ import re
 from dataclasses import dataclass, field as dc_field
 from typing import Any
 
-from psycopg import sql
-from psycopg.rows import dict_row
-
 _FK_ACTIONS = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL",
                "d": "SET DEFAULT"}
 DIRECTUS_TABLES = ("directus_collections", "directus_fields", "directus_relations")
@@ -263,6 +260,8 @@ def directus_default(col: Column) -> Any:
 
 def read(conn: Any, namespace: str | None = None) -> LiveSchema:
     """Read the live schema of the connection's database (one schema; default current_schema())."""
+    from psycopg.rows import dict_row  # psycopg only where a database is read (~0.1 s to import)
+
     with conn.cursor(row_factory=dict_row) as cur:
         if namespace is None:
             cur.execute("SELECT current_schema() AS ns")
@@ -330,6 +329,8 @@ def _meta(row: dict[str, Any], drop: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _directus_rows(cur: Any, namespace: str, live: LiveSchema) -> DirectusRows:
+    from psycopg import sql
+
     def select(table: str) -> list[dict[str, Any]]:
         cur.execute(sql.SQL("SELECT * FROM {}.{}").format(sql.Identifier(namespace),
                                                            sql.Identifier(table)))
@@ -361,6 +362,8 @@ def count_duplicate_groups(conn: Any, table: str, columns: tuple[str, ...],
 
     A SELECT in the caller's read-only transaction; the predicate is the environments file's SQL.
     """
+    from psycopg import sql
+
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     query = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {}.{} {} GROUP BY {} "
                     "HAVING count(*) > 1) AS dup").format(
