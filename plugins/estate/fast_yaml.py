@@ -78,17 +78,17 @@ class _Builder:
         rt = YAML(typ="rt")
         rt.Constructor = constructor
         self._rt = rt.constructor
-        self._done: dict[int, Any] = {}
+        self.aliases: dict[int, Any] = {}
 
     def build(self, node: Any) -> Any:
-        if id(node) in self._done:  # an alias: the same object, as ruamel gives
-            return self._done[id(node)]
+        if id(node) in self.aliases:  # an alias: the same object, as ruamel gives
+            return self.aliases[id(node)]
         if isinstance(node, _pyyaml.ScalarNode):
             return self._scalar(node)
         if isinstance(node, _pyyaml.SequenceNode):
             if node.tag != _SEQ:
                 raise _Decline(node.tag)
-            seq = self._done[id(node)] = LineList()
+            seq = self.aliases[id(node)] = LineList()
             seq.lc = Lines()
             for child in node.value:
                 seq.append(self.build(child))
@@ -96,7 +96,7 @@ class _Builder:
             return seq
         if node.tag != _MAP:
             raise _Decline(node.tag)
-        mapping = self._done[id(node)] = LineDict()
+        mapping = self.aliases[id(node)] = LineDict()
         mapping.lc = Lines()
         for key_node, value_node in node.value:
             if not isinstance(key_node, _pyyaml.ScalarNode) or key_node.tag == _MERGE:
@@ -161,4 +161,23 @@ def parse(text: str, constructor: type) -> Any:
     return raw if isinstance(raw, dict) else None
 
 
-__all__ = ["LineDict", "LineList", "Lines", "parse"]
+def parse_all(text: str, constructor: type) -> list[Any] | None:
+    """Every document of a YAML stream with line marks (None for an empty one), or None when
+    ruamel must parse the text."""
+    if _LOADER is None or "%YAML" in text:
+        return None
+    loader = _LOADER(text)
+    try:
+        builder = _Builder(constructor)
+        documents = []
+        while loader.check_node():
+            builder.aliases = {}  # by node id: a document's nodes live only while it is built
+            documents.append(builder.build(loader.get_node()))
+    except Exception:  # noqa: BLE001 - any doubt: ruamel parses it
+        return None
+    finally:
+        loader.dispose()
+    return documents
+
+
+__all__ = ["LineDict", "LineList", "Lines", "parse", "parse_all"]
