@@ -84,12 +84,31 @@ def redact(text: str) -> str:
     """Mask every registered secret, URL password, auth header and password= pair in a text."""
     if not text:
         return text
-    for secret in sorted(_SECRETS, key=len, reverse=True):
+    for secret in _longest_first():
         if secret in text:
             text = text.replace(secret, MASK)
-    text = _URL_PASSWORD.sub(lambda m: m["scheme"] + MASK + "@", text)
-    text = _AUTH_HEADER.sub(lambda m: m.group(1) + MASK, text)
-    return _KEYWORD.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: m["scheme"] + MASK + "@", text)
+    # Most texts (every passing check's record) hold none of the words the patterns need; an
+    # ASCII text is checked for them first (IGNORECASE also folds a few non-ASCII letters).
+    lower = text.lower() if text.isascii() else None
+    if lower is None or "authorization" in lower:
+        text = _AUTH_HEADER.sub(lambda m: m.group(1) + MASK, text)
+    if lower is None or any(word in lower for word in _KEYWORDS):
+        text = _KEYWORD.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    return text
+
+
+_KEYWORDS = ("passw", "pwd", "token", "secret")  # what _KEYWORD's words have in them
+_ORDER: list[tuple[int, tuple[str, ...]]] = []
+
+
+def _longest_first() -> tuple[str, ...]:
+    """The registered secrets, longest first (so that no shorter one masks part of a longer),
+    sorted again only when a secret was added (secrets are only ever added)."""
+    if not _ORDER or _ORDER[0][0] != len(_SECRETS):
+        _ORDER[:] = [(len(_SECRETS), tuple(sorted(_SECRETS, key=len, reverse=True)))]
+    return _ORDER[0][1]
 
 
 def redact_obj(value: object) -> object:
