@@ -4,7 +4,8 @@ ruamel's round-trip parser is pure Python (~1.5 s for a 300-environment file); l
 same text about ten times faster. Only the values and line marks of files that parse cleanly come
 from here: plain scalars are resolved with ruamel's YAML 1.2 rules and every non-string scalar is
 built by ruamel's own constructor, so the values are ruamel's. Anything this reader does not
-mirror exactly (a ``%YAML`` directive, tags, merge keys, duplicate keys, complex keys, an error of
+mirror exactly (a ``%YAML`` directive, any ``!`` (tags: ruamel keeps ``!!str 1`` as a tagged
+scalar), merge keys, duplicate keys, complex keys, an error of
 any kind) makes it decline, and the caller parses with ruamel, whose messages name the line.
 """
 
@@ -25,6 +26,7 @@ except ImportError:  # pragma: no cover - PyYAML is a dependency of a requiremen
 _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
 _SCALARS = {f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "null", "timestamp")}
 
 
@@ -117,9 +119,6 @@ class _Builder:
         return self._rt.construct_object(ruamel_nodes.ScalarNode(node.tag, node.value), deep=True)
 
 
-_MERGE = "tag:yaml.org,2002:merge"
-
-
 def _loader_class() -> Any:
     """libyaml's parser with YAML 1.2's implicit tags, as ruamel resolves plain scalars."""
     class Resolver(_pyyaml.resolver.BaseResolver):
@@ -146,7 +145,7 @@ _LOADER = _loader_class() if _CParser is not None else None
 def parse(text: str, constructor: type) -> Any:
     """The file's top-level mapping with line marks, or None when ruamel must parse the text;
     constructor is the ruamel round-trip constructor class the caller parses with."""
-    if _LOADER is None or "%YAML" in text:
+    if _LOADER is None or "%YAML" in text or "!" in text:
         return None
     loader = _LOADER(text)
     try:
@@ -164,7 +163,7 @@ def parse(text: str, constructor: type) -> Any:
 def parse_all(text: str, constructor: type) -> list[Any] | None:
     """Every document of a YAML stream with line marks (None for an empty one), or None when
     ruamel must parse the text."""
-    if _LOADER is None or "%YAML" in text:
+    if _LOADER is None or "%YAML" in text or "!" in text:
         return None
     loader = _LOADER(text)
     try:
