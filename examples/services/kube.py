@@ -493,6 +493,17 @@ SHORT_NAMES = {"Pod": {"po"}, "Service": {"svc"}, "ConfigMap": {"cm"}, "Namespac
 class _Cluster(kmock.KubernetesEmulator):
     """kmock's emulator with list responses typed like the API server's (kubectl needs the kind)."""
 
+    # kmock keeps every request served and, to route each new one, scans that whole log once per
+    # reaction: a run's cost grows with the square of its requests (300 environments' drift: ~1,800
+    # lists, minutes of the emulator's CPU while the suite waits). Without history only the
+    # request being served is kept; requests() then returns at most that one.
+    history = True
+
+    async def _handle(self, request: Any) -> Any:
+        if not self.history:
+            del self._requests[:-1]
+        return await super()._handle(request)
+
     async def _serve_list(self, request: Any) -> Any:
         payload = await super()._serve_list(request)
         res = request.resource
@@ -516,14 +527,16 @@ def _core_discovery() -> dict:
 
 def serve(objects: Iterable[dict] = (), *, host: str = "127.0.0.1", port: int = 0,
           contexts: dict[str, str] | None = None, kubeconfig: Path | None = None,
-          argocd: bool = False, token: str = "emulated-token") -> KubeEmulator:
-    """Start an emulator in a background thread serving these objects; returns its handle."""
+          argocd: bool = False, token: str = "emulated-token", history: bool = True) -> KubeEmulator:
+    """Start an emulator in a background thread serving these objects; returns its handle.
+    history=False: forget each request once served (for long runs; requests() is then empty)."""
     ready = threading.Event()
     state: dict[str, Any] = {}
 
     async def main() -> None:
         stop = asyncio.Event()
         async with _Cluster() as handler:
+            handler.history = history
             for gv_plural in {f"{gv}/{plural}" for gv, plural, _ in RESOURCES.values()}:
                 kind = next(k for k, (gv, pl, _) in RESOURCES.items() if f"{gv}/{pl}" == gv_plural)
                 handler.resources[gv_plural] = kmock.ResourceInfo(
@@ -703,13 +716,14 @@ def _plain(value: Any) -> Any:
 
 
 def start(workdir: Path | None = None, *, host: str = "127.0.0.1", port: int = 0,
-          environments: Path | None = None) -> KubeEmulator:
-    """Serve the demo cluster; the kubeconfig (context "demo") lands in ``workdir``."""
+          environments: Path | None = None, history: bool = True) -> KubeEmulator:
+    """Serve the demo cluster; the kubeconfig (context "demo") lands in ``workdir``
+    (history: see serve())."""
     workdir = workdir or Path(__file__).resolve().parents[1] / ".services" / "kube"
     workdir.mkdir(parents=True, exist_ok=True)
     emulator = serve(demo_objects(environments), host=host, port=port,
                      contexts={DEMO_CONTEXT: ""}, kubeconfig=workdir / "kubeconfig", argocd=True,
-                     token="demo-" + _h(str(workdir), n=16))
+                     token="demo-" + _h(str(workdir), n=16), history=history)
     emulator.env = {DEMO_KUBECONFIG_VAR: str(emulator.kubeconfig)}
     return emulator
 
