@@ -432,6 +432,7 @@ class KubeEmulator:
         objects = [copy.deepcopy(o) for o in objects]
 
         def replace() -> None:
+            self._handler._resources_memo = None
             for key in list(self._handler.objects):
                 del self._handler.objects[key]
             for obj in objects:
@@ -442,6 +443,7 @@ class KubeEmulator:
 
     def _declare_argocd(self, present: bool) -> None:
         key = f"{ARGO_APPLICATION[0]}/{ARGO_APPLICATION[1]}"
+        self._handler._resources_memo = None
         if present:
             self._handler.resources[key] = kmock.ResourceInfo(
                 kind="Application", singular="application", namespaced=True,
@@ -503,6 +505,26 @@ class _Cluster(kmock.KubernetesEmulator):
         if not self.history:
             del self._requests[:-1]
         return await super()._handle(request)
+
+    # kmock answers a list by testing every stored object, resource first (an attrs comparison,
+    # the costly part), and works out the known resources from every object: per request, linear
+    # in the objects of all namespaces. The cheap tests first, same outcome (kmock's __check).
+    def _KubernetesEmulator__check(self, request: Any, resource: Any, namespace: str | None,
+                                   name: str, strict: bool) -> bool:
+        if request.name is not None and name != request.name:
+            return False
+        if (strict or request.namespace is not None) and namespace != request.namespace:
+            return False
+        return bool(resource == request.resource)
+
+    _resources_memo: tuple[int, list] | None = None
+
+    def _get_resources(self) -> list:
+        # recomputed when the number of stored objects changes, and by KubeEmulator.load() and
+        # _declare_argocd() (the declared resources)
+        if self._resources_memo is None or self._resources_memo[0] != len(self._objects):
+            self._resources_memo = (len(self._objects), super()._get_resources())
+        return self._resources_memo[1]
 
     async def _serve_list(self, request: Any) -> Any:
         payload = await super()._serve_list(request)
