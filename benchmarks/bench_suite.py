@@ -362,6 +362,9 @@ def measure(size: int, path: Path, args: argparse.Namespace, extra_env: dict[str
         overhead = (wall - floor) / checks * 1000 if checks else float("nan")
         rows.append(f"{size:>5} {marker:<10} {wall:8.2f} {floor:8.2f} {wall / floor:6.1f}x {checks:>7} "
                     f"{overhead:9.2f} {peak:8.0f} {os.getloadavg()[0]:5.1f}")
+        summary = [ln for ln in output.splitlines() if SUMMARY.search(ln) and PYTEST_TIME.search(ln)]
+        if summary and "error" in summary[-1]:  # ERRORs (a service refusing) are not findings
+            rows.append(f"      pytest: {summary[-1].strip(' =')}")
     return rows
 
 
