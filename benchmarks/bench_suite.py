@@ -140,8 +140,11 @@ pg_stat_activity of the throwaway cluster):
   - before: stopped at about 768 s with ~13,000 ERRORs (first round); with the connection bound,
     the emulator's history and the TLS contexts only: 273.6 s (floor 29.8 s, load 4.7, 02:18);
     with everything above: 200.9 s (floor 15.1 s, 13.3x, 86,000 checks, 2.16 ms a check, peak
-    2,039 MiB, load 2.4 after the row, 3.9 at the start, 02:25 UTC). The 2-minute target does
-    NOT hold: 201 s. What is left (py-spy late in the run): the schema checks' reconnects, the
+    2,039 MiB, load 2.4 after the row, 3.9 at the start, 02:25 UTC). Again on a quieter machine
+    (`--sizes 100,300`, same flags, 02:33 UTC, load 1.3 at the start): 100 environments 49.86 s
+    (floor 6.32 s, 28,747 checks, 1.51 ms a check, 766 MiB; first round 93.96 s), 300
+    environments 182.46 s (floor 15.94 s, 11.4x, 1.94 ms a check, 2,035 MiB, load 1.2), no
+    ERRORs. The 2-minute target does NOT hold: 182-201 s; 300 vs 100 is 3.7x for 3x. What is left (py-spy late in the run): the schema checks' reconnects, the
     HTTPS exchanges' TLS handshakes (one per subdomain: the work), the schema comparison itself.
 
 Targets (issue 16), in the run above: one environment's prerelease under 1.5 s wall on the
