@@ -154,7 +154,7 @@ def start_services(path: Path, workdir: Path) -> tuple[dict[str, str], list[Any]
             env[f"BENCH_DB_{kind.replace('-', '_').upper()}"] = dsn
         for start in (lambda: registry.demo(path, port=0),
                       lambda: https.demo(path, workdir=workdir / "https"),
-                      lambda: kube.start(workdir / "kube", environments=path)):
+                      lambda: kube.start(workdir / "kube", environments=path, history=False)):
             service = start()
             running.append(service)
             env.update({k: str(v) for k, v in service.env.items()})

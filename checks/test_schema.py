@@ -101,37 +101,38 @@ _LIVE: weakref.WeakKeyDictionary[Any, catalog.LiveSchema] = weakref.WeakKeyDicti
 
 @pytest.fixture
 def live(host: EnvHost, db: Any) -> catalog.LiveSchema:
-    """The environment's live schema, read once per connection (a handful of catalog queries);
-    a failed read (statement timeout, permissions) is an ERROR naming the environment."""
+    """The environment's live schema, read once per environment (a handful of catalog queries;
+    not again when its connection is reopened); a failed read (statement timeout, permissions)
+    is an ERROR naming the environment."""
     import psycopg  # loaded by the db fixture; not at collection, where no database is needed
 
     from plugins.schema import database
 
-    if db not in _LIVE:
+    if host not in _LIVE:
         try:
-            _LIVE[db] = catalog.read(db)
+            _LIVE[host] = catalog.read(db)
         except psycopg.Error as exc:
             db.rollback()
             raise SourceError(f"{host.name}: reading the database schema failed: "
                               f"{database.error_line(exc, host.timeout_s)}") from None
-    return _LIVE[db]
+    return _LIVE[host]
 
 
 _CANDIDATE: weakref.WeakKeyDictionary[Any, tuple[str, list]] = weakref.WeakKeyDictionary()
 
 
 def candidate_findings(host: EnvHost, db: Any, live: catalog.LiveSchema) -> tuple[str, Any]:
-    """(label, every finding of the candidate's push against this database), once per connection;
+    """(label, every finding of the candidate's push against this database), once per environment;
     None for the findings when the candidate's schema is the running one (its push changes
     nothing)."""
-    if db not in _CANDIDATE:
+    if host not in _CANDIDATE:
         sha, candidate = candidate_snapshot(host)
         running = running_snapshot(host)
         pending = push_plan.pending_changes(candidate, running)
         label = candidate.where.rsplit(":", 1)[0]
-        _CANDIDATE[db] = (label, comparison.compare(candidate, live, pending) if pending
-                          else None)
-    return _CANDIDATE[db]
+        _CANDIDATE[host] = (label, comparison.compare(candidate, live, pending) if pending
+                            else None)
+    return _CANDIDATE[host]
 
 
 def is_prerelease(markexpr: str | None) -> bool:

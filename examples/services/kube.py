@@ -432,6 +432,7 @@ class KubeEmulator:
         objects = [copy.deepcopy(o) for o in objects]
 
         def replace() -> None:
+            self._handler._resources_memo = None
             for key in list(self._handler.objects):
                 del self._handler.objects[key]
             for obj in objects:
@@ -442,6 +443,7 @@ class KubeEmulator:
 
     def _declare_argocd(self, present: bool) -> None:
         key = f"{ARGO_APPLICATION[0]}/{ARGO_APPLICATION[1]}"
+        self._handler._resources_memo = None
         if present:
             self._handler.resources[key] = kmock.ResourceInfo(
                 kind="Application", singular="application", namespaced=True,
@@ -493,6 +495,37 @@ SHORT_NAMES = {"Pod": {"po"}, "Service": {"svc"}, "ConfigMap": {"cm"}, "Namespac
 class _Cluster(kmock.KubernetesEmulator):
     """kmock's emulator with list responses typed like the API server's (kubectl needs the kind)."""
 
+    # kmock keeps every request served and, to route each new one, scans that whole log once per
+    # reaction: a run's cost grows with the square of its requests (300 environments' drift: ~1,800
+    # lists, minutes of the emulator's CPU while the suite waits). Without history only the
+    # request being served is kept; requests() then returns at most that one.
+    history = True
+
+    async def _handle(self, request: Any) -> Any:
+        if not self.history:
+            del self._requests[:-1]
+        return await super()._handle(request)
+
+    # kmock answers a list by testing every stored object, resource first (an attrs comparison,
+    # the costly part), and works out the known resources from every object: per request, linear
+    # in the objects of all namespaces. The cheap tests first, same outcome (kmock's __check).
+    def _KubernetesEmulator__check(self, request: Any, resource: Any, namespace: str | None,
+                                   name: str, strict: bool) -> bool:
+        if request.name is not None and name != request.name:
+            return False
+        if (strict or request.namespace is not None) and namespace != request.namespace:
+            return False
+        return bool(resource == request.resource)
+
+    _resources_memo: tuple[int, list] | None = None
+
+    def _get_resources(self) -> list:
+        # recomputed when the number of stored objects changes, and by KubeEmulator.load() and
+        # _declare_argocd() (the declared resources)
+        if self._resources_memo is None or self._resources_memo[0] != len(self._objects):
+            self._resources_memo = (len(self._objects), super()._get_resources())
+        return self._resources_memo[1]
+
     async def _serve_list(self, request: Any) -> Any:
         payload = await super()._serve_list(request)
         res = request.resource
@@ -516,14 +549,16 @@ def _core_discovery() -> dict:
 
 def serve(objects: Iterable[dict] = (), *, host: str = "127.0.0.1", port: int = 0,
           contexts: dict[str, str] | None = None, kubeconfig: Path | None = None,
-          argocd: bool = False, token: str = "emulated-token") -> KubeEmulator:
-    """Start an emulator in a background thread serving these objects; returns its handle."""
+          argocd: bool = False, token: str = "emulated-token", history: bool = True) -> KubeEmulator:
+    """Start an emulator in a background thread serving these objects; returns its handle.
+    history=False: forget each request once served (for long runs; requests() is then empty)."""
     ready = threading.Event()
     state: dict[str, Any] = {}
 
     async def main() -> None:
         stop = asyncio.Event()
         async with _Cluster() as handler:
+            handler.history = history
             for gv_plural in {f"{gv}/{plural}" for gv, plural, _ in RESOURCES.values()}:
                 kind = next(k for k, (gv, pl, _) in RESOURCES.items() if f"{gv}/{pl}" == gv_plural)
                 handler.resources[gv_plural] = kmock.ResourceInfo(
@@ -703,13 +738,14 @@ def _plain(value: Any) -> Any:
 
 
 def start(workdir: Path | None = None, *, host: str = "127.0.0.1", port: int = 0,
-          environments: Path | None = None) -> KubeEmulator:
-    """Serve the demo cluster; the kubeconfig (context "demo") lands in ``workdir``."""
+          environments: Path | None = None, history: bool = True) -> KubeEmulator:
+    """Serve the demo cluster; the kubeconfig (context "demo") lands in ``workdir``
+    (history: see serve())."""
     workdir = workdir or Path(__file__).resolve().parents[1] / ".services" / "kube"
     workdir.mkdir(parents=True, exist_ok=True)
     emulator = serve(demo_objects(environments), host=host, port=port,
                      contexts={DEMO_CONTEXT: ""}, kubeconfig=workdir / "kubeconfig", argocd=True,
-                     token="demo-" + _h(str(workdir), n=16))
+                     token="demo-" + _h(str(workdir), n=16), history=history)
     emulator.env = {DEMO_KUBECONFIG_VAR: str(emulator.kubeconfig)}
     return emulator
 

@@ -150,12 +150,25 @@ class EnvHost:
         return self.chart_source().namespace
 
     # live parts (each module owns its client; a missing setting skips, a dead service errors) --
-    @part
+    @property
     def db(self) -> Any:
-        """A read-only psycopg connection with a statement timeout."""
+        """A read-only psycopg connection with a statement timeout (reopened when the bound on
+        open connections closed it since: plugins/schema/database.py)."""
         from plugins.schema.configured import skip_unless_configured
 
         skip_unless_configured(self)  # before psycopg's import, which a skip does not need
+        from plugins.schema import database
+
+        conn = self._db
+        if database.reopen_needed(conn):
+            del self._parts["_db"]
+            conn = self._db
+        database.used(conn)
+        return conn
+
+    @part
+    def _db(self) -> Any:
+        """The environment's connection, opened on first use."""
         from plugins.schema import database
 
         return database.connect(self)

@@ -277,11 +277,17 @@ def environments_location(path: Path, *keys: Any) -> Location:
         text = path.read_text()
     except OSError:
         return Location(None, str(path))
-    positions = {key[1:]: line for key, line, _ in yaml_positions(text)}
+    positions = _key_lines(text)
     for depth in range(len(keys), 0, -1):
         if tuple(keys[:depth]) in positions:
             return Location(None, str(path), positions[tuple(keys[:depth])])
     return Location(None, str(path), None)
+
+
+@functools.lru_cache(maxsize=4)  # one environments file, for every finding of every environment
+def _key_lines(text: str) -> dict[tuple, int]:
+    """{key path without the document index: its line} (a later document's key wins)."""
+    return {key[1:]: line for key, line, _ in _positions(text)}
 
 
 # -- which location a finding gets ---------------------------------------------------------------------

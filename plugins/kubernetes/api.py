@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from plugins.core import tls
 from plugins.kubernetes.health import DEFAULT_RESTART_THRESHOLD
 
 # kind -> (API prefix, resource): the only reads the checks make, one list per kind and namespace.
@@ -165,12 +166,10 @@ def _http_client(configuration: Any, timeout_s: float) -> tuple[httpx.Client, di
 
     verify: ssl.SSLContext | bool = False
     if configuration.verify_ssl:
-        verify = ssl.create_default_context(cafile=configuration.ssl_ca_cert,
-                                            cadata=getattr(configuration, "ca_cert_data", None))
-        if configuration.assert_hostname is False:
-            verify.check_hostname = False
-        if configuration.cert_file:
-            verify.load_cert_chain(configuration.cert_file, configuration.key_file)
+        verify = tls.verifying_context(
+            configuration.ssl_ca_cert, getattr(configuration, "ca_cert_data", None),
+            check_hostname=configuration.assert_hostname is not False,
+            cert_file=configuration.cert_file or None, key_file=configuration.key_file or None)
     proxy = configuration.proxy or None
     if proxy:
         from kubernetes.client.rest import should_bypass_proxies

@@ -5,11 +5,19 @@ A database that is down, too slow, locked (statement timeout) or lost mid-run fa
 query that meets it; every later query of any check raises the same Unreachable at once, naming
 the environment, the endpoint (as libpq reads the DSN) and the cause, instead of waiting out one
 more timeout per check or raising raw psycopg tracebacks.
+
+At most MAX_OPEN connections are open at once in one process: a run over hundreds of
+environments against one shared server would otherwise hold one connection slot per environment
+for the whole session and exhaust the server's max_connections (every later environment an
+ERROR "too many clients"). Opening one more closes the least recently used healthy connection;
+its environment reopens on its next check (plugins/core/host.py). A failed connection is closed
+too but keeps its failure, so its environment is not retried.
 """
 
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -22,6 +30,12 @@ if TYPE_CHECKING:
 
 # Errors that say the database itself cannot serve this session (not one check's bad query).
 LOST = (psycopg.OperationalError, psycopg.InterfaceError)
+
+# Checks run one at a time in a process (each xdist worker has its own bound): one open
+# connection would do; a few spare keep an environment whose checks interleave with another's
+# from reconnecting at every switch.
+MAX_OPEN = 8
+_OPEN: OrderedDict[int, GuardedConnection] = OrderedDict()  # least recently used first
 
 
 def endpoint_of(dsn: str) -> str:
@@ -81,6 +95,7 @@ class GuardedConnection(psycopg.Connection):
     env = endpoint = ""
     timeout_s = 0.0
     failure: Exception | None = None
+    evicted = False  # closed by the bound on open connections, to be reopened on demand
 
     def check(self) -> None:
         """Raise the remembered failure, if the database has failed in this session."""
@@ -98,6 +113,11 @@ class GuardedConnection(psycopg.Connection):
             self.failure = Unreachable(self.env, self.endpoint, error_line(exc, self.timeout_s),
                                        state)
         return self.failure
+
+    def close(self) -> None:
+        """Close, and stop counting against the bound on open connections."""
+        _OPEN.pop(id(self), None)
+        super().close()
 
     def rollback(self) -> None:
         """Roll back; on a lost connection keep its failure rather than raise another."""
@@ -124,6 +144,7 @@ def connect(host: Handle) -> GuardedConnection:
                           "in its user info, so libpq would take part of the password for the "
                           "host name: percent-encode it as %40")
     timeout = host.timeout_s
+    _make_room()
     try:
         conn = GuardedConnection.connect(
             dsn, connect_timeout=max(1, int(round(timeout))), autocommit=False,
@@ -135,4 +156,32 @@ def connect(host: Handle) -> GuardedConnection:
     conn.env, conn.endpoint, conn.timeout_s = host.name, endpoint, timeout
     # Belt and braces: the session default above plus an explicit read-only transaction.
     conn.read_only = True
+    _OPEN[id(conn)] = conn
     return conn
+
+
+def reopen_needed(conn: GuardedConnection) -> bool:
+    """Whether the bound closed this healthy connection, so its environment must reopen it."""
+    return conn.evicted and conn.failure is None
+
+
+def used(conn: GuardedConnection) -> None:
+    """Mark conn as the most recently used open connection."""
+    if id(conn) in _OPEN:
+        _OPEN.move_to_end(id(conn))
+
+
+def open_count() -> int:
+    """Connections this process holds open."""
+    return len(_OPEN)
+
+
+def _make_room() -> None:
+    """Close least recently used connections until one more fits within MAX_OPEN."""
+    while len(_OPEN) >= MAX_OPEN:
+        _, oldest = _OPEN.popitem(last=False)
+        oldest.evicted = True
+        try:
+            oldest.close()
+        except Exception:  # noqa: BLE001 - a broken connection is as closed as it gets
+            pass

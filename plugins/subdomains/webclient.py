@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import h11
 
+from plugins.core import tls
 from plugins.subdomains.addresses import NO_SUCH_NAME, host_problem, parse_address, resolver
 from plugins.subdomains.exchange import CertInfo, Exchange, Failure, Response, Step, cert_info
 
@@ -82,7 +83,7 @@ class HttpClient:
     def ssl_context(self) -> ssl.SSLContext:
         """Verifying context: `ca_file` when set, else the system store."""
         if self._ssl is None:
-            self._ssl = ssl.create_default_context(cafile=self.ca_file)
+            self._ssl = tls.verifying_context(self.ca_file)
         return self._ssl
 
     def override(self, host: str, port: int) -> tuple[str, int] | None:
