@@ -69,6 +69,9 @@ Where the time went (cProfile + -X importtime, issue 16), and what was done:
     round-trip parser (line numbers for errors; ~1.5 s at 300 environments, 290 KB) and, for
     prerelease, cross-environment parity's renders of every environment (now in the floor).
 
+The latest run of all four sizes, with and without services (every change of issue 16 in, load
+average 1.1-1.4), is the README's Benchmarks table. The runs below are the steps on the way.
+
 One run, after (`python benchmarks/bench_suite.py --sizes 3,30,100,300 --runs 1 --no-services`,
 02:00 UTC, load average about 1 from other sessions; before, the same command gave one
 environment's prerelease 3.67 / 3.78 / 5.30 / 8.84 s at 3 / 30 / 100 / 300 environments, 8-21 ms
