@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 
 def skip_unless_configured(host: Handle) -> None:
-    """Skip, as database.connect does, when the environment names no database or its DSN
-    variable is unset."""
+    """Skip when the environment names no database or its DSN variable is unset (database.connect
+    asks this first; the host asks it before importing psycopg)."""
     spec = host.spec.database
     if spec is None:
         pytest.skip(f"{host.name}: no database configured (environments.{host.name}.database)")

@@ -21,9 +21,9 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-import pytest
 
 from plugins.core.redact import redact, register_dsn
+from plugins.schema.configured import skip_unless_configured
 
 if TYPE_CHECKING:
     from plugins.core.handle import Handle
@@ -131,12 +131,9 @@ def connect(host: Handle) -> GuardedConnection:
     """Open the environment's database read-only, or skip / raise Unreachable saying why."""
     from plugins.core.handle import Unreachable
 
+    skip_unless_configured(host)
     spec = host.spec.database
-    if spec is None:
-        pytest.skip(f"{host.name}: no database configured (environments.{host.name}.database)")
-    dsn = os.environ.get(spec.dsn_env, "")
-    if not dsn:
-        pytest.skip(f"{host.name}: database.dsn_env {spec.dsn_env} is not set")
+    dsn = os.environ[spec.dsn_env]
     register_dsn(dsn)
     endpoint = f"database {endpoint_of(dsn)}"
     if unencoded_at(dsn):
