@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from plugins.core import bounded
+from plugins.core import bounded, tls
 from plugins.estate import Unset
 from plugins.images import imageref
 from plugins.images.auth import (Denied, Endpoint, auth_header, bearer_token, learn_scheme,
@@ -63,7 +63,7 @@ class RegistryClient:
     def __post_init__(self) -> None:
         verify: ssl.SSLContext | bool = True
         if self.ca_file:
-            verify = ssl.create_default_context(cafile=str(self.ca_file))
+            verify = tls.verifying_context(str(self.ca_file))  # shared by every environment's client
         self._http = bounded.client(
             self.timeout_s, verify=verify,
             limits=httpx.Limits(max_connections=self.concurrency,
