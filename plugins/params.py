@@ -182,8 +182,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _left_out_by_marks(metafunc: pytest.Metafunc) -> bool:
     """Whether -m deselects the check whatever its items (its markers are its function's, module's
-    and class's; a check whose items get more marks later is always worked out). Its items are then not worked out: for a check of
-    another moment that would be renders of the whole estate, for nothing."""
+    and class's; a check whose items get more marks later is always worked out). Its items are
+    then not worked out: for a check of another moment that would be renders of the whole estate,
+    for nothing."""
     expr = metafunc.config.option.markexpr
     if not expr or getattr(metafunc.function, ENV_MARKS, None):
         return False  # no -m, or marks that some items get later (marked_where)
