@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 MASK = "***"
 _SECRETS: set[str] = set()
+_LONGEST_FIRST: tuple[str, ...] = ()  # _SECRETS, longest first: no shorter one masks part of a longer
 # Credentials embedded in URLs (postgresql://user:pass@host): the password runs to the LAST '@'
 # before the host, so an unencoded '@' inside it leaves no tail behind.
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s\"'<>]+:)"
@@ -22,13 +23,16 @@ _AUTH_HEADER = re.compile(r"(?i)(authorization\s*[:=]\s*(?:bearer|basic)\s+)[A-Z
 # libpq keyword/value pairs: password = 'quoted \' value' or a bare word (also token=, secret=).
 _KEYWORD = re.compile(r"(?i)\b(password|passwd|pwd|token|secret)(\s*=\s*)"
                       r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;'\"]+)")
+_KEYWORDS = ("passw", "pwd", "token", "secret")  # what _KEYWORD's words have in them
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 
 
 def register_secret(value: str | None) -> None:
     """Remember a secret value so that it is masked wherever it would be printed."""
-    if value and len(value) >= 4:
+    global _LONGEST_FIRST
+    if value and len(value) >= 4 and value not in _SECRETS:
         _SECRETS.add(value)
+        _LONGEST_FIRST = tuple(sorted(_SECRETS, key=len, reverse=True))
 
 
 def register_dsn(dsn: str | None) -> None:
@@ -84,7 +88,7 @@ def redact(text: str) -> str:
     """Mask every registered secret, URL password, auth header and password= pair in a text."""
     if not text:
         return text
-    for secret in _longest_first():
+    for secret in _LONGEST_FIRST:
         if secret in text:
             text = text.replace(secret, MASK)
     if "://" in text:
@@ -98,17 +102,6 @@ def redact(text: str) -> str:
         text = _KEYWORD.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
     return text
 
-
-_KEYWORDS = ("passw", "pwd", "token", "secret")  # what _KEYWORD's words have in them
-_ORDER: list[tuple[int, tuple[str, ...]]] = []
-
-
-def _longest_first() -> tuple[str, ...]:
-    """The registered secrets, longest first (so that no shorter one masks part of a longer),
-    sorted again only when a secret was added (secrets are only ever added)."""
-    if not _ORDER or _ORDER[0][0] != len(_SECRETS):
-        _ORDER[:] = [(len(_SECRETS), tuple(sorted(_SECRETS, key=len, reverse=True)))]
-    return _ORDER[0][1]
 
 
 def redact_obj(value: object) -> object:
