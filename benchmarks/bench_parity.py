@@ -11,6 +11,7 @@ Builds its git repositories in a temporary folder; no network.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import tempfile
@@ -147,24 +148,43 @@ def naive_run(source: str, envs: list[dict[str, str]]) -> None:
                            env=env, check=True, capture_output=True)
 
 
-def pytest_run(path: Path) -> None:
-    """The same through pytest: collection, every settings check of every environment, reporting."""
-    root = Path(__file__).resolve().parents[1]
+def script_run(path: Path) -> None:
+    """The library run as a script would do it: a fresh interpreter that imports the suite's
+    libraries, reads the environments file and runs parity once (what pytest's run also pays:
+    its interpreter's start and the imports)."""
+    subprocess.run([sys.executable, str(Path(__file__).resolve()), "--script-of", str(path)],
+                   check=True, capture_output=True, env=_bytecode_env())
+
+
+def _bytecode_env() -> dict[str, str]:
     env = runtime.child_env()  # as a user's installation runs it: runtime plugins only
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a checkout keeps its bytecode caches
+    return env
+
+
+def pytest_run(path: Path) -> int:
+    """The same through pytest: collection, every settings check of every environment, reporting;
+    returns the number of checks that ran."""
+    root = Path(__file__).resolve().parents[1]
+    env = _bytecode_env()
     result = subprocess.run([sys.executable, "-m", "pytest", *runtime.pytest_args(),
                              str(root / "checks" / "test_settings.py"), "-q",
                              "-p", "no:cacheprovider", "--env=all", f"--environments={path}"],
                             cwd=root, capture_output=True, text=True, env=env)
     if "passed" not in result.stdout:
         raise SystemExit(f"pytest run failed: {result.stdout[-500:]}")
+    return sum(int(n) for n in re.findall(r"(\d+) (?:passed|failed|skipped|xfailed)", result.stdout.splitlines()[-2]))
 
 
 def main() -> None:
     """Time the parity run against a naive fresh-python-per-container script."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--script-of", type=Path, help=argparse.SUPPRESS)  # script_run's child
     args = parser.parse_args()
+    if args.script_of:
+        parity_run(args.script_of)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-parity-") as scratch:
         path, source = build(Path(scratch))
         counts = parity_run(path)
@@ -174,16 +194,25 @@ def main() -> None:
         envs = [e.values() for n in ENVS for e in containers.container_envs(shared.host(n))]
         read_s = median_seconds(lambda: settings_model.read(source, "settings.py"), args.runs)
         ours = median_seconds(lambda: parity_run(path), args.runs)
+        script = median_seconds(lambda: script_run(path), args.runs, warmup=True)
+        checks = pytest_run(path)  # untimed: the bytecode caches, and how many checks run
         through_pytest = median_seconds(lambda: pytest_run(path), args.runs)
+        alone = runtime.pytest_alone(checks, Path(scratch) / "pytest-alone", args.runs)
         naive = median_seconds(lambda: naive_run(source, envs), 1)
     print(f"settings: {len(model.classes)} classes, {fields} fields; {CONTAINERS} containers x {len(ENVS)} "
           f"environments ({len(envs)} container environments); findings per run: {counts}")
     print(f"{'step':58} {'median s':>9}")
     print(f"{'static read of the settings file (ast)':58} {read_s:9.3f}")
     print(f"{'whole parity run (render, envs, required, boot, secrets, parity)':58} {ours:9.3f}")
+    print(f"{'the same, as a script in a fresh interpreter (+ imports)':58} {script:9.3f}")
     print(f"{'the same checks through pytest (startup, collection, report)':58} {through_pytest:9.3f}")
+    print(f"{f'pytest by itself, {checks} checks that do nothing':58} {alone:9.3f}")
     print(f"{'fresh python per container, construct every class (naive)':58} {naive:9.3f}")
     print(f"ratio naive / ours: {naive / ours:.1f}x (the naive run compares nothing)")
+    print(f"through pytest / library: {through_pytest / ours:.2f}x; / the script: "
+          f"{through_pytest / script:.2f}x; the suite's own cost beyond the script and pytest "
+          f"by itself: {through_pytest - script - alone:.3f} s ({(through_pytest - script - alone) / checks * 1000:.2f} ms "
+          f"a check over {checks} checks)")
 
 
 if __name__ == "__main__":

@@ -400,8 +400,10 @@ def measure(size: int, path: Path, args: argparse.Namespace, extra_env: dict[str
             rows.append(f"{size:>5} {marker:<10} exit code {code} (not a verdict); pytest's output ends:\n{tail}")
             continue
         overhead = (wall - floor) / checks * 1000 if checks else float("nan")
+        alone = runtime.pytest_alone(checks, reports.parent / "pytest-alone", args.runs)
+        own = (wall - floor - alone) / checks * 1000 if checks else float("nan")
         rows.append(f"{size:>5} {marker:<10} {wall:8.2f} {floor:8.2f} {wall / floor:6.1f}x {checks:>7} "
-                    f"{overhead:9.2f} {peak:8.0f} {os.getloadavg()[0]:5.1f}")
+                    f"{overhead:9.2f} {alone:8.2f} {own:8.2f} {peak:8.0f} {os.getloadavg()[0]:5.1f}")
         summary = [ln for ln in output.splitlines() if SUMMARY.search(ln) and PYTEST_TIME.search(ln)]
         if summary and "error" in summary[-1]:  # ERRORs (a service refusing) are not findings
             rows.append(f"      pytest: {summary[-1].strip(' =')}")
@@ -437,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({sum(1 for p in SNAPSHOT.rglob('*') if p.is_file())} files); services: "
               f"{'on' if args.services else 'off'}; median of {args.runs} run(s)")
         print(f"{'envs':>5} {'moment':<10} {'wall s':>8} {'floor s':>8} {'ratio':>7} {'checks':>7} "
-              f"{'ms/check':>9} {'peak MiB':>8} {'load':>5}")
+              f"{'ms/check':>9} {'pytest s':>8} {'own ms':>8} {'peak MiB':>8} {'load':>5}")
         for index, size in enumerate(args.sizes):
             path = write_estate(scratch, size, repos)
             if index == 0:  # untimed: writes the bytecode caches a user's earlier runs left
@@ -457,8 +459,11 @@ def main(argv: list[str] | None = None) -> int:
                 stop_services(running)
                 for key in extra_env:
                     os.environ.pop(key, None)
-    print("ms/check = (wall - floor) / checks; peak MiB = that pytest process's peak resident "
-          "memory; load = 1-minute load average after the row")
+    print("ms/check = (wall - floor) / checks: the pytest layer's cost a check, pytest's own share "
+          "included; pytest s = pytest by itself running that many checks that do nothing (runtime "
+          "plugins, -q, minus an empty interpreter's start); own ms = (wall - floor - pytest s) / "
+          "checks: the suite's own cost a check beyond the work and pytest; peak MiB = that pytest "
+          "process's peak resident memory; load = 1-minute load average after the row")
     return 0
 
 

@@ -68,3 +68,32 @@ def child_env(base: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     return env
+
+
+def pytest_alone(checks: int, scratch: Path, runs: int = 1) -> float:
+    """Median wall seconds of pytest by itself running ``checks`` checks that do nothing, as the
+    timed runs run it (runtime plugins only, -q, bytecode caches on, its own rootdir so that no
+    conftest or ini of the checkout loads), minus an empty interpreter's start: pytest's own
+    share of a run of that many checks, the floor of the pytest layer."""
+    import subprocess
+    import sys
+    import time
+
+    scratch.mkdir(parents=True, exist_ok=True)
+    (scratch / "pytest.ini").write_text("[pytest]\n")
+    (scratch / "test_alone.py").write_text(
+        "import pytest\n\n\n@pytest.mark.parametrize('i', range(%d))\ndef test_nothing(i):\n    pass\n"
+        % max(checks, 1))
+    env = child_env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+
+    def timed(cmd: list[str]) -> float:
+        started = time.perf_counter()
+        subprocess.run(cmd, cwd=scratch, env=env, capture_output=True, check=False)
+        return time.perf_counter() - started
+
+    pytest_cmd = [sys.executable, "-m", "pytest", *pytest_args(), "-q", "-p", "no:cacheprovider",
+                  "test_alone.py"]
+    timed(pytest_cmd)  # untimed: writes the bytecode caches
+    samples = sorted(timed(pytest_cmd) - timed([sys.executable, "-c", "pass"]) for _ in range(runs))
+    return samples[len(samples) // 2]
