@@ -60,18 +60,6 @@ def _redact_exception(call: pytest.CallInfo[None]) -> None:
         redact_exception(call.excinfo.value)
 
 
-# trylast: innermost, so that allure's wrapper, which writes fixture errors into its
-# *-container.json (befores[].statusDetails), sees the exception already masked.
-@pytest.hookimpl(wrapper=True, trylast=True)
-def pytest_fixture_setup(fixturedef: Any, request: Any) -> Any:
-    """Mask secrets in a fixture's exception before any other plugin reads it."""
-    try:
-        return (yield)
-    except BaseException as exc:
-        redact_exception(exc)
-        raise
-
-
 _SETUP_S = pytest.StashKey[float]()
 
 

@@ -120,9 +120,15 @@ def _redact(text: str) -> str:
     return text
 
 
-
 def redact_obj(value: object) -> object:
     """Redact every string inside a JSON-like structure."""
+    kind = type(value)  # the exact types first: a record holds little else
+    if kind is str:
+        return redact(value)  # type: ignore[arg-type]
+    if kind is dict:
+        return {k: redact_obj(v) for k, v in value.items()}  # type: ignore[attr-defined]
+    if value is None or kind is int or kind is bool or kind is float:
+        return value
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
