@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 import pytest
 
+from plugins import setup_request
 from plugins.estate import Waiver
 from plugins.core.redact import redact
 
@@ -82,10 +83,10 @@ GATE = pytest.StashKey[Gate]()
 
 
 @pytest.fixture
-def gate(request: pytest.FixtureRequest) -> Gate:
+def gate() -> Gate:
     """The findings of the running check."""
     found = Gate()
-    request.node.stash[GATE] = found
+    setup_request.current().node.stash[GATE] = found
     return found
 
 

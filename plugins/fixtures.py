@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from plugins import setup_request
 from plugins.estate import Estate
 from plugins.core.gitrepo import Absent, SourceError
 from plugins.core.host import EnvHost
@@ -27,8 +28,9 @@ def estate(pytestconfig: pytest.Config) -> Estate:
 
 
 @pytest.fixture
-def host(request: pytest.FixtureRequest) -> EnvHost:
+def host() -> EnvHost:
     """The environment under check (parametrized by releasegate with its item)."""
+    request = setup_request.current()
     env, value, _ = request.param
     if isinstance(value, Unavailable):
         if value.skip:
@@ -38,12 +40,12 @@ def host(request: pytest.FixtureRequest) -> EnvHost:
 
 
 @pytest.fixture
-def item(request: pytest.FixtureRequest, host: EnvHost) -> Any:  # noqa: ARG001
+def item(host: EnvHost) -> Any:  # noqa: ARG001
     """The item under check (container, image, subdomain, collection...).
 
     Depends on ``host`` so that an environment whose items could not be read errors first.
     """
-    return request.node.callspec.params["host"][1]
+    return setup_request.current().node.callspec.params["host"][1]
 
 
 STATIC_SKIP = "--static: live services (database, cluster, registry, HTTP) are not contacted"

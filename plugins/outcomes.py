@@ -24,14 +24,23 @@ PROPERTY = "releasegate"
 ERROR = "error"
 
 
+_CONTEXT = pytest.StashKey["tuple[str, str, str | None] | None"]()
+
+
 def _context(item: pytest.Item) -> tuple[str, str, str | None] | None:
-    """(check, environment, item id) of a releasegate check, None for any other test."""
+    """(check, environment, item id) of a releasegate check, None for any other test (worked out
+    once per check: every report of it asks)."""
+    try:
+        return item.stash[_CONTEXT]
+    except KeyError:
+        pass
     callspec = getattr(item, "callspec", None)
     param = callspec.params.get("host") if callspec else None
-    if not isinstance(param, tuple) or len(param) != 3:
-        return None
-    check = getattr(item, "originalname", None) or item.name.split("[")[0]
-    return check, param[0], param[2]
+    context = None
+    if isinstance(param, tuple) and len(param) == 3:
+        context = (getattr(item, "originalname", None) or item.name.split("[")[0], param[0], param[2])
+    item.stash[_CONTEXT] = context
+    return context
 
 
 def _exception_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
@@ -58,18 +67,6 @@ def _redact_exception(call: pytest.CallInfo[None]) -> None:
     """Mask secrets in the exception itself: other plugins (allure) read it, not our report."""
     if call.excinfo is not None:
         redact_exception(call.excinfo.value)
-
-
-# trylast: innermost, so that allure's wrapper, which writes fixture errors into its
-# *-container.json (befores[].statusDetails), sees the exception already masked.
-@pytest.hookimpl(wrapper=True, trylast=True)
-def pytest_fixture_setup(fixturedef: Any, request: Any) -> Any:
-    """Mask secrets in a fixture's exception before any other plugin reads it."""
-    try:
-        return (yield)
-    except BaseException as exc:
-        redact_exception(exc)
-        raise
 
 
 _SETUP_S = pytest.StashKey[float]()
@@ -203,14 +200,15 @@ def _redact_report(report: pytest.TestReport) -> None:
         clean = redact(text)
         if clean != text:
             report.longrepr = clean
-    report.sections = [(title, redact(body)) for title, body in report.sections]
+    if report.sections:
+        report.sections = [(title, redact(body)) for title, body in report.sections]
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
     """Label allure results with environment and item when allure is on."""
-    context = _context(item)
-    if context is not None and getattr(item.config.option, "allure_report_dir", None):
+    context = _context(item) if getattr(item.config.option, "allure_report_dir", None) else None
+    if context is not None:
         import allure
 
         allure.dynamic.label("environment", context[1])

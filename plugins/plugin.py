@@ -3,6 +3,7 @@
 pytest_plugins = [
     "plugins.options",
     "plugins.params",
+    "plugins.setup_request",
     "plugins.fixtures",
     "plugins.findings",
     "plugins.verdict",

@@ -33,13 +33,42 @@ def pytest_collection(session: pytest.Session) -> None:
         pass
 
 
+def _boot_ahead(session: pytest.Session) -> None:
+    """Send the settings checks' first boots to the boot interpreter now: it boots them on another
+    core while the checks before them run. What they boot, and every outcome, is as before: the
+    checks ask as they did and get these answers (plugins.settings.boot.send_ahead)."""
+    config = session.config
+    state = loaded(config)
+    if state is None or not state.estate.settings or config.option.collectonly \
+            or hasattr(config, "workerinput") or getattr(config.option, "numprocesses", None):
+        return  # under xdist every worker collects every check but boots only its own
+    wanted: dict[tuple, tuple[str, Any, Any]] = {}
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        param = callspec.params.get("host") if callspec else None
+        if "booted" not in getattr(item, "fixturenames", ()) or not isinstance(param, tuple) \
+                or len(param) != 3 or not isinstance(param[1], tuple) or len(param[1]) != 3:
+            continue
+        entry, target, _ = param[1]
+        if target is not None:
+            wanted[(param[0], id(entry), target)] = (param[0], entry, target)
+    try:
+        from plugins.settings import boot_runs
+
+        boot_runs.boot_ahead([(state.host(env), entry, target) for env, entry, target in wanted.values()])
+    except Exception:  # noqa: BLE001 - only a head start: the checks boot as before otherwise
+        pass
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Move what collection built (modules, the estate, the items) out of the collector's reach.
+    """Send the first boots ahead (above); move what collection built (modules, the estate, the
+    items) out of the collector's reach.
 
     It lives until the end of the run; without this, every full collection while the checks run
     walks it again (and the two at the end of the session, pytest's own), which grows with the
     estate: thousands of items per environment.
     """
+    _boot_ahead(session)
     gc.freeze()
 
 

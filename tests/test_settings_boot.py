@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,22 @@ def test_stand_ins_by_annotation_then_by_name(annotation: str, name: str, first:
 def test_stand_ins_from_the_validators_own_message(message: str, expected: list[str]) -> None:
     """Schemes, prefixes, quoted literals and lengths that a validator's message names."""
     assert stand_ins.stand_ins_from_message(message) == expected
+
+
+def test_jobs_sent_ahead_are_answered_as_if_run_then() -> None:
+    jobs = [job({"SEARCH_URL": "s"}, key="a"), job({"ENABLE_AUDIT_LOG": "", "LOG_FORMAT": "xml"}, key="b")]
+    fresh = boot.run([job({"SEARCH_URL": "s"}, key="a"), job({"ENABLE_AUDIT_LOG": "", "LOG_FORMAT": "xml"}, key="b")])
+    boot.send_ahead(jobs)
+    assert sys.executable in boot._AHEAD
+    ahead = boot.run([job({"ENABLE_AUDIT_LOG": "", "LOG_FORMAT": "xml"}, key="x"), job({"SEARCH_URL": "t"}, key="y")])
+    assert not boot._AHEAD and ahead["x"] == replace(fresh["b"], key="x")
+    assert outcomes(ahead["y"])["SearchSettings"].ok  # not sent ahead: booted then
+    assert boot.run([job({"SEARCH_URL": "s"}, key="z")])["z"] == replace(fresh["a"], key="z")
+    assert not boot._READY.get(sys.executable)  # each answer is used once
+
+
+def test_jobs_that_cannot_go_ahead_are_run_as_before() -> None:
+    boot.send_ahead([job({})], python="/nonexistent/python")
+    assert "/nonexistent/python" not in boot._AHEAD
+    with pytest.raises(boot.BootError, match="does not exist"):
+        boot.run([job({})], python="/nonexistent/python")

@@ -334,3 +334,28 @@ def test_template_helpers():
     assert unknown.render(SHA) is None and unknown.unresolved == ("vars.X",)
     assert sample_tag("v*.*.*") == "v1.1.1"
     assert textwrap.dedent("x") == "x"
+
+
+@pytest.mark.parametrize("text", [
+    "on: push\njobs: {a: {runs-on: x}}\n", "a: &x {b: 1}\nc: *x\n",
+    "t: 2024-01-01\nf: 1.5\ni: 0o17\nn: ~\nb: yes\nB: true\nts: 2001-12-14t21:59:43.10-05:00\n",
+    "x: |\n  line\n   more\n\n", "- 1\n- 2\n", "k: 'q'\n\"on\": [1, 2]\n", "x: !!str 1\n", "",
+    "a: [1, {b: c}]\nd: >\n  folded\n  text\n", "1: x\n2.5: y\nnull: z\n"])
+def test_workflow_yaml_reads_as_ruamels_safe_loader(text: str) -> None:
+    from ruamel.yaml import YAML
+
+    from plugins.images.workflow_yaml import load_yaml
+
+    got = load_yaml(text, "w.yml")
+    assert got == YAML(typ="safe", pure=True).load(text)
+    assert all(type(v) in (dict, list, str, int, float, bool, type(None)) or hasattr(v, "year")
+               for v in (got.values() if isinstance(got, dict) else got or ()))
+
+
+def test_workflow_yaml_keeps_an_alias_one_object_and_names_a_duplicate_key() -> None:
+    from plugins.images.workflow_yaml import WorkflowError, load_yaml
+
+    data = load_yaml("a: &x {b: 1}\nc: *x\n", "w.yml")
+    assert type(data["a"]) is dict and data["a"] is data["c"]
+    with pytest.raises(WorkflowError, match=r"w.yml:2: not valid YAML: found duplicate key"):
+        load_yaml("a: 1\na: 2\n", "w.yml")

@@ -251,7 +251,7 @@ def settings_location(entry: Any, repo: Any, sha: str, field: str) -> Location:
     cls_name, _, name = field.partition(".")
     line = None
     try:
-        tree = ast.parse(repo.show(sha, entry.path))
+        tree = _module_tree(repo.show(sha, entry.path))
     except (SyntaxError, Exception):  # noqa: BLE001 - no line rather than no finding
         tree = None
     for node in getattr(tree, "body", []):
@@ -262,6 +262,13 @@ def settings_location(entry: Any, repo: Any, sha: str, field: str) -> Location:
                 if name and isinstance(target, ast.Name) and target.id == name:
                     line = stmt.lineno
     return Location(entry.source, entry.path, line, sha)
+
+
+@functools.lru_cache(maxsize=64)  # one settings module text, for every finding that names it
+def _module_tree(text: str) -> Any:
+    import ast
+
+    return ast.parse(text)
 
 
 def commit_location(host: Any, ref: str | None = None) -> Location:

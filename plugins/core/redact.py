@@ -15,6 +15,11 @@ from urllib.parse import unquote, urlsplit
 MASK = "***"
 _SECRETS: set[str] = set()
 _LONGEST_FIRST: tuple[str, ...] = ()  # _SECRETS, longest first: no shorter one masks part of a longer
+# redact()'s answers for short texts: every check's record repeats the same names, outcomes and
+# messages. Emptied whenever a secret is registered (the answer depends on _SECRETS).
+_MEMO: dict[str, str] = {}
+_MEMO_TEXT = 256  # texts longer than this are redacted each time (tracebacks, captured output)
+_MEMO_SIZE = 1 << 16
 # Credentials embedded in URLs (postgresql://user:pass@host): the password runs to the LAST '@'
 # before the host, so an unencoded '@' inside it leaves no tail behind.
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s\"'<>]+:)"
@@ -33,6 +38,7 @@ def register_secret(value: str | None) -> None:
     if value and len(value) >= 4 and value not in _SECRETS:
         _SECRETS.add(value)
         _LONGEST_FIRST = tuple(sorted(_SECRETS, key=len, reverse=True))
+        _MEMO.clear()
 
 
 def register_dsn(dsn: str | None) -> None:
@@ -88,6 +94,17 @@ def redact(text: str) -> str:
     """Mask every registered secret, URL password, auth header and password= pair in a text."""
     if not text:
         return text
+    if len(text) > _MEMO_TEXT:
+        return _redact(text)
+    clean = _MEMO.get(text)
+    if clean is None:
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.clear()
+        clean = _MEMO[text] = _redact(text)
+    return clean
+
+
+def _redact(text: str) -> str:
     for secret in _LONGEST_FIRST:
         if secret in text:
             text = text.replace(secret, MASK)
@@ -103,9 +120,15 @@ def redact(text: str) -> str:
     return text
 
 
-
 def redact_obj(value: object) -> object:
     """Redact every string inside a JSON-like structure."""
+    kind = type(value)  # the exact types first: a record holds little else
+    if kind is str:
+        return redact(value)  # type: ignore[arg-type]
+    if kind is dict:
+        return {k: redact_obj(v) for k, v in value.items()}  # type: ignore[attr-defined]
+    if value is None or kind is int or kind is bool or kind is float:
+        return value
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):

@@ -4,7 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import YAMLError
+
+from plugins.estate import fast_yaml
 
 
 class WorkflowError(ValueError):
@@ -12,7 +15,13 @@ class WorkflowError(ValueError):
 
 
 def load_yaml(text: str, path: str) -> Any:
-    """The YAML document in ``text``; WorkflowError naming ``path`` (and the line) if invalid."""
+    """The YAML document in ``text``; WorkflowError naming ``path`` (and the line) if invalid.
+
+    A mapping libyaml reads cleanly is built from libyaml's nodes with ruamel's YAML 1.2 meaning and
+    safe constructor (plugins.estate.fast_yaml, ~10x faster); anything else is read by ruamel."""
+    fast = fast_yaml.parse(text, SafeConstructor)
+    if fast is not None:
+        return _plain(fast, {})
     yaml = YAML(typ="safe", pure=True)
     try:
         return yaml.load(text)
@@ -20,6 +29,25 @@ def load_yaml(text: str, path: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else path
         raise WorkflowError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+
+
+def _plain(value: Any, seen: dict[int, Any]) -> Any:
+    """fast_yaml's marked mappings and sequences as the plain ones ruamel's safe loader gives
+    (an alias stays one shared object)."""
+    if not isinstance(value, (dict, list)):
+        return value
+    if id(value) in seen:
+        return seen[id(value)]
+    if isinstance(value, dict):
+        plain: dict[Any, Any] = {}
+        seen[id(value)] = plain
+        for key, item in value.items():
+            plain[key] = _plain(item, seen)
+        return plain
+    items: list[Any] = []
+    seen[id(value)] = items
+    items.extend(_plain(item, seen) for item in value)
+    return items
 
 
 def mapping(value: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -83,12 +83,21 @@ class _Server:
 
     def ask(self, request: dict, budget: float) -> dict:
         """Send one request; wait for its answer at most `budget` seconds."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.send(request)
+        return self.receive(budget)
+
+    def send(self, request: dict) -> None:
+        """Send one request without waiting for its answer."""
+        assert self.proc.stdin is not None
         try:
             self.proc.stdin.write(json.dumps(request).encode() + b"\n")
             self.proc.stdin.flush()
         except BrokenPipeError:
             raise self._failed() from None
+
+    def receive(self, budget: float) -> dict:
+        """The answer to the request sent last; wait for it at most `budget` seconds."""
+        assert self.proc.stdout is not None
         deadline = time.monotonic() + budget
         fd = self.proc.stdout.fileno()
         while b"\n" not in self.buffer:
@@ -134,6 +143,9 @@ def close_all() -> None:
     """Stop every boot interpreter this process started."""
     for server in list(_SERVERS.values()):
         server.close()
+    for _, _, scratch in _AHEAD.values():
+        scratch.cleanup()
+    _AHEAD.clear()
 
 
 def start(python: str | None = None) -> None:
@@ -142,6 +154,85 @@ def start(python: str | None = None) -> None:
     interpreter = python or sys.executable
     if interpreter not in _SERVERS:
         _SERVERS[interpreter] = _Server(interpreter)
+
+
+def _identity(job: BootJob, timeout: float) -> tuple:
+    """What a job's result depends on (its key only names it within one request)."""
+    return (job.filename, job.source, tuple(sorted(job.env.items())), job.classes, job.boot, timeout)
+
+
+def _request(jobs: list[BootJob], timeout: float, scratch: str) -> tuple[dict, float]:
+    """The request for jobs (their files written under scratch) and the time its answer may take."""
+    folders: dict[tuple[str, str], str] = {}
+    request = []
+    for job in jobs:
+        folder = folders.get((job.filename, job.source))
+        if folder is None:
+            folder = os.path.join(scratch, f"src{len(folders)}")
+            os.mkdir(folder)
+            Path(folder, job.filename).write_text(job.source)
+            folders[(job.filename, job.source)] = folder
+        items = [("class", name) for name in job.classes] + ([("boot", job.boot)] if job.boot else [])
+        request.append({"key": job.key, "dir": folder, "filename": job.filename,
+                        "module": Path(job.filename).stem, "env": dict(job.env), "items": items})
+    workers = max(1, min(len(jobs), os.cpu_count() or 1))
+    budget = (timeout + 2) * (2 + max(len(j.classes) + 1 for j in jobs)) * len(jobs) / workers + 30
+    return {"jobs": request, "timeout": timeout, "workers": workers}, budget
+
+
+def _server(interpreter: str) -> _Server:
+    """The session's interpreter, started (again) if it is not running."""
+    server = _SERVERS.get(interpreter)
+    if server is not None and server.proc.poll() is not None:
+        server.close()  # a session interpreter that went away: start a fresh one
+        server = None
+    if server is None:
+        server = _SERVERS[interpreter] = _Server(interpreter)
+    return server
+
+
+# Jobs sent ahead (send_ahead): per interpreter, the request whose answer is unread (its jobs by
+# identity, the time it may take, its scratch folder), then the results read.
+_AHEAD: dict[str, tuple[dict[tuple, str], float, tempfile.TemporaryDirectory[str]]] = {}
+_READY: dict[str, dict[tuple, BootResult]] = {}
+
+
+def send_ahead(jobs: Iterable[BootJob], python: str | None = None, timeout: float = 10.0) -> None:
+    """Send jobs now and read their answers when run() asks for the same jobs: the interpreter
+    boots them while this process does other work. Only a head start: a job that fails to go
+    ahead is run by run() as before."""
+    interpreter = python or sys.executable
+    jobs = list({_identity(j, timeout): j for j in jobs}.values())
+    if not jobs or interpreter in _AHEAD:
+        return
+    jobs = [replace(job, key=str(index)) for index, job in enumerate(jobs)]
+    scratch = tempfile.TemporaryDirectory(prefix="releasegate-boot-src-")
+    try:
+        payload, budget = _request(jobs, timeout, scratch.name)
+        _server(interpreter).send(payload)
+    except (BootError, OSError):
+        scratch.cleanup()
+        return
+    _AHEAD[interpreter] = ({_identity(j, timeout): j.key for j in jobs}, budget, scratch)
+
+
+def _settle(interpreter: str) -> None:
+    """Read the answer to the jobs sent ahead, if any (a failure leaves them to run())."""
+    ahead = _AHEAD.pop(interpreter, None)
+    if ahead is None:
+        return
+    keys, budget, scratch = ahead
+    try:
+        server = _SERVERS.get(interpreter)
+        raw = server.receive(budget) if server is not None else {}
+    except BootError:
+        raw = {}
+    finally:
+        scratch.cleanup()
+    ready = _READY.setdefault(interpreter, {})
+    for identity, key in keys.items():
+        if key in raw:
+            ready[identity] = _result(key, raw[key])
 
 
 def run(jobs: Iterable[BootJob], python: str | None = None, timeout: float = 10.0) -> dict[str, BootResult]:
@@ -153,30 +244,17 @@ def run(jobs: Iterable[BootJob], python: str | None = None, timeout: float = 10.
     if not jobs:
         return {}
     interpreter = python or sys.executable
+    _settle(interpreter)
+    ready = _READY.get(interpreter, {})
+    done = {job.key: replace(ready.pop(_identity(job, timeout)), key=job.key)
+            for job in jobs if _identity(job, timeout) in ready}
+    todo = [job for job in jobs if job.key not in done]
+    if not todo:
+        return done
     with tempfile.TemporaryDirectory(prefix="releasegate-boot-src-") as scratch:
-        folders: dict[tuple[str, str], str] = {}
-        request = []
-        for job in jobs:
-            folder = folders.get((job.filename, job.source))
-            if folder is None:
-                folder = os.path.join(scratch, f"src{len(folders)}")
-                os.mkdir(folder)
-                Path(folder, job.filename).write_text(job.source)
-                folders[(job.filename, job.source)] = folder
-            items = [("class", name) for name in job.classes] + ([("boot", job.boot)] if job.boot else [])
-            request.append({"key": job.key, "dir": folder, "filename": job.filename,
-                            "module": Path(job.filename).stem, "env": dict(job.env), "items": items})
-        workers = max(1, min(len(jobs), os.cpu_count() or 1))
-        budget = (timeout + 2) * (2 + max(len(j.classes) + 1 for j in jobs)) * len(jobs) / workers + 30
-        payload = {"jobs": request, "timeout": timeout, "workers": workers}
-        server = _SERVERS.get(interpreter)
-        if server is not None and server.proc.poll() is not None:
-            server.close()  # a session interpreter that went away: start a fresh one
-            server = None
-        if server is None:
-            server = _SERVERS[interpreter] = _Server(interpreter)
-        raw = server.ask(payload, budget)
-    return {key: _result(key, value) for key, value in raw.items()}
+        payload, budget = _request(todo, timeout, scratch)
+        raw = _server(interpreter).ask(payload, budget)
+    return {**done, **{key: _result(key, value) for key, value in raw.items()}}
 
 
 def _outcome(raw: dict) -> Outcome:

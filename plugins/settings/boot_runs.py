@@ -12,7 +12,7 @@ from plugins.estate import SettingsEntry
 from plugins.settings import boot
 from plugins.settings.containers import gitops_sha, settings_containers
 from plugins.settings.kubelet_env import ContainerEnv
-from plugins.settings.memo import entry_key, memo
+from plugins.settings.memo import MEMO, entry_key, memo
 from plugins.settings.stand_ins import StandIns, boot_env
 from plugins.settings.targets import Target, model
 
@@ -54,10 +54,8 @@ def boot_results(host: Any, entry: SettingsEntry, target: Target,
     return memo(key, lambda: _boot_results(host, entry, target, settings_containers(host, entry, gitops_ref)))
 
 
-def _boot_results(host: Any, entry: SettingsEntry, target: Target,
-                  envs: list[tuple[str, ContainerEnv]]) -> dict[str, boot.BootResult]:
-    """Boot each distinct environment; a stand-in a validator rejects is replaced by the next
-    plausible one and the boot repeated, so a warning means no stand-in fits."""
+def _first_round(host: Any, entry: SettingsEntry, target: Target, envs: list[tuple[str, ContainerEnv]]) -> tuple:
+    """(settings text, model, classes, {environment key: (environment, item ids)}, {key: its stand-ins})."""
     text, m = model(host, entry, target.sha)
     classes = tuple(c.name for c in m.classes)
     groups: dict[tuple, tuple[ContainerEnv, list[str]]] = {}
@@ -65,11 +63,44 @@ def _boot_results(host: Any, entry: SettingsEntry, target: Target,
         values = boot_env(env, m)
         key = tuple(sorted((n, v) for n, v in values.items() if m.may_read(n)))
         groups.setdefault(key, (env, []))[1].append(item_id)
-    pending = {key: StandIns.of(env, m) for key, (env, _) in groups.items()}
+    return text, m, classes, groups, {key: StandIns.of(env, m) for key, (env, _) in groups.items()}
+
+
+def _jobs(entry: SettingsEntry, text: str, classes: tuple[str, ...],
+          pending: dict[tuple, StandIns]) -> dict[tuple, boot.BootJob]:
+    return {key: boot.BootJob(str(i), text, PurePosixPath(entry.path).name, stand.values(), classes, entry.boot)
+            for i, (key, stand) in enumerate(pending.items())}
+
+
+def boot_ahead(wanted: list[tuple[Any, SettingsEntry, Target]]) -> None:
+    """Send the first boots of these (environment, entry, target) triples to the boot interpreter
+    now, so that it works while other checks run (boot.send_ahead); what they boot is asked
+    again, and answered from that, when the checks need it. An environment whose boots cannot be
+    worked out here is left to its checks."""
+    by_run: dict[tuple[str | None, float], list[boot.BootJob]] = {}
+    for host, entry, target in wanted:
+        python = interpreter(host, entry)
+        try:
+            if ("boot", host.shared, host.name, entry_key(entry), target, gitops_sha(host)) in MEMO:
+                continue
+            text, _, classes, _, pending = _first_round(host, entry, target, settings_containers(host, entry))
+        except Exception:  # noqa: BLE001 - only a head start: the check raises it as before
+            continue
+        by_run.setdefault((python, host.timeout_s), []).extend(
+            job for job in _jobs(entry, text, classes, pending).values()
+            if _boot_key(python, job) not in _BOOTED)
+    for (python, timeout), jobs in by_run.items():
+        boot.send_ahead(jobs, python, timeout)
+
+
+def _boot_results(host: Any, entry: SettingsEntry, target: Target,
+                  envs: list[tuple[str, ContainerEnv]]) -> dict[str, boot.BootResult]:
+    """Boot each distinct environment; a stand-in a validator rejects is replaced by the next
+    plausible one and the boot repeated, so a warning means no stand-in fits."""
+    text, m, classes, groups, pending = _first_round(host, entry, target, envs)
     results: dict[tuple, boot.BootResult] = {}
     for _ in range(_ROUNDS):
-        jobs = {key: boot.BootJob(str(i), text, PurePosixPath(entry.path).name, stand.values(), classes, entry.boot)
-                for i, (key, stand) in enumerate(pending.items())}
+        jobs = _jobs(entry, text, classes, pending)
         booted = _boot_batch(interpreter(host, entry), host.timeout_s, list(jobs.values()))
         for key, job in jobs.items():
             results[key] = replace(booted[job.key], tried=pending[key].tried())
