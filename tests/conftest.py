@@ -12,6 +12,27 @@ from examples.materialize import materialize
 
 pytest_plugins = ["pytester"]
 
+
+def _load_every_plugin_module() -> None:
+    """Import all of plugins/ once, in this process, before any test runs.
+
+    pytester's in-process runs drop the modules a run imported when it ends, but a package keeps
+    its submodule as an attribute: a later run's ``from plugins.images import host_registry``
+    then finds the old module, whose RegistryUnreachable is not the class that the re-imported
+    registry client raises, and an error meant as one line showed as a traceback (only when
+    tests/test_images.py ran on its own). Loaded here, nothing of ours is imported inside a run.
+    """
+    import importlib
+    import pkgutil
+
+    import plugins
+
+    for module in pkgutil.walk_packages(plugins.__path__, "plugins."):
+        importlib.import_module(module.name)
+
+
+_load_every_plugin_module()
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_SNAPSHOT = ROOT.parent / "shared" / "fixtures" / "directus-snapshot"
 
