@@ -96,26 +96,28 @@ def requirement_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
     return requirements.requirement_items(host.estate.database_requirements)
 
 
-_LIVE: weakref.WeakKeyDictionary[Any, catalog.LiveSchema] = weakref.WeakKeyDictionary()
+# session (Estatewide) -> {database key (DSN, timeout): its live schema}
+_LIVE: weakref.WeakKeyDictionary[Any, dict[Any, catalog.LiveSchema]] = weakref.WeakKeyDictionary()
 
 
 @pytest.fixture
 def live(host: EnvHost, db: Any) -> catalog.LiveSchema:
-    """The environment's live schema, read once per environment (a handful of catalog queries;
-    not again when its connection is reopened); a failed read (statement timeout, permissions)
-    is an ERROR naming the environment."""
+    """The environment's live schema, read once per database (a handful of catalog queries;
+    not again for another environment on the same DSN, nor when its connection is reopened); a
+    failed read (statement timeout, permissions) is an ERROR naming the environment."""
     import psycopg  # loaded by the db fixture; not at collection, where no database is needed
 
     from plugins.schema import database
 
-    if host not in _LIVE:
+    schemas = _LIVE.setdefault(host.shared, {})
+    if db.key not in schemas:
         try:
-            _LIVE[host] = catalog.read(db)
+            schemas[db.key] = catalog.read(db)
         except psycopg.Error as exc:
             db.rollback()
             raise SourceError(f"{host.name}: reading the database schema failed: "
                               f"{database.error_line(exc, host.timeout_s)}") from None
-    return _LIVE[host]
+    return schemas[db.key]
 
 
 _CANDIDATE: weakref.WeakKeyDictionary[Any, tuple[str, list]] = weakref.WeakKeyDictionary()
@@ -135,6 +137,23 @@ def candidate_findings(host: EnvHost, db: Any, live: catalog.LiveSchema) -> tupl
     return _CANDIDATE[host]
 
 
+# session (Estatewide) -> {(id of live schema, id of snapshot, collection, pending):
+#                           (live schema, snapshot, findings)}: both held, so no id is reused
+_COMPARED: weakref.WeakKeyDictionary[Any, dict[tuple, tuple]] = weakref.WeakKeyDictionary()
+
+
+def compared(host: EnvHost, snap: Snapshot, live: catalog.LiveSchema, name: str,
+             pending: frozenset) -> list[comparison.Finding]:
+    """The findings of one collection, compared once per snapshot and database: the
+    environments that run the same snapshot on the same database compare the same inputs."""
+    memo = _COMPARED.setdefault(host.shared, {})
+    key = (id(live), id(snap), name, pending)
+    if key not in memo:
+        memo[key] = (live, snap, comparison.compare_collection(snap, live, name, pending))
+    return list(memo[key][2])
+
+
+@functools.lru_cache(maxsize=16)
 def is_prerelease(markexpr: str | None) -> bool:
     """Whether `-m markexpr` selects the prerelease checks and neither smoke nor drift ones
     (evaluated with pytest's own mark-expression grammar)."""
@@ -162,7 +181,7 @@ def test_schema_matches_database(host: EnvHost, item: Any, db: Any, live: Any, g
                                  request: pytest.FixtureRequest) -> None:
     """The snapshot the environment runs describes its database, and a re-push would succeed."""
     name, snap, pending = item
-    found = comparison.compare_collection(snap, live, name, pending)
+    found = compared(host, snap, live, name, pending)
     if is_prerelease(request.config.option.markexpr) and any(
             f.severity == comparison.BLOCKER for f in found):
         label, candidate = candidate_findings(host, db, live)
@@ -176,7 +195,7 @@ def test_schema_matches_database(host: EnvHost, item: Any, db: Any, live: Any, g
 def test_schema_candidate_push(host: EnvHost, item: Any, live: Any, gate: Gate) -> None:
     """Pushing the candidate's snapshot to this database would succeed and leave no drift."""
     name, snap, pending = item
-    _report(gate, comparison.compare_collection(snap, live, name, pending))
+    _report(gate, compared(host, snap, live, name, pending))
 
 
 @pytest.mark.prerelease

@@ -48,6 +48,7 @@ class Estatewide:
         self.estate, self.settings = estate, settings
         register_urls(getattr(estate, "raw", None))  # user info in any URL of the file
         self._hosts: dict[str, EnvHost] = {}
+        self._clients: dict[Any, Any] = {}
         self.repos = {name: GitRepo(src.path, name) for name, src in estate.sources.items()}
 
     def host(self, name: str) -> EnvHost:
@@ -65,10 +66,29 @@ class Estatewide:
         app = self.estate.app_source()
         return self.settings.candidate or self.ref(app)
 
+    def client(self, key: Any, build: Callable[[], Any]) -> Any:
+        """The one client for key (its settings, all of them) that every environment of the
+        session shares: answers of a registry or cluster do not depend on who asks. Built on
+        first use (a failure is not kept: each environment's part keeps its own) and closed with
+        the session, not by one environment's close."""
+        if key not in self._clients:
+            self._clients[key] = build()
+        return self._clients[key]
+
+    def shares(self, value: Any) -> bool:
+        """Whether value is one of the session's shared clients."""
+        return any(value is c for c in self._clients.values())
+
     def close(self) -> None:
-        """Close every part every host opened."""
+        """Close every part every host opened, then the shared clients."""
         for host in self._hosts.values():
             host.close()
+        for client in self._clients.values():
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - closing must never hide the run's outcome
+                pass
+        self._clients.clear()
 
 
 class EnvHost:
@@ -152,8 +172,9 @@ class EnvHost:
     # live parts (each module owns its client; a missing setting skips, a dead service errors) --
     @property
     def db(self) -> Any:
-        """A read-only psycopg connection with a statement timeout (reopened when the bound on
-        open connections closed it since: plugins/schema/database.py)."""
+        """A read-only psycopg connection with a statement timeout, shared by the environments
+        on the same DSN (reopened when the bound on open connections closed it since:
+        plugins/schema/database.py)."""
         from plugins.schema.configured import skip_unless_configured
 
         skip_unless_configured(self)  # before psycopg's import, which a skip does not need
@@ -163,7 +184,7 @@ class EnvHost:
         if database.reopen_needed(conn):
             del self._parts["_db"]
             conn = self._db
-        database.used(conn)
+        database.used(conn, self.name)
         return conn
 
     @part
@@ -196,8 +217,9 @@ class EnvHost:
 
     def close(self) -> None:
         """Close every live part this host opened."""
+        shares = getattr(self.shared, "shares", lambda value: False)  # a stand-in session
         for ok, value in self._parts.values():
-            close = getattr(value, "close", None) if ok else None
+            close = getattr(value, "close", None) if ok and not shares(value) else None
             if callable(close):
                 try:
                     close()

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 
 def connect(host: Handle) -> RegistryClient:
-    """The registry client of an environment (closed by host.close()).
+    """The registry client of an environment: one per session for the same settings, shared by
+    its environments (each reference asked once per run, not once per environment; closed with
+    the session), else the environment's own (closed by host.close()).
 
     Skips when every configured mirror names an unset variable, or the CA file or docker config
     does; an unreachable registry is reported per reference by the checks."""
@@ -31,17 +33,25 @@ def connect(host: Handle) -> RegistryClient:
     # httpx and the registry client (~0.2 s of imports) only once a registry is configured
     from plugins.images.registry import DEFAULT_CONCURRENCY, RegistryClient
 
-    client = RegistryClient(mirrors=mirrors,
-                            ca_file=str(registries.ca_file) if registries.ca_file else None,
-                            platform=registries.platform or None, skip=tuple(registries.skip),
-                            timeout_s=host.timeout_s,
-                            docker_config=str(docker_config) if docker_config else None,
-                            concurrency=getattr(registries, "concurrency", DEFAULT_CONCURRENCY))
+    settings = dict(mirrors=mirrors,
+                    ca_file=str(registries.ca_file) if registries.ca_file else None,
+                    platform=registries.platform or None, skip=tuple(registries.skip),
+                    timeout_s=host.timeout_s,
+                    docker_config=str(docker_config) if docker_config else None,
+                    concurrency=getattr(registries, "concurrency", DEFAULT_CONCURRENCY))
+    session = getattr(host, "shared", None)
+    shared = callable(getattr(session, "client", None))
+    if shared:
+        key = ("registry", repr(sorted(settings.items())))
+        client = session.client(key, lambda: RegistryClient(**settings))
+    else:
+        client = RegistryClient(**settings)
     for registry in chart_registries(host, client):
         try:
-            client.ping(registry)
+            client.ping(registry)  # remembered by the client: a shared one pings once
         except RegistryUnreachable as exc:
-            client.close()
+            if not shared:
+                client.close()
             raise Unreachable(host.name, exc.endpoint, exc.reason) from None
     return client
 

@@ -1,5 +1,10 @@
-"""A psycopg 3 connection per environment: read-only transaction, statement timeout, DSN from a
+"""A psycopg 3 connection per database: read-only transaction, statement timeout, DSN from a
 variable, and the first failure of the database kept for the session.
+
+Environments whose variables hold the same DSN share one connection (estates point several
+environments at one database, the benchmark's hundreds at one per environment kind): opening it
+once, not once per environment and check function. Whoever uses it names the environment in
+its messages; a failure of that database is the failure of every environment on it.
 
 A database that is down, too slow, locked (statement timeout) or lost mid-run fails the first
 query that meets it; every later query of any check raises the same Unreachable at once, naming
@@ -7,11 +12,11 @@ the environment, the endpoint (as libpq reads the DSN) and the cause, instead of
 more timeout per check or raising raw psycopg tracebacks.
 
 At most MAX_OPEN connections are open at once in one process: a run over hundreds of
-environments against one shared server would otherwise hold one connection slot per environment
-for the whole session and exhaust the server's max_connections (every later environment an
-ERROR "too many clients"). Opening one more closes the least recently used healthy connection;
-its environment reopens on its next check (plugins/core/host.py). A failed connection is closed
-too but keeps its failure, so its environment is not retried.
+databases on one shared server would otherwise hold one connection slot per database for the
+whole session and exhaust the server's max_connections (every later environment an ERROR "too
+many clients"). Opening one more closes the least recently used connection; its environments
+reopen it on their next check (plugins/core/host.py). A failed connection keeps its failure, so
+its environments are not retried.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ LOST = (psycopg.OperationalError, psycopg.InterfaceError)
 # connection would do; a few spare keep an environment whose checks interleave with another's
 # from reconnecting at every switch.
 MAX_OPEN = 8
-_OPEN: OrderedDict[int, GuardedConnection] = OrderedDict()  # least recently used first
+# (DSN, statement timeout) -> its open connection, least recently used first
+_OPEN: OrderedDict[tuple[str, float], GuardedConnection] = OrderedDict()
 
 
 def endpoint_of(dsn: str) -> str:
@@ -92,15 +98,24 @@ class GuardedCursor(psycopg.Cursor):
 class GuardedConnection(psycopg.Connection):
     """A read-only connection that remembers the first failure of its database."""
 
-    env = endpoint = ""
+    env = endpoint = ""  # env: the environment using it now (connect() and used() set it)
     timeout_s = 0.0
+    key: tuple[str, float] = ("", 0.0)
     failure: Exception | None = None
-    evicted = False  # closed by the bound on open connections, to be reopened on demand
+    evicted = False  # closed by the suite (the bound, a host's close), to be reopened on demand
 
     def check(self) -> None:
         """Raise the remembered failure, if the database has failed in this session."""
         if self.failure is not None:
-            raise self.failure.with_traceback(None)
+            raise self._named(self.failure)
+
+    def _named(self, failure: Exception) -> Exception:
+        """The database's failure as the environment using it now sees it."""
+        from plugins.core.handle import Unreachable
+
+        if isinstance(failure, Unreachable) and failure.env != self.env:
+            return Unreachable(self.env, failure.endpoint, failure.reason, failure.state)
+        return failure.with_traceback(None)
 
     def failed(self, exc: Exception) -> Exception:
         """Remember exc as the database's failure (the first one wins) and return it."""
@@ -112,11 +127,13 @@ class GuardedConnection(psycopg.Connection):
             state = "failed" if isinstance(exc, psycopg.errors.QueryCanceled) else "unreachable"
             self.failure = Unreachable(self.env, self.endpoint, error_line(exc, self.timeout_s),
                                        state)
-        return self.failure
+        return self._named(self.failure)
 
     def close(self) -> None:
         """Close, and stop counting against the bound on open connections."""
-        _OPEN.pop(id(self), None)
+        if _OPEN.get(self.key) is self:
+            del _OPEN[self.key]
+        self.evicted = True
         super().close()
 
     def rollback(self) -> None:
@@ -128,7 +145,8 @@ class GuardedConnection(psycopg.Connection):
 
 
 def connect(host: Handle) -> GuardedConnection:
-    """Open the environment's database read-only, or skip / raise Unreachable saying why."""
+    """The environment's database, read-only: the connection open to its DSN, else a new one;
+    or skip / raise Unreachable saying why."""
     from plugins.core.handle import Unreachable
 
     skip_unless_configured(host)
@@ -141,6 +159,11 @@ def connect(host: Handle) -> GuardedConnection:
                           "in its user info, so libpq would take part of the password for the "
                           "host name: percent-encode it as %40")
     timeout = host.timeout_s
+    key = (dsn, float(timeout))
+    shared = _OPEN.get(key)
+    if shared is not None:
+        used(shared, host.name)
+        return shared
     _make_room()
     try:
         conn = GuardedConnection.connect(
@@ -150,22 +173,24 @@ def connect(host: Handle) -> GuardedConnection:
             application_name="releasegate", cursor_factory=GuardedCursor)
     except psycopg.Error as exc:
         raise Unreachable(host.name, endpoint, error_line(exc, timeout)) from None
-    conn.env, conn.endpoint, conn.timeout_s = host.name, endpoint, timeout
+    conn.env, conn.endpoint, conn.timeout_s, conn.key = host.name, endpoint, timeout, key
     # Belt and braces: the session default above plus an explicit read-only transaction.
     conn.read_only = True
-    _OPEN[id(conn)] = conn
+    _OPEN[key] = conn
     return conn
 
 
 def reopen_needed(conn: GuardedConnection) -> bool:
-    """Whether the bound closed this healthy connection, so its environment must reopen it."""
+    """Whether the suite closed this healthy connection since (the bound, or another
+    environment's close), so its environment must reopen it."""
     return conn.evicted and conn.failure is None
 
 
-def used(conn: GuardedConnection) -> None:
-    """Mark conn as the most recently used open connection."""
-    if id(conn) in _OPEN:
-        _OPEN.move_to_end(id(conn))
+def used(conn: GuardedConnection, env: str) -> None:
+    """Mark conn as the most recently used open connection, used by environment env."""
+    conn.env = env
+    if _OPEN.get(conn.key) is conn:
+        _OPEN.move_to_end(conn.key)
 
 
 def open_count() -> int:
@@ -177,7 +202,6 @@ def _make_room() -> None:
     """Close least recently used connections until one more fits within MAX_OPEN."""
     while len(_OPEN) >= MAX_OPEN:
         _, oldest = _OPEN.popitem(last=False)
-        oldest.evicted = True
         try:
             oldest.close()
         except Exception:  # noqa: BLE001 - a broken connection is as closed as it gets
