@@ -1,5 +1,6 @@
-"""The bound on open database connections, against a real Postgres: many environments on one
-server never hold more than MAX_OPEN connections, a closed one reopens on its next check, and a
+"""The bound on open database connections, against a real Postgres: many databases on one
+server never hold more than MAX_OPEN connections, a closed one reopens on its next check, the
+environments on one DSN share one connection (and its failure, each naming itself), and a
 server that refuses is an ERROR naming the environment and the endpoint."""
 
 from __future__ import annotations
@@ -49,11 +50,13 @@ def server_connections(dsn: str) -> int:
                              "AND application_name = 'releasegate'", (dbname,)).fetchone()[0]
 
 
-def test_many_environments_hold_at_most_the_bound_and_reopen_on_demand(
+def test_many_databases_hold_at_most_the_bound_and_reopen_on_demand(
         dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RG_TEST_BOUND_DSN", dsn)
     monkeypatch.setattr(database, "MAX_OPEN", 3)
-    envs = hosts(10, "RG_TEST_BOUND_DSN")
+    envs = []
+    for i in range(10):  # ten DSNs (the same database, told apart by a parameter)
+        monkeypatch.setenv(f"RG_TEST_BOUND_DSN_{i}", f"{dsn}?fallback_application_name=b{i}")
+        envs += hosts(1, f"RG_TEST_BOUND_DSN_{i}")
     try:
         for _ in range(2):  # every environment twice: each check after the first reopens
             for host in envs:
@@ -64,6 +67,29 @@ def test_many_environments_hold_at_most_the_bound_and_reopen_on_demand(
         assert not first.closed
         assert first.execute("SHOW transaction_read_only").fetchone() == ("on",)
         assert first.execute("SHOW statement_timeout").fetchone() == ("2s",)
+    finally:
+        for host in envs:
+            host.close()
+    assert database.open_count() == 0
+    assert server_connections(dsn) == 0
+
+
+def test_environments_on_one_dsn_share_one_connection_and_its_failure(
+        dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RG_TEST_BOUND_DSN", dsn)
+    envs = hosts(5, "RG_TEST_BOUND_DSN")
+    try:
+        conns = [host.db for host in envs]
+        assert all(conn is conns[0] for conn in conns)
+        assert conns[0].execute("SELECT 1").fetchone() == (1,)
+        assert server_connections(dsn) == 1 and database.open_count() == 1
+        with pytest.raises(Unreachable) as first:  # env1 meets the statement timeout
+            envs[1].db.execute("SELECT pg_sleep(5)")
+        assert str(first.value).startswith("env1: database ")
+        assert "exceeded the 2 s statement timeout" in str(first.value)
+        with pytest.raises(Unreachable) as later:  # the same database: env3 fails at once
+            envs[3].db.check()
+        assert later.value.args[0] == str(first.value).replace("env1: ", "env3: ", 1)
     finally:
         for host in envs:
             host.close()

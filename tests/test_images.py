@@ -229,3 +229,51 @@ def test_registry_keys_in_the_environments_file(pytester, demo_repos, with_regis
     result, _ = run(pytester, env_file, "--env=testing", "-k", "image_present")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "registries.concurrency: expected a whole number" in result.stderr.str()
+
+
+# ---------------------------------------------------------------------------------------------
+# One registry client per session (environments with the same settings share it)
+
+
+def session_hosts(env_file: Path) -> tuple:
+    from plugins.core.host import Estatewide
+    from plugins.options import Settings
+
+    shared = Estatewide(load(env_file), Settings(environments_path=env_file, env_names=None))
+    return shared, shared.host("testing"), shared.host("echo-next")
+
+
+def test_environments_share_one_registry_client_closed_with_the_session(demo_env_file,
+                                                                         with_registry):
+    shared, testing, staging = session_hosts(demo_env_file)
+    try:
+        client = testing.registry
+        assert staging.registry is client
+        ref = "registry.demo.test/app/api:v1.4.1"
+        before = client.requests
+        assert client.check(ref) == client.check(ref)  # asked once for both environments
+        assert client.requests - before <= 2
+        testing.close()  # one environment's close leaves the shared client open
+        assert staging.registry.check(ref).status == client.check(ref).status
+        assert not client._http.is_closed
+    finally:
+        shared.close()
+    assert client._http.is_closed
+
+
+def test_a_shared_registry_that_is_down_errors_naming_each_environment(demo_env_file,
+                                                                       with_registry, monkeypatch):
+    from plugins.core.handle import Unreachable
+
+    port = service.free_port()
+    monkeypatch.setenv(service.DEMO_REGISTRY_VAR, f"https://127.0.0.1:{port}")
+    shared, testing, staging = session_hosts(demo_env_file)
+    try:
+        with pytest.raises(Unreachable) as first:
+            testing.registry
+        with pytest.raises(Unreachable) as second:  # remembered: not asked again
+            staging.registry
+        assert str(first.value).startswith(f"testing: https://127.0.0.1:{port} unreachable: ")
+        assert str(second.value) == str(first.value).replace("testing: ", "echo-next: ", 1)
+    finally:
+        shared.close()
