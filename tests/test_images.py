@@ -260,3 +260,20 @@ def test_environments_share_one_registry_client_closed_with_the_session(demo_env
         shared.close()
     assert client._http.is_closed
 
+
+def test_a_shared_registry_that_is_down_errors_naming_each_environment(demo_env_file,
+                                                                       with_registry, monkeypatch):
+    from plugins.core.handle import Unreachable
+
+    port = service.free_port()
+    monkeypatch.setenv(service.DEMO_REGISTRY_VAR, f"https://127.0.0.1:{port}")
+    shared, testing, staging = session_hosts(demo_env_file)
+    try:
+        with pytest.raises(Unreachable) as first:
+            testing.registry
+        with pytest.raises(Unreachable) as second:  # remembered: not asked again
+            staging.registry
+        assert str(first.value).startswith(f"testing: https://127.0.0.1:{port} unreachable: ")
+        assert str(second.value) == str(first.value).replace("testing: ", "echo-next: ", 1)
+    finally:
+        shared.close()
