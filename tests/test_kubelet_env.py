@@ -165,6 +165,24 @@ def test_service_links_unless_enable_service_links_is_false() -> None:
     assert off.values() == MASTER
 
 
+
+def test_a_namespace_links_are_worked_out_once_and_the_same_for_every_container() -> None:
+    """envvars.go FromServices depends only on the namespace's Services: two containers of one
+    namespace get the same link variables (each with its own definitions on top, its own wins),
+    and they are worked out once per namespace, not once per container."""
+    service = {"kind": "Service", "metadata": {"name": "db", "namespace": "ns"},
+               "spec": {"clusterIP": "10.96.7.7", "ports": [{"port": 5432}]}}
+    deployments = [{"kind": "Deployment", "metadata": {"name": n, "namespace": "ns"}, "spec": {"template": {
+        "spec": {"containers": [{"name": n, "image": "x", "env": env}]}}}}
+        for n, env in (("a", []), ("b", [{"name": "DB_SERVICE_HOST", "value": "mine"}]))]
+    objs = container_env.objects([service, *deployments], sealed.SecretIndex(()))
+    a, b = container_env.environments(workloads(deployments), objs)
+    assert a.values()["DB_SERVICE_HOST"] == "10.96.7.7" and b.values()["DB_SERVICE_HOST"] == "mine"
+    assert {k: v for k, v in a.values().items() if k != "DB_SERVICE_HOST"} == \
+        {k: v for k, v in b.values().items() if k != "DB_SERVICE_HOST"}
+    assert list(objs.links) == ["ns"]
+    assert objs.links["ns"]["DB_SERVICE_HOST"].value == "10.96.7.7"  # the shared map is not changed
+
 def test_downward_api_field_refs() -> None:
     """kubelet_pods.go podFieldSelectorRuntimeValue and fieldpath.ExtractFieldPathAsString: namespace,
     labels, annotations and the service account come from the pod spec (known); the pod name, uid,

@@ -83,6 +83,16 @@ class Objects:
     config_maps: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     secrets: SecretIndex = field(default_factory=lambda: SecretIndex(()))
     services: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # namespace -> specs
+    # namespace -> its service-link variables, worked out for its first container: every
+    # container of a namespace gets the same ones (hundreds of containers at scale)
+    links: dict[str, dict[str, EnvVar]] = field(default_factory=dict, repr=False, compare=False)
+
+
+def namespace_links(objs: Objects, namespace: str) -> dict[str, EnvVar]:
+    """The service-link variables of a namespace (shared: read, never change, the result)."""
+    if namespace not in objs.links:
+        objs.links[namespace] = _service_links(objs.services.get(namespace, []))
+    return objs.links[namespace]
 
 
 def objects(manifests: Iterable[dict[str, Any]], secrets: SecretIndex) -> Objects:
@@ -109,7 +119,7 @@ def container_env(workload: Workload, container: Container, objs: Objects) -> Co
     """
     ns = workload.namespace
     links = workload.pod_spec.get("enableServiceLinks", True) is not False
-    service = _service_links(objs.services.get(ns, []) if links else [])
+    service = namespace_links(objs, ns) if links else _service_links([])
     env: dict[str, EnvVar] = {}
     needs: list[SecretNeed] = []
     problems: list[str] = []
