@@ -18,7 +18,7 @@ from plugins.core.handle import Unreachable
 from plugins.core.redact import redact, redact_exception, redact_obj
 from plugins.findings import BLOCKER, GATE, Finding, Gate, apply_waivers
 from plugins.fixtures import ONE_LINE_ERRORS
-from plugins.params import shared
+from plugins.params import check_param, shared
 
 PROPERTY = "releasegate"
 ERROR = "error"
@@ -34,10 +34,9 @@ def _context(item: pytest.Item) -> tuple[str, str, str | None] | None:
         return item.stash[_CONTEXT]
     except KeyError:
         pass
-    callspec = getattr(item, "callspec", None)
-    param = callspec.params.get("host") if callspec else None
+    param = check_param(item)
     context = None
-    if isinstance(param, tuple) and len(param) == 3:
+    if param is not None:
         context = (getattr(item, "originalname", None) or item.name.split("[")[0], param[0], param[2])
     item.stash[_CONTEXT] = context
     return context
@@ -185,7 +184,8 @@ def _outcome(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
 def _locate(host: Any, check: str, item_id: str | None, item: pytest.Item, found: Gate) -> None:
     """Give every finding the place to change; a location that cannot be worked out is left
     out rather than turning the finding into an error."""
-    value = item.callspec.params["host"][1] if hasattr(item, "callspec") else None
+    param = check_param(item)
+    value = param[1] if param is not None else None
     for finding in found.findings:
         if finding.location is None:
             try:

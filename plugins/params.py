@@ -162,6 +162,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         config.stash[_SHARED].close()
 
 
+def check_param(item: pytest.Item) -> tuple[str, Any, str | None] | None:
+    """The (environment, item, item id) a releasegate check was parametrized with (below), None
+    for any other test."""
+    callspec = getattr(item, "callspec", None)
+    param = callspec.params.get("host") if callspec else None
+    return param if isinstance(param, tuple) and len(param) == 3 else None
+
+
 def _item_id(pair: tuple[str, Any]) -> str:
     return str(pair[0])
 
@@ -172,9 +180,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: not getattr(getattr(item, "function", None), _FIRST, False))
     keep, drop = [], []
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        param = callspec.params.get("host") if callspec else None
-        (drop if isinstance(param, tuple) and param[1] is NOT_APPLICABLE else keep).append(item)
+        param = check_param(item)
+        (drop if param is not None and param[1] is NOT_APPLICABLE else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -9,7 +9,7 @@ from typing import Any, Generator
 
 import pytest
 
-from plugins.params import loaded
+from plugins.params import check_param, loaded
 
 
 def pytest_collection(session: pytest.Session) -> None:
@@ -44,10 +44,9 @@ def _boot_ahead(session: pytest.Session) -> None:
         return  # under xdist every worker collects every check but boots only its own
     wanted: dict[tuple, tuple[str, Any, Any]] = {}
     for item in session.items:
-        callspec = getattr(item, "callspec", None)
-        param = callspec.params.get("host") if callspec else None
-        if "booted" not in getattr(item, "fixturenames", ()) or not isinstance(param, tuple) \
-                or len(param) != 3 or not isinstance(param[1], tuple) or len(param[1]) != 3:
+        param = check_param(item)
+        if "booted" not in getattr(item, "fixturenames", ()) or param is None \
+                or not isinstance(param[1], tuple) or len(param[1]) != 3:
             continue
         entry, target, _ = param[1]
         if target is not None:

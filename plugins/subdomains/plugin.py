@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import pytest
 
-from plugins.params import ENV_MARKS
+from plugins.params import ENV_MARKS, check_param
 from plugins.subdomains.probe import SessionProbe, Target
 from plugins.subdomains.webclient import HttpClient
 
@@ -23,19 +23,13 @@ def marked_where(applies: Callable[[Any], bool], *marks: Any) -> Callable[[Any],
     return decorate
 
 
-def _param(item: pytest.Item) -> tuple | None:
-    callspec = getattr(item, "callspec", None)
-    value = callspec.params.get("host") if callspec else None
-    return value if isinstance(value, tuple) and len(value) == 3 else None
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Apply marked_where() marks before -m selects items."""
     from plugins.params import shared
 
     for item in items:
-        rules, param = getattr(getattr(item, "function", None), ENV_MARKS, ()), _param(item)
+        rules, param = getattr(getattr(item, "function", None), ENV_MARKS, ()), check_param(item)
         if not rules or param is None:
             continue
         env = shared(config).estate.environments.get(param[0])
@@ -47,7 +41,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Remember the endpoints of the selected items: the first probe fetches them all at once."""
-    session.config.stash[_TARGETS] = [p[1] for p in map(_param, session.items)
+    session.config.stash[_TARGETS] = [p[1] for p in map(check_param, session.items)
                                       if p is not None and isinstance(p[1], Target)]
 
 
