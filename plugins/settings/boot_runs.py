@@ -50,8 +50,12 @@ def boot_results(host: Any, entry: SettingsEntry, target: Target,
     or the code names it) share one boot, run with the first such container's whole environment.
     Raises boot.BootError when the boot interpreter cannot run.
     """
-    key = ("boot", host.shared, host.name, entry_key(entry), target, gitops_sha(host, gitops_ref))
-    return memo(key, lambda: _boot_results(host, entry, target, settings_containers(host, entry, gitops_ref)))
+    return memo(_memo_key(host, entry, target, gitops_ref),
+                lambda: _boot_results(host, entry, target, settings_containers(host, entry, gitops_ref)))
+
+
+def _memo_key(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str | None = None) -> tuple:
+    return ("boot", host.shared, host.name, entry_key(entry), target, gitops_sha(host, gitops_ref))
 
 
 def _first_round(host: Any, entry: SettingsEntry, target: Target, envs: list[tuple[str, ContainerEnv]]) -> tuple:
@@ -81,7 +85,7 @@ def boot_ahead(wanted: list[tuple[Any, SettingsEntry, Target]]) -> None:
     for host, entry, target in wanted:
         python = interpreter(host, entry)
         try:
-            if ("boot", host.shared, host.name, entry_key(entry), target, gitops_sha(host)) in MEMO:
+            if _memo_key(host, entry, target) in MEMO:
                 continue
             text, _, classes, _, pending = _first_round(host, entry, target, settings_containers(host, entry))
         except Exception:  # noqa: BLE001 - only a head start: the check raises it as before
