@@ -37,7 +37,8 @@ def dsn() -> Iterator[str]:
 
 def hosts(count: int, dsn_env: str) -> list[EnvHost]:
     """Environments that all use the database named by dsn_env."""
-    shared = SimpleNamespace(estate=None, settings=SimpleNamespace(timeout_s=2.0))
+    shared = SimpleNamespace(estate=None, settings=SimpleNamespace(timeout_s=2.0),
+                             shares=lambda value: False)  # a session sharing no client
     return [EnvHost(shared, SimpleNamespace(name=f"env{i}", database=SimpleNamespace(dsn_env=dsn_env)))
             for i in range(count)]
 

@@ -217,9 +217,8 @@ class EnvHost:
 
     def close(self) -> None:
         """Close every live part this host opened."""
-        shares = getattr(self.shared, "shares", lambda value: False)  # a stand-in session
         for ok, value in self._parts.values():
-            close = getattr(value, "close", None) if ok and not shares(value) else None
+            close = getattr(value, "close", None) if ok and not self.shared.shares(value) else None
             if callable(close):
                 try:
                     close()
