@@ -153,20 +153,14 @@ def script_run(path: Path) -> None:
     libraries, reads the environments file and runs parity once (what pytest's run also pays:
     its interpreter's start and the imports)."""
     subprocess.run([sys.executable, str(Path(__file__).resolve()), "--script-of", str(path)],
-                   check=True, capture_output=True, env=_bytecode_env())
-
-
-def _bytecode_env() -> dict[str, str]:
-    env = runtime.child_env()  # as a user's installation runs it: runtime plugins only
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a checkout keeps its bytecode caches
-    return env
+                   check=True, capture_output=True, env=runtime.child_env())
 
 
 def pytest_run(path: Path) -> int:
     """The same through pytest: collection, every settings check of every environment, reporting;
     returns the number of checks that ran."""
     root = Path(__file__).resolve().parents[1]
-    env = _bytecode_env()
+    env = runtime.child_env()  # as a user's installation runs it: runtime plugins only
     result = subprocess.run([sys.executable, "-m", "pytest", *runtime.pytest_args(),
                              str(root / "checks" / "test_settings.py"), "-q",
                              "-p", "no:cacheprovider", "--env=all", f"--environments={path}"],

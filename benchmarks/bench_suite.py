@@ -383,7 +383,6 @@ def run_child(cmd: list[str], extra_env: dict[str, str]) -> tuple[int | None, st
     env = {k: v for k, v in runtime.child_env().items()
            if not k.startswith(("RELEASEGATE_DEMO_", "BENCH_DB_", "DEMO_"))}
     env.update(extra_env)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's checkout keeps its bytecode caches
     with tempfile.TemporaryFile("w+") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, env=env)

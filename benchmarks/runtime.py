@@ -64,9 +64,12 @@ def pytest_args() -> list[str]:
 
 
 def child_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a timed pytest run: plugin autoloading off (pytest_args names the plugins)."""
+    """The environment of a timed pytest run: plugin autoloading off (pytest_args names the
+    plugins), bytecode caches on as a user's checkout keeps them (these sessions export
+    PYTHONDONTWRITEBYTECODE=1, which would recompile every module on every run)."""
     env = dict(os.environ if base is None else base)
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
@@ -85,7 +88,6 @@ def pytest_alone(checks: int, scratch: Path, runs: int = 1) -> float:
         "import pytest\n\n\n@pytest.mark.parametrize('i', range(%d))\ndef test_nothing(i):\n    pass\n"
         % max(checks, 1))
     env = child_env()
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
 
     def timed(cmd: list[str]) -> float:
         started = time.perf_counter()
