@@ -27,7 +27,11 @@ import pytest
 import plugins
 from plugins.drift import document, plugin
 from plugins.options import settings
+from plugins.core.atomic import write_file
+from plugins.core.neutral import clean_obj, controls
 from plugins.core.redact import redact_obj
+from plugins.lifecycle import run_id
+from plugins.stdout_guard import guard
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"blocker": "error", "error": "error", "warning": "warning"}
@@ -44,7 +48,9 @@ def reported(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # Escaped as the runner unescapes (actions/runner ActionCommand: %25, %0D, %0A; properties
+    # also %3A, %2C); other control characters as \x1b, so no ESC reaches the log viewer.
+    return controls(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def _escape_property(text: str) -> str:
@@ -146,9 +152,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     sources = _sources(config)
     workspace = Path(os.environ.get("GITHUB_WORKSPACE") or config.invocation_params.dir)
     before = _persisting(config)
-    for r in found:
-        terminalreporter.write_line(annotation(r, sources, workspace,
-                                               document.identity(r) in before))
+    lines = [annotation(r, sources, workspace, document.identity(r) in before) for r in found]
+    own = guard(config)
+    if own is not None:
+        own.commands(lines)  # the runner reads these even though the rest of the output is muted
+    else:
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 def _persisting(config: pytest.Config) -> set[tuple[str, str, str]]:
@@ -181,8 +191,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     from plugins.report import records
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(redact_obj(sarif(records(config), _sources(config))), indent=2) + "\n")
+        log = sarif(records(config), _sources(config))
+        log["runs"][0]["properties"] = {"releasegate_run_id": run_id(config)}
+        write_file(path, json.dumps(clean_obj(redact_obj(log)), indent=2) + "\n")
     except OSError as exc:
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         terminal = config.pluginmanager.get_plugin("terminalreporter")

@@ -18,7 +18,10 @@ import pytest
 
 import plugins
 from plugins import verdict as verdicts
+from plugins.core.atomic import write_file
+from plugins.core.neutral import clean_obj
 from plugins.core.redact import install_log_redaction, redact_obj
+from plugins.lifecycle import run_id, stopped_by
 from plugins.findings import WARNING
 from plugins.options import settings
 from plugins.outcomes import PROPERTY
@@ -118,6 +121,9 @@ def writable_dir_problem(path: Path) -> str | None:
 def incomplete_reason(session: pytest.Session) -> str | None:
     """Why the run stopped before reaching every check (Ctrl-C, -x, --maxfail, an internal
     error), or None for a run that finished."""
+    signal_name = stopped_by(session)
+    if signal_name:
+        return f"interrupted by {signal_name} before every check ran"
     status = int(session.exitstatus)
     if status in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not (
             session.shouldstop or session.shouldfail):
@@ -176,9 +182,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     found = records(config)
     verdict = None
-    if found:
+    interrupted = stopped_by(session)
+    if found or interrupted:
         verdict = verdicts.summarize(found, sorted({r["environment"] for r in found}),
-                                     config.option.markexpr or "")
+                                     config.option.markexpr or "", interrupted=interrupted)
         verdicts.remember(config, verdict)
         verdicts.write_step_summary(verdict, found)
     path = settings(config).report_json
@@ -190,14 +197,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         payload["run"] = run_metadata(config)
     except pytest.UsageError:
         payload["run"] = {}
+    payload["run"]["run_id"] = run_id(config)
     # Like the drift report: what an interrupted run did not reach is unchecked, not passing.
     incomplete = incomplete_reason(session)
     payload["run"]["complete"] = incomplete is None
     if incomplete:
         payload["run"]["incomplete"] = incomplete
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(redact_obj(payload), indent=2, sort_keys=True) + "\n")
+        write_file(path, json.dumps(clean_obj(redact_obj(payload)), indent=2, sort_keys=True) + "\n")
     except OSError as exc:  # the disk filled up or the folder went away during the run
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         config.stash[_REPORT_FAILED] = f"--report-json: could not write {path}: {exc.strerror}"

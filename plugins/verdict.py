@@ -69,8 +69,10 @@ def _reasons(skips: Iterable[str]) -> str:
     return ", ".join(f"{n} {kind}" for kind, n in ordered)
 
 
-def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: str) -> dict[str, Any]:
-    """The verdict of a run's records: ``{sentence, safe, moment, blockers, errors, warnings, ...}``."""
+def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: str,
+              interrupted: str | None = None) -> dict[str, Any]:
+    """The verdict of a run's records: ``{sentence, safe, moment, blockers, errors, warnings, ...}``;
+    a run interrupted (by SIGTERM or Ctrl-C) is never safe and says so first."""
     blockers = [r for r in found if r["severity"] == BLOCKER and r["outcome"] == "failed"]
     crashed = [r for r in found if r["severity"] == ERROR and r["outcome"] == "failed"]
     errors = [r for r in found if r["outcome"] == ERROR]
@@ -99,13 +101,18 @@ def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: st
     if skipped:
         runs = "check" if len(skipped) == 1 else "checks"
         parts.append(f"{len(skipped)} {runs} not run ({_reasons(r['message'] for r in skipped)})")
-    if not checked:
+    if interrupted:
+        head = (f"interrupted ({interrupted}): {envs} {'were' if many else 'was'} not fully "
+                f"checked, {_plural(len(checked), 'check')} ran")
+        safe = False
+    elif not checked:
         head = f"{envs} {'were' if many else 'was'} not checked"
         safe = False
     else:
         head = (good if safe else bad).format(envs=envs, **verbs)
     sentence = "releasegate: " + head + (": " + ", ".join(parts) if parts else "")
     return {"sentence": sentence, "safe": safe, "moment": name or None,
+            "verdict": "interrupted" if interrupted else ("safe" if safe else "not safe"),
             "environments": environments, "blockers": len(blockers), "crashed": len(crashed),
             "errors": len(errors), "warnings": len(warnings), "waived": len(waived),
             "not_run": len(skipped), "checked": len(checked)}

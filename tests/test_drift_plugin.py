@@ -277,11 +277,13 @@ def test_bad_options_are_usage_errors(estate, args, message):
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
-def test_a_write_that_fails_at_the_end_is_one_error_line(estate):
-    # /proc exists (so the folder check passes) but accepts no new file, even from root.
+def test_a_folder_that_takes_no_file_stops_the_run_at_start(estate):
+    # /proc exists (so the folder check passes) but accepts no new file, even from root: the
+    # folder's lock file cannot be made, so the run stops before any check (a full disk at the
+    # end is tests/test_hostile_reports.py's).
     result = estate.runpytest("--drift-report=/proc", "-p", "no:cacheprovider")
-    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
-    result.stdout.fnmatch_lines(["not written: writing into /proc failed: *"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --drift-report: cannot lock /proc: *"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 

@@ -8,9 +8,7 @@ resolved. ``--drift-fail-on new`` makes the exit code say "something new appeare
 from __future__ import annotations
 
 import json
-import os
 import socket
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,11 @@ import pytest
 
 import plugins
 from plugins import report
-from plugins.drift import document, markdown
+from plugins.core import atomic
+from plugins.core.neutral import clean_obj
 from plugins.core.redact import redact_obj
+from plugins.drift import baseline as baselines, document, markdown
+from plugins.lifecycle import run_id
 
 FAIL_ON = ("blockers", "new")
 FILES = ("drift.json", "drift.md", "drift.html")
@@ -52,20 +53,6 @@ def _resolve(config: pytest.Config, value: str) -> Path:
     return (Path(config.invocation_params.dir) / value).resolve()
 
 
-def load_baseline(path: Path) -> dict:
-    """Read and check a previous drift.json; any problem is a one-line UsageError."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise pytest.UsageError(f"--drift-baseline: cannot read {path}: {exc.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise pytest.UsageError(f"--drift-baseline: {path} is not JSON ({exc})") from None
-    try:
-        return document.check_baseline(doc, str(path))
-    except document.BaselineError as exc:
-        raise pytest.UsageError(f"--drift-baseline: {exc}") from None
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """Check the options and read the baseline up front: a bad one stops the run (exit 4)."""
     if hasattr(config, "workerinput"):
@@ -93,12 +80,29 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--drift-baseline: {path} does not exist")
     else:
         path = directory / "drift.json"
+    loaded = baselines.load_baseline(path) if path.is_file() else None
+    try:
+        lock = atomic.lock_folder(directory)
+    except atomic.FolderBusy as exc:
+        raise pytest.UsageError(f"--drift-report: {exc}; wait for it to finish or use another "
+                                "folder") from None
+    except OSError as exc:
+        raise pytest.UsageError(f"--drift-report: cannot lock {directory}: {exc.strerror}"
+                                ) from None
     config.stash[_STATE] = {
         "dir": directory,
         "fail_on": fail_on,
         "baseline_path": path if path.is_file() else None,
-        "baseline": load_baseline(path) if path.is_file() else None,
+        "baseline": loaded,
+        "lock": lock,
     }
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Release the report folder."""
+    state = config.stash.get(_STATE, None)
+    if state and state.get("lock") is not None:
+        atomic.unlock_folder(state.pop("lock"))
 
 
 def _metadata(config: pytest.Config, exitstatus: int) -> dict[str, Any]:
@@ -121,19 +125,6 @@ def _metadata(config: pytest.Config, exitstatus: int) -> dict[str, Any]:
     }
 
 
-def _write(path: Path, text: str) -> None:
-    """Replace path atomically: a crash never leaves a half-written baseline for tomorrow."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write the three files and, with --drift-fail-on new, set the exit code from what is new."""
@@ -143,7 +134,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     status = int(session.exitstatus)
     if config.option.collectonly:
-        state["skipped"] = "--collect-only runs no check"
+        state["skipped"] = f"--collect-only runs no check; {state['dir']} keeps the previous report"
         return
     # Still written (a lost report is worse than a partial one), but what the run did not
     # reach stays unchecked instead of counting as resolved.
@@ -159,16 +150,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                else pytest.ExitCode.OK)
         doc["run"]["exitstatus"] = int(new)
         session.exitstatus = new
-    doc = redact_obj(doc)
+    ident = run_id(config)
+    doc["run"]["run_id"] = ident
+    doc = clean_obj(redact_obj(doc))
     directory: Path = state["dir"]
     from plugins.drift import page  # Jinja2, only for a run that writes the page
+    # Every file names the run; the manifest (written last) lets a reader tell a complete set.
+    stamp = f"<!-- releasegate run {ident} -->\n"
+    texts = {"drift.json": document.to_json(doc),
+             "drift.md": markdown.render_markdown(doc) + "\n" + stamp,
+             "drift.html": page.render(doc) + stamp}
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        _write(directory / "drift.json", document.to_json(doc))
-        _write(directory / "drift.md", markdown.render_markdown(doc))
-        _write(directory / "drift.html", page.render(doc))
+        atomic.write_set(directory, texts, ident)
     except OSError as exc:  # the disk filled up or the volume went away during the run
-        state["skipped"] = f"writing into {directory} failed: {exc.strerror or exc}"
+        kept = ("the previous complete report" if atomic.complete_set(directory)
+                else "no complete report")
+        state["skipped"] = (f"writing into {directory} failed: {exc.strerror or exc}; "
+                            f"nothing was replaced, it keeps {kept}")
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         return
     state["doc"] = doc
@@ -182,8 +181,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if "doc" not in state:
         if "skipped" in state:
             terminalreporter.section("releasegate drift report", sep="-")
-            terminalreporter.line(f"not written: {state['skipped']}; {state['dir']} keeps the "
-                                  "previous report")
+            terminalreporter.line(f"not written: {state['skipped']}")
         return
     doc = state["doc"]
     s = doc["summary"]
