@@ -16,6 +16,8 @@ from typing import Any, Iterable
 
 import pytest
 
+from plugins.core.neutral import md_code, md_escape
+
 BLOCKER, WARNING, ERROR = "blocker", "warning", "error"
 
 # (what the moment judges, the adjective when nothing blocks, its negation)
@@ -119,13 +121,16 @@ def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: st
 
 
 def step_summary(verdict: dict[str, Any], found: list[dict[str, Any]]) -> str:
-    """The Markdown the GitHub step summary gets: the verdict, then one line per blocker and warning."""
-    lines = [f"### {'✅' if verdict['safe'] else '❌'} {verdict['sentence']}", ""]
+    """The Markdown the GitHub step summary gets: the verdict, then one line per blocker and warning.
+    Estate text (check ids, messages) goes into code spans: a commit subject "# ✅ safe", an image
+    or a link in it renders as the text it is."""
+    lines = [f"### {'✅' if verdict['safe'] else '❌'} {md_escape(verdict['sentence'])}", ""]
     for r in found:
         if (r["severity"] == BLOCKER and r["outcome"] == "failed") or \
                 (r["severity"] == WARNING and "waiver" not in r) or r["outcome"] == ERROR:
             kind = r["severity"] if r["outcome"] != ERROR else ERROR
-            lines.append(f"- **{kind}** `{r['nodeid'].rsplit('::', 1)[-1]}`: {r['message']}")
+            lines.append(f"- **{kind}** {md_code(r['nodeid'].rsplit('::', 1)[-1])}: "
+                         f"{md_code(r['message'])}")
     return "\n".join(lines) + "\n"
 
 

@@ -67,17 +67,33 @@ def command_line_guard(line: str) -> str:
     return line
 
 
-def md_code(text: Any) -> str:
-    """Estate text as one inline Markdown code span: no heading, image, link, HTML or table
-    cell boundary can come out of it (newlines become spaces, pipes are escaped for GFM tables)."""
+def md_code(text: Any, table: bool = False) -> str:
+    """Estate text as one inline Markdown code span: no heading, image, link or HTML can come
+    out of it (newlines become spaces; in a GFM table cell, pipes are escaped too)."""
     body = controls(str("" if text is None else text)).replace("\r", " ").replace("\n", " ")
-    body = body.replace("|", "\\|")
+    if table:
+        body = body.replace("|", "\\|")
     if not body:
         return ""
     ticks = max((len(run) for run in re.findall(r"`+", body)), default=0) + 1
     pad = " " if body.startswith("`") or body.endswith("`") or body.startswith(" ") else ""
     fence = "`" * ticks
     return f"{fence}{pad}{body}{pad}{fence}"
+
+
+# An underscore inside a word opens no emphasis (CommonMark 6.2, left-/right-flanking runs), so
+# check names such as test_image stay as they are written.
+_MD_SPECIAL = re.compile(r"([\\`*\[\]!|~>]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z]))")
+
+
+def md_escape(text: Any) -> str:
+    """Text of our own that may hold a name from the estate (the verdict sentence), as Markdown
+    that reads the same: the characters that open emphasis, links, images, code, tables and
+    quotes backslash-escaped, < and & as entities (no HTML), "://" broken (no bare link), on one
+    line; its plain words, colons and parentheses stay as they are."""
+    body = controls(str("" if text is None else text)).replace("\r", " ").replace("\n", " ")
+    body = body.replace("&", "&amp;").replace("<", "&lt;")
+    return _MD_SPECIAL.sub(r"\\\1", body).replace("://", ":&#47;/").replace("www.", "www&#46;")
 
 
 def clean_obj(value: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from plugins.core.neutral import md_code, md_escape
 from plugins.drift.document import INCOMPLETE_NOTE, finding_order, ref_text, summary_parts
 
 _MD_MARK = {"blocker": "🔴", "error": "🟠", "warning": "🟡", "waived": "🔵", "passed": "🟢",
@@ -11,9 +12,8 @@ _MD_MARK = {"blocker": "🔴", "error": "🟠", "warning": "🟡", "waived": "�
 
 
 def _md(text: Any) -> str:
-    """One table-safe markdown line."""
-    return (str(text if text is not None else "").replace("\\", "\\\\").replace("|", "\\|")
-            .replace("\r", " ").replace("\n", " ").replace("<", "&lt;"))
+    """One table-safe markdown line: no emphasis, link, image, HTML or control character."""
+    return md_escape(text)
 
 
 
@@ -34,7 +34,7 @@ def render_markdown(doc: dict, limit: int = 10) -> str:
     if run.get("version"):
         meta.append(f"releasegate {run['version']}")
     if run.get("refs"):
-        meta.append("refs " + ", ".join(f"`{_md(k)}={_md(ref_text(v))}`"
+        meta.append("refs " + ", ".join(md_code(f"{k}={ref_text(v)}")
                                         for k, v in sorted(run["refs"].items())))
     base = doc.get("baseline")
     meta.append(f"baseline {base['generated_at']}" if base else "no baseline (everything is new)")
@@ -59,9 +59,9 @@ def render_markdown(doc: dict, limit: int = 10) -> str:
         lines.append(f"### {title} ({len(entries)})")
         for f in entries[:limit]:
             age = f" · since {f['first_seen']} ({f['age_days']}d)" if f["status"] != "new" else ""
-            item = f" / {_md(f['item'])}" if f.get("item") else ""
+            item = f" / {md_code(f['item'])}" if f.get("item") else ""
             lines.append(f"- {_MD_MARK.get(f.get('category'), '·')} **{_md(f['environment'])}** "
-                         f"`{_md(f['check'])}`{item}: {_md(_clip(f['message'] or ''))}{age}")
+                         f"{md_code(f['check'])}{item}: {md_code(_clip(f['message'] or ''))}{age}")
         if len(entries) > limit:
             lines.append(f"- … and {len(entries) - limit} more in drift.html")
         lines.append("")
