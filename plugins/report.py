@@ -20,7 +20,7 @@ import plugins
 from plugins import verdict as verdicts
 from plugins.core.atomic import write_file
 from plugins.core.neutral import clean_obj
-from plugins.core.redact import install_log_redaction, redact_obj
+from plugins.core.redact import install_log_redaction, redact_obj, register_names
 from plugins.lifecycle import run_id, stopped_by
 from plugins.findings import WARNING
 from plugins.options import settings
@@ -116,6 +116,18 @@ def writable_dir_problem(path: Path) -> str | None:
     if not os.access(path, os.W_OK | os.X_OK):
         return "permission denied"
     return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The checks' names (and their parameter ids) are shown as they are: a secret equal to one
+    is masked only where it stands as a credential's value."""
+    names: set[str] = set()
+    for item in items:
+        names.add(getattr(item, "originalname", item.name))
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:
+            names.update(str(v) for v in callspec.params.values() if isinstance(v, str))
+    register_names(names)
 
 
 def incomplete_reason(session: pytest.Session) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
@@ -12,7 +13,7 @@ from plugins.estate import Environment, Estate
 from plugins.core.gitrepo import GitRepo, SourceError
 from plugins.core.handle import Unreachable
 from plugins.core.manifests import Workload, workloads
-from plugins.core.redact import register_urls
+from plugins.core.redact import register_names, register_urls
 
 if TYPE_CHECKING:
     from plugins.options import Settings
@@ -46,6 +47,9 @@ class Estatewide:
 
     def __init__(self, estate: Estate, settings: Settings) -> None:
         self.estate, self.settings = estate, settings
+        # Names first: a password equal to one is masked where it stands, not as every name.
+        register_names([*estate.environments, *estate.sources,
+                        Path(str(getattr(estate, "path", "") or "")).name])
         register_urls(getattr(estate, "raw", None))  # user info in any URL of the file
         self._hosts: dict[str, EnvHost] = {}
         self._clients: dict[Any, Any] = {}

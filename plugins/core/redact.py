@@ -13,6 +13,15 @@ from typing import Any, Iterable
 from urllib.parse import unquote, urlsplit
 
 MASK = "***"
+# A secret shorter than this, or one that is (or lies inside) a name the report must show (an
+# environment, source, check or file name), is "weak": masking every occurrence of it would
+# rewrite those names ("releasegate: ***"). A weak secret is masked only where it stands as a
+# credential's value: URL user info, password=/token=/secret= pairs, Authorization headers (the
+# patterns below, which mask whatever value stands there), and a credential-named key's value in
+# a report's structured details.
+MIN_SECRET = 8
+_WEAK: set[str] = set()
+_NAMES: set[str] = set()
 _SECRETS: set[str] = set()
 _LONGEST_FIRST: tuple[str, ...] = ()  # _SECRETS, longest first: no shorter one masks part of a longer
 # redact()'s answers for short texts: every check's record repeats the same names, outcomes and
@@ -32,11 +41,34 @@ _KEYWORDS = ("passw", "pwd", "token", "secret")  # what _KEYWORD's words have in
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 
 
+def _is_weak(value: str) -> bool:
+    folded = value.casefold()
+    return len(value) < MIN_SECRET or any(folded in name for name in _NAMES)
+
+
 def register_secret(value: str | None) -> None:
-    """Remember a secret value so that it is masked wherever it would be printed."""
+    """Remember a secret value so that it is masked wherever it would be printed; a weak one
+    (short, or a name the report shows) only where it stands as a credential's value."""
     global _LONGEST_FIRST
-    if value and len(value) >= 4 and value not in _SECRETS:
-        _SECRETS.add(value)
+    if not value or value in _SECRETS or value in _WEAK:
+        return
+    if _is_weak(value):
+        _WEAK.add(value)
+        return
+    _SECRETS.add(value)
+    _LONGEST_FIRST = tuple(sorted(_SECRETS, key=len, reverse=True))
+    _MEMO.clear()
+
+
+def register_names(names: Iterable[str | None]) -> None:
+    """Names the report must show as they are (environments, sources, checks, files): a secret
+    equal to one, or inside one, is masked only where it stands as a credential's value."""
+    global _LONGEST_FIRST
+    _NAMES.update(name.casefold() for name in names if name)
+    demoted = {secret for secret in _SECRETS if _is_weak(secret)}
+    if demoted:
+        _SECRETS.difference_update(demoted)
+        _WEAK.update(demoted)
         _LONGEST_FIRST = tuple(sorted(_SECRETS, key=len, reverse=True))
         _MEMO.clear()
 
@@ -120,19 +152,26 @@ def _redact(text: str) -> str:
     return text
 
 
+def _credential_value(key: object, value: object) -> bool:
+    """A weak secret standing as the value of a key that names a credential (password, token)."""
+    return (isinstance(value, str) and value in _WEAK and isinstance(key, str)
+            and any(word in key.lower() for word in _KEYWORDS))
+
+
 def redact_obj(value: object) -> object:
     """Redact every string inside a JSON-like structure."""
     kind = type(value)  # the exact types first: a record holds little else
     if kind is str:
         return redact(value)  # type: ignore[arg-type]
     if kind is dict:
-        return {k: redact_obj(v) for k, v in value.items()}  # type: ignore[attr-defined]
+        return {k: MASK if _WEAK and _credential_value(k, v) else redact_obj(v)
+                for k, v in value.items()}  # type: ignore[attr-defined]
     if value is None or kind is int or kind is bool or kind is float:
         return value
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: redact_obj(v) for k, v in value.items()}
+        return {k: MASK if _credential_value(k, v) else redact_obj(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact_obj(v) for v in value]
     return value
