@@ -56,6 +56,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_PREVIOUS] = signal.signal(signal.SIGTERM, interrupt)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """--junitxml (pytest's own writer) names the run too, as a test suite property."""
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # pytest moved it: the JUnit file then goes without the run id
+        return
+    xml = session.config.stash.get(xml_key, None)
+    if xml is not None:
+        xml.add_global_property("releasegate_run_id", run_id(session.config))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """From here on the reports are written: a late SIGTERM must not tear them."""

@@ -11,15 +11,14 @@ leading white space; TryParse: "##[" anywhere in a line).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from hostile_estate import clean_env, gate_command, make_estate
+
 DSN = "postgresql://releasegate:prod@127.0.0.1:1/app"  # port 1: refused at once, loopback only
 SUBJECT = ("fix: ::add-mask::prod \x1b[2J\x1b]0;pwned\x07 ##[set-output name=x;]y\n"
            "::stop-commands::abc\n"
@@ -28,13 +27,9 @@ SUBJECT = ("fix: ::add-mask::prod \x1b[2J\x1b]0;pwned\x07 ##[set-output name=x;]
            "![x](http://evil.example/x.png) <img src=x onerror=alert(1)> [link](http://evil.example)")
 ENVIRONMENTS = """
 version: 1
-sources:
-  app: {path: app, main: main}
+sources: {app: {path: app, main: main}}
 environments:
-  prod:
-    deploys: {branch: main}
-    gitops: {chart: chart}
-    database: {dsn_env: PROD_DSN}
+  prod: {deploys: {branch: main}, gitops: {chart: chart}, database: {dsn_env: PROD_DSN}}
 """
 CHECKS = '''
 import os
@@ -94,33 +89,14 @@ def runner_commands(stdout: str, honour_stop: bool = True) -> list[tuple[str, st
 
 
 @pytest.fixture
-def estate(tmp_path: Path) -> Path:
-    """The hostile commit in a real repository, the environments file, the checks."""
-    app = tmp_path / "app"
-    app.mkdir()
-    git = ["git", "-C", str(app), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
-    (app / "README").write_text("app\n")
-    subprocess.run([*git, "add", "README"], check=True)
-    subprocess.run([*git, "commit", "-q", "--cleanup=verbatim", "-m", SUBJECT], check=True)
-    (tmp_path / "environments.yaml").write_text(ENVIRONMENTS)
-    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["plugins.plugin"]\n')
-    (tmp_path / "test_checks.py").write_text(CHECKS)
-    return tmp_path
-
-
-@pytest.fixture
-def github_run(estate: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """One prerelease run of the estate as on GitHub Actions, with every report."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GITHUB_", "PYTEST_", "RELEASEGATE"))}
-    env.update(PYTHONPATH=str(ROOT), GITHUB_ACTIONS="true", PROD_DSN=DSN,
-               GITHUB_WORKSPACE=str(estate), GITHUB_STEP_SUMMARY=str(estate / "summary.md"))
+def github_run(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One prerelease run of the hostile estate as on GitHub Actions, with every report."""
+    estate = make_estate(tmp_path, ENVIRONMENTS, CHECKS, message=SUBJECT)
+    env = clean_env(GITHUB_ACTIONS="true", PROD_DSN=DSN, GITHUB_WORKSPACE=str(estate),
+                    GITHUB_STEP_SUMMARY=str(estate / "summary.md"))
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
-         "--color=no", "-rA", "--environments=environments.yaml", "-m", "prerelease",
-         "--report-json=report.json", "--sarif=out.sarif", "--drift-report=r"],
+        gate_command("-rA", "-m", "prerelease", "--report-json=report.json", "--sarif=out.sarif",
+                     "--drift-report=r"),
         cwd=estate, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.stdout + result.stderr
     return result, estate

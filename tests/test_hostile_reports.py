@@ -5,29 +5,22 @@ tiny estate with a real git repository; every wait is bounded.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from hostile_estate import clean_env, gate_command, make_estate
 from plugins.core import atomic
 
-ROOT = Path(__file__).resolve().parents[1]
 ENVIRONMENTS = """
 version: 1
-sources:
-  app: {path: app, main: main}
+sources: {app: {path: app, main: main}}
 environments:
-  production:
-    deploys: {tag: v1.0.0}
-    gitops: {chart: chart}
-  testing:
-    deploys: {branch: main}
-    gitops: {chart: chart}
+  production: {deploys: {tag: v1.0.0}, gitops: {chart: chart}}
+  testing: {deploys: {branch: main}, gitops: {chart: chart}}
 """
 CHECKS = '''
 import os
@@ -57,36 +50,12 @@ def test_slow(host, gate):
 @pytest.fixture
 def estate(tmp_path: Path) -> Path:
     """A real git repository, an environments file and two checks, in a fresh folder."""
-    app = tmp_path / "app"
-    app.mkdir()
-    git = ["git", "-C", str(app), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
-    (app / "README").write_text("app\n")
-    subprocess.run([*git, "add", "README"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "init"], check=True)
-    subprocess.run([*git, "tag", "v1.0.0"], check=True)
-    (tmp_path / "environments.yaml").write_text(ENVIRONMENTS)
-    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["plugins.plugin"]\n')
-    (tmp_path / "test_checks.py").write_text(CHECKS)
-    return tmp_path
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GITHUB_", "PYTEST_", "RELEASEGATE"))}
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
-
-def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
-            "--color=no", "--environments=environments.yaml", *args]
+    return make_estate(tmp_path, ENVIRONMENTS, CHECKS)
 
 
 def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """One gate run in folder, to its end (bounded)."""
-    return subprocess.run(_command(*args), cwd=folder, env=_env(), capture_output=True,
+    return subprocess.run(gate_command(*args), cwd=folder, env=clean_env(), capture_output=True,
                           text=True, timeout=120)
 
 
@@ -95,7 +64,7 @@ def start(folder: Path, *args: str) -> subprocess.Popen[str]:
     (folder / "hold").write_text("")
     for old in folder.glob("started-*"):
         old.unlink()
-    proc = subprocess.Popen(_command(*args), cwd=folder, env=_env(), text=True,
+    proc = subprocess.Popen(gate_command(*args), cwd=folder, env=clean_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not list(folder.glob("started-*")):
@@ -150,7 +119,8 @@ def test_a_second_run_into_a_locked_folder_fails_at_once_naming_the_holder(estat
 def test_sigterm_mid_run_writes_every_report_with_the_verdict_interrupted(estate):
     assert run(estate, "--drift-report=r").returncode == pytest.ExitCode.TESTS_FAILED
     before = assert_one_complete_set(estate / "r")
-    proc = start(estate, "--drift-report=r", "--report-json=report.json", "--sarif=out.sarif")
+    proc = start(estate, "--drift-report=r", "--report-json=report.json", "--sarif=out.sarif",
+                 "--junitxml=junit.xml")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out + err
@@ -167,6 +137,7 @@ def test_sigterm_mid_run_writes_every_report_with_the_verdict_interrupted(estate
     assert out.rstrip().splitlines()[-1] == report["verdict"]["sentence"]
     sarif = json.loads(read(estate, "out.sarif"))
     assert sarif["runs"][0]["properties"] == {"releasegate_run_id": ident}
+    assert f'<property name="releasegate_run_id" value="{ident}" />' in read(estate, "junit.xml")
     assert "Traceback" not in err
 
 
