@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from plugins.core.neutral import controls
+from plugins.core.neutral import controls, no_commands
 from plugins.drift import document
 
 MAX_DEPTH = 32  # a drift.json nests 6 deep (run.refs.<source>.commit); details add a few more
@@ -39,7 +39,7 @@ def depth(value: Any) -> int:
 
 
 def _short(text: str, width: int = 160) -> str:
-    text = controls(text).replace("\n", " ")
+    text = no_commands(controls(text).replace("\n", " "))  # stderr is read by the runner too
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
