@@ -32,7 +32,11 @@ def _settings_items(host: EnvHost, role: str, with_boot: bool) -> Iterable[tuple
         target = targets.targets(host, entry).get(role)
         if target is None:
             if role == "running":  # the chart's image tags name no commit of the application
-                problems = targets.running(host, None, entry).problems
+                found = targets.running(host, None, entry)
+                if found.not_checked:  # a moving tag or an untagged version: which code runs is unknown
+                    yield "running-commit", Unavailable(found.not_checked.removeprefix(f"{host.name}: "), skip=True)
+                    continue
+                problems = found.problems
                 yield "running-commit", (entry, None, problems[0] if problems else f"{host.name}: commit unknown")
             continue
         try:

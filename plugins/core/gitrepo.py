@@ -17,6 +17,12 @@ class SourceError(Exception):
     """A source (git, chart, file at a ref) cannot give what a check needs; one line, no traceback."""
 
 
+class NotChecked(SourceError):
+    """What a check needs cannot be known from the sources (an image tag that names no commit, keys
+    that live outside git): the check skips with this one line, which says why and what would let it
+    check. Never a blocker, never an ERROR."""
+
+
 class Absent(SourceError):
     """A path that does not exist at a commit: estates evolve, so what an entry of the environments
     file names may not exist yet (or any more) at the commit under check."""
