@@ -192,7 +192,7 @@ def _env_entry(entry: Mapping[str, Any], workload: Workload, container: Containe
         secret, key, optional = str(ref.get("name")), str(ref.get("key")), bool(ref.get("optional"))
         needs.append(SecretNeed(secret, key, optional, name))
         found = objs.secrets.find(secret, ns)
-        if optional and (found is None or key not in found.keys):
+        if optional and (found is None or (found.known and key not in found.keys)):
             unset[name] = f"optional secret {secret} key {key} is absent: the kubelet leaves {name} unset"
             return None
         return EnvVar(name, SECRET_PLACEHOLDER, "secret", False, (secret, key))
