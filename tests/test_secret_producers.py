@@ -157,3 +157,17 @@ def test_secret_keys_over_operator_secrets(maker: int, ref: tuple[str, str, str]
         return
     [one] = found
     assert one.severity == severity and words in one.message, one.message
+
+
+def test_env_from_a_secret_whose_keys_live_in_a_store_is_opaque() -> None:
+    """envFrom of an ExternalSecret with dataFrom: which variables it sets is unknown, so the container's
+    environment says so (the required-fields check then says "not checked" instead of "no variable sets it")."""
+    pod = _pod()
+    pod["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [{"secretRef": {"name": "db"}}]
+    manifests = [CASES[4][1], pod]
+    index = sealed.SecretIndex(sealed.secret_keys(manifests, "chart"))
+    [env] = environments(workloads(manifests), objects(manifests, index))
+    assert env.opaque == ("envFrom of secret db, whose keys come from ClusterSecretStore vault via ExternalSecret db",)
+    known = [CASES[2][1], pod]
+    [env] = environments(workloads(known), objects(known, sealed.SecretIndex(sealed.secret_keys(known, "chart"))))
+    assert env.opaque == () and "DATABASE_URL" in env.vars
