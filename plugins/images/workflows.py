@@ -128,6 +128,7 @@ def at_commit(repo: Any, sha: str, path: str) -> Workflow:
         raise SourceError(f"builds: {repo.name}@{sha[:12]}: {exc}") from None
 
 
+_EMPTY = {"boolean": "false", "number": "0"}
 _IF_BRANCH = re.compile(r"github\.ref\s*==\s*'refs/heads/([^']+)'"
                         r"|github\.ref_name\s*==\s*'([^']+)'")
 _IF_TAGS = re.compile(r"startsWith\(\s*github\.ref\s*,\s*'refs/tags/")
@@ -203,8 +204,10 @@ def _called_pushes(job_id: str, job: dict, workflow_env: dict[str, Any], notes: 
     pushes: dict[tuple, Push] = {}
     for combo in combos:
         caller = Scope(combo, {**workflow_env, **mapping(job.get("env"))}, {})
-        inputs = {name: render_text(str(mapping(spec).get("default", "")), caller)
-                  for name, spec in declared.items() if "default" in mapping(spec)}
+        # An input without a default that the caller does not pass is false, 0 or '' by its type
+        # (https://docs.github.com/en/actions/using-workflows/workflow-syntax-for-github-actions#onworkflow_callinputs).
+        inputs = {name: render_text(str(mapping(spec).get("default", _EMPTY.get(mapping(spec).get("type"), ""))),
+                                    caller) for name, spec in declared.items()}
         inputs.update({name: render_text(str(value), caller)
                        for name, value in mapping(job.get("with")).items()})
         for called_id, called_job in called["jobs"].items():
