@@ -277,3 +277,69 @@ def test_a_shared_registry_that_is_down_errors_naming_each_environment(demo_env_
         assert str(second.value) == str(first.value).replace("testing: ", "echo-next: ", 1)
     finally:
         shared.close()
+
+
+# -- reusable workflows of other repositories (issue 21) --------------------------------------------
+SHARED_BUILD = """
+on:
+  workflow_call:
+    inputs:
+      image: {type: string, required: true}
+      latest: {type: boolean}
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: docker/build-push-action@v6
+        with:
+          push: true
+          tags: ${{ format('registry.demo.test/app/{0}:{1}', inputs.image, github.sha) }}
+"""
+CALLS_SHARED = ("\n  agent:\n    uses: acme/shared-builds/.github/workflows/build.yml@v1\n"
+                "    with:\n      image: agent\n")
+
+
+def _shared_builds(path: Path, remote: str | None) -> None:
+    """A real git repository holding the reusable workflow, tagged v1 (its origin URL `remote`)."""
+    path.mkdir()
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t.test", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t.test", "PATH": "/usr/bin:/bin"}
+    (path / ".github/workflows").mkdir(parents=True)
+    (path / ".github/workflows/build.yml").write_text(SHARED_BUILD)
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "shared build"], ["tag", "v1"]):
+        subprocess.run(["git", "-C", str(path), *args], check=True, env=env)
+    if remote:
+        subprocess.run(["git", "-C", str(path), "remote", "add", "origin", remote], check=True)
+
+
+@pytest.mark.parametrize(("source_name", "remote", "outcome"), [
+    ("shared-builds", None, "passed"),  # matched by the source's name (the repository part)
+    ("builds", "git@github.com:acme/shared-builds.git", "passed"),  # by the clone's remote URL
+    (None, None, "skipped"),  # not a source: not read, so not checked (never a blocker)
+])
+def test_a_reusable_workflow_of_another_repository(pytester, estate_copy, tmp_path, source_name, remote,
+                                                   outcome):
+    """`jobs.<id>.uses: owner/repo/.github/workflows/x.yml@ref`
+    (https://docs.github.com/en/actions/using-workflows/reusing-workflows#calling-a-reusable-workflow)
+    is read at `ref` when that repository is one of the sources (by name or remote URL) and its
+    `with:` inputs fill `inputs.*`; otherwise the build-matrix check of the images no read workflow
+    builds says "not checked: ... not read" instead of the planted agent blocker."""
+    text = (estate_copy / "app/.github/workflows/ci.yml").read_text()
+    (estate_copy / "app/.github/workflows/ci.yml").write_text(text + CALLS_SHARED)
+    subprocess.run(["git", "-C", str(estate_copy / "app"), "-c", "user.name=t", "-c", "user.email=t@t.test",
+                    "commit", "-qam", "ci: agent by the shared workflow"], check=True)
+    text = demo_environments(estate_copy)
+    if source_name:
+        _shared_builds(tmp_path / "shared", remote)
+        text = text.replace("sources:\n", f"sources:\n  {source_name}:\n    path: {tmp_path / 'shared'}\n", 1)
+    env_file = tmp_path / "environments.yaml"
+    env_file.write_text(text)
+    result, records = run(pytester, env_file, "-m", "prerelease", "--env=production", "-k", "parity and agent")
+    [record] = [r for r in records if r["check"] == "test_build_matrix_parity"]
+    assert record["outcome"] == outcome, record["message"]
+    if outcome == "skipped":
+        assert record["message"].startswith(
+            "production: not checked: registry.demo.test/app/agent:")
+        assert ("may be built by acme/shared-builds/.github/workflows/build.yml@v1, not read (job agent: calls "
+                "acme/shared-builds/.github/workflows/build.yml@v1, which is not read: acme/shared-builds is none "
+                "of the sources (add its clone under sources to read it))") in record["message"]

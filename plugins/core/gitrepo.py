@@ -79,6 +79,12 @@ class GitRepo:
             raise SourceError(f"{self.name}: git {' '.join(args[:3])}: {last}")
         return result.stdout
 
+    @functools.lru_cache(maxsize=64)
+    def remote_urls(self) -> tuple[str, ...]:
+        """The URLs of the clone's remotes (none for a repository without remotes)."""
+        out = str(self._git("config", "--get-regexp", r"^remote\..*\.url$", check=False))
+        return tuple(line.split(None, 1)[1] for line in out.splitlines() if len(line.split(None, 1)) == 2)
+
     def top_level_problem(self) -> str | None:
         """Why the path is not the top level of a git repository (bare or not); None if it is."""
         try:
