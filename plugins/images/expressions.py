@@ -32,7 +32,7 @@ class Scope:
     shell: dict[str, Template] = field(default_factory=dict)
     metadata: dict[str, list[tuple[Template, Template, frozenset[str]]]] = field(
         default_factory=dict)
-    inputs: dict[str, Template] = field(default_factory=dict)   # of a reusable workflow
+    inputs: dict[str, Any] = field(default_factory=dict)   # of a reusable workflow (Template, bool, float)
     depth: int = 0
 
 

@@ -135,6 +135,19 @@ def at_commit(repo: Any, sha: str, path: str, others: tuple[tuple[str, Any], ...
 
 
 _EMPTY = {"boolean": "false", "number": "0"}
+
+
+def _typed(value: Template, kind: Any) -> Any:
+    """A boolean or number input as the value `inputs.<name>` gives expressions (not its text)."""
+    text = value.literal
+    if kind == "boolean" and text in ("true", "false"):
+        return text == "true"
+    if kind == "number" and text is not None:
+        try:
+            return float(text)
+        except ValueError:
+            return value
+    return value
 _IF_BRANCH = re.compile(r"github\.ref\s*==\s*'refs/heads/([^']+)'"
                         r"|github\.ref_name\s*==\s*'([^']+)'")
 _IF_TAGS = re.compile(r"startsWith\(\s*github\.ref\s*,\s*'refs/tags/")
@@ -230,6 +243,7 @@ def _called_pushes(job_id: str, job: dict, workflow_env: dict[str, Any], notes: 
                                     caller) for name, spec in declared.items()}
         inputs.update({name: render_text(str(value), caller)
                        for name, value in mapping(job.get("with")).items()})
+        inputs = {name: _typed(value, mapping(declared.get(name)).get("type")) for name, value in inputs.items()}
         for called_id, called_job in called["jobs"].items():
             if not isinstance(called_job, dict):
                 continue
