@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import demo_environments
+from conftest import demo_environments, tagged_repo
 from examples.services import registry as service
 from plugins.estate import load
 
@@ -281,35 +281,16 @@ def test_a_shared_registry_that_is_down_errors_naming_each_environment(demo_env_
 
 # -- reusable workflows of other repositories (issue 21) --------------------------------------------
 SHARED_BUILD = """
-on:
-  workflow_call:
-    inputs:
-      image: {type: string, required: true}
-      latest: {type: boolean}
+on: {workflow_call: {inputs: {image: {type: string, required: true}}}}
 jobs:
   build:
     runs-on: ubuntu-latest
     steps:
-      - uses: docker/build-push-action@v6
-        with:
-          push: true
-          tags: ${{ format('registry.demo.test/app/{0}:{1}', inputs.image, github.sha) }}
+      - {uses: docker/build-push-action@v6,
+         with: {push: true, tags: "${{ format('registry.demo.test/app/{0}:{1}', inputs.image, github.sha) }}"}}
 """
 CALLS_SHARED = ("\n  agent:\n    uses: acme/shared-builds/.github/workflows/build.yml@v1\n"
                 "    with:\n      image: agent\n")
-
-
-def _shared_builds(path: Path, remote: str | None) -> None:
-    """A real git repository holding the reusable workflow, tagged v1 (its origin URL `remote`)."""
-    path.mkdir()
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t.test", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t.test", "PATH": "/usr/bin:/bin"}
-    (path / ".github/workflows").mkdir(parents=True)
-    (path / ".github/workflows/build.yml").write_text(SHARED_BUILD)
-    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "shared build"], ["tag", "v1"]):
-        subprocess.run(["git", "-C", str(path), *args], check=True, env=env)
-    if remote:
-        subprocess.run(["git", "-C", str(path), "remote", "add", "origin", remote], check=True)
 
 
 @pytest.mark.parametrize(("source_name", "remote", "outcome"), [
@@ -330,7 +311,7 @@ def test_a_reusable_workflow_of_another_repository(pytester, estate_copy, tmp_pa
                     "commit", "-qam", "ci: agent by the shared workflow"], check=True)
     text = demo_environments(estate_copy)
     if source_name:
-        _shared_builds(tmp_path / "shared", remote)
+        tagged_repo(tmp_path / "shared", {".github/workflows/build.yml": SHARED_BUILD}, "v1", remote)
         text = text.replace("sources:\n", f"sources:\n  {source_name}:\n    path: {tmp_path / 'shared'}\n", 1)
     env_file = tmp_path / "environments.yaml"
     env_file.write_text(text)

@@ -394,23 +394,12 @@ def test_which_source_holds_a_reusable_workflow(tmp_path, uses, sources, answer)
     """{owner}/{repo}/.github/workflows/{filename}@{ref}
     (https://docs.github.com/en/actions/using-workflows/reusing-workflows#calling-a-reusable-workflow): read from
     the source whose name or clone's remote URL names owner/repo, at ref; else one line saying why not."""
-    import subprocess
-
+    from conftest import tagged_repo
     from plugins.core.gitrepo import GitRepo
     from plugins.images.reusable import reader
 
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t.test", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t.test", "PATH": "/usr/bin:/bin"}
-    repos = []
-    for name, url in sources.items():
-        path = tmp_path / name.replace("/", "-")
-        (path / ".github/workflows").mkdir(parents=True)
-        (path / ".github/workflows/b.yml").write_text(CALLED)
-        for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "b"], ["tag", "v1"]):
-            subprocess.run(["git", "-C", str(path), *args], check=True, env=env)
-        if url:
-            subprocess.run(["git", "-C", str(path), "remote", "add", "origin", url], check=True)
-        repos.append((name, GitRepo(path, name)))
+    repos = [(name, GitRepo(tagged_repo(tmp_path / name.replace("/", "-"), {".github/workflows/b.yml": CALLED},
+                                        "v1", url), name)) for name, url in sources.items()]
     got = reader(tuple(repos))(uses)
     if answer == "read":
         assert isinstance(got, tuple) and got[0] == CALLED and got[1] == ".github/workflows/b.yml"
