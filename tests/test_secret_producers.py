@@ -171,3 +171,61 @@ def test_env_from_a_secret_whose_keys_live_in_a_store_is_opaque() -> None:
     known = [CASES[2][1], pod]
     [env] = environments(workloads(known), objects(known, sealed.SecretIndex(sealed.secret_keys(known, "chart"))))
     assert env.opaque == () and "DATABASE_URL" in env.vars
+
+
+EXTERNAL = """apiVersion: external-secrets.io/v1beta1
+kind: ExternalSecret
+metadata:
+  name: backend-secrets
+  namespace: app-prod
+spec:
+  secretStoreRef: {kind: ClusterSecretStore, name: vault}
+  {body}
+---
+"""
+
+
+@pytest.mark.parametrize(("body", "listed", "outcome", "words"), [
+    ("dataFrom: [{extract: {key: app/backend}}]", "", "skipped",
+     "production: not checked: keys of secret backend-secrets come from ClusterSecretStore vault via ExternalSecret "
+     "backend-secrets; list them under environments.production.gitops.secret_keys.backend-secrets to check "
+     "SMTP_PASSWORD"),
+    ("dataFrom: [{extract: {key: app/backend}}]", "{backend-secrets: [DATABASE_URL, JWT_SECRET, SMTP_PASSWORD]}",
+     "passed", ""),
+    ("dataFrom: [{extract: {key: app/backend}}]", "{backend-secrets: [DATABASE_URL, JWT_SECRET]}", "failed",
+     "keys as gitops.secret_keys lists them"),
+    ("data: [{secretKey: DATABASE_URL, remoteRef: {key: db}}, {secretKey: JWT_SECRET, remoteRef: {key: jwt}}]", "",
+     "failed", "is not in secrets/sealed-backend-secrets-prod.yaml (ExternalSecret backend-secrets): the pods will "
+               "not start (CreateContainerConfigError); add the key to"),
+    ("data: [{secretKey: SMTP_PASSWORD, remoteRef: {key: smtp}}]", "", "passed", ""),
+])
+def test_the_demo_secret_made_by_an_external_secret(pytester: pytest.Pytester, estate_copy, body: str, listed: str,
+                                                    outcome: str, words: str) -> None:
+    """The demo's planted SMTP_PASSWORD blocker with production's backend-secrets made by an ExternalSecret
+    (a gitops.secrets manifest) instead of a SealedSecret: known keys are checked, dataFrom keys are not
+    checked unless gitops.secret_keys lists them."""
+    import json
+    import shutil
+    import subprocess
+
+    from conftest import ROOT, demo_environments
+
+    gitops = estate_copy / "gitops"
+    manifest = gitops / "secrets/sealed-backend-secrets-prod.yaml"
+    text = manifest.read_text()
+    manifest.write_text(EXTERNAL.replace("{body}", body) + text[text.index("---\n") + 4:])
+    subprocess.run(["git", "-C", str(gitops), "-c", "user.name=t", "-c", "user.email=t@t.test", "commit", "-qam",
+                    "prod: backend secrets from vault"], check=True)
+    environments = demo_environments(estate_copy)
+    if listed:
+        line = "      secrets: [secrets/sealed-backend-secrets-prod.yaml]\n"
+        environments = environments.replace(line, line + f"      secret_keys: {listed}\n")
+    (pytester.path / "environments.yaml").write_text(environments)
+    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    shutil.copy(ROOT / "checks" / "test_settings.py", pytester.path / "test_settings.py")
+    report = pytester.path / "run.json"
+    pytester.runpytest("-p", "no:cacheprovider", f"--report-json={report}", "--env=production", "-m", "prerelease",
+                       "-k", "test_secret_keys and SMTP_PASSWORD")
+    [record] = [r for r in json.loads(report.read_text())["records"] if r["check"] == "test_secret_keys"]
+    assert record["outcome"] == outcome, record["message"]
+    assert words in record["message"]
