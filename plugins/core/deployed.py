@@ -104,7 +104,9 @@ def for_host(host: EnvHost, gitops_ref: str | None = None,
         found.setdefault(tag, image_tags.commit_of(repo, ref.tag, glob))
         tags[tag] += 1
         images.setdefault(tag, set()).add(image)
-    resolved = {t: f.sha for t, f in found.items() if f.sha}
+    # A SHA tag is the app's own build; a version may be a third-party image's (redis:7.0.0): SHAs first.
+    resolved = {t: f.sha for t, f in found.items() if f.sha and f.kind == "sha"} or \
+        {t: f.sha for t, f in found.items() if f.sha}
     unresolved = tuple(sorted(t for t, f in found.items() if f.kind == "sha" and not f.sha))
     if resolved:
         best = max(sorted(resolved), key=lambda t: tags[t])
