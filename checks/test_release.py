@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from plugins.core.deployed import Deployed, require_commit
+from plugins.core.deployed import Deployed, for_host, require_commit
 from plugins.findings import Gate
 from plugins.core.gitrepo import Commit, GitRepo
 from plugins.core.host import EnvHost
@@ -181,10 +181,20 @@ def test_shared_branch_reset(host: EnvHost, gate: Gate) -> None:
 @pytest.mark.drift
 @per_env(deploys_tags)
 def test_deployed_commit_is_release(host: EnvHost, gate: Gate) -> None:
-    """The image tag the deployment repository names for a tag environment is a released commit."""
+    """The image tag the deployment repository names for a tag environment is a released commit.
+
+    A tag that names no commit (`latest`, a version never tagged) is a warning here: the environment
+    deploys release tags, so the suite knows a non-release tag is not what it should run.
+    """
+    found = for_host(host)
+    if found.sha is None and found.not_checked:
+        gate.warn(f"{found.not_checked.replace(': not checked: ', ': ', 1)}; {host.name} deploys release tags "
+                  f"({host.spec.deploys.tag!r}), and this is none", tag=found.tag)
+        return
     running = require_commit(host)
     if not running.release_tags:
-        gate.fail(f"{host.name} deploys {running.sha[:12]} (image tag {running.tag}), which "
+        how = f"--ref app={running.tag}" if running.explicit else f"image tag {running.tag}"
+        gate.fail(f"{host.name} deploys {running.sha[:12]} ({how}), which "
                   f"carries no release tag matching {host.spec.deploys.tag!r}: deploy a tagged "
                   "release", commit=running.sha, images=list(running.images))
 

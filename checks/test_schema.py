@@ -20,7 +20,7 @@ import pytest
 from _pytest.mark.expression import Expression
 
 from plugins.schema import catalog, comparison, push_plan, requirements
-from plugins.core.deployed import for_host
+from plugins.core.deployed import require_commit
 from plugins.findings import Gate
 from plugins.core.gitrepo import GitRepo, SourceError
 from plugins.core.host import EnvHost
@@ -53,11 +53,7 @@ def running_snapshot(host: EnvHost) -> Snapshot:
     if explicit:
         sha = repo.resolve(explicit)
     else:
-        found = for_host(host)
-        if found.sha is None:
-            raise SourceError(found.problems[0] if found.problems
-                              else f"{host.name}: the deployed commit is unknown")
-        sha = found.sha
+        sha = require_commit(host).sha  # a tag that names no commit: not checked (a skip)
     return _snapshot(repo, sha, spec.path, _name(repo, sha, explicit))
 
 

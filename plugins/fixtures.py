@@ -12,7 +12,7 @@ import pytest
 
 from plugins import setup_request
 from plugins.estate import Estate
-from plugins.core.gitrepo import Absent, SourceError
+from plugins.core.gitrepo import Absent, NotChecked, SourceError
 from plugins.core.host import EnvHost
 from plugins.params import Unavailable, nothing_to_check, shared
 
@@ -97,6 +97,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     to check there and skips with one line (an ERROR if it is not on the integration branch either)."""
     try:
         return (yield)
+    except NotChecked as exc:
+        pytest.skip(str(exc))
     except Absent as exc:
         host = pyfuncitem.funcargs.get("host")
         if not isinstance(host, EnvHost):
@@ -105,6 +107,15 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
         if not absent.skip:
             raise SourceError(f"{host.name}: {absent.reason}") from None
         pytest.skip(f"{host.name}: {absent.reason}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Any:  # noqa: ARG001
+    """What a fixture needs cannot be known from the sources (NotChecked): the check skips with its line."""
+    try:
+        return (yield)
+    except NotChecked as exc:
+        pytest.skip(str(exc))
 
 
 ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (ItemUnavailable, SourceError)

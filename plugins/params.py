@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 import pytest
 
 from plugins.estate import Estate, EnvironmentsError, ensure_sources, load
-from plugins.core.gitrepo import Absent, GitRepo, SourceError
+from plugins.core.gitrepo import Absent, GitRepo, NotChecked, SourceError
 from plugins.core.host import EnvHost, Estatewide
 from plugins.options import ENVIRONMENTS_VAR, Settings, settings
 
@@ -236,6 +236,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             items = sorted(generator(host), key=_item_id)
         except Absent as exc:
             items = [("absent", nothing_to_check(host, exc))]
+        except NotChecked as exc:
+            items = [("not-checked", Unavailable(str(exc).removeprefix(f"{env}: "), skip=True))]
         except SourceError as exc:
             items = [("unavailable", Unavailable(str(exc)))]
         params.extend(pytest.param((env, value, str(item_id)), id=f"{env}-{item_id}")

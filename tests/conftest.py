@@ -73,6 +73,22 @@ def demo_environments(estate: Path, extra: str = "") -> str:
     return text + extra
 
 
+def tagged_repo(path: Path, files: dict[str, str], tag: str, remote: str | None = None) -> Path:
+    """A real git repository at `path` holding `files` in one commit on main, tagged `tag`, with an
+    origin remote URL when given (read only through git; nothing is fetched)."""
+    import subprocess
+
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t.test", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t.test", "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "files"], ["tag", tag],
+                 *([["remote", "add", "origin", remote]] if remote else [])):
+        subprocess.run(["git", "-C", str(path), *args], check=True, env=env, capture_output=True)
+    return path
+
+
 @pytest.fixture
 def demo_env_file(tmp_path: Path, estate_copy: Path) -> Path:
     """An environments file for the private demo copy."""

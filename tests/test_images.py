@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import demo_environments
+from conftest import demo_environments, tagged_repo
 from examples.services import registry as service
 from plugins.estate import load
 
@@ -277,3 +277,50 @@ def test_a_shared_registry_that_is_down_errors_naming_each_environment(demo_env_
         assert str(second.value) == str(first.value).replace("testing: ", "echo-next: ", 1)
     finally:
         shared.close()
+
+
+# -- reusable workflows of other repositories (issue 21) --------------------------------------------
+SHARED_BUILD = """
+on: {workflow_call: {inputs: {image: {type: string, required: true}}}}
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - {uses: docker/build-push-action@v6,
+         with: {push: true, tags: "${{ format('registry.demo.test/app/{0}:{1}', inputs.image, github.sha) }}"}}
+"""
+CALLS_SHARED = ("\n  agent:\n    uses: acme/shared-builds/.github/workflows/build.yml@v1\n"
+                "    with:\n      image: agent\n")
+
+
+@pytest.mark.parametrize(("source_name", "remote", "outcome"), [
+    ("shared-builds", None, "passed"),  # matched by the source's name (the repository part)
+    ("builds", "git@github.com:acme/shared-builds.git", "passed"),  # by the clone's remote URL
+    (None, None, "skipped"),  # not a source: not read, so not checked (never a blocker)
+])
+def test_a_reusable_workflow_of_another_repository(pytester, estate_copy, tmp_path, source_name, remote,
+                                                   outcome):
+    """`jobs.<id>.uses: owner/repo/.github/workflows/x.yml@ref`
+    (https://docs.github.com/en/actions/using-workflows/reusing-workflows#calling-a-reusable-workflow)
+    is read at `ref` when that repository is one of the sources (by name or remote URL) and its
+    `with:` inputs fill `inputs.*`; otherwise the build-matrix check of the images no read workflow
+    builds says "not checked: ... not read" instead of the planted agent blocker."""
+    text = (estate_copy / "app/.github/workflows/ci.yml").read_text()
+    (estate_copy / "app/.github/workflows/ci.yml").write_text(text + CALLS_SHARED)
+    subprocess.run(["git", "-C", str(estate_copy / "app"), "-c", "user.name=t", "-c", "user.email=t@t.test",
+                    "commit", "-qam", "ci: agent by the shared workflow"], check=True)
+    text = demo_environments(estate_copy)
+    if source_name:
+        tagged_repo(tmp_path / "shared", {".github/workflows/build.yml": SHARED_BUILD}, "v1", remote)
+        text = text.replace("sources:\n", f"sources:\n  {source_name}:\n    path: {tmp_path / 'shared'}\n", 1)
+    env_file = tmp_path / "environments.yaml"
+    env_file.write_text(text)
+    result, records = run(pytester, env_file, "-m", "prerelease", "--env=production", "-k", "parity and agent")
+    [record] = [r for r in records if r["check"] == "test_build_matrix_parity"]
+    assert record["outcome"] == outcome, record["message"]
+    if outcome == "skipped":
+        assert record["message"].startswith(
+            "production: not checked: registry.demo.test/app/agent:")
+        assert ("may be built by acme/shared-builds/.github/workflows/build.yml@v1, not read (job agent: calls "
+                "acme/shared-builds/.github/workflows/build.yml@v1, which is not read: acme/shared-builds is none "
+                "of the sources (add its clone under sources to read it))") in record["message"]

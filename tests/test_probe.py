@@ -1,19 +1,24 @@
 """The probe against real TLS servers on loopback: each planted problem gives exactly its finding."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import socket
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from examples.services import free_port, https
 from plugins.subdomains.probe import (BLOCKER, WARNING, Policy, SessionProbe, Target, assess, resolver_failure,
                            run, served_build, target)
+from plugins.subdomains import nameserver
 from plugins.subdomains.addresses import parse_address
 from plugins.subdomains.webclient import HttpClient
 
@@ -195,7 +200,9 @@ def test_every_lookup_failing_the_same_way_is_the_resolver_not_the_records():
     names = [target("production", n, "rg.invalid", n, {}) for n in ("api", "portal", "admin")]
     why = resolver_failure(run(client, names).values())
     assert why and why.startswith("every one of the 3 lookups of this run failed the same way (")
-    assert resolver_failure(run(client, names[:1]).values()) is None  # one record: a blocker
+    with dns_server(0) as port:  # one record, and a resolver that knows the root: the record's blocker
+        assert resolver_failure(run(client, names[:1]).values(),
+                                lambda host: nameserver.silent(host, [("127.0.0.1", port)])) is None
 
 
 def test_a_name_that_does_not_resolve_while_others_do_stays_a_blocker():
@@ -245,3 +252,71 @@ def test_no_nameserver_answering_is_one_resolver_failure(tmp_path):
                                 "failure in name resolution)")
     assert result["resolver"] == ("no nameserver answered (Temporary failure in name "
                                   "resolution); no subdomain could be checked")
+
+
+@contextlib.contextmanager
+def dns_server(rcode: int) -> Iterator[int]:
+    """A real UDP nameserver on loopback that answers every question with `rcode` (RFC 1035 4.1.1:
+    QR set, the query's ID and question echoed); yields its port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                query, peer = sock.recvfrom(512)
+            except (TimeoutError, OSError):
+                continue
+            flags = 0x8180 | rcode  # QR, RD, RA + RCODE
+            sock.sendto(query[:2] + flags.to_bytes(2, "big") + query[4:], peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        sock.close()
+
+
+@pytest.mark.parametrize(("rcode", "listening", "blamed"), [
+    (0, True, None),  # NOERROR for the parent zone: the resolver works, the record is to blame
+    (3, True, "127.0.0.1:{port} NXDOMAIN for rg.invalid SOA; 127.0.0.1:{port} NXDOMAIN for . SOA"),
+    (5, True, "127.0.0.1:{port} REFUSED for rg.invalid SOA; 127.0.0.1:{port} REFUSED for . SOA"),
+    (2, True, "127.0.0.1:{port} SERVFAIL for rg.invalid SOA; 127.0.0.1:{port} SERVFAIL for . SOA"),
+    (None, False, "127.0.0.1:{port} Connection refused for rg.invalid SOA; 127.0.0.1:{port} Connection "
+                  "refused for . SOA"),  # nothing listens (ICMP port unreachable on loopback)
+])
+def test_one_lookup_blames_the_resolver_only_when_it_answers_nothing(rcode, listening, blamed):
+    """Issue 21 item 5: before blaming the record of a single name that did not resolve, ask each
+    nameserver about the zone above it and the root (RFC 1035 4.1 message; every recursive resolver
+    knows the root, RFC 1034 5.3.3): NOERROR means the resolver answers, so the record is to blame;
+    NXDOMAIN/SERVFAIL/REFUSED even for the root, or no answer at all, is the resolver's failure."""
+    client = HttpClient(timeout_s=TIMEOUT, retries=0)
+    found = run(client, [target("production", "api", "rg.invalid", "api", {})])
+    with (dns_server(rcode) if listening else contextlib.nullcontext(free_port())) as port:
+        why = resolver_failure(found.values(), lambda host: nameserver.silent(host, [("127.0.0.1", port)], 0.5))
+    if blamed is None:
+        assert why is None
+    else:
+        assert why == (f"api.rg.invalid did not resolve, and no nameserver answers about rg.invalid nor the root "
+                       f"({blamed.format(port=port)}): the resolver answers nothing, so no record is to blame")
+
+
+def test_a_nameserver_that_never_answers_times_out() -> None:
+    """A UDP socket that reads questions and never replies: "no answer within" the bound."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        server = ("127.0.0.1", sink.getsockname()[1])
+        assert nameserver.ask(server, ".", 0.2) == "no answer within 0.2s"
+
+
+def test_the_question_is_an_rfc1035_soa_query() -> None:
+    """Header (ID, RD, QDCOUNT 1), QNAME as length-prefixed labels ending in the root, QTYPE SOA (6), QCLASS IN (1)."""
+    assert nameserver.question("demo.test", 0x1234) == (b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+                                                        b"\x04demo\x04test\x00\x00\x06\x00\x01")
+    assert nameserver.question(".", 1).endswith(b"\x00\x00\x06\x00\x01")
+    assert (nameserver.parent("api.demo.test"), nameserver.parent("localhost")) == ("demo.test", ".")

@@ -133,3 +133,86 @@ def test_shared_branch_after_reset(release: pytest.Pytester, estate_copy: Path) 
     git(estate_copy / "app", "branch", "-f", "testing", "main")
     found = outcomes(release, "-m", "smoke", "-k", "reset", "--env=testing", "--after-reset")
     assert found["test_shared_branch_reset[testing]"][0] == "passed"
+
+
+# -- release-version tags (issue 21) ------------------------------------------------------------------
+def _deploy_tag(estate: Path, tag: str | None, template_default: bool = False) -> None:
+    """Production's values name `tag` instead of the v1.4.1 commit SHA (None: an empty tag, which
+    leaves it to the chart); `template_default` makes the chart's image helper read
+    `{{ .Values.image.tag | default .Chart.AppVersion }}`, as `helm create` scaffolds it."""
+    gitops, app = estate / "gitops", estate / "app"
+    values = gitops / "helm/app/values-production.yaml"
+    sha = git(app, "rev-parse", "v1.4.1^{commit}")
+    line = f'  tag: "{sha}"\n'
+    values.write_text(values.read_text().replace(line, f'  tag: "{tag or ""}"\n'))
+    if template_default:
+        helper = gitops / "helm/app/templates/_helpers.tpl"
+        helper.write_text(helper.read_text().replace(
+            "{{ .root.Values.image.tag }}", "{{ .root.Values.image.tag | default .root.Chart.AppVersion }}"))
+    git(gitops, "commit", "-qam", f"prod: deploy {tag}")
+
+
+@pytest.mark.parametrize(("tag", "template_default"), [
+    ("v1.4.1", False),  # the release tag as git names it
+    ("1.4.1", False),  # without the v: the release tag v1.4.1 matches release_tags v*.*.*
+    (None, True),  # the values leave the tag to the chart: Chart.yaml appVersion "1.4.1"
+])
+def test_a_release_version_tag_names_its_release(release: pytest.Pytester, estate_copy: Path, tag: str | None,
+                                                 template_default: bool) -> None:
+    """An image tag equal to a release tag (with or without `v`, per the source's release_tags), or
+    to the chart's appVersion when the values leave the tag to the chart
+    (https://helm.sh/docs/chart_template_guide/builtin_objects/: `.Chart.AppVersion`), names that
+    tag's commit: the checks that need the running commit find v1.4.1, as with the SHA tag."""
+    _deploy_tag(estate_copy, tag, template_default)
+    found = outcomes(release, "-m", "prerelease", "--env=production")
+    outcome, message = found["test_hotfix_commits_on_main[production]"]
+    assert outcome == "failed" and "production runs v1.4.1" in message
+    assert found["test_deployed_commit_is_release[production]"] == ("passed", "")
+
+
+@pytest.mark.parametrize(("tag", "template_default", "why"), [
+    ("latest", False, "no commit SHA, nor a version of release_tags 'v*.*.*'"),
+    ("0.0.1", False, "no commit SHA, and no release tag v0.0.1 in app"),
+    ("v9.9.9", False, "no commit SHA, and no release tag v9.9.9 in app"),  # 9.9.9 is no v*.*.* name
+])
+def test_a_tag_that_names_no_commit_is_not_checked(release: pytest.Pytester, estate_copy: Path, tag: str,
+                                                   template_default: bool, why: str) -> None:
+    """A moving tag or a version never tagged names no commit: the checks that need the running
+    commit skip with one line (why, and what would let them check); the tag environment deploying a
+    non-release tag is a warning, never a blocker or an ERROR."""
+    _deploy_tag(estate_copy, tag, template_default)
+    found = outcomes(release, "-m", "prerelease", "--env=production")
+    outcome, message = found["test_hotfix_commits_on_main[production]"]
+    assert outcome == "skipped", found
+    assert message.startswith(f"production: not checked: image tag {tag} of registry.demo.test/app/")
+    assert why in message and "pass --ref app=REF to say which commit runs" in message
+    outcome, message = found["test_deployed_commit_is_release[production]"]
+    assert outcome == "passed" and "production deploys release tags ('v*.*.*'), and this is none" in message
+    assert not [k for k, (o, _) in found.items() if o in ("failed", "error")]
+
+
+def test_the_chart_app_version_is_named_when_it_is_no_release(release: pytest.Pytester, estate_copy: Path) -> None:
+    """The chart's appVersion (1.4.1 in the demo) with the release tag deleted: the line says the
+    tag came from the chart's appVersion."""
+    _deploy_tag(estate_copy, None, template_default=True)
+    git(estate_copy / "app", "tag", "-d", "v1.4.1")
+    found = outcomes(release, "-m", "prerelease", "--env=production", "-k", "hotfix_commits")
+    outcome, message = found["test_hotfix_commits_on_main[production]"]
+    assert outcome == "skipped"
+    assert "image tag 1.4.1 (the chart's appVersion) of" in message and "or tag that release v1.4.1" in message
+
+
+def test_ref_app_satisfies_the_running_commit_and_keeps_the_candidate(release: pytest.Pytester,
+                                                                      estate_copy: Path) -> None:
+    """--ref app=REF says which commit runs: every check that needs the running commit uses it (no
+    advice printed again), and the candidate stays the application's main (README: `--candidate`
+    defaults to the app's integration branch)."""
+    _deploy_tag(estate_copy, "latest")
+    report = release.path / "run.json"
+    found = outcomes(release, "-m", "prerelease", "--env=production", "--ref=app=v1.4.1")
+    outcome, message = found["test_hotfix_commits_on_main[production]"]
+    assert outcome == "failed" and "production runs v1.4.1" in message
+    assert found["test_deployed_commit_is_release[production]"] == ("passed", "")
+    assert found["test_candidate_on_main[production]"] == ("passed", "")
+    assert "--ref app=REF" not in " ".join(m for _, m in found.values())
+    assert json.loads(report.read_text())["run"]["candidate"] == "main"

@@ -382,6 +382,29 @@ def test_deployed_commit_unknown_tag(estate_dir: Path, shas: dict) -> None:
     assert mixed.sha == shas["v1"]
 
 
+def test_deployed_commit_from_release_versions_sha_first_and_nameless_tags(estate_dir: Path, shas: dict) -> None:
+    """Issue 21: a release version names its tag's commit (1.0.0 is v1.0.0 under release_tags v*.*.*); a SHA tag
+    wins over versions, which may be third-party images' (reg.test/redis:v1.0.0 twice); a moving tag or a digest
+    names no commit: not_checked says why and what would let it check."""
+    def chart(*images: str) -> tuple[dict, ...]:
+        return tuple({"kind": "Deployment", "metadata": {"name": f"d{i}", "namespace": "n"}, "spec": {"template": {
+            "spec": {"containers": [{"name": f"c{i}", "image": image}]}}}} for i, image in enumerate(images))
+
+    host = make_host(estate_dir, "production")
+    version = deployed.for_host(host, manifests=chart("reg.test/app/a:1.0.0"))
+    assert (version.sha, version.tag, version.release_tags) == (shas["v1"], "1.0.0", ("v1.0.0",))
+    mixed = deployed.for_host(host, manifests=chart(f"reg.test/app/a:{shas['main']}", "reg.test/redis:v1.0.0",
+                                                    "reg.test/redis:v1.0.0"))
+    assert mixed.sha == shas["main"]
+    latest = deployed.for_host(host, manifests=chart("reg.test/app/a:latest"))
+    assert (latest.sha, latest.not_checked) == (None, (
+        "production: not checked: image tag latest of reg.test/app/a:latest names no commit of app (no commit SHA, "
+        "nor a version of release_tags 'v*.*.*'): pass --ref app=REF to say which commit runs, or deploy release "
+        "versions ('v*.*.*')"))
+    digest = deployed.for_host(host, manifests=chart("reg.test/app/a@sha256:" + "0" * 64))
+    assert digest.not_checked and "names no tag (a digest or the default latest)" in digest.not_checked
+
+
 def test_chart_renders_through_helms_engine(estate_dir: Path) -> None:
     repo = GitRepo(estate_dir / "gitops", "gitops")
     manifests = render(repo, repo.resolve("main"), ChartSource("helm/app", ("values.yaml",), "app", "ns"))

@@ -250,3 +250,32 @@ def test_a_resolver_that_answers_no_name_is_one_error_per_run(pytester, app, tmp
     assert skipped[0].startswith("staging: portal.rg.invalid not checked: the system resolver (")
     assert all(m.endswith("(reported once, at staging-api)") for m in skipped)
     assert "fix the DNS record" not in result.stdout.str()
+
+
+def test_one_lookup_on_a_resolver_that_answers_nothing_is_one_error(pytester, app, tmp_path, monkeypatch):
+    """Issue 21 item 5: a prerelease with ONE subdomain whose name does not resolve, on a machine whose
+    resolver answers nothing (resolv.conf names a loopback port where nothing listens): one ERROR
+    naming the resolver, not a "fix the DNS record" blocker (plugins/subdomains/nameserver.py)."""
+    from examples.services import free_port
+    from plugins.subdomains import addresses, nameserver
+
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("nameserver 127.0.0.1\n")
+    monkeypatch.setattr(addresses, "RESOLV_CONF", str(conf))
+    monkeypatch.setattr(nameserver, "DNS_PORT", free_port())
+    data = {"version": 1,
+            "sources": {"app": {"path": app["path"], "main": "main"},
+                        "gitops": {"path": app["gitops"], "main": "main"}},
+            "environments": {"staging": {"deploys": {"branch": "main"},
+                                         "gitops": {"chart": "helm/app", "values": ["values.yaml"]},
+                                         "domain": "rg.invalid", "subdomains": {"api": {}}}},
+            "network": {"timeout_s": TIMEOUT}}
+    estate = tmp_path / "environments.yaml"
+    estate.write_text(json.dumps(data))
+    result, records = run(pytester, estate, "--env=staging", "-k", "test_subdomain_healthy")
+    result.assert_outcomes(errors=1)
+    [error] = [r for r in records if r["outcome"] == "error"]
+    assert error["message"].startswith(f"staging: the system resolver (nameserver 127.0.0.1 in {conf}) failed: "
+                                       "api.rg.invalid did not resolve, and no nameserver answers about rg.invalid "
+                                       "nor the root (127.0.0.1:")
+    assert "fix the DNS record" not in result.stdout.str()

@@ -359,3 +359,49 @@ def test_workflow_yaml_keeps_an_alias_one_object_and_names_a_duplicate_key() -> 
     assert type(data["a"]) is dict and data["a"] is data["c"]
     with pytest.raises(WorkflowError, match=r"w.yml:2: not valid YAML: found duplicate key"):
         load_yaml("a: 1\na: 2\n", "w.yml")
+
+
+def test_a_called_workflows_inputs_default_by_type():
+    """An input without a default that the caller does not pass is '' for a string, false for a boolean, 0 for a
+    number (https://docs.github.com/en/actions/using-workflows/workflow-syntax-for-github-actions#onworkflow_callinputs)."""
+    called = CALLED.replace('suffix: {type: string, default: "-amd64"}',
+                            "suffix: {type: string}\n      latest: {type: boolean}\n      n: {type: number}")
+    called = called.replace("${{ inputs.suffix }}", "${{ inputs.suffix }}${{ inputs.latest && '-latest' || '' }}"
+                                                     "${{ inputs.n == 0 && '-zero' || '' }}")
+    flow = workflows.parse(CALLER, "ci.yml", read={".github/workflows/build.yml": called}.__getitem__)
+    assert [str(p.tag) for p in flow.pushes] == ["<sha>-zero", "<sha>-zero"]  # false is false, not 'false'
+    passed = CALLER.replace("      image: registry", "      latest: true\n      image: registry")
+    flow = workflows.parse(passed, "ci.yml", read={".github/workflows/build.yml": called}.__getitem__)
+    assert [str(p.tag) for p in flow.pushes] == ["<sha>-latest-zero", "<sha>-latest-zero"]
+
+
+@pytest.mark.parametrize(("uses", "sources", "answer"), [
+    ("acme/builds/.github/workflows/b.yml@v1", {"builds": None}, "read"),  # the source named like the repository
+    ("acme/builds/.github/workflows/b.yml@v1", {"acme/builds": None}, "read"),  # named owner/repo
+    ("acme/builds/.github/workflows/b.yml@v1", {"ci": "https://github.com/Acme/builds.git"}, "read"),  # remote URL
+    ("acme/builds/.github/workflows/b.yml@v1", {"ci": "git@github.com:acme/builds"}, "read"),  # scp-like URL
+    ("acme/builds/.github/workflows/b.yml@main", {"builds": None}, "read"),  # a branch
+    ("acme/builds/.github/workflows/b.yml@v9", {"builds": None},
+     "v9 is not in the clone of source builds (fetch it to read the workflow)"),
+    ("acme/builds/.github/workflows/other.yml@v1", {"builds": None},
+     ".github/workflows/other.yml does not exist at v1 in source builds"),
+    ("acme/other/.github/workflows/b.yml@v1", {"builds": "https://github.com/acme/builds"},
+     "acme/other is none of the sources (add its clone under sources to read it)"),
+    ("acme/builds/.github/workflows/b.yml", {"builds": None},
+     "acme/builds/.github/workflows/b.yml is no owner/repo/path@ref reference"),
+])
+def test_which_source_holds_a_reusable_workflow(tmp_path, uses, sources, answer):
+    """{owner}/{repo}/.github/workflows/{filename}@{ref}
+    (https://docs.github.com/en/actions/using-workflows/reusing-workflows#calling-a-reusable-workflow): read from
+    the source whose name or clone's remote URL names owner/repo, at ref; else one line saying why not."""
+    from conftest import tagged_repo
+    from plugins.core.gitrepo import GitRepo
+    from plugins.images.reusable import reader
+
+    repos = [(name, GitRepo(tagged_repo(tmp_path / name.replace("/", "-"), {".github/workflows/b.yml": CALLED},
+                                        "v1", url), name)) for name, url in sources.items()]
+    got = reader(tuple(repos))(uses)
+    if answer == "read":
+        assert isinstance(got, tuple) and got[0] == CALLED and got[1] == ".github/workflows/b.yml"
+    else:
+        assert got == answer

@@ -17,6 +17,12 @@ class SourceError(Exception):
     """A source (git, chart, file at a ref) cannot give what a check needs; one line, no traceback."""
 
 
+class NotChecked(SourceError):
+    """What a check needs cannot be known from the sources (an image tag that names no commit, keys
+    that live outside git): the check skips with this one line, which says why and what would let it
+    check. Never a blocker, never an ERROR."""
+
+
 class Absent(SourceError):
     """A path that does not exist at a commit: estates evolve, so what an entry of the environments
     file names may not exist yet (or any more) at the commit under check."""
@@ -72,6 +78,12 @@ class GitRepo:
             last = (err.strip().splitlines() or ["failed"])[-1]
             raise SourceError(f"{self.name}: git {' '.join(args[:3])}: {last}")
         return result.stdout
+
+    @functools.lru_cache(maxsize=64)
+    def remote_urls(self) -> tuple[str, ...]:
+        """The URLs of the clone's remotes (none for a repository without remotes)."""
+        out = str(self._git("config", "--get-regexp", r"^remote\..*\.url$", check=False))
+        return tuple(line.split(None, 1)[1] for line in out.splitlines() if len(line.split(None, 1)) == 2)
 
     def top_level_problem(self) -> str | None:
         """Why the path is not the top level of a git repository (bare or not); None if it is."""

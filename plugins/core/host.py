@@ -66,9 +66,11 @@ class Estatewide:
         return self.settings.refs.get(source) or self.estate.sources[source].main
 
     def candidate(self) -> str:
-        """The application commit about to be released (--candidate, else the app's main)."""
+        """The application commit about to be released (--candidate, else the app's main).
+
+        Never --ref app=REF: that says which commit runs, not which is released next."""
         app = self.estate.app_source()
-        return self.settings.candidate or self.ref(app)
+        return self.settings.candidate or self.estate.sources[app].main
 
     def client(self, key: Any, build: Callable[[], Any]) -> Any:
         """The one client for key (its settings, all of them) that every environment of the

@@ -186,6 +186,10 @@ class GitopsSpec:
     """the namespace (with chart)"""
     secrets: RepoPaths = ()
     """SealedSecret or Secret manifests whose keys the containers read"""
+    secret_keys: Annotated[dict[Text, Strings], _or(dict)] = field(default_factory=dict)
+    """(extension) the keys of secrets that an operator makes from a store outside git (an
+    ExternalSecret with dataFrom, a Vault operator's secret, a KafkaAccess), by secret name: what
+    the store holds, so the containers' keys can be checked"""
     source: SourceRef | None = None
     """the deployment repository's source (default: the source named gitops)"""
 

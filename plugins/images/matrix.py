@@ -39,11 +39,15 @@ def expand_matrix(matrix: Any) -> list[dict[str, Any]] | None:
     return combos or [{}]
 
 
+class RunTimeMatrix(dict):
+    """The combination of a matrix computed at run time (``fromJSON(needs...)``): nothing known."""
+
+
 def job_combinations(job_id: str, job: dict, notes: list[str]) -> list[dict[str, Any]]:
     """A job's matrix combinations; one empty one (and a note) when computed at run time."""
     strategy = job.get("strategy") if isinstance(job.get("strategy"), dict) else {}
     combos = expand_matrix(strategy.get("matrix"))
     if combos is None:
         notes.append(f"job {job_id}: the matrix is computed at run time; its images are unknown")
-        return [{}]
+        return [RunTimeMatrix()]
     return combos

@@ -50,7 +50,8 @@ def step_pushes(step: dict, scope: Scope, notes: list[str],
 def _tag_list(text: str, scope: Scope, notes: list[str],
               job_id: str) -> list[tuple[Template, Template, frozenset[str]]]:
     found = []
-    for entry in re.split(r"[\n,]", text):
+    # a comma inside ${{ }} (format('{0}:{1}', ...)) is the expression's, not a list separator
+    for entry in re.findall(r"(?:\$\{\{.*?\}\}|\$(?!\{\{)|[^\n,$])+", text, re.S):
         entry = entry.strip()
         if not entry:
             continue

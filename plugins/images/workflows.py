@@ -67,6 +67,7 @@ class Workflow:
     triggers: Triggers
     pushes: tuple[Push, ...]
     notes: tuple[str, ...] = ()
+    unread: tuple[str, ...] = ()  # reusable workflows a job calls that could not be read (`uses`)
 
     @property
     def file(self) -> str:
@@ -82,12 +83,13 @@ class Workflow:
         return self.triggers.fires(kind, name)
 
 
-def parse(text: str, path: str = "workflow.yml",
-          read: Callable[[str], str] | None = None) -> Workflow:
+def parse(text: str, path: str = "workflow.yml", read: Callable[[str], str] | None = None,
+          read_remote: Callable[[str], Any] | None = None) -> Workflow:
     """Read a workflow file's text; raise WorkflowError naming the file for unreadable input.
 
     ``read(path)`` returns another file of the same repository at the same commit: with it, jobs
-    that call a local reusable workflow (``uses: ./.github/workflows/build.yml``) are followed."""
+    that call a local reusable workflow (``uses: ./.github/workflows/build.yml``) are followed.
+    ``read_remote(uses)`` reads another repository's (reusable.reader): (text, path, read) or why not."""
     data = load_yaml(text, path)
     if not isinstance(data, dict):
         raise WorkflowError(f"{path}: expected a mapping at the top, got {type(data).__name__}")
@@ -100,34 +102,52 @@ def parse(text: str, path: str = "workflow.yml",
     if not isinstance(jobs, dict) or not jobs:
         raise WorkflowError(f"{path}: no jobs")
     notes: list[str] = []
+    unread: list[str] = []
     pushes: list[Push] = []
     workflow_env = mapping(data.get("env"))
     for job_id, job in jobs.items():
         if not isinstance(job, dict):
             continue
         if isinstance(job.get("uses"), str):
-            pushes.extend(_called_pushes(str(job_id), job, workflow_env, notes, read))
+            pushes.extend(_called_pushes(str(job_id), job, workflow_env, notes, read, read_remote, unread))
         else:
             pushes.extend(_job_pushes(str(job_id), job, workflow_env, notes))
     if triggers.other:
         notes.append(f"other triggers not treated as builds of pushed commits: "
                      f"{', '.join(triggers.other)}")
     return Workflow(path, str(data.get("name") or path.rsplit("/", 1)[-1]), triggers,
-                    tuple(pushes), tuple(notes))
+                    tuple(pushes), tuple(notes), tuple(dict.fromkeys(unread)))
 
 
 @functools.lru_cache(maxsize=256)
-def at_commit(repo: Any, sha: str, path: str) -> Workflow:
+def at_commit(repo: Any, sha: str, path: str, others: tuple[tuple[str, Any], ...] = ()) -> Workflow:
     """The workflow file `path` of a GitRepo at a commit (local reusable workflows read at the same
-    commit). Raises gitrepo.Absent when the file does not exist there, SourceError when it is unreadable."""
+    commit, other repositories' from `others`, the (source name, GitRepo) of each source). Raises
+    gitrepo.Absent when the file does not exist there, SourceError when it is unreadable."""
     from plugins.core.gitrepo import SourceError
+    from plugins.images.reusable import reader
 
     try:
-        return parse(repo.show(sha, path), path, read=lambda other: repo.show(sha, other))
+        return parse(repo.show(sha, path), path, read=lambda other: repo.show(sha, other),
+                     read_remote=reader(others) if others else None)
     except WorkflowError as exc:
         raise SourceError(f"builds: {repo.name}@{sha[:12]}: {exc}") from None
 
 
+_EMPTY = {"boolean": "false", "number": "0"}
+
+
+def _typed(value: Template, kind: Any) -> Any:
+    """A boolean or number input as the value `inputs.<name>` gives expressions (not its text)."""
+    text = value.literal
+    if kind == "boolean" and text in ("true", "false"):
+        return text == "true"
+    if kind == "number" and text is not None:
+        try:
+            return float(text)
+        except ValueError:
+            return value
+    return value
 _IF_BRANCH = re.compile(r"github\.ref\s*==\s*'refs/heads/([^']+)'"
                         r"|github\.ref_name\s*==\s*'([^']+)'")
 _IF_TAGS = re.compile(r"startsWith\(\s*github\.ref\s*,\s*'refs/tags/")
@@ -180,17 +200,31 @@ def _job_pushes(job_id: str, job: dict, workflow_env: dict[str, Any], notes: lis
 
 
 def _called_pushes(job_id: str, job: dict, workflow_env: dict[str, Any], notes: list[str],
-                   read: Callable[[str], str] | None) -> list[Push]:
+                   read: Callable[[str], str] | None, read_remote: Callable[[str], Any] | None = None,
+                   unread: list[str] | None = None) -> list[Push]:
     """Pushes of a job that calls a reusable workflow, once per matrix combination, with the
-    ``with:`` inputs rendered in the caller's scope."""
+    ``with:`` inputs rendered in the caller's scope. One that cannot be read is noted, and
+    listed in ``unread``."""
     uses = str(job["uses"])
-    if not uses.startswith("./") or read is None:
-        notes.append(f"job {job_id}: calls {uses}, which is not read")
-        return []
-    path = uses[2:].split("@", 1)[0]
+    missed = unread if unread is not None else []
+    if uses.startswith("./") and read is not None:
+        path = uses[2:].split("@", 1)[0]
+        try:
+            text = read(path)
+        except Exception as exc:  # noqa: BLE001 - a missing or broken file is a note, not a crash
+            notes.append(f"job {job_id}: cannot read {path}: {exc}")
+            missed.append(uses)
+            return []
+    else:
+        got = read_remote(uses) if read_remote and not uses.startswith("./") else None
+        if not isinstance(got, tuple):
+            notes.append(f"job {job_id}: calls {uses}, which is not read" + (f": {got}" if got else ""))
+            missed.append(uses)
+            return []
+        text, path, read = got
     try:
-        called = load_yaml(read(path), path)
-    except Exception as exc:  # noqa: BLE001 - a missing or broken file is a note, not a crash
+        called = load_yaml(text, path)
+    except Exception as exc:  # noqa: BLE001
         notes.append(f"job {job_id}: cannot read {path}: {exc}")
         return []
     if not isinstance(called, dict) or not isinstance(called.get("jobs"), dict):
@@ -203,10 +237,13 @@ def _called_pushes(job_id: str, job: dict, workflow_env: dict[str, Any], notes: 
     pushes: dict[tuple, Push] = {}
     for combo in combos:
         caller = Scope(combo, {**workflow_env, **mapping(job.get("env"))}, {})
-        inputs = {name: render_text(str(mapping(spec).get("default", "")), caller)
-                  for name, spec in declared.items() if "default" in mapping(spec)}
+        # An input without a default that the caller does not pass is false, 0 or '' by its type
+        # (https://docs.github.com/en/actions/using-workflows/workflow-syntax-for-github-actions#onworkflow_callinputs).
+        inputs = {name: render_text(str(mapping(spec).get("default", _EMPTY.get(mapping(spec).get("type"), ""))),
+                                    caller) for name, spec in declared.items()}
         inputs.update({name: render_text(str(value), caller)
                        for name, value in mapping(job.get("with")).items()})
+        inputs = {name: _typed(value, mapping(declared.get(name)).get("type")) for name, value in inputs.items()}
         for called_id, called_job in called["jobs"].items():
             if not isinstance(called_job, dict):
                 continue

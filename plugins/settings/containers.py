@@ -26,8 +26,10 @@ def gitops_sha(host: Any, gitops_ref: str | None = None) -> str:
 
 
 def secret_index(host: Any, gitops_ref: str | None = None) -> SecretIndex:
-    """Secrets the environment holds: the chart's own plus the secret manifests it lists."""
-    return _secret_index(host, gitops_sha(host, gitops_ref))
+    """Secrets the environment holds: what the chart renders plus the secret manifests it lists
+    (Secrets, SealedSecrets and every operator object that makes one), with `gitops.secret_keys`
+    naming the keys of those whose keys come from a store outside git."""
+    return _secret_index(host, gitops_sha(host, gitops_ref)).with_keys(host.spec.gitops.secret_keys)
 
 
 # Per environment and commit: a bound below the estate's size turns a pass over every environment

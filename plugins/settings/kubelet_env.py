@@ -66,6 +66,7 @@ class ContainerEnv:
     needs: tuple[SecretNeed, ...] = ()
     problems: tuple[str, ...] = ()
     unset: Mapping[str, str] = field(default_factory=dict)  # name -> why the kubelet leaves it unset
+    opaque: tuple[str, ...] = ()  # envFrom secrets whose keys git does not say: variables they may set
 
     def values(self) -> dict[str, str]:
         """{name: value} as the process sees it (placeholders for values only the cluster knows)."""
@@ -139,8 +140,10 @@ def container_env(workload: Workload, container: Container, objs: Objects) -> Co
             unset.pop(name, None)
     out = {k: v for k, v in service.items() if k not in env}
     out.update(env)
+    opaque = tuple(f"envFrom of secret {n.secret}, whose keys come from {found.source}" for n in needs
+                   if n.key is None and (found := objs.secrets.find(n.secret, ns)) is not None and not found.known)
     return ContainerEnv(workload.name, workload.kind, container.name, ns, out, tuple(needs), tuple(problems),
-                        unset)
+                        unset, opaque)
 
 
 def _env_from(source: Mapping[str, Any], ns: str, objs: Objects, needs: list[SecretNeed],
@@ -192,7 +195,7 @@ def _env_entry(entry: Mapping[str, Any], workload: Workload, container: Containe
         secret, key, optional = str(ref.get("name")), str(ref.get("key")), bool(ref.get("optional"))
         needs.append(SecretNeed(secret, key, optional, name))
         found = objs.secrets.find(secret, ns)
-        if optional and (found is None or key not in found.keys):
+        if optional and (found is None or (found.known and key not in found.keys)):
             unset[name] = f"optional secret {secret} key {key} is absent: the kubelet leaves {name} unset"
             return None
         return EnvVar(name, SECRET_PLACEHOLDER, "secret", False, (secret, key))

@@ -7,7 +7,7 @@ from typing import Any
 
 from plugins.estate import SettingsEntry
 from plugins.settings.containers import gitops_sha, settings_containers, values_file
-from plugins.settings.finding import BLOCK, WARN, Finding
+from plugins.settings.finding import BLOCK, SKIPPED, WARN, Finding
 from plugins.settings.memo import entry_key, first_time, memo
 from plugins.settings.classes import EnvView, missing_required
 from plugins.settings.targets import Target, model
@@ -38,13 +38,19 @@ def _required(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str |
     where = values_file(host, gitops_ref)
     unset: dict[tuple, dict[str, list[str]]] = {}  # (class, field) -> {"": lacking, NAME: empty}
     fields: dict[tuple, tuple] = {}
+    out = []
     for env_id, env in envs:
         values = EnvView(env.values())
         for cls, f in missing_required(m, values):
+            if env.opaque and not f.lookup(values):  # it may come from a secret whose keys live in a store
+                out.append(Finding(SKIPPED, f"{host.name}: not checked: {f.path} (reads {' or '.join(f.env_names)}) "
+                                            f"for {env_id} may come from {env.opaque[0]}; list that secret's keys "
+                                            f"under environments.{host.name}.gitops.secret_keys to check it",
+                                   f.env_names[0], {"class": cls.name, "field": f.name}))
+                continue
             hit = f.lookup(values)
             fields.setdefault((cls.name, f.name), (cls, f))
             unset.setdefault((cls.name, f.name), {}).setdefault(hit[0] if hit else "", []).append(env_id)
-    out = []
     for key, (cls, f) in fields.items():
         how = unset[key]
         said = [f"no variable sets it for {', '.join(sorted(how['']))}"] if "" in how else []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from plugins.settings.containers import container_id
-from plugins.settings.finding import BLOCK, CONTAINERS, Finding, merge
+from plugins.settings.finding import BLOCK, CONTAINERS, SKIPPED, Finding, merge
 from plugins.settings.kubelet_env import ContainerEnv, SecretNeed
 from plugins.settings.sealed import SecretIndex
 
@@ -60,9 +60,16 @@ def _missing_secret(host: Any, env: ContainerEnv, need: SecretNeed, secrets: Sec
                               "(CreateContainerConfigError)", need_id(need),
                        {"secret": need.secret, "key": need.key, "variable": need.variable,
                         "namespace": env.namespace, "container": env.container})
+    if need.key and not found.known:
+        return Finding(SKIPPED, f"{host.name}: not checked: keys of secret {need.secret} come from {found.source}; "
+                                f"list them under environments.{host.name}.gitops.secret_keys.{need.secret} to "
+                                f"check {need.key} ({reads})", need_id(need),
+                       {"secret": need.secret, "key": need.key, "source": found.source, "container": env.container})
     if need.key and need.key not in found.keys:
+        fix = f"seal the key into {found.origin}" if found.kind in ("Secret", "SealedSecret") else \
+            f"add the key to {found.origin}"
         return Finding(BLOCK, f"{host.name}: {what} ({reads}) is not in {found.origin}: the pods will not start "
-                              f"(CreateContainerConfigError); seal the key into {found.origin}", need_id(need),
+                              f"(CreateContainerConfigError); {fix}", need_id(need),
                        {"secret": need.secret, "key": need.key, "variable": need.variable, "origin": found.origin,
                         "keys": sorted(found.keys), "container": env.container})
     return None

@@ -59,7 +59,7 @@ def targets(host: Any, entry: SettingsEntry, gitops_ref: str | None = None) -> d
     run_sha = app.resolve(explicit) if explicit else running(host, gitops_ref, entry).sha
     if run_sha:
         out["running"] = Target("running", run_sha, label(host, run_sha))
-    ref = host.spec.deploys.branch if host.spec.deploys.branch and not explicit else host.shared.candidate()
+    ref = host.spec.deploys.branch or host.shared.candidate()
     cand = app.resolve(ref)
     if cand != run_sha:
         out["candidate"] = Target("candidate", cand, label(host, cand, ref))

@@ -18,11 +18,12 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 import pytest
 
+from plugins.subdomains import nameserver
 from plugins.subdomains.addresses import resolver
 from plugins.subdomains.exchange import Exchange
 from plugins.subdomains.webclient import MAX_BODY, HttpClient, run_sync, setting
@@ -147,12 +148,14 @@ def _looked_up(ex: Exchange) -> bool:
                for s in ex.steps)
 
 
-def resolver_failure(exchanges: Iterable[Exchange]) -> str | None:
+def resolver_failure(exchanges: Iterable[Exchange],
+                     ask: Callable[[str], str | None] | None = None) -> str | None:
     """Why the resolver itself failed in this run, or None when lookups failed per name.
 
     The resolver failed when no lookup succeeded and either one of them could not reach a
     nameserver (EAI_AGAIN, EAI_FAIL, a lookup that hung) or at least two failed, all with the
-    same answer."""
+    same answer, or, even for one name, no nameserver answers NOERROR about the zone above it
+    nor about the root (`ask`, nameserver.silent: a resolver that knows nothing blames no record)."""
     exchanges = list(exchanges)
     if any(_looked_up(ex) for ex in exchanges):
         return None
@@ -166,6 +169,12 @@ def resolver_failure(exchanges: Iterable[Exchange]) -> str | None:
     if len(failed) >= 2 and len(answers) == 1:
         return (f"every one of the {len(failed)} lookups of this run failed the same way "
                 f"({answers.pop()}): the resolver answers no name, so no record is to blame")
+    if failed:
+        host = urlsplit(failed[0].url).hostname or ""
+        silence = (ask or nameserver.silent)(host)
+        if silence:
+            return (f"{host} did not resolve, and no nameserver answers about {nameserver.parent(host)} nor the "
+                    f"root ({silence}): the resolver answers nothing, so no record is to blame")
     return None
 
 
