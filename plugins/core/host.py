@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from plugins.core import helm
+from plugins.core import helm, render_child
 from plugins.estate import Environment, Estate
 from plugins.core.gitrepo import GitRepo, SourceError
 from plugins.core.handle import Unreachable
@@ -47,6 +47,7 @@ class Estatewide:
     def __init__(self, estate: Estate, settings: Settings) -> None:
         self.estate, self.settings = estate, settings
         register_urls(getattr(estate, "raw", None))  # user info in any URL of the file
+        render_child.configure(estate.render)
         self._hosts: dict[str, EnvHost] = {}
         self._clients: dict[Any, Any] = {}
         self.repos = {name: GitRepo(src.path, name) for name, src in estate.sources.items()}
