@@ -211,7 +211,8 @@ def _why(died: str, status: int | None, report: str, limits: Limits) -> str:
     if status == -signal.SIGXCPU:
         return f"it used more than {limits.timeout_s:g} s of CPU time (render.timeout_s){where}"
     recursion = "goroutine stack exceeds" in report or "stack overflow" in report \
-        or re.search(r"runtime\.(copystack|newstack|morestack)", report) is not None
+        or re.search(r"runtime\.(copystack|newstack|morestack)", report) is not None \
+        or report.count("tplFun") > 2  # Helm's tpl function, nested in the trace of one goroutine
     if "out of memory" in report or "cannot allocate memory" in report or status == -signal.SIGKILL:
         cause = "; its stack grew without end: a template that calls itself (tpl or include)" \
             if recursion else ""
