@@ -189,12 +189,11 @@ def _ask(request: tuple[Any, ...], chart: str, limits: Limits) -> tuple[Any, ...
             if reason == "deadline":
                 worker.process.kill()
             status = worker.process.wait() if reason != "output" else None
-            report = worker.crash_report()
+            why = _why(reason, status, worker.crash_report(), limits)
             worker.stop()
-            if reason == "gone" and worker.served:
+            if reason == "gone" and worker.served and "calls itself" not in why:
                 continue
-            raise RenderError(f"helm could not render {chart}: "
-                              f"{_why(reason, status, report, limits)}") from None
+            raise RenderError(f"helm could not render {chart}: {why}") from None
 
 
 _TEMPLATE = re.compile(r"template: ([\w.@/-]+?\.(?:ya?ml|tpl|txt|json))(?::(\d+))?")
