@@ -35,65 +35,53 @@ def _chart(tmp_path: Path, name: str, template: str) -> Path:
     return chart
 
 
-@pytest.fixture
-def limits() -> object:
-    """Small bounds for the test, the defaults again after it."""
-    def use(**kw: object) -> None:
-        render_child.configure(Limits(**kw))
-    yield use
+@pytest.fixture(autouse=True)
+def _default_limits() -> object:
+    """Each test sets its own bounds; the defaults come back after it."""
+    yield
     render_child.configure(Limits())
 
 
-def test_tpl_recursion_is_one_error_naming_the_memory_limit(tmp_path: Path, limits) -> None:
-    limits(timeout_s=60, memory_mb=2048, output_mb=64)
-    chart = _chart(tmp_path, "loop", "  a: {{ tpl .Values.loop . | quote }}\n")
+def _failure(tmp_path: Path, name: str, template: str, values: dict | None = None,
+             **bounds: float) -> str:
+    """The one line a render of a one-template chart fails with, under the given bounds."""
+    render_child.configure(Limits(**{"timeout_s": 60, "memory_mb": 2048, "output_mb": 64, **bounds}))
     with pytest.raises(RenderError) as caught:
-        render_child.render(chart, {"loop": TPL_LOOP}, "helm/loop", "r", "ns")
-    assert str(caught.value) == (
-        "helm could not render helm/loop: it ran out of its 2048 MiB memory limit "
-        "(render.memory_mb); its stack grew without end: a template that calls itself "
-        "(tpl or include)")
-    ok = _chart(tmp_path, "fine", "  a: b\n")  # the next render gets a fresh worker
+        render_child.render(_chart(tmp_path, name, template), values or {}, f"helm/{name}", "r", "ns")
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("name, template, values, bounds, said", [
+    ("loop", "  a: {{ tpl .Values.loop . | quote }}\n", {"loop": TPL_LOOP}, {},
+     "it ran out of its 2048 MiB memory limit (render.memory_mb); its stack grew without end: "
+     "a template that calls itself (tpl or include)"),
+    ("big", '  a: {{ repeat 3000000 "x" | quote }}\n', None, {"output_mb": 1},
+     "its output is 2 MiB, over the 1 MiB limit (render.output_mb)"),
+    ("huge", '  a: {{ repeat 100000000 "x" | repeat 50 | quote }}\n', None, {},
+     "it ran out of its 2048 MiB memory limit (render.memory_mb)"),
+])
+def test_a_render_past_a_bound_is_one_line_naming_chart_and_bound(
+        tmp_path: Path, name: str, template: str, values: dict | None, bounds: dict,
+        said: str) -> None:
+    assert _failure(tmp_path, name, template, values, **bounds) == \
+        f"helm could not render helm/{name}: {said}"
+    ok = _chart(tmp_path, "fine", "  a: b\n")  # the next render gets a fresh worker when needed
     assert "data:\n  a: b" in render_child.render(ok, {}, "helm/fine", "r", "ns")["fine/templates/cm.yaml"]
 
 
-def test_cpu_bound_template_stops_at_the_deadline(tmp_path: Path, limits) -> None:
-    limits(timeout_s=2, memory_mb=2048, output_mb=64)
-    chart = _chart(tmp_path, "spin", CPU_BOUND + "  a: b\n")
+def test_cpu_bound_template_stops_at_the_deadline(tmp_path: Path) -> None:
     started = time.monotonic()
-    with pytest.raises(RenderError) as caught:
-        render_child.render(chart, {}, "helm/spin", "r", "ns")
+    said = _failure(tmp_path, "spin", CPU_BOUND + "  a: b\n", timeout_s=2)
     assert time.monotonic() - started < 10
-    assert str(caught.value) in (
+    assert said in (
         "helm could not render helm/spin: no result within 2 s (render.timeout_s)",
         "helm could not render helm/spin: it used more than 2 s of CPU time (render.timeout_s)")
 
 
-def test_output_over_the_cap_is_refused_before_it_is_parsed(tmp_path: Path, limits) -> None:
-    limits(timeout_s=60, memory_mb=2048, output_mb=1)
-    chart = _chart(tmp_path, "big", '  a: {{ repeat 3000000 "x" | quote }}\n')
-    with pytest.raises(RenderError) as caught:
-        render_child.render(chart, {}, "helm/big", "r", "ns")
-    assert str(caught.value) == ("helm could not render helm/big: its output is 2 MiB, over the "
-                                 "1 MiB limit (render.output_mb)")
-
-
-def test_output_past_the_memory_limit_is_one_error(tmp_path: Path, limits) -> None:
-    limits(timeout_s=60, memory_mb=2048, output_mb=64)
-    chart = _chart(tmp_path, "huge", '  a: {{ repeat 100000000 "x" | repeat 50 | quote }}\n')
-    with pytest.raises(RenderError) as caught:
-        render_child.render(chart, {}, "helm/huge", "r", "ns")
-    assert str(caught.value) == ("helm could not render helm/huge: it ran out of its 2048 MiB "
-                                 "memory limit (render.memory_mb)")
-
-
-def test_a_template_error_names_the_template(tmp_path: Path, limits) -> None:
-    limits(timeout_s=60, memory_mb=2048, output_mb=64)
-    chart = _chart(tmp_path, "bad", "  a: {{ .Values.x.y }}\n")
-    with pytest.raises(RenderError) as caught:
-        render_child.render(chart, {}, "helm/bad", "r", "ns")
-    assert str(caught.value).startswith("helm could not render helm/bad: bad/templates/cm.yaml:5:")
-    assert "nil pointer evaluating interface {}.y" in str(caught.value)
+def test_a_template_error_names_the_template(tmp_path: Path) -> None:
+    said = _failure(tmp_path, "bad", "  a: {{ .Values.x.y }}\n")
+    assert said.startswith("helm could not render helm/bad: bad/templates/cm.yaml:5:")
+    assert "nil pointer evaluating interface {}.y" in said
 
 
 def test_alias_bomb_in_values_is_refused_with_its_line() -> None:
