@@ -147,3 +147,34 @@ def test_a_broken_settings_blob_is_an_error_naming_it_not_absent(tmp_path: Path,
     assert "server/app/settings.py does not exist at" not in result.stdout
     assert "test_hotfix_commits_on_main[production]" in failed
     assert "Traceback" not in result.stdout
+
+
+def test_refs_are_read_by_their_full_name_branch_before_tag(tmp_path: Path) -> None:
+    """git's own order for a bare name (gitrevisions(7): refs/NAME, refs/tags/NAME,
+    refs/heads/NAME, refs/remotes/NAME, ...) reads a tag before the branch; the suite asks for
+    the branch, then a remote-tracking branch (origin first), then the tag, by full name."""
+    repo = tmp_path / "repo"
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
+
+    repo.mkdir()
+    git("init", "-q", "-b", "main")
+    for n in range(3):
+        git("commit", "-q", "--allow-empty", "-m", f"c{n}")
+    git("tag", "main", "HEAD~2")
+    git("update-ref", "refs/remotes/origin/feature", "HEAD~1")
+    git("update-ref", "refs/remotes/upstream/feature", "HEAD")
+    git("update-ref", "refs/remotes/upstream/only", "HEAD")
+    git("tag", "feature", "HEAD~2")
+    read = GitRepo(repo)
+    assert {ref: read.name_of(ref) for ref in (
+        "main", "main~1", "feature", "only", "upstream/only", "HEAD", "v9", "refs/tags/main")} == {
+        "main": "refs/heads/main", "main~1": "refs/heads/main~1",
+        "feature": "refs/remotes/origin/feature", "only": "refs/remotes/upstream/only",
+        "upstream/only": "refs/remotes/upstream/only", "HEAD": "HEAD", "v9": "v9",
+        "refs/tags/main": "refs/tags/main"}
+    assert read.count("main..feature") == 0 and read.count("feature..main") == 1
+    assert [c.subject for c in read.log("main~1..main")] == ["c2"]

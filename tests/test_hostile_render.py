@@ -167,3 +167,27 @@ def test_one_hostile_chart_among_three_environments(tmp_path: Path, estate_copy:
     assert len(failed) == 8, failed
     assert "releasegate: production is NOT safe to release: 8 blockers" in result.stdout
     assert elapsed < 5 + 60, elapsed  # one deadline, plus the run itself on a busy machine
+
+
+def test_chart_files_over_the_bound_are_not_read_and_the_failure_is_kept(tmp_path: Path) -> None:
+    """A chart whose files alone pass render.output_mb is refused from git's sizes (ls-tree -l)
+    before anything is exported; the failure is kept, so every later check gets it at once."""
+    from plugins.core import helm
+    from plugins.core.gitrepo import GitRepo
+
+    repo = tmp_path / "gitops"
+    _chart(repo / "helm", "fat", "  a: b\n")
+    (repo / "helm/fat/files.bin").write_bytes(b"x" * (3 << 20))
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "fat chart"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
+    render_child.configure(Limits(output_mb=2))
+    gitops = GitRepo(repo, "gitops")
+    source = helm.ChartSource("helm/fat")
+    for _ in range(2):
+        with pytest.raises(RenderError) as caught:
+            helm.render(gitops, gitops.resolve("main"), source)
+        assert str(caught.value) == ("helm could not render helm/fat: its files are 3 MiB, over the "
+                                     "2 MiB limit (render.output_mb)")
+    helm.clear_cache()

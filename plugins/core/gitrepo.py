@@ -123,14 +123,15 @@ class GitRepo:
                 or match[0].endswith("HEAD"):  # HEAD, FETCH_HEAD, ...: git's own names
             return ref
         base = match[0]
-        found = str(self._git("for-each-ref", "--format=%(refname)", f"refs/heads/{base}",
-                              f"refs/remotes/*/{base}", f"refs/tags/{base}", check=False)).split()
-        depth = base.count("/")
-        rank = {"refs/heads/": 0, "refs/remotes/origin/": 1, "refs/remotes/": 2, "refs/tags/": 3}
-        best = sorted((next(r for p, r in rank.items() if name.startswith(p)), name)
-                      for name in found if name.endswith("/" + base)
-                      and name.count("/") == (3 if name.startswith("refs/remotes/") else 2) + depth)
-        return best[0][1] + ref[len(base):] if best else ref
+        found = set(str(self._git("for-each-ref", "--format=%(refname)", f"refs/heads/{base}",
+                                  f"refs/remotes/*/{base}", f"refs/remotes/{base}",
+                                  f"refs/tags/{base}", check=False)).split())
+        remotes = sorted(name for name in found if name.startswith("refs/remotes/")
+                         and name.endswith("/" + base) and name.count("/") == 3 + base.count("/"))
+        order = [f"refs/heads/{base}", f"refs/remotes/origin/{base}", *remotes,
+                 f"refs/remotes/{base}", f"refs/tags/{base}"]
+        best = next((name for name in order if name in found), None)
+        return best + ref[len(base):] if best else ref
 
     def _range(self, revision_range: str) -> str:
         """A revision range with each end read as name_of reads it."""
@@ -209,6 +210,16 @@ class GitRepo:
         if directory and found is None and self.rev_parse(ref) is not None:
             raise Absent(self.name, directory, ref)
         return self._archive(self.name_of(ref), directory)
+
+    @functools.lru_cache(maxsize=256)
+    def tree_size(self, tree: str) -> int:
+        """The bytes of every file under a tree (git ls-tree -r -l), without reading them."""
+        total = 0
+        for entry in bytes(self._git("ls-tree", "-r", "-l", "-z", tree, binary=True)).split(b"\0"):
+            fields = entry.split(b"\t", 1)[0].split()
+            if len(fields) == 4 and fields[3].isdigit():
+                total += int(fields[3])
+        return total
 
     @functools.lru_cache(maxsize=256)
     def _tree_files(self, tree: str) -> dict[str, bytes]:

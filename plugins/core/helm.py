@@ -176,7 +176,7 @@ def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any]
         raise SourceError(f"{repo.name}: chart folder {source.chart} not found at {sha[:12]}")
     value_ids = tuple(repo.object_at(sha, _value_file_path(repo, sha, source.chart, name))
                       for name in source.values)
-    key = (repo.name, chart, value_ids, source)
+    key = (repo.name, chart, value_ids, source, render_child.LIMITS)  # a failure holds for its bounds
     if key not in _RENDERS:
         if len(_RENDERS) >= _CAP:
             clear_cache()
@@ -201,9 +201,14 @@ def clear_cache() -> None:
 
 
 def _chart_dir(repo: GitRepo, sha: str, chart: str, tree: str) -> Path:
-    """The chart's folder on disk, exported once per chart tree."""
+    """The chart's folder on disk, exported once per chart tree (refused when its files alone are
+    over the output bound: they are read into memory and written out before any render)."""
     key = (str(repo.path), tree)
     if key not in _CHARTS:
+        size, most = repo.tree_size(tree), render_child.LIMITS.output_mb
+        if size > most << 20:
+            raise RenderError(f"helm could not render {chart}: its files are {size >> 20} MiB, "
+                              f"over the {most} MiB limit (render.output_mb)")
         if not _SCRATCH:
             _SCRATCH.append(tempfile.TemporaryDirectory(prefix="releasegate-chart-"))
         _CHARTS[key] = repo.export(sha, chart, Path(_SCRATCH[0].name) / f"{len(_CHARTS)}" / "chart")
