@@ -64,7 +64,7 @@ def configure(limits: Any) -> None:
 # -- the parent's side ------------------------------------------------------------------------------
 
 class _Worker:
-    """One child process running main() below, with its stderr in a scratch file."""
+    """One child process running _serve() below, with its stderr in a scratch file."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits, self.owner = limits, os.getpid()
@@ -186,9 +186,9 @@ def _ask(request: tuple[Any, ...], chart: str, limits: Limits) -> tuple[Any, ...
         except _Died as died:
             _WORKER = None
             reason = str(died.args[0])
-            if reason == "deadline":
+            if reason != "gone":  # past the deadline, or an answer too large to read: it ends now
                 worker.process.kill()
-            status = worker.process.wait() if reason != "output" else None
+            status = worker.process.wait()
             why = _why(reason, status, worker.crash_report(), limits)
             worker.stop()
             if reason == "gone" and worker.served and "calls itself" not in why:
@@ -243,6 +243,7 @@ def _serve(memory: int) -> None:
     """The worker: limits first, then Helm's engine, then one answer per request."""
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # an abort leaves no core file behind
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the suite's to handle: it ends us
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever the engine prints cannot be taken for an answer
     import helm_python
