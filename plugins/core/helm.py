@@ -48,14 +48,14 @@ def load_yaml_documents(text: str, origin: str) -> list[Any]:
     try:
         if _CLoader is not None:  # libyaml: ~10x faster on large rendered charts (YAML 1.1, as Kubernetes)
             try:
-                if "*" not in text:
+                if not yaml_bounds.may_alias(text):
                     return [doc for doc in _pyyaml.load_all(text, Loader=_CLoader) if doc is not None]
                 return _documents(_CLoader(text))
             except _pyyaml.YAMLError as exc:
                 raise SourceError(f"{origin}: invalid YAML: {str(exc).splitlines()[0]}") from None
         try:
             yaml = _yaml()
-            if "*" in text:
+            if yaml_bounds.may_alias(text):
                 for node in yaml.compose_all(io.StringIO(text)):
                     yaml_bounds.check(node)
             return [doc for doc in yaml.load_all(io.StringIO(text)) if doc is not None]

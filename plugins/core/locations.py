@@ -67,7 +67,7 @@ def _positions(text: str) -> tuple[tuple[Key, int, Any], ...]:
     try:
         documents = fast_yaml.parse_all(text, RoundTripConstructor)  # libyaml: ~10x ruamel's speed
         if documents is None:
-            if "*" in text:
+            if yaml_bounds.may_alias(text):
                 for node in YAML().compose_all(io.StringIO(text)):
                     yaml_bounds.check(node)
             documents = list(YAML().load_all(io.StringIO(text)))

@@ -36,6 +36,12 @@ def _children(node: Any) -> Iterator[Any]:
                 yield item
 
 
+def may_alias(text: str) -> bool:
+    """Whether a YAML text can hold an alias at all (an alias needs an anchor): the others skip
+    the check."""
+    return "&" in text and "*" in text
+
+
 def check(root: Any, most: int = MAX_NODES) -> None:
     """Raise AliasBomb if a composed document expands to more than `most` nodes, or if an
     alias refers to a node that contains it."""
@@ -69,4 +75,4 @@ def check(root: Any, most: int = MAX_NODES) -> None:
             frames[-1][2] += size
 
 
-__all__ = ["AliasBomb", "MAX_NODES", "check"]
+__all__ = ["AliasBomb", "MAX_NODES", "check", "may_alias"]

@@ -155,7 +155,7 @@ def parse(text: str, constructor: type, most: int = yaml_bounds.MAX_NODES) -> An
         node = loader.get_single_node()
         if node is None:
             return None
-        if "*" in text:
+        if yaml_bounds.may_alias(text):
             yaml_bounds.check(node, most)
         raw = _Builder(constructor).build(node)
     except yaml_bounds.AliasBomb:
@@ -179,7 +179,7 @@ def parse_all(text: str, constructor: type) -> list[Any] | None:
         while loader.check_node():
             builder.aliases = {}  # by node id: a document's nodes live only while it is built
             node = loader.get_node()
-            if "*" in text:
+            if yaml_bounds.may_alias(text):
                 yaml_bounds.check(node)
             documents.append(builder.build(node))
     except yaml_bounds.AliasBomb:

@@ -91,7 +91,7 @@ def parse(path: Path, text: str) -> Any:
     yaml = YAML(typ="rt")
     yaml.Constructor = _Constructor
     try:
-        if "*" in text:  # aliases: bounded on the nodes, before anything is built
+        if yaml_bounds.may_alias(text):  # aliases: bounded on the nodes, before anything is built
             yaml_bounds.check(yaml.compose(text), MAX_VALUES)
         raw = yaml.load(text)
     except yaml_bounds.AliasBomb as exc:

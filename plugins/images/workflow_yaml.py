@@ -25,7 +25,7 @@ def load_yaml(text: str, path: str) -> Any:
         fast = fast_yaml.parse(text, SafeConstructor)
         if fast is not None:
             return _plain(fast, {})
-        if "*" in text:  # aliases: bounded on the nodes, before anything is built
+        if yaml_bounds.may_alias(text):  # aliases: bounded on the nodes, before anything is built
             yaml_bounds.check(yaml.compose(text))
         return yaml.load(text)
     except yaml_bounds.AliasBomb as exc:
