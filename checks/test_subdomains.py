@@ -55,13 +55,14 @@ def expected_build(host: EnvHost, repo: GitRepo) -> tuple[str, str]:
     if deploys.branch:
         sha = repo.branch_head(deploys.branch) or repo.resolve(deploys.branch)
         return sha, f"{deploys.branch} head"
-    tag = host.settings.tag if host.settings.tag and repo.rev_parse(host.settings.tag) else None
+    tag = host.settings.tag if host.settings.tag and repo.rev_parse(f"refs/tags/{host.settings.tag}") \
+        else None
     tags = repo.tags(deploys.tag or "*")
     tag = tag or (tags[-1] if tags else None)
     if tag is None:
         pytest.fail(f"{host.name}: no tag in {repo.name} matches {deploys.tag!r}: cannot tell which "
                     f"build should be live", pytrace=False)
-    return repo.resolve(tag), tag
+    return repo.resolve(f"refs/tags/{tag}"), tag
 
 
 def distance(repo: GitRepo, served: str, expected: str, main: str) -> str:

@@ -32,7 +32,18 @@ class Absent(SourceError):
         super().__init__(f"{source}: {path} does not exist at {short(ref)}")
 
 
+class Unreadable(SourceError):
+    """An object git lists at a commit but cannot read (missing or corrupt): an error naming the
+    object, never taken for a file that does not exist there."""
+
+    def __init__(self, source: str, path: str, ref: str, said: str) -> None:
+        self.source, self.path, self.ref = source, path, ref
+        super().__init__(f"{source}: {path} at {short(ref)} cannot be read: {said}")
+
+
 _HEX = re.compile(r"[0-9a-f]{7,40}")
+_FULL_SHA = re.compile(r"[0-9a-f]{40}")
+_BASE = re.compile(r"[^~^@:]+")  # the name before ~N, ^N, @{...} or :path
 
 
 def short(ref: str) -> str:
@@ -68,16 +79,16 @@ class GitRepo:
         self.name = name or self.path.name
 
     def _git(self, *args: str, check: bool = True, binary: bool = False) -> str | bytes:
+        """git's output; text is decoded as UTF-8 with invalid bytes replaced (estate text is
+        whatever its authors wrote)."""
         try:
             result = subprocess.run(["git", "-C", str(self.path), *args], capture_output=True,
-                                    env=_GIT_ENV, timeout=120, text=not binary)
+                                    env=_GIT_ENV, timeout=120)
         except FileNotFoundError:
             raise SourceError("git is not installed") from None
         if check and result.returncode != 0:
-            err = result.stderr if isinstance(result.stderr, str) else result.stderr.decode()
-            last = (err.strip().splitlines() or ["failed"])[-1]
-            raise SourceError(f"{self.name}: git {' '.join(args[:3])}: {last}")
-        return result.stdout
+            raise SourceError(f"{self.name}: git {' '.join(args[:3])}: {_last(result.stderr)}")
+        return result.stdout if binary else result.stdout.decode("utf-8", errors="replace")
 
     @functools.lru_cache(maxsize=64)
     def remote_urls(self) -> tuple[str, ...]:
@@ -114,16 +125,25 @@ class GitRepo:
 
     @functools.lru_cache(maxsize=1024)
     def name_of(self, ref: str) -> str:
-        """The ref git should read for `ref`: itself, or `refs/remotes/<remote>/<ref>` when only a
-        remote-tracking branch of that name exists (origin first)."""
-        if not ref or ".." in ref or _HEX.fullmatch(ref) or str(self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}",
-                                                   check=False)).strip():
+        """The full ref git should read for `ref`, never a bare name that a branch and a tag could
+        both match (git itself would take the tag): `refs/heads/<name>`, else a remote-tracking
+        branch (`refs/remotes/origin/<name>` first, what a fresh clone leaves), else
+        `refs/tags/<name>`; a full ref, a full SHA or anything else as given. A suffix (`~2`,
+        `^`, `@{...}`) is kept."""
+        match = _BASE.match(ref)
+        if not match or ref.startswith("refs/") or ".." in ref or _FULL_SHA.fullmatch(match[0]) \
+                or match[0].endswith("HEAD"):  # HEAD, FETCH_HEAD, ...: git's own names
             return ref
-        found = str(self._git("for-each-ref", "--format=%(refname)", f"refs/remotes/*/{ref}",
-                              check=False)).split()
-        found = [r for r in found if r.count("/") == 3 + ref.count("/")]
-        found.sort(key=lambda r: (not r.startswith("refs/remotes/origin/"), r))
-        return found[0] if found else ref
+        base = match[0]
+        found = set(str(self._git("for-each-ref", "--format=%(refname)", f"refs/heads/{base}",
+                                  f"refs/remotes/*/{base}", f"refs/remotes/{base}",
+                                  f"refs/tags/{base}", check=False)).split())
+        remotes = sorted(name for name in found if name.startswith("refs/remotes/")
+                         and name.endswith("/" + base) and name.count("/") == 3 + base.count("/"))
+        order = [f"refs/heads/{base}", f"refs/remotes/origin/{base}", *remotes,
+                 f"refs/remotes/{base}", f"refs/tags/{base}"]
+        best = next((name for name in order if name in found), None)
+        return best + ref[len(base):] if best else ref
 
     def _range(self, revision_range: str) -> str:
         """A revision range with each end read as name_of reads it."""
@@ -142,25 +162,43 @@ class GitRepo:
 
     @functools.lru_cache(maxsize=4096)
     def show(self, ref: str, path: str) -> str:
-        """Return a file's text at a ref."""
+        """Return a file's text at a ref; Absent only when git's tree says there is no such path,
+        Unreadable when it lists one that cannot be read."""
         result = subprocess.run(["git", "-C", str(self.path), "show", f"{self.name_of(ref)}:{path}"],
                                 capture_output=True, env=_GIT_ENV, timeout=120)
         if result.returncode != 0:
             if self.rev_parse(ref) is None:
                 raise SourceError(f"{self.name}: ref {ref!r} does not exist")
+            self._listed(ref, path, _last(result.stderr))
             raise Absent(self.name, path, ref)
         return result.stdout.decode("utf-8", errors="replace")
 
+    def _listed(self, ref: str, path: str, said: str) -> None:
+        """Raise Unreadable if git's tree at ref lists path (or cannot itself be read): what
+        could not be read there is there, and broken; return if the path is truly absent."""
+        result = subprocess.run(["git", "-C", str(self.path), "ls-tree", "-z", self.name_of(ref),
+                                 "--", path.strip("/")], capture_output=True, env=_GIT_ENV, timeout=120)
+        if result.returncode != 0:
+            raise Unreadable(self.name, path, ref, _last(result.stderr))
+        entry = result.stdout.split(b"\0", 1)[0].decode("utf-8", errors="replace")
+        if entry:
+            kind, oid = entry.split("\t", 1)[0].split()[1:3]
+            raise Unreadable(self.name, path, ref, f"{kind} {oid}: {said}")
+
     @functools.lru_cache(maxsize=4096)
     def object_at(self, ref: str, path: str) -> tuple[str, str] | None:
-        """(object id, type) of a path at a ref; None if the ref or the path does not exist."""
+        """(object id, type) of a path at a ref; None if the ref or the path does not exist
+        (Unreadable if git lists the path but cannot read its object)."""
         result = subprocess.run(["git", "-C", str(self.path), "cat-file", "--batch-check"],
-                                input=f"{self.name_of(ref)}:{path}\n", capture_output=True,
-                                env=_GIT_ENV, timeout=120, text=True)
-        parts = result.stdout.split()
-        if result.returncode != 0 or len(parts) != 3 or parts[1] == "missing":
+                                input=f"{self.name_of(ref)}:{path}\n".encode(), capture_output=True,
+                                env=_GIT_ENV, timeout=120)
+        parts = result.stdout.decode("utf-8", errors="replace").split()
+        if result.returncode == 0 and len(parts) == 3 and parts[1] != "missing":
+            return parts[0], parts[1]
+        if self.rev_parse(ref) is None:
             return None
-        return parts[0], parts[1]
+        self._listed(ref, path, _last(result.stderr) if result.stderr.strip() else "object missing")
+        return None
 
     def exists(self, ref: str, path: str) -> bool:
         """Whether a path exists at a ref."""
@@ -184,6 +222,16 @@ class GitRepo:
         if directory and found is None and self.rev_parse(ref) is not None:
             raise Absent(self.name, directory, ref)
         return self._archive(self.name_of(ref), directory)
+
+    @functools.lru_cache(maxsize=256)
+    def tree_size(self, tree: str) -> int:
+        """The bytes of every file under a tree (git ls-tree -r -l), without reading them."""
+        total = 0
+        for entry in bytes(self._git("ls-tree", "-r", "-l", "-z", tree, binary=True)).split(b"\0"):
+            fields = entry.split(b"\t", 1)[0].split()
+            if len(fields) == 4 and fields[3].isdigit():
+                total += int(fields[3])
+        return total
 
     @functools.lru_cache(maxsize=256)
     def _tree_files(self, tree: str) -> dict[str, bytes]:
@@ -223,27 +271,32 @@ class GitRepo:
         return tuple(sorted(t for t in out.split() if fnmatch.fnmatchcase(t, pattern)))
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        """Whether ancestor is reachable from descendant."""
+        """Whether ancestor is reachable from descendant (SourceError if git cannot tell)."""
         result = subprocess.run(["git", "-C", str(self.path), "merge-base", "--is-ancestor",
                                  self.name_of(ancestor), self.name_of(descendant)], capture_output=True, env=_GIT_ENV,
                                 timeout=120)
+        if result.returncode > 1:
+            raise SourceError(f"{self.name}: git merge-base --is-ancestor {ancestor} {descendant}: "
+                              f"{_last(result.stderr)}")
         return result.returncode == 0
 
     def log(self, revision_range: str, *, first_parent: bool = False,
             paths: tuple[str, ...] = ()) -> list[Commit]:
-        """Commits in a range (newest first)."""
-        args = ["log", "--format=%H%x1f%an <%ae>%x1f%aI%x1f%s%x1e"]
+        """Commits in a range (newest first). Fields are NUL-separated (no text of a commit can
+        hold NUL), the message re-encoded to UTF-8 from the commit's own `encoding` header and
+        any invalid byte replaced."""
+        args = ["log", "-z", "--encoding=UTF-8", "--format=%H%x00%an <%ae>%x00%aI%x00%s"]
         if first_parent:
             args.append("--first-parent")
         args.append(self._range(revision_range))
         if paths:
             args += ["--", *paths]
-        out = self._git(*args)
+        fields = bytes(self._git(*args, binary=True)).split(b"\0")
         commits = []
-        for record in out.split("\x1e"):
-            parts = record.strip().split("\x1f")
-            if len(parts) == 4:
-                commits.append(Commit(*parts))
+        for i in range(0, len(fields) - 3, 4):
+            sha, author, date, subject = (f.decode("utf-8", errors="replace") for f in fields[i:i + 4])
+            if _FULL_SHA.fullmatch(sha.lstrip("\n")):
+                commits.append(Commit(sha.lstrip("\n"), author, date, subject))
         return commits
 
     def count(self, revision_range: str) -> int:
@@ -265,8 +318,13 @@ class GitRepo:
         result = subprocess.run(["git", "-C", str(self.path), "patch-id", "--stable"],
                                 input=diff, capture_output=True, env=_GIT_ENV, timeout=120)
         ids = {}
-        for line in result.stdout.decode().splitlines():
+        for line in result.stdout.decode("utf-8", errors="replace").splitlines():
             patch_id, _, commit = line.partition(" ")
             if patch_id and commit:
                 ids[patch_id] = commit
         return ids
+
+
+def _last(stderr: bytes) -> str:
+    """The last line git wrote on stderr (what went wrong), decoded whatever its bytes."""
+    return (stderr.decode("utf-8", errors="replace").strip().splitlines() or ["failed"])[-1]

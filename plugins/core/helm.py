@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -13,7 +14,9 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from plugins.core import render_child, yaml_bounds
 from plugins.core.gitrepo import GitRepo, SourceError
+from plugins.core.render_child import RenderError
 
 try:
     import yaml as _pyyaml
@@ -40,16 +43,42 @@ def _yaml() -> YAML:
 
 
 def load_yaml_documents(text: str, origin: str) -> list[Any]:
-    """Parse a multi-document YAML text, naming its origin on error."""
-    if _CLoader is not None:  # libyaml: ~10x faster on large rendered charts (YAML 1.1, as Kubernetes)
-        try:
-            return [doc for doc in _pyyaml.load_all(text, Loader=_CLoader) if doc is not None]
-        except _pyyaml.YAMLError as exc:
-            raise SourceError(f"{origin}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    """Parse a multi-document YAML text, naming its origin on error; aliases are bounded
+    (plugins/core/yaml_bounds.py): an alias bomb or a recursive alias is an error with its line."""
     try:
-        return [doc for doc in _yaml().load_all(io.StringIO(text)) if doc is not None]
-    except YAMLError as exc:
-        raise SourceError(f"{origin}: invalid YAML: {str(exc).splitlines()[0]}") from None
+        if _CLoader is not None:  # libyaml: ~10x faster on large rendered charts (YAML 1.1, as Kubernetes)
+            try:
+                if not yaml_bounds.may_alias(text):
+                    return [doc for doc in _pyyaml.load_all(text, Loader=_CLoader) if doc is not None]
+                return _documents(_CLoader(text))
+            except _pyyaml.YAMLError as exc:
+                raise SourceError(f"{origin}: invalid YAML: {str(exc).splitlines()[0]}") from None
+        try:
+            yaml = _yaml()
+            if yaml_bounds.may_alias(text):
+                for node in yaml.compose_all(io.StringIO(text)):
+                    yaml_bounds.check(node)
+            return [doc for doc in yaml.load_all(io.StringIO(text)) if doc is not None]
+        except YAMLError as exc:
+            raise SourceError(f"{origin}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    except yaml_bounds.AliasBomb as exc:
+        where = f"{origin}:{exc.line}" if exc.line else origin
+        raise SourceError(f"{where}: {exc.problem}") from None
+
+
+def _documents(loader: Any) -> list[Any]:
+    """Every non-empty document, each checked for alias bombs before it is built."""
+    try:
+        documents = []
+        while loader.check_node():
+            node = loader.get_node()
+            yaml_bounds.check(node)
+            document = loader.construct_document(node)
+            if document is not None:
+                documents.append(document)
+        return documents
+    finally:
+        loader.dispose()
 
 
 def argocd_source(repo: GitRepo, ref: str, app_path: str) -> ChartSource:
@@ -130,7 +159,7 @@ def merged_values(repo: GitRepo, ref: str, source: ChartSource) -> dict[str, Any
 # One cache, by content: (repository, chart tree id, value file blob ids, source). Environments
 # that deploy the same chart and values (at any commit) render and parse it once per session; the
 # key is a few cached git lookups away from (repo, sha, source).
-_RENDERS: dict[tuple[Any, ...], tuple[dict[str, Any], ...]] = {}
+_RENDERS: dict[tuple[Any, ...], tuple[dict[str, Any], ...] | RenderError] = {}
 _CAP = 4096  # above the estate size: one entry per environment and distinct chart content
 # What renders of the same chart content share whatever the release: the chart exported once
 # (into a folder removed at exit) and the merged values.
@@ -140,18 +169,25 @@ _SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
 
 
 def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any], ...]:
-    """Render a chart at a commit into its manifests (dicts), with Helm's engine."""
+    """Render a chart at a commit into its manifests (dicts), with Helm's engine in a bounded
+    child process (plugins/core/render_child.py); a failure is kept too, and raised again."""
     chart = repo.object_at(sha, source.chart)
     if chart is None:
         raise SourceError(f"{repo.name}: chart folder {source.chart} not found at {sha[:12]}")
     value_ids = tuple(repo.object_at(sha, _value_file_path(repo, sha, source.chart, name))
                       for name in source.values)
-    key = (repo.name, chart, value_ids, source)
+    key = (repo.name, chart, value_ids, source, render_child.LIMITS)  # a failure holds for its bounds
     if key not in _RENDERS:
         if len(_RENDERS) >= _CAP:
             clear_cache()
-        _RENDERS[key] = _render_at(repo, sha, source, chart[0], value_ids)
-    return _RENDERS[key]
+        try:
+            _RENDERS[key] = _render_at(repo, sha, source, chart[0], value_ids)
+        except RenderError as exc:  # one bound broken is one wait, not one per check
+            _RENDERS[key] = exc
+    found = _RENDERS[key]
+    if isinstance(found, RenderError):
+        raise found
+    return found
 
 
 def clear_cache() -> None:
@@ -165,9 +201,14 @@ def clear_cache() -> None:
 
 
 def _chart_dir(repo: GitRepo, sha: str, chart: str, tree: str) -> Path:
-    """The chart's folder on disk, exported once per chart tree."""
+    """The chart's folder on disk, exported once per chart tree (refused when its files alone are
+    over the output bound: they are read into memory and written out before any render)."""
     key = (str(repo.path), tree)
     if key not in _CHARTS:
+        size, most = repo.tree_size(tree), render_child.LIMITS.output_mb
+        if size > most << 20:
+            raise RenderError(f"helm could not render {chart}: its files are {size >> 20} MiB, "
+                              f"over the {most} MiB limit (render.output_mb)")
         if not _SCRATCH:
             _SCRATCH.append(tempfile.TemporaryDirectory(prefix="releasegate-chart-"))
         _CHARTS[key] = repo.export(sha, chart, Path(_SCRATCH[0].name) / f"{len(_CHARTS)}" / "chart")
@@ -204,26 +245,41 @@ def _render_at(repo: GitRepo, sha: str, source: ChartSource, tree: str,
 
 def _render_with_sdk(chart_dir: Path, values: dict[str, Any],
                      source: ChartSource) -> dict[str, str]:
-    import helm_python
-
-    try:
-        with helm_python.Chart.load(chart_dir) as chart:
-            return chart.render(values, name=source.release, namespace=source.namespace,
-                                is_install=True)
-    except helm_python.HelmError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SourceError(f"helm could not render {source.chart}: {first}") from None
+    return render_child.render(chart_dir, values, source.chart, source.release, source.namespace)
 
 
 def _render_with_binary(helm: str, chart_dir: Path, values: dict[str, Any],
                         source: ChartSource, scratch: Path) -> dict[str, str]:
+    """`helm template` under the same bounds as the embedded engine's worker."""
+    limits = render_child.LIMITS
     values_file = scratch / "releasegate-values.yaml"
     with open(values_file, "w") as handle:
         _yaml().dump(values, handle)
-    result = subprocess.run([helm, "template", source.release, str(chart_dir), "--namespace",
-                             source.namespace, "-f", str(values_file)],
-                            capture_output=True, text=True, timeout=120)
+    memory = limits.memory_mb << 20
+
+    def bounded() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_CPU, (int(limits.timeout_s) + 1, resource.RLIM_INFINITY))
+
+    with open(scratch / "out", "w+b") as out, open(scratch / "err", "w+b") as err:
+        try:
+            result = subprocess.run([helm, "template", source.release, str(chart_dir),
+                                     "--namespace", source.namespace, "-f", str(values_file)],
+                                    stdout=out, stderr=err, timeout=limits.timeout_s,
+                                    preexec_fn=bounded)
+        except subprocess.TimeoutExpired:
+            raise RenderError(f"helm could not render {source.chart}: no result within "
+                              f"{limits.timeout_s:g} s (render.timeout_s)") from None
+        size = out.seek(0, 2)
+        if size > limits.output_mb << 20:
+            raise RenderError(f"helm could not render {source.chart}: its output is {size >> 20} "
+                              f"MiB, over the {limits.output_mb} MiB limit (render.output_mb)")
+        err.seek(0)
+        said = err.read(64 << 10).decode("utf-8", errors="replace")
+        out.seek(0)
+        text = out.read().decode("utf-8", errors="replace")
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["failed"])[-1]
-        raise SourceError(f"helm could not render {source.chart}: {last}")
-    return {"-": result.stdout}
+        last = (said.strip().splitlines() or ["failed"])[-1]
+        raise RenderError(f"helm could not render {source.chart}: {last}")
+    return {"-": text}

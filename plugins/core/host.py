@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from plugins.core import helm
+from plugins.core import helm, render_child
 from plugins.estate import Environment, Estate
 from plugins.core.gitrepo import GitRepo, SourceError
 from plugins.core.handle import Unreachable
@@ -51,6 +51,7 @@ class Estatewide:
         register_names([*estate.environments, *estate.sources,
                         Path(str(getattr(estate, "path", "") or "")).name])
         register_urls(getattr(estate, "raw", None))  # user info in any URL of the file
+        render_child.configure(estate.render)
         self._hosts: dict[str, EnvHost] = {}
         self._clients: dict[Any, Any] = {}
         self.repos = {name: GitRepo(src.path, name) for name, src in estate.sources.items()}

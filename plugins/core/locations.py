@@ -31,6 +31,7 @@ from typing import Any, Iterator
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import RoundTripConstructor
 
+from plugins.core import yaml_bounds
 from plugins.estate import fast_yaml
 
 Key = tuple[Any, ...]
@@ -63,12 +64,15 @@ def yaml_positions(text: str) -> list[tuple[Key, int, Any]]:
 @functools.lru_cache(maxsize=256)  # the same few values files, for every finding of every env
 def _positions(text: str) -> tuple[tuple[Key, int, Any], ...]:
     out: list[tuple[Key, int, Any]] = []
-    documents = fast_yaml.parse_all(text, RoundTripConstructor)  # libyaml: ~10x ruamel's speed
-    if documents is None:
-        try:
+    try:
+        documents = fast_yaml.parse_all(text, RoundTripConstructor)  # libyaml: ~10x ruamel's speed
+        if documents is None:
+            if yaml_bounds.may_alias(text):
+                for node in YAML().compose_all(io.StringIO(text)):
+                    yaml_bounds.check(node)
             documents = list(YAML().load_all(io.StringIO(text)))
-        except Exception:  # a file the check could not read either: no line
-            return ()
+    except Exception:  # a file the check could not read either (an alias bomb too): no line
+        return ()
     for index, doc in enumerate(documents):
         out.extend(_walk(doc, (index,)))
     return tuple(out)

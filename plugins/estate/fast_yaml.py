@@ -17,6 +17,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml import nodes as ruamel_nodes
 from ruamel.yaml.resolver import implicit_resolvers
 
+from plugins.core import yaml_bounds
+
 try:  # PyYAML comes with the kubernetes client; without libyaml every file takes ruamel's path
     import yaml as _pyyaml
     from yaml.cyaml import CParser as _CParser
@@ -142,9 +144,10 @@ def _loader_class() -> Any:
 _LOADER = _loader_class() if _CParser is not None else None
 
 
-def parse(text: str, constructor: type) -> Any:
+def parse(text: str, constructor: type, most: int = yaml_bounds.MAX_NODES) -> Any:
     """The file's top-level mapping with line marks, or None when ruamel must parse the text;
-    constructor is the ruamel round-trip constructor class the caller parses with."""
+    constructor is the ruamel round-trip constructor class the caller parses with. Raise
+    yaml_bounds.AliasBomb when aliases expand past `most` values or refer to themselves."""
     if _LOADER is None or "%YAML" in text or "!" in text:
         return None
     loader = _LOADER(text)
@@ -152,7 +155,11 @@ def parse(text: str, constructor: type) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
+        if yaml_bounds.may_alias(text):
+            yaml_bounds.check(node, most)
         raw = _Builder(constructor).build(node)
+    except yaml_bounds.AliasBomb:
+        raise
     except Exception:  # noqa: BLE001 - any doubt: ruamel parses and names the problem
         return None
     finally:
@@ -162,7 +169,7 @@ def parse(text: str, constructor: type) -> Any:
 
 def parse_all(text: str, constructor: type) -> list[Any] | None:
     """Every document of a YAML stream with line marks (None for an empty one), or None when
-    ruamel must parse the text."""
+    ruamel must parse the text; yaml_bounds.AliasBomb for an alias bomb or a recursive alias."""
     if _LOADER is None or "%YAML" in text or "!" in text:
         return None
     loader = _LOADER(text)
@@ -171,7 +178,12 @@ def parse_all(text: str, constructor: type) -> list[Any] | None:
         documents = []
         while loader.check_node():
             builder.aliases = {}  # by node id: a document's nodes live only while it is built
-            documents.append(builder.build(loader.get_node()))
+            node = loader.get_node()
+            if yaml_bounds.may_alias(text):
+                yaml_bounds.check(node)
+            documents.append(builder.build(node))
+    except yaml_bounds.AliasBomb:
+        raise
     except Exception:  # noqa: BLE001 - any doubt: ruamel parses it
         return None
     finally:

@@ -20,6 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from plugins.core import yaml_bounds
 from plugins.estate import fast_yaml
 from plugins.estate.models import Estate, unwrap
 from plugins.core.redact import redact
@@ -90,7 +91,11 @@ def parse(path: Path, text: str) -> Any:
     yaml = YAML(typ="rt")
     yaml.Constructor = _Constructor
     try:
+        if yaml_bounds.may_alias(text):  # aliases: bounded on the nodes, before anything is built
+            yaml_bounds.check(yaml.compose(text), MAX_VALUES)
         raw = yaml.load(text)
+    except yaml_bounds.AliasBomb as exc:
+        raise EnvironmentsError(path, exc.line, "", exc.problem) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -112,7 +117,10 @@ def load(path: Path) -> Estate:
     """Read and check an environments file; raise EnvironmentsError naming file, line and key."""
     path = Path(path)
     text = read_text(path)
-    fast = fast_yaml.parse(text, _Constructor)
+    try:
+        fast = fast_yaml.parse(text, _Constructor, MAX_VALUES)
+    except yaml_bounds.AliasBomb as exc:
+        raise EnvironmentsError(path, exc.line, "", exc.problem) from None
     if fast is not None:
         try:
             return _checked(path, fast)

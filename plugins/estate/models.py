@@ -19,6 +19,7 @@ from pydantic import BeforeValidator, ConfigDict, model_validator
 from pydantic.dataclasses import dataclass
 from pydantic.json_schema import SkipJsonSchema
 
+from plugins.estate.render_bounds import Render
 from plugins.estate.values import (
     Address, Branch, Date, ExpectJson, FilePath, Flag, Folder, Host, HostPort, Hosts, Label, Labels,
     MaybeText, Name, Number, Platform, Release, RepoPath, RepoPaths, SourceRef, Strings, Text, Url,
@@ -362,6 +363,8 @@ class Estate:
     """how to reach the registries that charts name"""
     network: Annotated[Network, _or(Network)] = field(default_factory=Network)
     """bounds and overrides for every network call"""
+    render: Annotated[Render, _or(Render)] = field(default_factory=Render)
+    """bounds of every chart render"""
     waivers: Annotated[tuple[Waiver, ...], _or(tuple)] = ()
     """known, accepted findings; each one expires"""
     path: SkipJsonSchema[Path] = field(default=Path(), init=False)

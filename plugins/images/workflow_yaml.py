@@ -7,6 +7,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import YAMLError
 
+from plugins.core import yaml_bounds
 from plugins.estate import fast_yaml
 
 
@@ -19,12 +20,16 @@ def load_yaml(text: str, path: str) -> Any:
 
     A mapping libyaml reads cleanly is built from libyaml's nodes with ruamel's YAML 1.2 meaning and
     safe constructor (plugins.estate.fast_yaml, ~10x faster); anything else is read by ruamel."""
-    fast = fast_yaml.parse(text, SafeConstructor)
-    if fast is not None:
-        return _plain(fast, {})
     yaml = YAML(typ="safe", pure=True)
     try:
+        fast = fast_yaml.parse(text, SafeConstructor)
+        if fast is not None:
+            return _plain(fast, {})
+        if yaml_bounds.may_alias(text):  # aliases: bounded on the nodes, before anything is built
+            yaml_bounds.check(yaml.compose(text))
         return yaml.load(text)
+    except yaml_bounds.AliasBomb as exc:
+        raise WorkflowError(f"{path}:{exc.line}: {exc.problem}") from None
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else path
