@@ -12,7 +12,7 @@ import pytest
 
 from plugins import setup_request
 from plugins.estate import Estate
-from plugins.core.gitrepo import Absent, SourceError
+from plugins.core.gitrepo import Absent, NotChecked, SourceError
 from plugins.core.host import EnvHost
 from plugins.params import Unavailable, nothing_to_check, shared
 
@@ -87,8 +87,12 @@ def http(host: EnvHost) -> Any:
 
 @pytest.fixture
 def manifests(host: EnvHost) -> tuple[dict[str, Any], ...]:
-    """The environment's rendered chart (an unrenderable chart is an ERROR)."""
-    return host.manifests
+    """The environment's rendered chart (an unrenderable chart is an ERROR, one the suite cannot
+    render here a SKIP)."""
+    try:
+        return host.manifests
+    except NotChecked as exc:
+        pytest.skip(f"{host.name}: {exc}")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -97,6 +101,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     to check there and skips with one line (an ERROR if it is not on the integration branch either)."""
     try:
         return (yield)
+    except NotChecked as exc:
+        if not isinstance(pyfuncitem.funcargs.get("host"), EnvHost):
+            raise
+        pytest.skip(f"{pyfuncitem.funcargs['host'].name}: {exc}")
     except Absent as exc:
         host = pyfuncitem.funcargs.get("host")
         if not isinstance(host, EnvHost):

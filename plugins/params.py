@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 import pytest
 
 from plugins.estate import Estate, EnvironmentsError, ensure_sources, load
-from plugins.core.gitrepo import Absent, GitRepo, SourceError
+from plugins.core.gitrepo import Absent, GitRepo, NotChecked, SourceError
 from plugins.core.host import EnvHost, Estatewide
 from plugins.options import ENVIRONMENTS_VAR, Settings, settings
 
@@ -226,7 +226,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 if not applies(host):
                     continue
             except SourceError as exc:
-                params.append(pytest.param((env, Unavailable(str(exc)), "unavailable"),
+                params.append(pytest.param((env, Unavailable(str(exc), isinstance(exc, NotChecked)),
+                                            "unavailable"),
                                            id=f"{env}-unavailable"))
                 continue
         if generator is None:
@@ -237,7 +238,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         except Absent as exc:
             items = [("absent", nothing_to_check(host, exc))]
         except SourceError as exc:
-            items = [("unavailable", Unavailable(str(exc)))]
+            items = [("unavailable", Unavailable(str(exc), isinstance(exc, NotChecked)))]
         params.extend(pytest.param((env, value, str(item_id)), id=f"{env}-{item_id}")
                       for item_id, value in items)
     if not params:

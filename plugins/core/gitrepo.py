@@ -26,6 +26,11 @@ class Absent(SourceError):
         super().__init__(f"{source}: {path} does not exist at {short(ref)}")
 
 
+class NotChecked(SourceError):
+    """What the suite cannot render here (a chart it cannot fetch, an engine it does not have):
+    the checks that need it skip with this one line, which says what would let them check."""
+
+
 _HEX = re.compile(r"[0-9a-f]{7,40}")
 
 
@@ -89,6 +94,11 @@ class GitRepo:
             return (f"{self.path} is a folder inside the git repository {top}: point at the "
                     "repository's top level")
         return None
+
+    @functools.lru_cache(maxsize=64)
+    def remote_url(self) -> str:
+        """The fetch URL of the remote origin ('' when there is none, as in a local-only repo)."""
+        return str(self._git("config", "--get", "remote.origin.url", check=False)).strip()
 
     @functools.lru_cache(maxsize=4096)
     def rev_parse(self, ref: str) -> str | None:

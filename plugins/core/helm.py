@@ -32,6 +32,18 @@ class ChartSource:
     release: str = "release"
     namespace: str = "default"
     inline: str = ""  # YAML text of inline values (an Argo CD Application's helm.values)
+    # Argo CD's helm.parameters as (name, value, forceString), applied after every value file
+    # (plugins/render/argocd.py reads them, build variables already substituted).
+    parameters: tuple[tuple[str, str, bool], ...] = ()
+    file_parameters: tuple[tuple[str, str], ...] = ()  # (name, file path as value files read it)
+    ignore_missing: bool = False  # helm.ignoreMissingValueFiles
+    skip_crds: bool = False  # helm.skipCrds: Argo CD otherwise passes --include-crds
+    remote: tuple[str, str, str] = ()  # type: ignore[assignment]  # (repoURL, chart, version)
+
+    def values_key(self) -> tuple[Any, ...]:
+        """What the merged values depend on besides file contents (not release or namespace)."""
+        return (self.chart, self.values, self.inline, self.parameters, self.file_parameters,
+                self.ignore_missing)
 
 
 def _yaml() -> YAML:
@@ -50,32 +62,6 @@ def load_yaml_documents(text: str, origin: str) -> list[Any]:
         return [doc for doc in _yaml().load_all(io.StringIO(text)) if doc is not None]
     except YAMLError as exc:
         raise SourceError(f"{origin}: invalid YAML: {str(exc).splitlines()[0]}") from None
-
-
-def argocd_source(repo: GitRepo, ref: str, app_path: str) -> ChartSource:
-    """Read an Argo CD Application at a ref: chart path, value files, release name, namespace."""
-    docs = load_yaml_documents(repo.show(ref, app_path), f"{repo.name}:{app_path}")
-    app = next((d for d in docs if isinstance(d, dict) and d.get("kind") == "Application"), None)
-    if app is None:
-        raise SourceError(f"{repo.name}:{app_path} holds no Argo CD Application")
-    spec = app.get("spec") or {}
-    sources = spec.get("sources") or [spec.get("source") or {}]
-    source = next((s for s in sources if s.get("path")), None)
-    if source is None:
-        raise SourceError(f"{repo.name}:{app_path}: spec.source.path is missing")
-    helm = source.get("helm") or {}
-    inline = helm.get("values") or ""
-    if helm.get("valuesObject"):
-        stream = io.StringIO()
-        _yaml().dump(helm["valuesObject"], stream)
-        inline = stream.getvalue()
-    return ChartSource(
-        chart=source["path"],
-        values=tuple(helm.get("valueFiles") or ()),
-        release=helm.get("releaseName") or (app.get("metadata") or {}).get("name", "release"),
-        namespace=(spec.get("destination") or {}).get("namespace") or "default",
-        inline=inline,
-    )
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -112,11 +98,28 @@ def _normalize(path: str) -> str:
     return "/".join(parts)
 
 
-def merged_values(repo: GitRepo, ref: str, source: ChartSource) -> dict[str, Any]:
-    """The user-supplied values of a release: value files in order, then inline values."""
-    values: dict[str, Any] = {}
+def value_file_paths(repo: GitRepo, ref: str, source: ChartSource) -> list[str]:
+    """The value files Helm reads, in order: a missing one fails unless ignoreMissingValueFiles
+    (reposerver/repository/repository.go getResolvedValueFiles: skipped, and each path once)."""
+    paths: list[str] = []
     for name in source.values:
-        path = _value_file_path(repo, ref, source.chart, name)
+        try:
+            path = _value_file_path(repo, ref, source.chart, name)
+        except SourceError:
+            if source.ignore_missing:
+                continue
+            raise
+        if path not in paths:
+            paths.append(path)
+    return paths
+
+
+def merged_values(repo: GitRepo, ref: str, source: ChartSource) -> dict[str, Any]:
+    """The user-supplied values of a release as `helm template` merges them (pkg/cli/values
+    options.go MergeValues): value files in order, inline values (Argo's extra values file, last),
+    then parameters (--set, then --set-string, then --set-file), each parsed into what came before."""
+    values: dict[str, Any] = {}
+    for path in value_file_paths(repo, ref, source):
         docs = load_yaml_documents(repo.show(ref, path), f"{repo.name}:{path}")
         if docs and isinstance(docs[0], dict):
             values = _deep_merge(values, docs[0])
@@ -124,6 +127,13 @@ def merged_values(repo: GitRepo, ref: str, source: ChartSource) -> dict[str, Any
         docs = load_yaml_documents(source.inline, "inline values")
         if docs and isinstance(docs[0], dict):
             values = _deep_merge(values, docs[0])
+    if source.parameters or source.file_parameters:
+        from plugins.render.parameters import apply_parameters
+
+        def read(name: str) -> str:
+            return repo.show(ref, _value_file_path(repo, ref, source.chart, name))
+
+        apply_parameters(values, source.parameters, source.file_parameters, read)
     return values
 
 
@@ -140,17 +150,22 @@ _SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
 
 
 def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any], ...]:
-    """Render a chart at a commit into its manifests (dicts), with Helm's engine."""
-    chart = repo.object_at(sha, source.chart)
-    if chart is None:
-        raise SourceError(f"{repo.name}: chart folder {source.chart} not found at {sha[:12]}")
-    value_ids = tuple(repo.object_at(sha, _value_file_path(repo, sha, source.chart, name))
-                      for name in source.values)
+    """Render a chart at a commit into its manifests (dicts), with Helm's engine: its
+    dependencies built first, its CRDs included unless skip_crds, as Argo CD renders."""
+    from plugins.render import charts
+
+    chart = charts.chart_key(repo, sha, source)
+    value_ids = tuple(repo.object_at(sha, path) for path in value_file_paths(repo, sha, source)
+                      ) + tuple(repo.object_at(sha, _value_file_path(repo, sha, source.chart, path))
+                                for _, path in source.file_parameters)
     key = (repo.name, chart, value_ids, source)
     if key not in _RENDERS:
         if len(_RENDERS) >= _CAP:
             clear_cache()
-        _RENDERS[key] = _render_at(repo, sha, source, chart[0], value_ids)
+        rendered = _render_at(repo, sha, source, chart[0], value_ids)
+        crds = () if source.skip_crds else charts.crd_manifests(
+            _chart_dir(repo, sha, source.chart, chart[0]), f"{repo.name}:{source.chart}")
+        _RENDERS[key] = (*crds, *rendered)
     return _RENDERS[key]
 
 
@@ -170,13 +185,16 @@ def _chart_dir(repo: GitRepo, sha: str, chart: str, tree: str) -> Path:
     if key not in _CHARTS:
         if not _SCRATCH:
             _SCRATCH.append(tempfile.TemporaryDirectory(prefix="releasegate-chart-"))
-        _CHARTS[key] = repo.export(sha, chart, Path(_SCRATCH[0].name) / f"{len(_CHARTS)}" / "chart")
+        from plugins.render import charts
+
+        _CHARTS[key] = charts.chart_dir(repo, sha, chart, tree,
+                                        Path(_SCRATCH[0].name) / f"{len(_CHARTS)}" / "chart")
     return _CHARTS[key]
 
 
 def _render_at(repo: GitRepo, sha: str, source: ChartSource, tree: str,
                value_ids: tuple[Any, ...]) -> tuple[dict[str, Any], ...]:
-    shared = (repo.name, tree, value_ids, source.chart, source.values, source.inline)
+    shared = (repo.name, tree, value_ids, source.values_key())
     if shared not in _VALUES:
         _VALUES[shared] = merged_values(repo, sha, source)
     values = _VALUES[shared]  # read only: both engines serialise it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -130,27 +131,35 @@ class EnvHost:
 
     # helm ------------------------------------------------------------------------------------
     def chart_source(self, gitops_ref: str | None = None) -> helm.ChartSource:
-        """What to render for this environment, read at a gitops ref."""
+        """What to render for this environment, read at a gitops ref (the first Helm source of a
+        multi-source Application)."""
+        return self.chart_sources(gitops_ref)[0]
+
+    def chart_sources(self, gitops_ref: str | None = None) -> tuple[helm.ChartSource, ...]:
+        """Every Helm source to render for this environment, read at a gitops ref."""
         repo = self.git(self.gitops_source)
         ref = gitops_ref or self.ref(self.gitops_source)
         spec = self.spec.gitops
         if spec.argocd_app:
-            source = helm.argocd_source(repo, ref, spec.argocd_app)
+            from plugins.render.argocd import helm_sources
+
+            found = helm_sources(repo, ref, spec.argocd_app)
             if spec.namespace or spec.release:
-                source = helm.ChartSource(source.chart, source.values,
-                                          spec.release or source.release,
-                                          spec.namespace or source.namespace, source.inline)
-            return source
+                found = [dataclasses.replace(s, release=spec.release or s.release,
+                                             namespace=spec.namespace or s.namespace)
+                         for s in found]
+            return tuple(found)
         namespace = spec.namespace or (self.spec.kubernetes.namespace
                                        if self.spec.kubernetes else None) or self.name
-        return helm.ChartSource(chart=spec.chart or "", values=spec.values,
-                                release=spec.release or self.name, namespace=namespace)
+        return (helm.ChartSource(chart=spec.chart or "", values=spec.values,
+                                 release=spec.release or self.name, namespace=namespace),)
 
     def render(self, gitops_ref: str | None = None) -> tuple[dict[str, Any], ...]:
-        """The chart rendered for this environment at a gitops ref (default: the ref under test)."""
+        """The chart rendered for this environment at a gitops ref (default: the ref under test);
+        the sources of a multi-source Application concatenated, as Argo CD combines them."""
         repo = self.git(self.gitops_source)
         sha = repo.resolve(gitops_ref or self.ref(self.gitops_source))
-        return helm.render(repo, sha, self.chart_source(sha))
+        return tuple(m for source in self.chart_sources(sha) for m in helm.render(repo, sha, source))
 
     @part
     def manifests(self) -> tuple[dict[str, Any], ...]:
