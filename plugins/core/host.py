@@ -140,10 +140,15 @@ class EnvHost:
         repo = self.git(self.gitops_source)
         ref = gitops_ref or self.ref(self.gitops_source)
         spec = self.spec.gitops
-        if spec.argocd_app:
+        if spec.argocd_app or spec.argocd_parent:
             from plugins.render.argocd import helm_sources
+            from plugins.render.children import child_application
 
-            found = helm_sources(repo, ref, spec.argocd_app)
+            if spec.argocd_parent:
+                app = child_application(repo, ref, spec.argocd_parent, spec.argocd_child or "")
+                found = helm_sources(repo, ref, f"{spec.argocd_parent}#{spec.argocd_child}", app)
+            else:
+                found = helm_sources(repo, ref, spec.argocd_app)
             if spec.namespace or spec.release:
                 found = [dataclasses.replace(s, release=spec.release or s.release,
                                              namespace=spec.namespace or s.namespace)

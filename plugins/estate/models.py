@@ -188,11 +188,18 @@ class GitopsSpec:
     """SealedSecret or Secret manifests whose keys the containers read"""
     source: SourceRef | None = None
     """the deployment repository's source (default: the source named gitops)"""
+    argocd_parent: RepoPath | None = None
+    """an app-of-apps Application or ApplicationSet that generates this environment's Application
+    (argocd_child), rendered at the commit under check (instead of argocd_app)"""
+    argocd_child: Text | None = None
+    """the name of the Application that argocd_parent generates for this environment"""
 
     @model_validator(mode="after")
     def _chart(self) -> GitopsSpec:
-        if not self.argocd_app and not self.chart:
-            raise problem("give argocd_app or chart (with values)")
+        if not self.argocd_app and not self.chart and not self.argocd_parent:
+            raise problem("give argocd_app, argocd_parent (with argocd_child) or chart (with values)")
+        if bool(self.argocd_parent) != bool(self.argocd_child):
+            raise problem("give argocd_parent and argocd_child together")
         return self
 
 
