@@ -19,6 +19,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 ESTATE = HERE / "estate"
@@ -126,13 +127,21 @@ def placeholders(app: Path, repo: str = "gitops") -> dict[str, str]:
 
 def materialize(dest: Path, force: bool = False) -> None:
     """Build both demo repositories under dest (atomically: a half-built estate never shows)."""
+    def both(scratch: Path) -> None:
+        build(scratch / "app", "app", APP_STEPS)
+        build(scratch / "gitops", "gitops", GITOPS_STEPS, placeholders(scratch / "app"))
+
+    _atomically(dest, force, both)
+
+
+def _atomically(dest: Path, force: bool, fill: Callable[[Path], None]) -> None:
+    """Fill a scratch folder next to dest, then rename it to dest (unless dest exists)."""
     if dest.exists() and not force:
         return
     dest.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".estate-", dir=dest.parent))
+    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name.lstrip('.')}-", dir=dest.parent))
     try:
-        build(scratch / "app", "app", APP_STEPS)
-        build(scratch / "gitops", "gitops", GITOPS_STEPS, placeholders(scratch / "app"))
+        fill(scratch)
         if dest.exists():
             shutil.rmtree(dest)
         scratch.rename(dest)
@@ -157,16 +166,8 @@ def materialize_render(dest: Path, force: bool = False, app: Path = DEFAULT_DEST
     if dest.exists() and not force:
         return
     materialize(app.parent)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".render-estate-", dir=dest.parent))
-    try:
-        build(scratch / "platform", "platform", PLATFORM_STEPS, placeholders(app, "platform"))
-        if dest.exists():
-            shutil.rmtree(dest)
-        scratch.rename(dest)
-    finally:
-        if scratch.exists():
-            shutil.rmtree(scratch, ignore_errors=True)
+    _atomically(dest, force, lambda scratch: build(scratch / "platform", "platform", PLATFORM_STEPS,
+                                                   placeholders(app, "platform")))
 
 
 def main(argv: list[str] | None = None) -> int:

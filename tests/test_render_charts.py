@@ -4,6 +4,7 @@ dependency, runHelmBuild), with Helm's own engine and packager on real git repos
 
 from __future__ import annotations
 
+import json
 import subprocess
 import textwrap
 from pathlib import Path
@@ -121,19 +122,13 @@ def test_remote_chart_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     registry: repository.go helmTemplate on the pulled chart): rendered from the chart cache,
     value files from `$ref` sources; not in the cache: not checked, saying how to fill it."""
     monkeypatch.setenv(CACHE_VARIABLE, str(tmp_path / "cache"))
-    application = textwrap.dedent("""\
-        apiVersion: argoproj.io/v1alpha1
-        kind: Application
-        metadata: {name: cache-prod}
-        spec:
-          destination: {namespace: prod}
-          sources:
-            - repoURL: oci://registry.example.com/charts
-              chart: redis
-              targetRevision: 17.1.2
-              helm: {valueFiles: [$values/envs/redis.yaml]}
-            - {repoURL: 'https://git.example.com/gitops.git', ref: values}
-        """)
+    application = json.dumps({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "cache-prod"},
+        "spec": {"destination": {"namespace": "prod"}, "sources": [
+            {"repoURL": "oci://registry.example.com/charts", "chart": "redis",
+             "targetRevision": "17.1.2", "helm": {"valueFiles": ["$values/envs/redis.yaml"]}},
+            {"repoURL": "https://git.example.com/gitops.git", "ref": "values"}]}})
     repo = make_repo(tmp_path / "g", {"apps/redis.yaml": application, "envs/redis.yaml": "a: 1\n"})
     with pytest.raises(NotChecked, match=r"cannot fetch redis@17.1.2 from oci://registry.example.com/charts"):
         [helm.render(repo, repo.resolve("main"), s) for s in helm_sources(repo, "main", "apps/redis.yaml")]

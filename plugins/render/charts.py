@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import functools
 import os
+import posixpath
 import tarfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
 from plugins.render.semver import satisfies
 
 CACHE_VARIABLE = "RELEASEGATE_CHART_CACHE"
+
+
+def _normalize(chart_path: str, repository: str) -> str:
+    """The repository path of a file:// dependency, relative to its chart's folder."""
+    return posixpath.normpath(posixpath.join(chart_path, repository[len("file://"):])).lstrip("/")
 
 
 def cache_dir() -> Path:
@@ -122,7 +128,7 @@ def build_dependencies(repo: GitRepo, sha: str, chart_path: str, chart_dir: Path
             continue
         where = f"{repo.name}:{chart_path}/Chart.yaml"
         if repository.startswith("file://"):
-            sub = _normalize(str(PurePosixPath(chart_path) / repository[len("file://"):]))
+            sub = _normalize(chart_path, repository)
             found = repo.object_at(sha, sub)
             if found is None or found[1] != "tree" or depth > 10:
                 raise SourceError(f"{where}: dependency {name}: {repository} is not a chart folder "
@@ -154,17 +160,6 @@ def crd_documents(chart_dir: Path) -> list[tuple[str, str]]:
     return found
 
 
-def _normalize(path: str) -> str:
-    parts: list[str] = []
-    for part in PurePosixPath(path).parts:
-        if part == "..":
-            if parts:
-                parts.pop()
-        elif part not in (".", ""):
-            parts.append(part)
-    return "/".join(parts)
-
-
 def chart_key(repo: GitRepo, sha: str, source: Any) -> tuple[str, str]:
     """(key, "tree") of what a render reads besides values: the chart folder's tree with the
     trees of its file:// dependencies, or a cached package for a chart from a Helm repository."""
@@ -188,7 +183,7 @@ def _local_trees(repo: GitRepo, sha: str, chart_path: str, depth: int) -> list[s
         for dep in _load(repo.show(sha, path), f"{repo.name}:{path}").get("dependencies") or ():
             where = str(dep.get("repository") or "") if isinstance(dep, dict) else ""
             if where.startswith("file://"):
-                sub = _normalize(str(PurePosixPath(chart_path) / where[len("file://"):]))
+                sub = _normalize(chart_path, where)
                 found = repo.object_at(sha, sub)
                 out.append(found[0] if found else f"missing:{sub}")
                 if found:
