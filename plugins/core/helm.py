@@ -39,6 +39,7 @@ class ChartSource:
     ignore_missing: bool = False  # helm.ignoreMissingValueFiles
     skip_crds: bool = False  # helm.skipCrds: Argo CD otherwise passes --include-crds
     remote: tuple[str, str, str] = ()  # type: ignore[assignment]  # (repoURL, chart, version)
+    kustomize: str = ""  # a Kustomize source: Argo CD's kustomize settings as JSON ("{}": none)
 
     def values_key(self) -> tuple[Any, ...]:
         """What the merged values depend on besides file contents (not release or namespace)."""
@@ -154,6 +155,10 @@ def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any]
     dependencies built first, its CRDs included unless skip_crds, as Argo CD renders."""
     from plugins.render import charts
 
+    if source.kustomize:
+        from plugins.render.kustomize import render_kustomize
+
+        return render_kustomize(repo, sha, source.chart, source.kustomize, source.namespace)
     chart = charts.chart_key(repo, sha, source)
     value_ids = tuple(repo.object_at(sha, path) for path in value_file_paths(repo, sha, source)
                       ) + tuple(repo.object_at(sha, _value_file_path(repo, sha, source.chart, path))

@@ -10,6 +10,7 @@ ApplicationSourceHelm.ValuesYAML, ApplicationSource.GetNamespaceOrDefault), util
 from __future__ import annotations
 
 import io
+import json
 import re
 from typing import Any
 
@@ -127,10 +128,13 @@ def helm_sources(repo: GitRepo, ref: str, app_path: str,
             raise NotChecked(f"{where}: {key}.repoURL {source.get('repoURL')} is not the "
                              f"repository {repo.name} reads ({own_url}): not checked; render "
                              "only sources of the deployment repository")
+        found = _chart_source(app, source, refs, own_url, revision, where, key)
         if source.get("path") and _is_kustomize(repo, ref, source["path"]):
-            raise NotChecked(f"{where}: {key}.path {source['path']} is a Kustomize source, "
-                             "which this suite does not render: not checked")
-        out.append(_chart_source(app, source, refs, own_url, revision, where, key))
+            settings = json.dumps(source.get("kustomize") or {}, sort_keys=True)
+            found = ChartSource(chart=found.chart, release=found.release, kustomize=settings,
+                                namespace=str((source.get("kustomize") or {}).get("namespace")
+                                              or found.namespace))
+        out.append(found)
     if not out:
         raise SourceError(f"{where}: spec.source.path is missing")
     return out
