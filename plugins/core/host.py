@@ -140,6 +140,10 @@ class EnvHost:
         repo = self.git(self.gitops_source)
         ref = gitops_ref or self.ref(self.gitops_source)
         spec = self.spec.gitops
+        if spec.flux_helmrelease:
+            from plugins.render.flux import helmrelease_source
+
+            return (helmrelease_source(repo, ref, spec.flux_helmrelease),)
         if spec.argocd_app or spec.argocd_parent:
             from plugins.render.argocd import helm_sources
             from plugins.render.children import child_application

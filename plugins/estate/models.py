@@ -189,17 +189,17 @@ class GitopsSpec:
     source: SourceRef | None = None
     """the deployment repository's source (default: the source named gitops)"""
     argocd_parent: RepoPath | None = None
-    """an app-of-apps Application or ApplicationSet that generates this environment's Application
-    (argocd_child), rendered at the commit under check (instead of argocd_app)"""
+    """an app-of-apps Application or ApplicationSet generating the Application argocd_child"""
     argocd_child: Text | None = None
     """the name of the Application that argocd_parent generates for this environment"""
+    flux_helmrelease: RepoPath | None = None
+    """a Flux HelmRelease manifest (instead of argocd_app): chart, valuesFrom, values, release"""
 
     @model_validator(mode="after")
     def _chart(self) -> GitopsSpec:
-        if not self.argocd_app and not self.chart and not self.argocd_parent:
-            raise problem("give argocd_app, argocd_parent (with argocd_child) or chart (with values)")
-        if bool(self.argocd_parent) != bool(self.argocd_child):
-            raise problem("give argocd_parent and argocd_child together")
+        if not (self.argocd_app or self.chart or self.argocd_parent or self.flux_helmrelease) or \
+                bool(self.argocd_parent) != bool(self.argocd_child):
+            raise problem("give argocd_app, chart, flux_helmrelease, or argocd_parent with argocd_child")
         return self
 
 
