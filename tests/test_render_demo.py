@@ -34,9 +34,11 @@ def test_render_demo_renders_generated_environments(tmp_path: Path, demo_repos: 
     assert result.returncode == 0, result.stdout[-3000:]
     records = json.loads(report.read_text())["records"]
     ids = {r["nodeid"].split("::", 1)[1]: r for r in records}
-    for item in ("web-eu-web-eu-web", "web-us-web-us-web", "shop-shop-shop"):
+    for item in ("web-eu-web-eu-web", "web-us-web-us-web", "shop-shop-shop", "web-flux-web-web",
+                 "api-kustomize-prod-api-api"):
         assert f"test_image_present[{item}]" in ids, sorted(ids)
-    assert ids["test_branch_env_tracks_branch[web-eu]"]["outcome"] == "passed"
+    for env in ("web-eu", "web-flux", "api-kustomize"):
+        assert ids[f"test_branch_env_tracks_branch[{env}]"]["outcome"] == "passed"
     edge = [r for r in records if r["nodeid"].endswith(("[edge]", "[edge-unavailable]"))]
     assert edge and all(r["outcome"] == "skipped" for r in edge)
     assert all("not checked: chart charts/edge depends on redis 17.1.0 from "
