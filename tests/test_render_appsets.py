@@ -162,3 +162,47 @@ def test_helpers() -> None:
     assert not glob_regex("clusters/*").match("clusters/eu/deep")
     assert glob_regex("clusters/**/x.yaml").match("clusters/a/b/x.yaml")
     assert generate.__doc__
+
+
+def test_a_chart_folder_as_parent_and_other_source_kinds(tmp_path: Path) -> None:
+    """argoproj/argocd-example-apps' `apps` chart pattern: the parent is a chart folder whose
+    render is the children (util/app/discovery: Chart.yaml is Helm, else a kustomization, else a
+    directory of manifests; an explicit plugin or Jsonnet file is not checked here)."""
+    children = textwrap.dedent("""\
+        {{- range .Values.apps }}
+        apiVersion: argoproj.io/v1alpha1
+        kind: Application
+        metadata: {name: {{ .name }}}
+        spec:
+          destination: {namespace: {{ .name }}}
+          source:
+            path: {{ .path }}
+            {{- with .tool }}
+            {{- toYaml . | nindent 4 }}
+            {{- end }}
+        ---
+        {{ end -}}
+        """)
+    files = {
+        "apps/Chart.yaml": "apiVersion: v2\nname: apps\nversion: 0.1.0\n",
+        "apps/values.yaml": "apps:\n  - {name: plain, path: manifests}\n"
+                            "  - {name: cmp, path: manifests, tool: {plugin: {name: x}}}\n"
+                            "  - {name: jsonnet, path: jsonnet}\n",
+        "apps/templates/apps.yaml": children,
+        "manifests/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain}\n",
+        "manifests/deep/ignored.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep}\n",
+        "jsonnet/app.jsonnet": "{}\n",
+    }
+    repo = make_repo(tmp_path, files)
+    sha = repo.resolve("main")
+
+    def render(name: str) -> list[str]:
+        app = child_application(repo, "main", "apps", name)
+        return [m["metadata"]["name"] for s in helm_sources(repo, sha, f"apps#{name}", app)
+                for m in helm.render(repo, sha, s)]
+
+    assert render("plain") == ["plain"]  # directory.recurse not set: deep/ is not read
+    with pytest.raises(NotChecked, match="spec.source.plugin: not checked: a config management plugin"):
+        render("cmp")
+    with pytest.raises(NotChecked, match="app.jsonnet: not checked: a Jsonnet source"):
+        render("jsonnet")

@@ -40,6 +40,7 @@ class ChartSource:
     skip_crds: bool = False  # helm.skipCrds: Argo CD otherwise passes --include-crds
     remote: tuple[str, str, str] = ()  # type: ignore[assignment]  # (repoURL, chart, version)
     kustomize: str = ""  # a Kustomize source: Argo CD's kustomize settings as JSON ("{}": none)
+    directory: str = ""  # a directory of manifests: Argo CD's directory settings as JSON
 
     def values_key(self) -> tuple[Any, ...]:
         """What the merged values depend on besides file contents (not release or namespace)."""
@@ -159,6 +160,10 @@ def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any]
         from plugins.render.kustomize import render_kustomize
 
         return render_kustomize(repo, sha, source.chart, source.kustomize, source.namespace)
+    if source.directory:
+        from plugins.render.directory import render_directory
+
+        return render_directory(repo, sha, source.chart, source.directory, source.namespace)
     chart = charts.chart_key(repo, sha, source)
     value_ids = tuple(repo.object_at(sha, path) for path in value_file_paths(repo, sha, source)
                       ) + tuple(repo.object_at(sha, _value_file_path(repo, sha, source.chart, path))

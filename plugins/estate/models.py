@@ -189,7 +189,7 @@ class GitopsSpec:
     source: SourceRef | None = None
     """the deployment repository's source (default: the source named gitops)"""
     argocd_parent: RepoPath | None = None
-    """an app-of-apps Application or ApplicationSet generating the Application argocd_child"""
+    """an app-of-apps Application, ApplicationSet or chart folder yielding Application argocd_child"""
     argocd_child: Text | None = None
     """the name of the Application that argocd_parent generates for this environment"""
     flux_helmrelease: RepoPath | None = None

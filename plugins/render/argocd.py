@@ -129,7 +129,15 @@ def helm_sources(repo: GitRepo, ref: str, app_path: str,
                              f"repository {repo.name} reads ({own_url}): not checked; render "
                              "only sources of the deployment repository")
         found = _chart_source(app, source, refs, own_url, revision, where, key)
-        if source.get("path") and _is_kustomize(repo, ref, source["path"]):
+        kind = _kind(repo, ref, source) if source.get("path") else "helm"
+        if kind == "plugin":
+            raise NotChecked(f"{where}: {key}.plugin: not checked: a config management plugin "
+                             "runs only in Argo CD's repo server")
+        if kind == "directory":
+            settings = json.dumps(source.get("directory") or {}, sort_keys=True)
+            found = ChartSource(chart=found.chart, release=found.release, directory=settings,
+                                namespace=found.namespace)
+        if kind == "kustomize":
             settings = json.dumps(source.get("kustomize") or {}, sort_keys=True)
             found = ChartSource(chart=found.chart, release=found.release, kustomize=settings,
                                 namespace=str((source.get("kustomize") or {}).get("namespace")
@@ -140,12 +148,19 @@ def helm_sources(repo: GitRepo, ref: str, app_path: str,
     return out
 
 
-def _is_kustomize(repo: GitRepo, ref: str, path: str) -> bool:
-    base = path.strip("/")
-    if repo.exists(ref, f"{base}/Chart.yaml"):
-        return False
-    return any(repo.exists(ref, f"{base}/{name}")
-               for name in ("kustomization.yaml", "kustomization.yml", "Kustomization"))
+def _kind(repo: GitRepo, ref: str, source: dict[str, Any]) -> str:
+    """GetAppSourceType: an explicit plugin, kustomize, helm or directory block, else detected
+    (util/app/discovery Discover: Chart.yaml is Helm, a kustomization Kustomize, else a directory)."""
+    for explicit in ("plugin", "directory", "kustomize", "helm"):
+        if source.get(explicit) is not None:
+            return explicit
+    base = str(source["path"]).strip("/")
+    if repo.exists(ref, f"{base}/Chart.yaml".lstrip("/")):
+        return "helm"
+    if any(repo.exists(ref, f"{base}/{name}".lstrip("/"))
+           for name in ("kustomization.yaml", "kustomization.yml", "Kustomization")):
+        return "kustomize"
+    return "directory"
 
 
 def _chart_source(app: dict[str, Any], source: dict[str, Any], refs: dict[str, str],

@@ -205,14 +205,17 @@ def chart_dir(repo: GitRepo, sha: str, chart_path: str, key: str, dest: Path) ->
     return dest
 
 
-def crd_manifests(chart_dir: Path, origin: str) -> list[dict[str, Any]]:
-    """The CRD documents of crd_documents, parsed (cluster-scoped: no namespace added)."""
+def documents(text: str, origin: str) -> list[dict[str, Any]]:
+    """The Kubernetes objects (mappings with a kind) of a multi-document YAML text."""
     import yaml
 
-    out: list[dict[str, Any]] = []
-    for name, text in crd_documents(chart_dir):
-        try:
-            out.extend(d for d in yaml.safe_load_all(text) if isinstance(d, dict) and d.get("kind"))
-        except yaml.YAMLError as exc:
-            raise SourceError(f"{origin}: {name}: invalid YAML: {str(exc).splitlines()[0]}") from None
-    return out
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return [d for d in yaml.load_all(text, Loader=loader) if isinstance(d, dict) and d.get("kind")]
+    except yaml.YAMLError as exc:
+        raise SourceError(f"{origin}: invalid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def crd_manifests(chart_dir: Path, origin: str) -> list[dict[str, Any]]:
+    """The CRD documents of crd_documents, parsed (cluster-scoped: no namespace added)."""
+    return [d for name, text in crd_documents(chart_dir) for d in documents(text, f"{origin}: {name}")]

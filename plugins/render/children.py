@@ -2,8 +2,8 @@
 app-of-apps Application, or an ApplicationSet) and its own name, rendered at the commit under check.
 
 An app-of-apps parent is rendered as Argo CD renders any Application (reposerver/repository
-GenerateManifests: a Helm chart, else a directory of manifests, recursing only with
-directory.recurse); the Applications and ApplicationSets it renders are its children.
+GenerateManifests: a Helm chart, a Kustomize source or a directory of manifests); the
+Applications and ApplicationSets it renders are its children.
 """
 
 from __future__ import annotations
@@ -13,42 +13,34 @@ from typing import Any
 
 from plugins.core import helm
 from plugins.core.gitrepo import GitRepo, SourceError
-from plugins.core.helm import load_yaml_documents
+from plugins.core.helm import ChartSource, load_yaml_documents
 from plugins.render.appsets import generate
 from plugins.render.argocd import helm_sources
 
 
-def _directory_docs(repo: GitRepo, ref: str, source: dict[str, Any]) -> list[Any]:
-    base = str(source.get("path") or "").strip("/")
-    recurse = bool((source.get("directory") or {}).get("recurse"))
-    docs: list[Any] = []
-    for path in repo.ls_tree(ref, base):
-        rel = path[len(base) + 1:] if base else path
-        if PurePosixPath(path).suffix in (".yaml", ".yml", ".json") and (recurse or "/" not in rel):
-            docs.extend(load_yaml_documents(repo.show(ref, path), f"{repo.name}:{path}"))
-    return docs
-
-
 def rendered_children(repo: GitRepo, ref: str, parent_path: str) -> list[dict[str, Any]]:
-    """The Applications a parent file yields: an ApplicationSet's generated Applications, or
-    what an app-of-apps Application renders (Applications, and those of ApplicationSets)."""
+    """The Applications a parent yields: an ApplicationSet's generated Applications, what an
+    app-of-apps Application renders, or what a chart or folder of the repository renders (as the
+    Application that points at it would: release named after the folder), ApplicationSets among
+    them expanded."""
     where = f"{repo.name}:{parent_path}"
-    docs = [d for d in load_yaml_documents(repo.show(ref, parent_path), where) if isinstance(d, dict)]
-    found: list[Any] = []
     sha = repo.resolve(ref)
-    for doc in docs:
-        if doc.get("kind") == "ApplicationSet":
-            found.append(doc)
-        elif doc.get("kind") == "Application":
-            spec = doc.get("spec") or {}
-            sources = spec.get("sources") or [spec.get("source") or {}]
-            if any(s.get("path") and not repo.exists(sha, f"{str(s['path']).strip('/')}/Chart.yaml")
-                   for s in sources if isinstance(s, dict)):
-                for source in sources:
-                    found.extend(_directory_docs(repo, sha, source))
-            else:
+    found: list[Any] = []
+    tree = repo.object_at(sha, parent_path.strip("/"))
+    if tree is not None and tree[1] == "tree":
+        folder = parent_path.strip("/")
+        source = ChartSource(chart=folder, release=PurePosixPath(folder).name, namespace="argocd")
+        if not repo.exists(sha, f"{folder}/Chart.yaml"):
+            source = ChartSource(chart=folder, release=source.release, namespace="argocd",
+                                 directory="{}")
+        found.extend(helm.render(repo, sha, source))
+    else:
+        for doc in load_yaml_documents(repo.show(sha, parent_path), where):
+            if isinstance(doc, dict) and doc.get("kind") == "Application":
                 for source in helm_sources(repo, sha, parent_path, doc):
                     found.extend(helm.render(repo, sha, source))
+            elif isinstance(doc, dict):
+                found.append(doc)
     apps: list[dict[str, Any]] = []
     for doc in found:
         if isinstance(doc, dict) and doc.get("kind") == "Application":
