@@ -10,7 +10,8 @@ import pytest
 
 from plugins.core import helm
 from plugins.core.gitrepo import NotChecked, SourceError
-from plugins.render.appsets import fasttemplate, generate, glob_regex, sanitize_name
+from plugins.render.appsets import fasttemplate, glob_regex, sanitize_name
+from plugins.render.generators import generate
 from plugins.render.argocd import helm_sources
 from plugins.render.children import child_application, rendered_children
 from tests.test_render_argocd import CHART, make_repo

@@ -1,5 +1,5 @@
-"""Applications nobody writes by hand: the children of an app-of-apps Application and the
-Applications an ApplicationSet generates, read at the commit under check as Argo CD would.
+"""The parameters of ApplicationSet list and git generators and the templating of an
+ApplicationSet's template with them, at the commit under check, as Argo CD does.
 
 Rules from argoproj/argo-cd applicationset/: generators/list.go (ListGenerator.GenerateParams),
 generators/git.go (generateParamsFromApps, generateParamsFromGitFile, filterApps),
@@ -123,16 +123,19 @@ def git_params(repo: GitRepo, ref: str, generator: dict[str, Any], go: bool,
             hits = [exclude for rx, exclude in rules if rx.match(path)]
             if hits and not any(hits):
                 out.append(_path_params(path, go))
-    for entry in generator.get("files") or ():
-        rx = glob_regex(str(entry.get("path", "")))
-        for path in (f for f in files if rx.match(f)):
-            docs = load_yaml_documents(repo.show(ref, path), f"{repo.name}:{path}")
-            objects = docs[0] if docs and isinstance(docs[0], list) else docs[:1] or [{}]
-            for obj in objects:
-                params = dict(obj) if go else _flatten(obj)
-                params.update(_path_params(str(PurePosixPath(path).parent), go,
-                                           PurePosixPath(path).name))
-                out.append(params)
+    include = [glob_regex(str(e.get("path", ""))) for e in generator.get("files") or ()
+               if not e.get("exclude")]
+    exclude = [glob_regex(str(e.get("path", ""))) for e in generator.get("files") or ()
+               if e.get("exclude")]
+    for path in sorted(f for f in files if any(rx.match(f) for rx in include)
+                       and not any(rx.match(f) for rx in exclude)):
+        docs = load_yaml_documents(repo.show(ref, path), f"{repo.name}:{path}")
+        objects = docs[0] if docs and isinstance(docs[0], list) else docs[:1] or [{}]
+        for obj in objects:
+            params = dict(obj) if go else _flatten(obj)
+            params.update(_path_params(str(PurePosixPath(path).parent), go,
+                                       PurePosixPath(path).name))
+            out.append(params)
     return out
 
 
@@ -172,8 +175,10 @@ def go_templates(texts: list[str], params: dict[str, Any], where: str) -> list[s
             with helm_python.Chart.load(chart) as loaded:
                 out = loaded.render({"p": json.loads(json.dumps(params, default=str))})
         except helm_python.HelmError as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise SourceError(f"{where}: goTemplate: {first}") from None
+            said = " ".join(line.strip() for line in str(exc).splitlines()[1:]) or str(exc)
+            said = re.sub(r'executing "appset/templates/t(\d+)\.txt"',
+                          lambda m: f"in {texts[int(m[1])]!r}", said)
+            raise SourceError(f"{where}: goTemplate: {said or type(exc).__name__}") from None
     return [out.get(f"appset/templates/t{i}.txt", "") for i in range(len(texts))]
 
 
@@ -188,31 +193,7 @@ def render_template(template: dict[str, Any], params: dict[str, Any], go: bool,
     return _walk(template, lambda s: rendered.get(s, s))
 
 
-def _merge(base: Any, over: Any) -> Any:
+def merge_template(base: Any, over: Any) -> Any:
     if isinstance(base, dict) and isinstance(over, dict):
-        return {**base, **{k: _merge(base.get(k), v) for k, v in over.items()}}
+        return {**base, **{k: merge_template(base.get(k), v) for k, v in over.items()}}
     return copy.deepcopy(over if over not in (None, "", {}, []) else base)
-
-
-def generate(repo: GitRepo, ref: str, appset: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    """Every Application an ApplicationSet generates at a ref."""
-    spec = appset.get("spec") or {}
-    go = bool(spec.get("goTemplate"))
-    if spec.get("templatePatch"):
-        raise NotChecked(f"{where}: spec.templatePatch is not applied here: not checked")
-    apps = []
-    for index, generator in enumerate(spec.get("generators") or ()):
-        kind = next((k for k in generator if k not in ("template", "selector")), "?")
-        key = f"{where} spec.generators[{index}].{kind}"
-        if kind == "list":
-            params = list_params(generator["list"], go, key)
-        elif kind == "git":
-            params = git_params(repo, ref, generator["git"], go, key)
-        else:
-            raise NotChecked(f"{key}: the {kind} generator is not rendered here: not checked "
-                             "(list and git generators are)")
-        template = _merge(spec.get("template") or {}, generator[kind].get("template") or {})
-        for one in params:
-            app = render_template(template, one, go, key)
-            apps.append({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", **app})
-    return apps

@@ -14,7 +14,7 @@ from typing import Any
 from plugins.core import helm
 from plugins.core.gitrepo import GitRepo, SourceError
 from plugins.core.helm import ChartSource, load_yaml_documents
-from plugins.render.appsets import generate
+from plugins.render.generators import generate
 from plugins.render.argocd import helm_sources
 
 
