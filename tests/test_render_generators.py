@@ -28,31 +28,24 @@ def names(tmp_path: Path, generators: str, name: str = "{{cluster}}-{{path.basen
     return [a["metadata"]["name"] for a in generate(repo, "main", appset, "s.yaml")]
 
 
+def matrix_with_git(selection: str) -> str:
+    """A matrix of a list of two clusters and a git generator with a directories/files entry."""
+    return ("- matrix:\n    generators:\n      - list: {elements: [{cluster: dev}, {cluster: prod}]}\n"
+            "      - git:\n" + textwrap.indent(GIT + selection, " " * 10))
+
+
 def test_matrix_of_list_and_git(tmp_path: Path) -> None:
     """matrix.go GenerateParams: every set of the first generator with every set of the second;
     CombineStringMaps joins them (without goTemplate)."""
-    out = names(tmp_path, f"""\
-        - matrix:
-            generators:
-              - list: {{elements: [{{cluster: dev}}, {{cluster: prod}}]}}
-              - git:
-                  {textwrap.indent(GIT, ' ' * 18).strip()}
-                  directories: [{{path: 'addons/*'}}]
-        """)
+    out = names(tmp_path, matrix_with_git("directories: [{path: 'addons/*'}]\n"))
     assert out == ["dev-a", "dev-b", "prod-a", "prod-b"]
 
 
 def test_matrix_second_generator_sees_the_first(tmp_path: Path) -> None:
     """matrix.go getParams + utils.RenderGeneratorParams: the second generator is rendered with
     each parameter set of the first (a path built from {{cluster}})."""
-    out = names(tmp_path, f"""\
-        - matrix:
-            generators:
-              - list: {{elements: [{{cluster: dev}}, {{cluster: prod}}]}}
-              - git:
-                  {textwrap.indent(GIT, ' ' * 18).strip()}
-                  files: [{{path: 'clusters/{{{{cluster}}}}/config.json'}}]
-        """, name="{{cluster}}-{{cluster.name}}")
+    out = names(tmp_path, matrix_with_git("files: [{path: 'clusters/{{cluster}}/config.json'}]\n"),
+                name="{{cluster}}-{{cluster.name}}")
     assert out == ["dev-dev", "prod-prod"]
 
 
