@@ -246,3 +246,40 @@ def test_source_from_another_repository_is_not_checked(tmp_path: Path) -> None:
     with pytest.raises(NotChecked, match=r"spec.sources\[0\].repoURL .* not checked"):
         helm_sources(repo, "main", "apps/web.yaml")
     assert same_repo("git@git.example.com:org/gitops.git", "https://Git.example.com/org/gitops/")
+
+
+def test_multi_source_across_estate_repositories(tmp_path: Path) -> None:
+    """repository.go getResolvedRefValueFile + the app controller's per-source render: the chart
+    from the charts repository (another estate source, found by its origin URL), a value file
+    from the deployment repository by `$values/...`; an unknown ref source is not checked."""
+    charts = make_repo(tmp_path / "charts", CHART)
+    subprocess.run(["git", "-C", str(charts.path), "remote", "add", "origin",
+                    "https://git.example.com/org/charts.git"], check=True)
+    application = textwrap.dedent("""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Application
+        metadata: {name: web-prod}
+        spec:
+          destination: {namespace: prod}
+          sources:
+            - repoURL: https://git.example.com/org/charts.git
+              path: charts/web
+              helm: {valueFiles: [values.yaml, $values/envs/web.yaml]}
+            - {repoURL: 'git@git.example.com:org/gitops.git', ref: values}
+        """)
+    gitops = make_repo(tmp_path / "gitops", {"apps/web.yaml": application, "envs/web.yaml": "host: h\n"})
+    subprocess.run(["git", "-C", str(gitops.path), "remote", "add", "origin",
+                    "https://git.example.com/org/gitops.git"], check=True)
+    estate = {"charts": charts}
+
+    def resolve(url: str) -> tuple[str, GitRepo, str] | None:
+        found = [(n, r, r.resolve("main")) for n, r in estate.items() if same_repo(url, r.remote_url())]
+        return found[0] if found else None
+
+    (source,) = helm_sources(gitops, "main", "apps/web.yaml", resolve=resolve)
+    assert source.repo_source == "charts" and source.values == ("values.yaml", "gitops:envs/web.yaml")
+    cm = next(m for m in helm.render(charts, charts.resolve("main"), source) if m["kind"] == "ConfigMap")
+    assert cm["data"]["host"] == "h"
+    estate.clear()
+    with pytest.raises(NotChecked, match=r"spec.sources\[0\].repoURL .* none of the estate's sources"):
+        helm_sources(gitops, "main", "apps/web.yaml", resolve=resolve)

@@ -41,11 +41,15 @@ class ChartSource:
     remote: tuple[str, str, str] = ()  # type: ignore[assignment]  # (repoURL, chart, version)
     kustomize: str = ""  # a Kustomize source: Argo CD's kustomize settings as JSON ("{}": none)
     directory: str = ""  # a directory of manifests: Argo CD's directory settings as JSON
+    repo_source: str = ""  # the estate source holding the chart ("": the deployment repository)
+    # value files of a multi-source Application read from another repository than the chart's:
+    # (name as in values, text at that repository's ref under test)
+    foreign: tuple[tuple[str, str], ...] = ()
 
     def values_key(self) -> tuple[Any, ...]:
         """What the merged values depend on besides file contents (not release or namespace)."""
         return (self.chart, self.values, self.inline, self.parameters, self.file_parameters,
-                self.ignore_missing)
+                self.ignore_missing, self.foreign)
 
 
 def _yaml() -> YAML:
@@ -100,20 +104,23 @@ def _normalize(path: str) -> str:
     return "/".join(parts)
 
 
+def _value_file(repo: GitRepo, ref: str, source: ChartSource, name: str) -> str | None:
+    """A value file's repository path; None when it is missing and ignoreMissingValueFiles."""
+    try:
+        return _value_file_path(repo, ref, source.chart, name)
+    except SourceError:
+        if source.ignore_missing:
+            return None
+        raise
+
+
 def value_file_paths(repo: GitRepo, ref: str, source: ChartSource) -> list[str]:
-    """The value files Helm reads, in order: a missing one fails unless ignoreMissingValueFiles
-    (reposerver/repository/repository.go getResolvedValueFiles: skipped, and each path once)."""
-    paths: list[str] = []
-    for name in source.values:
-        try:
-            path = _value_file_path(repo, ref, source.chart, name)
-        except SourceError:
-            if source.ignore_missing:
-                continue
-            raise
-        if path not in paths:
-            paths.append(path)
-    return paths
+    """The value files Helm reads from the chart's repository, in order: a missing one fails
+    unless ignoreMissingValueFiles (reposerver/repository/repository.go getResolvedValueFiles:
+    skipped, and each path once)."""
+    foreign = dict(source.foreign)
+    found = (_value_file(repo, ref, source, n) for n in source.values if n not in foreign)
+    return [p for p in dict.fromkeys(found) if p is not None]
 
 
 def merged_values(repo: GitRepo, ref: str, source: ChartSource) -> dict[str, Any]:
@@ -121,8 +128,15 @@ def merged_values(repo: GitRepo, ref: str, source: ChartSource) -> dict[str, Any
     options.go MergeValues): value files in order, inline values (Argo's extra values file, last),
     then parameters (--set, then --set-string, then --set-file), each parsed into what came before."""
     values: dict[str, Any] = {}
-    for path in value_file_paths(repo, ref, source):
-        docs = load_yaml_documents(repo.show(ref, path), f"{repo.name}:{path}")
+    foreign = dict(source.foreign)
+    seen: set[str] = set()
+    for name in source.values:
+        path = None if name in foreign else _value_file(repo, ref, source, name)
+        if (path is None and name not in foreign) or (path or name) in seen:
+            continue
+        seen.add(path or name)
+        text = foreign[name] if path is None else repo.show(ref, path)
+        docs = load_yaml_documents(text, name if path is None else f"{repo.name}:{path}")
         if docs and isinstance(docs[0], dict):
             values = _deep_merge(values, docs[0])
     if source.inline:

@@ -150,9 +150,10 @@ class EnvHost:
 
             if spec.argocd_parent:
                 app = child_application(repo, ref, spec.argocd_parent, spec.argocd_child or "")
-                found = helm_sources(repo, ref, f"{spec.argocd_parent}#{spec.argocd_child}", app)
+                found = helm_sources(repo, ref, f"{spec.argocd_parent}#{spec.argocd_child}", app,
+                                     self._estate_repo)
             else:
-                found = helm_sources(repo, ref, spec.argocd_app)
+                found = helm_sources(repo, ref, spec.argocd_app, resolve=self._estate_repo)
             if spec.namespace or spec.release:
                 found = [dataclasses.replace(s, release=spec.release or s.release,
                                              namespace=spec.namespace or s.namespace)
@@ -163,12 +164,29 @@ class EnvHost:
         return (helm.ChartSource(chart=spec.chart or "", values=spec.values,
                                  release=spec.release or self.name, namespace=namespace),)
 
+    def _estate_repo(self, url: str) -> tuple[str, GitRepo, str] | None:
+        """The estate source (other than the deployment repository) whose origin is url, with
+        its repository and the commit under test."""
+        from plugins.render.argocd import same_repo
+
+        for name in self.estate.sources:
+            repo = self.git(name)
+            if name != self.gitops_source and same_repo(url, repo.remote_url()):
+                return name, repo, repo.resolve(self.ref(name))
+        return None
+
     def render(self, gitops_ref: str | None = None) -> tuple[dict[str, Any], ...]:
         """The chart rendered for this environment at a gitops ref (default: the ref under test);
-        the sources of a multi-source Application concatenated, as Argo CD combines them."""
+        the sources of a multi-source Application concatenated, as Argo CD combines them (a chart
+        in another estate source is read at that source's ref under test)."""
         repo = self.git(self.gitops_source)
         sha = repo.resolve(gitops_ref or self.ref(self.gitops_source))
-        return tuple(m for source in self.chart_sources(sha) for m in helm.render(repo, sha, source))
+        out: list[dict[str, Any]] = []
+        for source in self.chart_sources(sha):
+            home = self.git(source.repo_source) if source.repo_source else repo
+            at = home.resolve(self.ref(source.repo_source)) if source.repo_source else sha
+            out.extend(helm.render(home, at, source))
+        return tuple(out)
 
     @part
     def manifests(self) -> tuple[dict[str, Any], ...]:

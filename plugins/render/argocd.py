@@ -9,10 +9,11 @@ ApplicationSourceHelm.ValuesYAML, ApplicationSource.GetNamespaceOrDefault), util
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
-from typing import Any
+from typing import Any, Callable
 
 from ruamel.yaml import YAML
 
@@ -103,11 +104,15 @@ def _yaml_text(value: Any) -> str:
     return stream.getvalue()
 
 
-def helm_sources(repo: GitRepo, ref: str, app_path: str,
-                 app: dict[str, Any] | None = None) -> list[ChartSource]:
-    """Every source of the Application that Argo CD renders with Helm, in order (multi-source
-    Applications render each source and concatenate the manifests; `ref:`-only sources only lend
-    their files to `$ref/...` value files)."""
+Home = tuple[str, GitRepo, str]  # (estate source name, "" for the deployment repository; repo; sha)
+Resolver = Callable[[str], "Home | None"]
+
+
+def helm_sources(repo: GitRepo, ref: str, app_path: str, app: dict[str, Any] | None = None,
+                 resolve: Resolver | None = None) -> list[ChartSource]:
+    """Every source of the Application that Argo CD renders, in order (multi-source Applications
+    render each source and concatenate the manifests; `ref:`-only sources only lend their files
+    to `$ref/...` value files). resolve(url) finds another repository of the estate by URL."""
     app = app or read_application(repo, ref, app_path)
     where = f"{repo.name}:{app_path}"
     spec = app.get("spec") or {}
@@ -116,32 +121,35 @@ def helm_sources(repo: GitRepo, ref: str, app_path: str,
     if not all(isinstance(s, dict) for s in sources):
         raise SourceError(f"{where}: spec.sources must be a list of mappings")
     refs = {s["ref"]: str(s.get("repoURL") or "") for s in sources if s.get("ref")}
-    own_url = repo.remote_url()
-    revision = repo.resolve(ref)
+    own_url, revision = repo.remote_url(), repo.resolve(ref)
+
+    def home(url: str) -> Home | None:
+        if not own_url or same_repo(url, own_url):
+            return "", repo, revision
+        return resolve(url) if resolve else None
+
     out: list[ChartSource] = []
     for index, source in enumerate(sources):
         key = f"spec.sources[{index}]" if multi else "spec.source"
         if not source.get("path") and not source.get("chart"):
             continue  # a ref-only source
-        if source.get("path") and multi and own_url and not same_repo(source.get("repoURL", ""),
-                                                                      own_url):
-            raise NotChecked(f"{where}: {key}.repoURL {source.get('repoURL')} is not the "
-                             f"repository {repo.name} reads ({own_url}): not checked; render "
-                             "only sources of the deployment repository")
-        found = _chart_source(app, source, refs, own_url, revision, where, key)
-        kind = _kind(repo, ref, source) if source.get("path") else "helm"
+        chart_home = home(str(source.get("repoURL") or "")) if source.get("path") else None
+        if source.get("path") and chart_home is None:
+            if multi:
+                raise NotChecked(f"{where}: {key}.repoURL {source.get('repoURL')} is none of the "
+                                 "estate's sources (by their origin URL): not checked")
+            chart_home = "", repo, revision  # one source: read from the deployment repository
+        found = _chart_source(app, source, refs, home, chart_home, where, key)
+        kind = _kind(chart_home[1], chart_home[2], source) if chart_home else "helm"
         if kind == "plugin":
             raise NotChecked(f"{where}: {key}.plugin: not checked: a config management plugin "
                              "runs only in Argo CD's repo server")
-        if kind == "directory":
-            settings = json.dumps(source.get("directory") or {}, sort_keys=True)
-            found = ChartSource(chart=found.chart, release=found.release, directory=settings,
-                                namespace=found.namespace)
-        if kind == "kustomize":
-            settings = json.dumps(source.get("kustomize") or {}, sort_keys=True)
-            found = ChartSource(chart=found.chart, release=found.release, kustomize=settings,
-                                namespace=str((source.get("kustomize") or {}).get("namespace")
-                                              or found.namespace))
+        if kind in ("directory", "kustomize"):
+            settings = json.dumps(source.get(kind) or {}, sort_keys=True)
+            namespace = (source.get("kustomize") or {}).get("namespace") if kind == "kustomize" else None
+            found = dataclasses.replace(
+                found, values=(), inline="", parameters=(), file_parameters=(), foreign=(),
+                namespace=str(namespace or found.namespace), **{kind: settings})
         out.append(found)
     if not out:
         raise SourceError(f"{where}: spec.source.path is missing")
@@ -164,19 +172,32 @@ def _kind(repo: GitRepo, ref: str, source: dict[str, Any]) -> str:
 
 
 def _chart_source(app: dict[str, Any], source: dict[str, Any], refs: dict[str, str],
-                  own_url: str, revision: str, where: str, key: str) -> ChartSource:
+                  home: Callable[[str], Home | None], chart_home: Home | None, where: str,
+                  key: str) -> ChartSource:
     helm = source.get("helm") or {}
     spec = app.get("spec") or {}
-    env = build_env(app, source, revision if source.get("path") else
+    env = build_env(app, source, chart_home[2] if chart_home else
                     str(source.get("targetRevision") or ""))
     values: list[str] = []
+    foreign: list[tuple[str, str]] = []
     for name in helm.get("valueFiles") or ():
-        values.append(_ref_path(str(name), refs, own_url, env, where, key)
-                      if str(name).startswith("$") else envsubst(str(name), env))
-    file_parameters = tuple(
-        (str(p.get("name")), _ref_path(str(p.get("path")), refs, own_url, env, where, key)
-         if str(p.get("path", "")).startswith("$") else envsubst(str(p.get("path") or ""), env))
-        for p in helm.get("fileParameters") or () if isinstance(p, dict))
+        if not str(name).startswith("$"):
+            values.append(envsubst(str(name), env))
+            continue
+        path, text = _ref_file(str(name), refs, home, chart_home, env, where, key,
+                               bool(helm.get("ignoreMissingValueFiles")))
+        if path is not None:
+            values.append(path)
+            foreign.extend([(path, text)] if text is not None else [])
+    file_parameters = []
+    for p in helm.get("fileParameters") or ():
+        path = str(p.get("path") or "") if isinstance(p, dict) else ""
+        if path.startswith("$"):
+            path, text = _ref_file(path, refs, home, chart_home, env, where, key, False)
+            if text is not None:
+                raise NotChecked(f"{where}: {key} fileParameters {p.get('name')}: a file of "
+                                 "another repository than the chart's: not checked")
+        file_parameters.append((str(p.get("name")), envsubst(str(path), env)))
     # ValuesYAML: valuesObject, when set, wins over values.
     inline = _yaml_text(helm.get("valuesObject")) or _yaml_text(helm.get("values"))
     parameters = tuple((str(p.get("name")), envsubst(str(p.get("value", "")), env),
@@ -195,22 +216,34 @@ def _chart_source(app: dict[str, Any], source: dict[str, Any], refs: dict[str, s
                       or "default"),
         inline=inline,
         parameters=parameters,
-        file_parameters=file_parameters,
+        file_parameters=tuple(file_parameters),
         ignore_missing=bool(helm.get("ignoreMissingValueFiles")),
         skip_crds=bool(helm.get("skipCrds")),
         remote=remote,  # type: ignore[arg-type]
+        repo_source=chart_home[0] if chart_home else "",
+        foreign=tuple(foreign),
     )
 
 
-def _ref_path(name: str, refs: dict[str, str], own_url: str, env: dict[str, str], where: str,
-              key: str) -> str:
+def _ref_file(name: str, refs: dict[str, str], home: Callable[[str], Home | None],
+              chart_home: Home | None, env: dict[str, str], where: str, key: str,
+              ignore_missing: bool) -> tuple[str | None, str | None]:
     """getResolvedRefValueFile: `$ref/rest` is `rest` from the repository root of the source
-    named ref; only the repository the Application is read from is at hand here."""
+    named ref. In the chart's repository: ("/rest", None); in another repository of the estate:
+    (name, its text at that repository's ref under test); missing and ignored: (None, None)."""
     ref_name, _, rest = name.partition("/")
     if ref_name[1:] not in refs:
-        return envsubst(name, env)  # not a ref: Argo CD reads it as a path (and fails on it)
-    url = refs[ref_name[1:]]
-    if own_url and not same_repo(url, own_url):
-        raise NotChecked(f"{where}: {key} value file {name}: source {ref_name} is {url}, not the "
-                         "repository the Application is read from: not checked")
-    return "/" + envsubst(rest, env).lstrip("/")
+        return envsubst(name, env), None  # not a ref: Argo CD reads it as a path (and fails)
+    found = home(refs[ref_name[1:]])
+    if found is None:
+        raise NotChecked(f"{where}: {key} value file {name}: source {ref_name} is "
+                         f"{refs[ref_name[1:]]}, none of the estate's sources: not checked")
+    path = envsubst(rest, env).lstrip("/")
+    if chart_home is not None and found[1] is chart_home[1]:
+        return "/" + path, None
+    if not found[1].exists(found[2], path):
+        if ignore_missing:
+            return None, None
+        raise SourceError(f"{where}: {key} value file {name}: {found[1].name} has no {path} at "
+                          f"{found[2][:12]}")
+    return f"{found[1].name}:{path}", found[1].show(found[2], path)
