@@ -211,22 +211,25 @@ def test_crds_included_unless_skip_crds(tmp_path: Path) -> None:
         tmp_path / "b", app("values: 'host: h'\nskipCrds: true"))["kinds"]
 
 
+def multi_source(chart_url: str, value_files: str, values_url: str) -> str:
+    """An Application with charts/web from chart_url and a `values` ref source at values_url."""
+    return textwrap.dedent(f"""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Application
+        metadata: {{name: web-prod}}
+        spec:
+          destination: {{namespace: prod}}
+          sources:
+            - {{repoURL: '{chart_url}', path: charts/web, helm: {{valueFiles: [{value_files}]}}}}
+            - {{repoURL: '{values_url}', ref: values}}
+        """)
+
+
 def test_multi_source_ref_value_files(tmp_path: Path) -> None:
     """repository.go getResolvedRefValueFile: `$values/envs/prod.yaml` reads envs/prod.yaml from
     the root of the source whose ref is `values` (here the same repository)."""
-    application = textwrap.dedent("""\
-        apiVersion: argoproj.io/v1alpha1
-        kind: Application
-        metadata: {name: web-prod}
-        spec:
-          destination: {namespace: prod}
-          sources:
-            - repoURL: https://git.example.com/org/gitops.git
-              path: charts/web
-              helm: {valueFiles: [$values/envs/prod.yaml]}
-            - repoURL: https://git.example.com/org/gitops.git
-              ref: values
-        """)
+    application = multi_source("https://git.example.com/org/gitops.git", "$values/envs/prod.yaml",
+                               "https://git.example.com/org/gitops.git")
     assert rendered(tmp_path, application)["data"]["host"] == "prod.example.com"
 
 
@@ -255,18 +258,8 @@ def test_multi_source_across_estate_repositories(tmp_path: Path) -> None:
     charts = make_repo(tmp_path / "charts", CHART)
     subprocess.run(["git", "-C", str(charts.path), "remote", "add", "origin",
                     "https://git.example.com/org/charts.git"], check=True)
-    application = textwrap.dedent("""\
-        apiVersion: argoproj.io/v1alpha1
-        kind: Application
-        metadata: {name: web-prod}
-        spec:
-          destination: {namespace: prod}
-          sources:
-            - repoURL: https://git.example.com/org/charts.git
-              path: charts/web
-              helm: {valueFiles: [values.yaml, $values/envs/web.yaml]}
-            - {repoURL: 'git@git.example.com:org/gitops.git', ref: values}
-        """)
+    application = multi_source("https://git.example.com/org/charts.git",
+                               "values.yaml, $values/envs/web.yaml", "git@git.example.com:org/gitops.git")
     gitops = make_repo(tmp_path / "gitops", {"apps/web.yaml": application, "envs/web.yaml": "host: h\n"})
     subprocess.run(["git", "-C", str(gitops.path), "remote", "add", "origin",
                     "https://git.example.com/org/gitops.git"], check=True)
