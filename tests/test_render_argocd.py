@@ -255,7 +255,7 @@ def test_multi_source_across_estate_repositories(tmp_path: Path) -> None:
     """repository.go getResolvedRefValueFile + the app controller's per-source render: the chart
     from the charts repository (another estate source, found by its origin URL), a value file
     from the deployment repository by `$values/...`; an unknown ref source is not checked."""
-    charts = make_repo(tmp_path / "charts", CHART)
+    charts = GitRepo(make_repo(tmp_path / "charts", CHART).path, "charts")
     subprocess.run(["git", "-C", str(charts.path), "remote", "add", "origin",
                     "https://git.example.com/org/charts.git"], check=True)
     application = multi_source("https://git.example.com/org/charts.git",
@@ -273,6 +273,8 @@ def test_multi_source_across_estate_repositories(tmp_path: Path) -> None:
     assert source.repo_source == "charts" and source.values == ("values.yaml", "gitops:envs/web.yaml")
     cm = next(m for m in helm.render(charts, charts.resolve("main"), source) if m["kind"] == "ConfigMap")
     assert cm["data"]["host"] == "h"
+    with pytest.raises(NotChecked, match="this check reads the deployment repository only"):
+        helm.render(gitops, gitops.resolve("main"), source)  # what a gitops-only reader asks
     estate.clear()
     with pytest.raises(NotChecked, match=r"spec.sources\[0\].repoURL .* none of the estate's sources"):
         helm_sources(gitops, "main", "apps/web.yaml", resolve=resolve)

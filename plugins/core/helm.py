@@ -13,7 +13,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from plugins.core.gitrepo import GitRepo, SourceError
+from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
 
 try:
     import yaml as _pyyaml
@@ -170,6 +170,9 @@ def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any]
     dependencies built first, its CRDs included unless skip_crds, as Argo CD renders."""
     from plugins.render import charts
 
+    if source.repo_source and source.repo_source != repo.name:
+        raise NotChecked(f"{repo.name}: the chart {source.chart} is in source {source.repo_source}, "
+                         "and this check reads the deployment repository only: not checked")
     if source.kustomize:
         from plugins.render.kustomize import render_kustomize
 
