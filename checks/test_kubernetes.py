@@ -22,7 +22,8 @@ def _on_cluster(host: EnvHost) -> bool:
 
 
 def _argocd_managed(host: EnvHost) -> bool:
-    return host.spec.kubernetes is not None and bool(host.spec.gitops.argocd_app)
+    return host.spec.kubernetes is not None and bool(host.spec.gitops.argocd_app
+                                                     or host.spec.gitops.argocd_parent)
 
 
 def workload_items(host: EnvHost) -> Iterable[tuple[str, workloads.Declared]]:
@@ -68,13 +69,20 @@ def test_no_undeclared_objects(host: EnvHost, k8s: api.KubeClient, gate: Any) ->
 def test_argocd_application(host: EnvHost, k8s: api.KubeClient, gate: Any) -> None:
     """The environment's Argo CD Application is Synced, Healthy, and targets what git declares."""
     repo = host.git(host.gitops_source)
-    path = host.spec.gitops.argocd_app
-    docs = helm.load_yaml_documents(repo.show(host.ref(host.gitops_source), path),
-                                    f"{repo.name}:{path}")
-    declared = next((d for d in docs if isinstance(d, dict) and d.get("kind") == "Application"),
-                    None)
-    if declared is None:
-        raise SourceError(f"{repo.name}:{path} holds no Argo CD Application")
+    gitops = host.spec.gitops
+    if gitops.argocd_parent:  # the Application its parent generates at the ref under check
+        from plugins.render.children import child_application
+
+        declared = child_application(repo, host.ref(host.gitops_source), gitops.argocd_parent,
+                                     gitops.argocd_child or "")
+    else:
+        path = gitops.argocd_app
+        docs = helm.load_yaml_documents(repo.show(host.ref(host.gitops_source), path),
+                                        f"{repo.name}:{path}")
+        declared = next((d for d in docs if isinstance(d, dict) and d.get("kind") == "Application"),
+                        None)
+        if declared is None:
+            raise SourceError(f"{repo.name}:{path} holds no Argo CD Application")
     meta = declared.get("metadata") or {}
     present, live = k8s.argocd_application(meta["name"], meta.get("namespace") or "argocd")
     if not present:

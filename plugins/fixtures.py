@@ -87,8 +87,12 @@ def http(host: EnvHost) -> Any:
 
 @pytest.fixture
 def manifests(host: EnvHost) -> tuple[dict[str, Any], ...]:
-    """The environment's rendered chart (an unrenderable chart is an ERROR)."""
-    return host.manifests
+    """The environment's rendered chart (an unrenderable chart is an ERROR, one the suite cannot
+    render here a SKIP)."""
+    try:
+        return host.manifests
+    except NotChecked as exc:
+        pytest.skip(f"{host.name}: {exc}")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -98,7 +102,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     try:
         return (yield)
     except NotChecked as exc:
-        pytest.skip(str(exc))
+        host = pyfuncitem.funcargs.get("host")
+        pytest.skip(f"{host.name}: {exc}" if isinstance(host, EnvHost) else str(exc))
     except Absent as exc:
         host = pyfuncitem.funcargs.get("host")
         if not isinstance(host, EnvHost):

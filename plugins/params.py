@@ -226,7 +226,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 if not applies(host):
                     continue
             except SourceError as exc:
-                params.append(pytest.param((env, Unavailable(str(exc)), "unavailable"),
+                params.append(pytest.param((env, Unavailable(str(exc), isinstance(exc, NotChecked)),
+                                            "unavailable"),
                                            id=f"{env}-unavailable"))
                 continue
         if generator is None:
@@ -239,7 +240,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         except NotChecked as exc:
             items = [("not-checked", Unavailable(str(exc).removeprefix(f"{env}: "), skip=True))]
         except SourceError as exc:
-            items = [("unavailable", Unavailable(str(exc)))]
+            items = [("unavailable", Unavailable(str(exc), isinstance(exc, NotChecked)))]
         params.extend(pytest.param((env, value, str(item_id)), id=f"{env}-{item_id}")
                       for item_id, value in items)
     if not params:

@@ -101,7 +101,7 @@ def test_estate_index_gives_the_pairwise_comparison(reads: list[str], seed: int)
         names, broken = cross_env.compared_variables(host)
         assert names == cross_env.cross_variables(mine, others)
         assert {f.item for f in expected} <= set(names)
-        assert broken == {n: f"{n}: chart did not render" for n, e in shared.envs.items() if e is None}
+        assert {n: str(e) for n, e in broken.items()} == {n: f"{n}: chart did not render" for n, e in shared.envs.items() if e is None}
         found = [f for variable in names for f in cross_env.cross_findings(host, variable)]
         assert [(f.item, f.message, f.details) for f in found] == [(f.item, f.message, f.details) for f in expected]
         for variable in names:

@@ -19,8 +19,8 @@ class SourceError(Exception):
 
 class NotChecked(SourceError):
     """What a check needs cannot be known from the sources (an image tag that names no commit, keys
-    that live outside git): the check skips with this one line, which says why and what would let it
-    check. Never a blocker, never an ERROR."""
+    that live outside git, a chart it cannot fetch, an engine it does not have): the check skips with
+    this one line, which says why and what would let it check. Never a blocker, never an ERROR."""
 
 
 class Absent(SourceError):
@@ -113,6 +113,11 @@ class GitRepo:
                     "repository's top level")
         return None
 
+    @functools.lru_cache(maxsize=64)
+    def remote_url(self) -> str:
+        """The fetch URL of the remote origin ('' when there is none, as in a local-only repo)."""
+        return str(self._git("config", "--get", "remote.origin.url", check=False)).strip()
+
     @functools.lru_cache(maxsize=4096)
     def rev_parse(self, ref: str) -> str | None:
         """Resolve a ref, tag or (short) SHA to a full commit SHA; None if it does not exist.
@@ -175,7 +180,11 @@ class GitRepo:
 
     def _listed(self, ref: str, path: str, said: str) -> None:
         """Raise Unreadable if git's tree at ref lists path (or cannot itself be read): what
-        could not be read there is there, and broken; return if the path is truly absent."""
+        could not be read there is there, and broken; return if the path is truly absent. A path
+        git does not take as it stands (a leading '/', as in an Argo CD `$ref/` value file) is absent
+        as asked: the listing of its stripped form says nothing about it."""
+        if path != path.strip("/"):
+            return
         result = subprocess.run(["git", "-C", str(self.path), "ls-tree", "-z", self.name_of(ref),
                                  "--", path.strip("/")], capture_output=True, env=_GIT_ENV, timeout=120)
         if result.returncode != 0:

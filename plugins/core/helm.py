@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from plugins.core import render_child, yaml_bounds
-from plugins.core.gitrepo import GitRepo, SourceError
+from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
 from plugins.core.render_child import RenderError
 
 try:
@@ -35,6 +35,24 @@ class ChartSource:
     release: str = "release"
     namespace: str = "default"
     inline: str = ""  # YAML text of inline values (an Argo CD Application's helm.values)
+    # Argo CD's helm.parameters as (name, value, forceString), applied after every value file
+    # (plugins/render/argocd.py reads them, build variables already substituted).
+    parameters: tuple[tuple[str, str, bool], ...] = ()
+    file_parameters: tuple[tuple[str, str], ...] = ()  # (name, file path as value files read it)
+    ignore_missing: bool = False  # helm.ignoreMissingValueFiles
+    skip_crds: bool = False  # helm.skipCrds: Argo CD otherwise passes --include-crds
+    remote: tuple[str, str, str] = ()  # type: ignore[assignment]  # (repoURL, chart, version)
+    kustomize: str = ""  # a Kustomize source: Argo CD's kustomize settings as JSON ("{}": none)
+    directory: str = ""  # a directory of manifests: Argo CD's directory settings as JSON
+    repo_source: str = ""  # the estate source holding the chart ("": the deployment repository)
+    # value files of a multi-source Application read from another repository than the chart's:
+    # (name as in values, text at that repository's ref under test)
+    foreign: tuple[tuple[str, str], ...] = ()
+
+    def values_key(self) -> tuple[Any, ...]:
+        """What the merged values depend on besides file contents (not release or namespace)."""
+        return (self.chart, self.values, self.inline, self.parameters, self.file_parameters,
+                self.ignore_missing, self.foreign)
 
 
 def _yaml() -> YAML:
@@ -81,32 +99,6 @@ def _documents(loader: Any) -> list[Any]:
         loader.dispose()
 
 
-def argocd_source(repo: GitRepo, ref: str, app_path: str) -> ChartSource:
-    """Read an Argo CD Application at a ref: chart path, value files, release name, namespace."""
-    docs = load_yaml_documents(repo.show(ref, app_path), f"{repo.name}:{app_path}")
-    app = next((d for d in docs if isinstance(d, dict) and d.get("kind") == "Application"), None)
-    if app is None:
-        raise SourceError(f"{repo.name}:{app_path} holds no Argo CD Application")
-    spec = app.get("spec") or {}
-    sources = spec.get("sources") or [spec.get("source") or {}]
-    source = next((s for s in sources if s.get("path")), None)
-    if source is None:
-        raise SourceError(f"{repo.name}:{app_path}: spec.source.path is missing")
-    helm = source.get("helm") or {}
-    inline = helm.get("values") or ""
-    if helm.get("valuesObject"):
-        stream = io.StringIO()
-        _yaml().dump(helm["valuesObject"], stream)
-        inline = stream.getvalue()
-    return ChartSource(
-        chart=source["path"],
-        values=tuple(helm.get("valueFiles") or ()),
-        release=helm.get("releaseName") or (app.get("metadata") or {}).get("name", "release"),
-        namespace=(spec.get("destination") or {}).get("namespace") or "default",
-        inline=inline,
-    )
-
-
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Merge value files the way `helm -f a -f b` does: later files win, maps merge deeply."""
     out = dict(base)
@@ -141,18 +133,52 @@ def _normalize(path: str) -> str:
     return "/".join(parts)
 
 
+def _value_file(repo: GitRepo, ref: str, source: ChartSource, name: str) -> str | None:
+    """A value file's repository path; None when it is missing and ignoreMissingValueFiles."""
+    try:
+        return _value_file_path(repo, ref, source.chart, name)
+    except SourceError:
+        if source.ignore_missing:
+            return None
+        raise
+
+
+def value_file_paths(repo: GitRepo, ref: str, source: ChartSource) -> list[str]:
+    """The value files Helm reads from the chart's repository, in order: a missing one fails
+    unless ignoreMissingValueFiles (reposerver/repository/repository.go getResolvedValueFiles:
+    skipped, and each path once)."""
+    foreign = dict(source.foreign)
+    found = (_value_file(repo, ref, source, n) for n in source.values if n not in foreign)
+    return [p for p in dict.fromkeys(found) if p is not None]
+
+
 def merged_values(repo: GitRepo, ref: str, source: ChartSource) -> dict[str, Any]:
-    """The user-supplied values of a release: value files in order, then inline values."""
+    """The user-supplied values of a release as `helm template` merges them (pkg/cli/values
+    options.go MergeValues): value files in order, inline values (Argo's extra values file, last),
+    then parameters (--set, then --set-string, then --set-file), each parsed into what came before."""
     values: dict[str, Any] = {}
+    foreign = dict(source.foreign)
+    seen: set[str] = set()
     for name in source.values:
-        path = _value_file_path(repo, ref, source.chart, name)
-        docs = load_yaml_documents(repo.show(ref, path), f"{repo.name}:{path}")
+        path = None if name in foreign else _value_file(repo, ref, source, name)
+        if (path is None and name not in foreign) or (path or name) in seen:
+            continue
+        seen.add(path or name)
+        text = foreign[name] if path is None else repo.show(ref, path)
+        docs = load_yaml_documents(text, name if path is None else f"{repo.name}:{path}")
         if docs and isinstance(docs[0], dict):
             values = _deep_merge(values, docs[0])
     if source.inline:
         docs = load_yaml_documents(source.inline, "inline values")
         if docs and isinstance(docs[0], dict):
             values = _deep_merge(values, docs[0])
+    if source.parameters or source.file_parameters:
+        from plugins.render.parameters import apply_parameters
+
+        def read(name: str) -> str:
+            return repo.show(ref, _value_file_path(repo, ref, source.chart, name))
+
+        apply_parameters(values, source.parameters, source.file_parameters, read)
     return values
 
 
@@ -170,18 +196,34 @@ _SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
 
 def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any], ...]:
     """Render a chart at a commit into its manifests (dicts), with Helm's engine in a bounded
-    child process (plugins/core/render_child.py); a failure is kept too, and raised again."""
-    chart = repo.object_at(sha, source.chart)
-    if chart is None:
-        raise SourceError(f"{repo.name}: chart folder {source.chart} not found at {sha[:12]}")
-    value_ids = tuple(repo.object_at(sha, _value_file_path(repo, sha, source.chart, name))
-                      for name in source.values)
+    child process (plugins/core/render_child.py): its dependencies built first, its CRDs included
+    unless skip_crds, as Argo CD renders. A failure is kept too, and raised again."""
+    from plugins.render import charts
+
+    if source.repo_source and source.repo_source != repo.name:
+        raise NotChecked(f"{repo.name}: the chart {source.chart} is in source {source.repo_source}, "
+                         "and this check reads the deployment repository only: not checked")
+    if source.kustomize:
+        from plugins.render.kustomize import render_kustomize
+
+        return render_kustomize(repo, sha, source.chart, source.kustomize, source.namespace)
+    if source.directory:
+        from plugins.render.directory import render_directory
+
+        return render_directory(repo, sha, source.chart, source.directory, source.namespace)
+    chart = charts.chart_key(repo, sha, source)
+    value_ids = tuple(repo.object_at(sha, path) for path in value_file_paths(repo, sha, source)
+                      ) + tuple(repo.object_at(sha, _value_file_path(repo, sha, source.chart, path))
+                                for _, path in source.file_parameters)
     key = (repo.name, chart, value_ids, source, render_child.LIMITS)  # a failure holds for its bounds
     if key not in _RENDERS:
         if len(_RENDERS) >= _CAP:
             clear_cache()
         try:
-            _RENDERS[key] = _render_at(repo, sha, source, chart[0], value_ids)
+            rendered = _render_at(repo, sha, source, chart[0], value_ids)
+            crds = () if source.skip_crds else charts.crd_manifests(
+                _chart_dir(repo, sha, source.chart, chart[0]), f"{repo.name}:{source.chart}")
+            _RENDERS[key] = (*crds, *rendered)
         except RenderError as exc:  # one bound broken is one wait, not one per check
             _RENDERS[key] = exc
     found = _RENDERS[key]
@@ -211,13 +253,16 @@ def _chart_dir(repo: GitRepo, sha: str, chart: str, tree: str) -> Path:
                               f"over the {most} MiB limit (render.output_mb)")
         if not _SCRATCH:
             _SCRATCH.append(tempfile.TemporaryDirectory(prefix="releasegate-chart-"))
-        _CHARTS[key] = repo.export(sha, chart, Path(_SCRATCH[0].name) / f"{len(_CHARTS)}" / "chart")
+        from plugins.render import charts
+
+        _CHARTS[key] = charts.chart_dir(repo, sha, chart, tree,
+                                        Path(_SCRATCH[0].name) / f"{len(_CHARTS)}" / "chart")
     return _CHARTS[key]
 
 
 def _render_at(repo: GitRepo, sha: str, source: ChartSource, tree: str,
                value_ids: tuple[Any, ...]) -> tuple[dict[str, Any], ...]:
-    shared = (repo.name, tree, value_ids, source.chart, source.values, source.inline)
+    shared = (repo.name, tree, value_ids, source.values_key())
     if shared not in _VALUES:
         _VALUES[shared] = merged_values(repo, sha, source)
     values = _VALUES[shared]  # read only: both engines serialise it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -137,27 +138,62 @@ class EnvHost:
 
     # helm ------------------------------------------------------------------------------------
     def chart_source(self, gitops_ref: str | None = None) -> helm.ChartSource:
-        """What to render for this environment, read at a gitops ref."""
+        """What to render for this environment, read at a gitops ref (the first Helm source of a
+        multi-source Application)."""
+        return self.chart_sources(gitops_ref)[0]
+
+    def chart_sources(self, gitops_ref: str | None = None) -> tuple[helm.ChartSource, ...]:
+        """Every Helm source to render for this environment, read at a gitops ref."""
         repo = self.git(self.gitops_source)
         ref = gitops_ref or self.ref(self.gitops_source)
         spec = self.spec.gitops
-        if spec.argocd_app:
-            source = helm.argocd_source(repo, ref, spec.argocd_app)
+        if spec.flux_helmrelease:
+            from plugins.render.flux import helmrelease_source
+
+            return (helmrelease_source(repo, ref, spec.flux_helmrelease),)
+        if spec.argocd_app or spec.argocd_parent:
+            from plugins.render.argocd import helm_sources
+            from plugins.render.children import child_application
+
+            if spec.argocd_parent:
+                app = child_application(repo, ref, spec.argocd_parent, spec.argocd_child or "")
+                found = helm_sources(repo, ref, f"{spec.argocd_parent}#{spec.argocd_child}", app,
+                                     self._estate_repo)
+            else:
+                found = helm_sources(repo, ref, spec.argocd_app, resolve=self._estate_repo)
             if spec.namespace or spec.release:
-                source = helm.ChartSource(source.chart, source.values,
-                                          spec.release or source.release,
-                                          spec.namespace or source.namespace, source.inline)
-            return source
+                found = [dataclasses.replace(s, release=spec.release or s.release,
+                                             namespace=spec.namespace or s.namespace)
+                         for s in found]
+            return tuple(found)
         namespace = spec.namespace or (self.spec.kubernetes.namespace
                                        if self.spec.kubernetes else None) or self.name
-        return helm.ChartSource(chart=spec.chart or "", values=spec.values,
-                                release=spec.release or self.name, namespace=namespace)
+        return (helm.ChartSource(chart=spec.chart or "", values=spec.values,
+                                 release=spec.release or self.name, namespace=namespace),)
+
+    def _estate_repo(self, url: str) -> tuple[str, GitRepo, str] | None:
+        """The estate source (other than the deployment repository) whose origin is url, with
+        its repository and the commit under test."""
+        from plugins.render.argocd import same_repo
+
+        for name in self.estate.sources:
+            repo = self.git(name)
+            if name != self.gitops_source and same_repo(url, repo.remote_url()):
+                return name, repo, repo.resolve(self.ref(name))
+        return None
 
     def render(self, gitops_ref: str | None = None) -> tuple[dict[str, Any], ...]:
-        """The chart rendered for this environment at a gitops ref (default: the ref under test)."""
+        """The chart rendered for this environment at a gitops ref (default: the ref under test);
+        the sources of a multi-source Application concatenated, as Argo CD combines them (a chart
+        in another estate source is read at that source's ref under test)."""
         repo = self.git(self.gitops_source)
         sha = repo.resolve(gitops_ref or self.ref(self.gitops_source))
-        return helm.render(repo, sha, self.chart_source(sha))
+        out: list[dict[str, Any]] = []
+        for source in self.chart_sources(sha):
+            home = self.git(source.repo_source) if source.repo_source else repo
+            at = home.resolve(self.ref(source.repo_source)) if source.repo_source else sha
+            out.extend(helm.render(home, at, source))
+        return tuple(out)
 
     @part
     def manifests(self) -> tuple[dict[str, Any], ...]:

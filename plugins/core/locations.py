@@ -108,7 +108,7 @@ def values_files(host: Any, sha: str) -> list[str]:
     repo = host.git(host.gitops_source)
     if not source.values:
         return [f"{source.chart.strip('/')}/values.yaml"]
-    return [helm._value_file_path(repo, sha, source.chart, name) for name in source.values]
+    return helm.value_file_paths(repo, sha, source)
 
 
 def _sets(path: Key, value: Any, variable: str) -> int:

@@ -193,11 +193,18 @@ class GitopsSpec:
     the store holds, so the containers' keys can be checked"""
     source: SourceRef | None = None
     """the deployment repository's source (default: the source named gitops)"""
+    argocd_parent: RepoPath | None = None
+    """an app-of-apps Application, ApplicationSet or chart folder yielding Application argocd_child"""
+    argocd_child: Text | None = None
+    """the name of the Application that argocd_parent generates for this environment"""
+    flux_helmrelease: RepoPath | None = None
+    """a Flux HelmRelease manifest (instead of argocd_app): chart, valuesFrom, values, release"""
 
     @model_validator(mode="after")
     def _chart(self) -> GitopsSpec:
-        if not self.argocd_app and not self.chart:
-            raise problem("give argocd_app or chart (with values)")
+        if not (self.argocd_app or self.chart or self.argocd_parent or self.flux_helmrelease) or \
+                bool(self.argocd_parent) != bool(self.argocd_child):
+            raise problem("give argocd_app, chart, flux_helmrelease, or argocd_parent with argocd_child")
         return self
 
 

@@ -40,16 +40,18 @@ def setters(envs_by_name: Mapping[str, list[ContainerEnv]]) -> Setters:
     return out
 
 
-def estate_envs(host: Any) -> tuple[dict[str, list[ContainerEnv]], dict[str, str]]:
+def estate_envs(host: Any) -> tuple[dict[str, list[ContainerEnv]], dict[str, SourceError]]:
     """Container environments of every environment of the estate (computed once per session), and
-    why those whose chart did not render failed."""
-    def compute() -> tuple[dict[str, list[ContainerEnv]], dict[str, str]]:
-        envs, broken = {}, {}
+    why those whose chart did not render failed (the error: NotChecked where the suite cannot
+    render it here)."""
+    def compute() -> tuple[dict[str, list[ContainerEnv]], dict[str, SourceError]]:
+        envs: dict[str, list[ContainerEnv]] = {}
+        broken: dict[str, SourceError] = {}
         for name in sorted(host.estate.environments):
             try:
                 envs[name] = container_envs(host.shared.host(name))
             except SourceError as exc:
-                broken[name] = str(exc)
+                broken[name] = exc
         return envs, broken
 
     return memo(("estate-envs", host.shared), compute)
@@ -59,7 +61,7 @@ def _estate_setters(host: Any) -> Setters:
     return memo(("estate-setters", host.shared), lambda: setters(estate_envs(host)[0]))
 
 
-def other_envs(host: Any) -> tuple[dict[str, list[ContainerEnv]], dict[str, str]]:
+def other_envs(host: Any) -> tuple[dict[str, list[ContainerEnv]], dict[str, SourceError]]:
     """Container environments of every other environment, and why those whose chart did not render failed."""
     envs, broken = estate_envs(host)
     return ({n: e for n, e in envs.items() if n != host.name},
@@ -71,7 +73,7 @@ def cross_variables(mine: list[ContainerEnv], others: dict[str, list[ContainerEn
     return _variables(mine, setters(others))
 
 
-def compared_variables(host: Any) -> tuple[list[str], dict[str, str]]:
+def compared_variables(host: Any) -> tuple[list[str], dict[str, SourceError]]:
     """`cross_variables` of the environment against every other one (from the estate's index), and
     why the environments whose chart did not render cannot be compared."""
     return _variables(container_envs(host), _estate_setters(host)), other_envs(host)[1]

@@ -1,0 +1,62 @@
+"""The Application an environment deploys when nobody writes it by hand: named by its parent (an
+app-of-apps Application, or an ApplicationSet) and its own name, rendered at the commit under check.
+
+An app-of-apps parent is rendered as Argo CD renders any Application (reposerver/repository
+GenerateManifests: a Helm chart, a Kustomize source or a directory of manifests); the
+Applications and ApplicationSets it renders are its children.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+from plugins.core import helm
+from plugins.core.gitrepo import GitRepo, SourceError
+from plugins.core.helm import ChartSource, load_yaml_documents
+from plugins.render.generators import generate
+from plugins.render.argocd import helm_sources
+
+
+def rendered_children(repo: GitRepo, ref: str, parent_path: str) -> list[dict[str, Any]]:
+    """The Applications a parent yields: an ApplicationSet's generated Applications, what an
+    app-of-apps Application renders, or what a chart or folder of the repository renders (as the
+    Application that points at it would: release named after the folder), ApplicationSets among
+    them expanded."""
+    where = f"{repo.name}:{parent_path}"
+    sha = repo.resolve(ref)
+    found: list[Any] = []
+    tree = repo.object_at(sha, parent_path.strip("/"))
+    if tree is not None and tree[1] == "tree":
+        folder = parent_path.strip("/")
+        source = ChartSource(chart=folder, release=PurePosixPath(folder).name, namespace="argocd")
+        if not repo.exists(sha, f"{folder}/Chart.yaml"):
+            source = ChartSource(chart=folder, release=source.release, namespace="argocd",
+                                 directory="{}")
+        found.extend(helm.render(repo, sha, source))
+    else:
+        for doc in load_yaml_documents(repo.show(sha, parent_path), where):
+            if isinstance(doc, dict) and doc.get("kind") == "Application":
+                for source in helm_sources(repo, sha, parent_path, doc):
+                    found.extend(helm.render(repo, sha, source))
+            elif isinstance(doc, dict):
+                found.append(doc)
+    apps: list[dict[str, Any]] = []
+    for doc in found:
+        if isinstance(doc, dict) and doc.get("kind") == "Application":
+            apps.append(doc)
+        elif isinstance(doc, dict) and doc.get("kind") == "ApplicationSet":
+            name = (doc.get("metadata") or {}).get("name", "?")
+            apps.extend(generate(repo, sha, doc, f"{where} ApplicationSet {name}"))
+    return apps
+
+
+def child_application(repo: GitRepo, ref: str, parent_path: str, child: str) -> dict[str, Any]:
+    """The child Application named `child` that the parent yields at a ref."""
+    apps = rendered_children(repo, ref, parent_path)
+    for app in apps:
+        if (app.get("metadata") or {}).get("name") == child:
+            return app
+    names = sorted(str((a.get("metadata") or {}).get("name")) for a in apps)
+    raise SourceError(f"{repo.name}:{parent_path}: yields no Application named {child!r} at "
+                      f"{ref[:12]} (it yields: {', '.join(names) or 'none'})")
