@@ -181,10 +181,11 @@ class GitRepo:
     def _listed(self, ref: str, path: str, said: str) -> None:
         """Raise Unreadable if git's tree at ref lists path (or cannot itself be read): what
         could not be read there is there, and broken; return if the path is truly absent. A path
-        git does not take as it stands (a leading '/', as in an Argo CD `$ref/` value file) is absent
-        as asked: the listing of its stripped form says nothing about it."""
-        if path != path.strip("/"):
-            return
+        git does not take as it stands (a leading '/' as in an Argo CD `$ref/` value file, or '..')
+        is absent as asked: the listing of another spelling of it says nothing about it."""
+        parts = path.rstrip("/").split("/")
+        if not path or any(part in ("", ".", "..") for part in parts):
+            return  # '/x', 'a//b', '../x': no tree path git would list, so none was unreadable
         result = subprocess.run(["git", "-C", str(self.path), "ls-tree", "-z", self.name_of(ref),
                                  "--", path.strip("/")], capture_output=True, env=_GIT_ENV, timeout=120)
         if result.returncode != 0:
