@@ -56,6 +56,9 @@ class Source:
     create: Text | None = None
     """(extension) a command that creates the clone when the path is missing; run once, under a
     lock, in this file's folder (the demo uses it)"""
+    web_url: Url | None = None
+    """(extension) the repository's page on its host, e.g. `https://github.com/org/app`: the drift
+    report links each finding's file and line to `<web_url>/blob/<commit>/<path>#L<line>`"""
     name: SkipJsonSchema[str] = field(default="", init=False)
     # Where the file sets path and main, for a usage error once the source exists (or should).
     lines: SkipJsonSchema[tuple[int | None, int | None]] = field(default=(None, None), init=False)
