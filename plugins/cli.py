@@ -31,6 +31,9 @@ from pathlib import Path
 CHECKS_PACKAGE = "releasegate_checks"   # the installed name of the checkout's checks/ folder
 PLUGIN = f"{__package__}.plugin"         # follows the package if it is renamed
 MOMENTS = ("prerelease", "smoke", "drift", "replay")
+# plugins.options.ENVIRONMENTS_VAR, not imported: a plugin module imported before pytest starts
+# escapes its assertion rewriting (PytestAssertRewriteWarning)
+ENVIRONMENTS_VAR = "RELEASEGATE_ENVIRONMENTS"
 USAGE = ("usage: releasegate {prerelease,smoke,drift,replay} [--env NAME] [--environments PATH] "
          "[pytest options]")
 
@@ -79,8 +82,6 @@ def pytest_args(moment: str, args: list[str], cwd: Path) -> list[str]:
 
 
 def _names_environments(args: list[str]) -> bool:
-    from plugins.options import ENVIRONMENTS_VAR
-
     return bool(os.environ.get(ENVIRONMENTS_VAR)) or any(
         a == "--environments" or a.startswith("--environments=") for a in args)
 

@@ -167,3 +167,9 @@ def test_console_command_in_the_checkout_takes_the_environments_path_with_a_spac
     assert f"rootdir: {ROOT}\n" in result.stdout
     assert "test_settings.py::test_settings_containers[echo-next-containers]" in result.stdout
     assert result.stdout.rstrip().splitlines()[-1].startswith("releasegate: ")
+
+
+def test_the_console_command_names_the_variable_the_plugin_reads():
+    from plugins import cli, options
+
+    assert cli.ENVIRONMENTS_VAR == options.ENVIRONMENTS_VAR

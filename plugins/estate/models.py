@@ -2,9 +2,9 @@
 
 The same classes validate the file (through the loader, which maps each error to its line) and
 export the JSON Schema editors use (plugins/estate/schema.py); the docstring under each field is
-its description there and in the README's reference. Fields the loader sets rather than the file
-(names taken from mapping keys, lines, the file's path) are ``init=False`` and skipped by the
-schema: they are not keys of the file.
+its description there and in the reference of docs/environments.md. Fields the loader sets
+rather than the file (names taken from mapping keys, lines, the file's path) are ``init=False``
+and skipped by the schema: they are not keys of the file.
 """
 
 from __future__ import annotations
