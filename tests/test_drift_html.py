@@ -333,28 +333,28 @@ def test_the_first_screen_says_what_changed_new_blocker_first(opened, tmp_path_f
     groups = opened.js("Array.from(document.querySelectorAll('#causes .cause'))"
                        ".map(g => [g.dataset.key, g.querySelectorAll('li').length])")
     assert groups[0] == ["image:agent:abc1234", 2]  # the never-pushed image: two checks, one cause
-    shot = opened.call("Page.captureScreenshot", format="png")
-    data = base64.b64decode(shot["data"])
-    try:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        target = ARTIFACTS / "drift-report-first-screen.png"
-    except OSError:
-        target = tmp_path_factory.mktemp("artifacts") / "drift-report-first-screen.png"
-    target.write_bytes(data)
+    keep_screenshot(opened, tmp_path_factory, "drift-report-first-screen.png")
     opened.call("Emulation.clearDeviceMetricsOverride")
 
 
-def test_screenshot_is_kept(opened, tmp_path_factory):
-    opened.js("window.scrollTo(0, 0)")
-    shot = opened.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+def keep_screenshot(page: Page, tmp_path_factory, name: str, **options) -> Path:
+    """A PNG of the page in reports/artifacts/ (else a temporary folder), to look at."""
+    shot = page.call("Page.captureScreenshot", format="png", **options)
     data = base64.b64decode(shot["data"])
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     try:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        target = ARTIFACTS / "drift-report.png"
+        target = ARTIFACTS / name
     except OSError:
-        target = tmp_path_factory.mktemp("artifacts") / "drift-report.png"
+        target = tmp_path_factory.mktemp("artifacts") / name
     target.write_bytes(data)
+    return target
+
+
+def test_screenshot_is_kept(opened, tmp_path_factory):
+    opened.js("window.scrollTo(0, 0)")
+    target = keep_screenshot(opened, tmp_path_factory, "drift-report.png",
+                             captureBeyondViewport=True)
     print(f"drift.html screenshot: {target}")
 
 
