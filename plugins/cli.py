@@ -11,11 +11,13 @@ It runs pytest in-process with what a hand-written command gets wrong:
   ``--environments PATH`` and ``--env NAME`` work with a space or ``=`` in every mode;
 - the checks are named for the user: the checkout's ``checks/`` folder when this module runs from a
   checkout (its pyproject's pytest settings apply, node ids read ``checks/test_x.py::...``), the
-  installed ``releasegate_checks`` package (``--pyargs``) otherwise;
+  folder of the installed ``releasegate_checks`` package otherwise;
 - the rootdir is chosen, not guessed from the arguments: the checkout's root, else the directory
   the command runs in (where ``environments.yaml`` is looked for by default). Installed, the
-  pytest settings of the directory it runs in (an application repository's ``addopts``) are not
-  read (``-c`` the null device), unless the user passes ``-c`` themselves.
+  pytest settings and the ``conftest.py`` of the directory it runs in (an application
+  repository's ``addopts`` and fixtures) are not read (``-c`` the null device, the checks named
+  by their folder, ``--confcutdir`` the checks), unless the user passes ``-c`` or
+  ``--confcutdir`` themselves.
 
 Everything after the moment is passed to pytest unchanged, except replay's ``--range RANGE`` and
 ``--keep-going`` (spelled ``--replay RANGE`` and ``--replay-keep-going`` for pytest).
@@ -44,6 +46,14 @@ def checkout_root() -> Path | None:
     if (root / "checks" / "__init__.py").is_file() and (root / "pyproject.toml").is_file():
         return root
     return None
+
+
+def installed_checks() -> Path:
+    """The folder of the installed checks package."""
+    spec = importlib.util.find_spec(CHECKS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise LookupError(f"the checks package {CHECKS_PACKAGE} is not installed")
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def replay_args(args: list[str]) -> list[str]:
@@ -77,7 +87,15 @@ def pytest_args(moment: str, args: list[str], cwd: Path) -> list[str]:
         if not any(a in ("-c", "--config-file") or a.startswith(("-c=", "--config-file="))
                    for a in passed):
             where += ["-c", os.devnull]
-        where += ["--pyargs", CHECKS_PACKAGE]
+        checks = installed_checks()
+        # By its folder, not --pyargs: pytest loads the conftest.py of the directory it runs in
+        # when no argument is a path; --confcutdir also keeps out one above a venv inside it.
+        if not any(a.startswith("--confcutdir") for a in passed):
+            where.append(f"--confcutdir={checks}")
+        where.append(str(checks))
+        # the entry point asks pytest to rewrite the asserts of this package, which the command
+        # itself imported first: pytest's warning about that says nothing to the user
+        where += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
     return ["-p", PLUGIN, *where, *marker, *passed]
 
 
@@ -98,13 +116,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"releasegate: {moment!r} is not a moment; use one of {', '.join(MOMENTS)}\n{USAGE}",
               file=sys.stderr)
         return 4
-    if checkout_root() is None and importlib.util.find_spec(CHECKS_PACKAGE) is None:
-        print(f"releasegate: the checks package {CHECKS_PACKAGE} is not installed; reinstall "
-              "releasegate", file=sys.stderr)
+    try:
+        args = pytest_args(moment, rest, Path.cwd())
+    except LookupError as exc:
+        print(f"releasegate: {exc}; reinstall releasegate", file=sys.stderr)
         return 3
     import pytest
 
-    return int(pytest.main(pytest_args(moment, rest, Path.cwd())))
+    return int(pytest.main(args))
 
 
 if __name__ == "__main__":

@@ -103,8 +103,9 @@ def test_installed_in_a_fresh_venv_the_three_moments_run_from_anywhere(tmp_path,
 
 def test_installed_console_command_runs_from_an_application_repository(tmp_path, demo_repos):
     """Issue 28 items 1-2: `releasegate prerelease --env production --environments /abs/path`
-    (space form) from a directory that has its own `plugins/` package and its own pytest
-    settings ends with the verdict; node ids and the cache stay with the directory it runs in."""
+    (space form) from a directory that has its own `plugins/` package, pytest settings and
+    conftest.py (none of them read) ends with the verdict; node ids and the cache stay with the
+    directory it runs in."""
     python, environ = _install(tmp_path)
     command = str(Path(python).parent / "releasegate")
     env_file = tmp_path / "conf dir" / "environments.yaml"
@@ -114,6 +115,7 @@ def test_installed_console_command_runs_from_an_application_repository(tmp_path,
     (app / "plugins").mkdir(parents=True)
     (app / "plugins" / "__init__.py").write_text('"""the application\'s own plugins"""\n')
     (app / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "--app-only-option"\n')
+    (app / "conftest.py").write_text('raise RuntimeError("the application\'s conftest.py was loaded")\n')
     usage = subprocess.run([command], cwd=app, env=environ, capture_output=True, text=True)
     assert usage.returncode == 4 and usage.stderr.startswith("usage: releasegate "), usage.stderr
     result = subprocess.run([command, "prerelease", "--env", "production", "--environments",
@@ -121,6 +123,7 @@ def test_installed_console_command_runs_from_an_application_repository(tmp_path,
                             text=True, timeout=300)
     output = result.stdout + result.stderr
     assert "No module named" not in output  # the console script does not put cwd on sys.path
+    assert "conftest.py was loaded" not in output, output[-3000:]
     assert result.returncode == 1, [result.stdout[-2500:], result.stderr[-1500:]]
     lines = result.stdout.rstrip().splitlines()
     assert lines[-1].startswith("releasegate: production is NOT safe to release: "), lines[-3:]
