@@ -285,31 +285,51 @@ def test_a_shared_registry_that_is_down_errors_naming_each_environment(demo_env_
         shared.close()
 
 
+@pytest.mark.parametrize("fault", ["stopped", "login refused"])
 def test_one_dead_registry_among_two_errors_only_its_images(pytester, demo_env_file,
-                                                            with_registry):
+                                                            with_registry, fault, monkeypatch,
+                                                            tmp_path):
     """Issue 28 item 3: docker.io's images go through a second real docker-registry, stopped
-    before the run. Its image (directus) is an ERROR naming that registry; the images on the
-    live demo registry are still checked, and the planted "never built" agent image still
-    fails."""
+    before the run, or running but refusing the configured login. Its image (directus) is an
+    ERROR naming that registry; the images on the live demo registry are still checked, and the
+    planted "never built" agent image still fails."""
     other = service.start("basic")
     dead = other.url
-    other.stop()
+    if fault == "stopped":
+        other.stop()
+        reason = "unreachable: "
+    else:
+        # one docker config and one CA bundle for both registries, with a wrong password for
+        # the second
+        config = json.loads(Path(with_registry.docker_config).read_text())
+        config["auths"][dead.removeprefix("https://")] = {
+            "auth": "cmVsZWFzZWdhdGU6d3Jvbmctc2VjcmV0LXZhbHVl"}  # releasegate:wrong-secret-value
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        (tmp_path / "ca.pem").write_text(Path(with_registry.ca_file).read_text()
+                                         + Path(other.ca_file).read_text())
+        monkeypatch.setenv(service.DEMO_DOCKER_CONFIG_VAR, str(tmp_path / "config.json"))
+        monkeypatch.setenv(service.DEMO_CA_VAR, str(tmp_path / "ca.pem"))
+        reason = "unreachable: auth refused"
     text = demo_env_file.read_text()
     assert "  skip: [docker.io]\n" in text
     demo_env_file.write_text(text.replace("  skip: [docker.io]\n", "").replace(
         '    registry.demo.test: "${RELEASEGATE_DEMO_REGISTRY}"\n',
         '    registry.demo.test: "${RELEASEGATE_DEMO_REGISTRY}"\n'
         f'    docker.io: "{dead}"\n'))
-    result, records = run(pytester, demo_env_file, "--env=production", "-k",
-                          "image_present or candidate")
+    try:
+        result, records = run(pytester, demo_env_file, "--env=production", "-k",
+                              "image_present or candidate")
+    finally:
+        other.stop()
     found = outcomes(records, "test_image_present")
     assert found[("production", "agent-agent")] == "failed"
     assert found[("production", "directus-directus")] == "error"
     assert {o for (_, item), o in found.items()
             if item not in ("agent-agent", "directus-directus")} == {"passed"}
     assert outcomes(records, "test_candidate_images_ready") == {("production", None): "failed"}
-    result.stdout.fnmatch_lines([f"*production: {dead} unreachable: *"])
+    result.stdout.fnmatch_lines([f"*production: {dead} {reason}*"])
     errors = [line for line in result.stdout.lines if " unreachable: " in line]
     assert errors and not any(with_registry.url in line for line in errors)
+    assert "wrong-secret-value" not in result.stdout.str()
     result.stdout.fnmatch_lines(["*production: agent/agent image registry.demo.test/app/agent:* "
                                  "is missing from the registry*"])
