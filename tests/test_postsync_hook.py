@@ -1,4 +1,4 @@
-"""deploy/argocd-postsync-smoke.yaml: post-deploy smoke as an Argo CD PostSync hook.
+"""deploy/argocd-postsync-smoke/base/job.yaml: post-deploy smoke as an Argo CD PostSync hook.
 
 No Argo CD runs here, so the manifest is held to Argo CD's documented rules
 (docs/user-guide/resource_hooks.md, https://argo-cd.readthedocs.io/en/stable/user-guide/resource_hooks/):
