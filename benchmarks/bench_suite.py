@@ -74,7 +74,7 @@ Where the time went (cProfile + -X importtime, issue 16), and what was done:
     prerelease, cross-environment parity's renders of every environment (now in the floor).
 
 The latest run of all four sizes, with and without services (every change of issue 16 in, load
-average 1.1-1.4), is the README's Benchmarks table. The runs below are the steps on the way.
+average 1.1-1.4), is the Benchmarks table of docs/benchmarks.md. The runs below are the steps on the way.
 
 One run, after (`python benchmarks/bench_suite.py --sizes 3,30,100,300 --runs 1 --no-services`,
 02:00 UTC, load average about 1 from other sessions; before, the same command gave one
@@ -168,7 +168,7 @@ read); memory linear (drift 218 / 423 / 1,019 MiB); 300 environments' drift with
 "through pytest" within 1.5x of its library row: does NOT (3.72 s vs 1.35 s, 2.8x, 02:02 UTC;
 its library row now starts its boot interpreter each run, as pytest does).
 
-Third round (2026-12-02 05:00-06:30 UTC; helpers i16-item and i16-svc; the README's table is its
+Third round (2026-12-02 05:00-06:30 UTC; helpers i16-item and i16-svc; docs/benchmarks.md's table is its
 final run). Profiles (pyinstrument, cProfile) and what changed:
   - pytest alone, measured: 5,000 empty checks 2.35 s (0.43 ms a check; the logging, capture and
     warnings plugins ~0.12 ms of it, left on: they shape what a failure shows); 362 checks 0.38 s,

@@ -326,12 +326,15 @@ def candidate_results(host: EnvHost, registry: RegistryClient) -> dict[str, Any]
         expected[name] = imageref.parse(f"{name}:{tag}") if tag else None
     outcomes = registry.check_all([r for r in expected.values() if r is not None])
     results: dict[str, Result | None] = {}
+    unreachable: dict[str, RegistryUnreachable] = {}
     for name, ref in expected.items():
         outcome = outcomes.get(str(ref)) if ref is not None else None
         if isinstance(outcome, RegistryUnreachable):
-            raise _unreachable(host, outcome)
+            unreachable[name] = outcome  # only this registry's images: the others are still asked
+            outcome = None
         results[name] = outcome
-    return {"candidate": candidate, "sha": sha, "expected": expected, "results": results}
+    return {"candidate": candidate, "sha": sha, "expected": expected, "results": results,
+            "unreachable": unreachable}
 
 
 @pytest.mark.prerelease
@@ -350,8 +353,15 @@ def test_candidate_images_ready(host: EnvHost, candidate_results: dict[str, Any]
         gate.warn(f"{host.name}: cannot tell which tag candidate {label} gets in {name}: its "
                   "values use neither a commit SHA nor a tag the workflows render; pass --tag",
                   repository=name)
+    unreachable = candidate_results["unreachable"]
     if missing:
         listed = ", ".join(f"{r.ref.name}:{_short(r.ref.tag)}" for r in missing)
+        unasked = "".join(f" ({name} not checked: {exc.endpoint} {exc.state}: {exc.reason})"
+                          for name, exc in sorted(unreachable.items()))
         gate.fail(f"{host.name}: candidate {label} is not built for {len(missing)} image(s): "
-                  f"{listed}: wait for CI to finish, or rerun the failed build, before tagging",
-                  missing=[str(r.ref) for r in missing], details=[r.detail for r in missing])
+                  f"{listed}: wait for CI to finish, or rerun the failed build, before tagging"
+                  f"{unasked}",
+                  missing=[str(r.ref) for r in missing], details=[r.detail for r in missing],
+                  not_checked=sorted(unreachable))
+    elif unreachable:
+        raise _unreachable(host, next(iter(unreachable.values())))

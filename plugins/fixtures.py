@@ -51,11 +51,22 @@ def item(host: EnvHost) -> Any:  # noqa: ARG001
 STATIC_SKIP = "--static: live services (database, cluster, registry, HTTP) are not contacted"
 
 
+# Set on a check whose live part (database, cluster, registry, HTTP) was built: its record says
+# "live", so the drift verdict says "drifted from git" only where live state was compared.
+READ_LIVE = pytest.StashKey[bool]()
+
+
 def _live(host: EnvHost) -> EnvHost:
     """The host, unless this is a static-only run: then the check needing a live part skips."""
     if host.shared.settings.static:
         pytest.skip(STATIC_SKIP)
     return host
+
+
+def _read(part: Any) -> Any:
+    """A live part the check got: mark the check as one that compared live state."""
+    setup_request.current().node.stash[READ_LIVE] = True
+    return part
 
 
 @pytest.fixture
@@ -64,25 +75,25 @@ def db(host: EnvHost) -> Any:
     failed in this session (lost, locked, too slow), every check that needs it errors at once."""
     conn = _live(host).db
     conn.check()
-    return conn
+    return _read(conn)
 
 
 @pytest.fixture
 def k8s(host: EnvHost) -> Any:
     """The environment's kubernetes API client (get, list, watch only)."""
-    return _live(host).k8s
+    return _read(_live(host).k8s)
 
 
 @pytest.fixture
 def registry(host: EnvHost) -> Any:
     """The registry client for the images the environment's chart names."""
-    return _live(host).registry
+    return _read(_live(host).registry)
 
 
 @pytest.fixture
 def http(host: EnvHost) -> Any:
     """The HTTP client for the environment's subdomains."""
-    return _live(host).http
+    return _read(_live(host).http)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from plugins.core import locations
 from plugins.core.handle import Unreachable
 from plugins.core.redact import redact, redact_exception, redact_obj
 from plugins.findings import BLOCKER, GATE, Finding, Gate, apply_waivers
-from plugins.fixtures import ONE_LINE_ERRORS
+from plugins.fixtures import ONE_LINE_ERRORS, READ_LIVE
 from plugins.params import check_param, shared
 
 PROPERTY = "releasegate"
@@ -49,12 +49,16 @@ def _exception_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
 
 
 def _finding_record(check: str, env: str, item_id: str | None, outcome: str,
-                    finding: Finding) -> dict[str, Any]:
+                    finding: Finding, sources: dict[str, Any]) -> dict[str, Any]:
     record = {"check": check, "environment": env, "item": finding.item or item_id,
               "outcome": outcome, "severity": finding.severity, "message": finding.message,
               "details": finding.details}
     if finding.location is not None:
         record["location"] = finding.location.as_dict()
+        source = sources.get(finding.location.source or "")
+        url = locations.web_link(getattr(source, "web_url", None), finding.location)
+        if url:
+            record["location"]["url"] = url
     if finding.waiver is not None:
         record["waiver"] = {"reason": finding.waiver.reason,
                             "expires": finding.waiver.expires.isoformat(),
@@ -86,8 +90,11 @@ def pytest_runtest_makereport(item: pytest.Item,
         new = _outcome(item, call, report, check, env, item_id)
         if new:
             spent = report.duration + (item.stash.get(_SETUP_S, 0.0) if call.when != "setup" else 0)
+            live = item.stash.get(READ_LIVE, False)
             for index, record in enumerate(new):
                 record.update(nodeid=report.nodeid, index=index, duration=round(spent, 4))
+                if live:
+                    record["live"] = True  # it compared live state (plugins.verdict)
             report.user_properties = [*report.user_properties,
                                       *((PROPERTY, json.dumps(redact_obj(r))) for r in new)]
     _redact_report(report)
@@ -178,7 +185,8 @@ def _outcome(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
     outcome = _decide(report, found, state.settings.strict_warnings)
     if not found.findings:
         return [{**base, "outcome": outcome, "severity": None, "message": ""}]
-    return [_finding_record(check, env, item_id, outcome, f) for f in found.findings]
+    return [_finding_record(check, env, item_id, outcome, f, state.estate.sources)
+            for f in found.findings]
 
 
 def _locate(host: Any, check: str, item_id: str | None, item: pytest.Item, found: Gate) -> None:

@@ -71,6 +71,28 @@ def _reasons(skips: Iterable[str]) -> str:
     return ", ".join(f"{n} {kind}" for kind, n in ordered)
 
 
+# Outcomes of a check that got its live part and looked at it.
+_COMPARED = ("passed", "failed", "xfailed", "xpassed")
+
+
+def _drift_wording(found: list[dict[str, Any]], environments: list[str], envs: str,
+                   verbs: dict[str, str]) -> tuple[str, str, str]:
+    """Drift is a comparison with live state: "drifted from git" only for the environments where
+    a check read it (its record says ``live``); the others are named "not compared"."""
+    compared = sorted({r.get("environment") for r in found
+                       if r.get("live") and r["outcome"] in _COMPARED} & set(environments))
+    others = [e for e in environments if e not in compared]
+    if not compared:
+        many = len(environments) > 1
+        return envs, (f"{{envs}} {'match' if many else 'matches'} git in what was checked "
+                      "(live state not compared)"), \
+            (f"{{envs}} {'fail' if many else 'fails'} the git checks (live state not compared)")
+    named, many = _environments(compared)
+    tail = f" ({', '.join(others)}: live state not compared)" if others else ""
+    has, runs = ("have", "run") if many else ("has", "runs")
+    return named, f"{{envs}} {runs} what git says{tail}", f"{{envs}} {has} drifted from git{tail}"
+
+
 def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: str,
               interrupted: str | None = None) -> dict[str, Any]:
     """The verdict of a run's records: ``{sentence, safe, moment, blockers, errors, warnings, ...}``;
@@ -89,6 +111,8 @@ def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: st
              "has": "have" if many else "has", "passes": "pass" if many else "passes",
              "does": "do" if many else "does"}
     good, bad = _MOMENTS[name]
+    if name == "drift":
+        envs, good, bad = _drift_wording(found, environments, envs, verbs)
     parts = []
     if blockers:
         parts.append(_plural(len(blockers), "blocker"))

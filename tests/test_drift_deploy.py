@@ -93,7 +93,7 @@ def test_report_directory_lives_on_the_claim(cron_docs, pod):
     volume = next(v for v in pod["volumes"] if v["name"] == owner)
     claim = volume["persistentVolumeClaim"]["claimName"]
     assert f"PersistentVolumeClaim/{claim}" in cron_docs
-    assert "--drift-fail-on=new" in drift["args"] and ["-m", "drift"] == drift["args"][:2]
+    assert "--drift-fail-on=new" in drift["args"] and drift["args"][0] == "drift"  # releasegate drift
 
 
 def test_every_mount_has_a_volume_and_every_config_map_is_defined_or_documented(cron_docs, pod):
@@ -170,7 +170,7 @@ def test_workflow_runs_the_suite_with_a_baseline_and_publishes(workflow):
     summary_at, summary = step(workflow, "Step summary")
     assert restore_at < run_at < min(save_at, upload_at, summary_at)
     args = shlex.split(run["run"].replace('"$REPORT"', report))
-    assert args[:3] == ["python", "-m", "pytest"] and ["-m", "drift"] == args[3:5]
+    assert args[:2] == ["releasegate", "drift"]  # the console command the install step installs
     assert f"--drift-report={report}" in args and "--env=all" in args
     assert restore["with"]["path"] == save["with"]["path"] == report
     assert save["with"]["key"] == restore["with"]["key"]
@@ -196,11 +196,14 @@ def test_dockerfile_copies_what_exists_and_runs_the_drift_report():
         if line.startswith("COPY "):
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
-    # only what the suite needs to run: requirements.txt, never requirements-test.txt
+    # only what the suite needs to run: requirements.txt, never requirements-test.txt; then the
+    # suite itself, whose console command is the entry point
     assert re.search(r"^RUN pip install --no-cache-dir -r requirements.txt$", text, re.M)
-    assert not re.search(r"^(RUN|COPY) .*requirements-test", text, re.M)
+    assert re.search(r"^RUN pip install --no-cache-dir --no-deps --compile \. ", text, re.M)
+    assert re.search(r'^ENTRYPOINT \["releasegate"\]$', text, re.M)
     cmd = json.loads(re.search(r"^CMD (.+)$", text, re.M).group(1))
-    assert ["-m", "drift"] == cmd[:2] and "--drift-report=/reports/drift" in cmd
+    assert cmd[0] == "drift" and "--drift-report=/reports/drift" in cmd
+    assert not re.search(r"^(RUN|COPY) .*requirements-test", text, re.M)
     assert re.search(r"^USER 10001", text, re.M)
     pod_user = load_all(DEPLOY / "cronjob-drift.yaml")[-1]["spec"]["jobTemplate"]["spec"][
         "template"]["spec"]["securityContext"]["runAsUser"]

@@ -34,6 +34,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-default-apps", "--disable-extensions", "--mute-audio",
          "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0"]
 ENVS = ["echo-next", "production", "testing"]
+LINK = "https://git.example.test/org/gitops/blob/c0ffee/helm/app/values-production.yaml#L3"
 CHECKS = ["test_cert", "test_image_present", "test_settings_required", "test_workloads_ready"]
 
 
@@ -186,7 +187,11 @@ def report_doc() -> dict:
             not_after="2026-11-30"),
         rec("test_cert", "testing", "portal", outcome="error", severity="error",
             message="testing: https://portal.testing.demo.test unreachable: timed out"),
-        rec("test_workloads_ready", "production", "agent", message="agent: ImagePullBackOff"),
+        dict(rec("test_workloads_ready", "production", "agent", message="production: agent: "
+                 "ImagePullBackOff: build and push agent:abc1234, then the pods start",
+                 image="agent:abc1234"),
+             location={"source": "gitops", "path": "helm/app/values-production.yaml", "line": 3,
+                       "commit": "c0ffee", "url": LINK}),
         rec("test_workloads_ready", "echo-next", "worker", outcome="passed", severity="warning",
             message="worker restarted 7 times in 1h"),
         rec("test_settings_required", "testing", "SMTP_PASSWORD", outcome="xfailed",
@@ -305,21 +310,51 @@ def test_no_request_leaves_the_page(opened):
     page_url = next(iter(opened.allowed))
     assert opened.requests == [page_url]
     assert opened.blocked == []
-    # A URL mentioned in a finding's text is text, not a link.
-    assert opened.js("document.querySelectorAll('a, img, link, iframe').length") == 0
+    # A URL mentioned in a finding's text is text, not a link; the one link is the file:line of
+    # a source with a web_url, and nothing follows it by itself.
+    assert opened.js("Array.from(document.querySelectorAll('a, img, link, iframe'))"
+                     ".map(e => e.tagName + ' ' + e.getAttribute('href'))") == [f"A {LINK}"] * 2
 
 
-def test_screenshot_is_kept(opened, tmp_path_factory):
+def test_the_first_screen_says_what_changed_new_blocker_first(opened, tmp_path_factory):
+    """Issue 28 item 5: a reader with two minutes sees, above the fold, the new blocker (full fix
+    text, file:line linked), then what got resolved, then the causes; the run metadata is last."""
+    opened.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1,
+                mobile=False)
     opened.js("window.scrollTo(0, 0)")
-    shot = opened.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    first = opened.js("(() => { const li = document.querySelector('#new li');"
+                      " return [li.innerText, li.getBoundingClientRect().bottom]; })()")
+    assert first[0].startswith("blocker production test_workloads_ready agent")
+    assert "build and push agent:abc1234, then the pods start" in first[0]
+    assert "gitops:helm/app/values-production.yaml:3" in first[0] and first[1] < 900
+    order = opened.js("['changes', 'resolved', 'causes', 'matrix', 'findings', 'meta']"
+                      ".map(id => document.getElementById(id).getBoundingClientRect().top)")
+    assert order == sorted(order)
+    groups = opened.js("Array.from(document.querySelectorAll('#causes .cause'))"
+                       ".map(g => [g.dataset.key, g.querySelectorAll('li').length])")
+    assert groups[0] == ["image:agent:abc1234", 2]  # the never-pushed image: two checks, one cause
+    keep_screenshot(opened, tmp_path_factory, "drift-report-first-screen.png")
+    opened.call("Emulation.clearDeviceMetricsOverride")
+
+
+def keep_screenshot(page: Page, tmp_path_factory, name: str, **options) -> Path:
+    """A PNG of the page in reports/artifacts/ (else a temporary folder), to look at."""
+    shot = page.call("Page.captureScreenshot", format="png", **options)
     data = base64.b64decode(shot["data"])
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     try:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        target = ARTIFACTS / "drift-report.png"
+        target = ARTIFACTS / name
     except OSError:
-        target = tmp_path_factory.mktemp("artifacts") / "drift-report.png"
+        target = tmp_path_factory.mktemp("artifacts") / name
     target.write_bytes(data)
+    return target
+
+
+def test_screenshot_is_kept(opened, tmp_path_factory):
+    opened.js("window.scrollTo(0, 0)")
+    target = keep_screenshot(opened, tmp_path_factory, "drift-report.png",
+                             captureBeyondViewport=True)
     print(f"drift.html screenshot: {target}")
 
 

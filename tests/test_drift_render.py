@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from plugins.drift import document as dr, markdown as drift_md, page as drift_page
+from plugins.drift import causes, document as dr, markdown as drift_md, page as drift_page
 
 SCHEMA = json.loads((Path(dr.__file__).parent / "drift_schema.json").read_text())
 DAY1 = datetime(2026, 11, 20, 3, 0, tzinfo=timezone.utc)
@@ -209,7 +209,7 @@ def test_markdown_is_short_and_names_what_changed(day2):
     many = dr.build([rec("c", "prod", f"i{n:03}", message=f"m{n}") for n in range(300)],
                     META, None, DAY1)
     big = drift_md.render_markdown(many)
-    assert "… and 290 more in drift.html" in big
+    assert "… and 290 more causes in drift.html" in big
     assert len(big.splitlines()) < 40
 
 
@@ -285,3 +285,94 @@ def test_own_output_is_a_valid_baseline(day2):
 def test_age_never_negative_with_clock_skew(day1):
     earlier = dr.compare(RUN1, day1, date(2026, 11, 19))
     assert {f["age_days"] for f in earlier["findings"]} == {0}
+
+
+# ---------------------------------------------------------------------------------------------
+# The morning page (issue 28 item 5): changes first, then root causes with file:line and full text
+
+LONG_FIX = ("production: registry.demo.test/app/agut:0123456789ab... (full SHA; agent/agent) is not "
+            "built for release tags v*.*.* or branch main: only testing.yml (on push to testing, "
+            "tagged short SHA (7)) pushes it: add agent to the matrix of ci.yml, which builds "
+            "release tags v*.*.* or branch main with full SHA tags")
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def located(record, source, path, line, url=None):
+    record["location"] = {"source": source, "path": path, "line": line, "commit": SHA,
+                          **({"url": url} if url else {})}
+    return record
+
+
+def never_built_night():
+    """One image never built breaks three checks; a settings blocker; a warning on the same var."""
+    image = f"registry.demo.test/app/agent:{SHA}"
+    return [
+        located(rec("test_build_matrix_parity", "production", "registry.demo.test/app/agent",
+                    message=LONG_FIX, repository="registry.demo.test/app/agent", tag=SHA),
+                "app", ".github/workflows/ci.yml", 10,
+                f"https://git.example.test/org/app/blob/{SHA}/.github/workflows/ci.yml#L10"),
+        located(rec("test_image_present", "production", "agent-agent",
+                    message=f"production: agent/agent image {image} is missing", image=image),
+                "gitops", "helm/app/values-production.yaml", 3),
+        rec("test_workload_healthy", "production", "agent",
+            message="production: agent is waiting with ImagePullBackOff", image=image),
+        rec("test_settings_boot", "production", "ENABLE_AUDIT_LOG",
+            message="production: ENABLE_AUDIT_LOG='' fails", variable="ENABLE_AUDIT_LOG"),
+        rec("test_env_cross_parity", "production", "ENABLE_AUDIT_LOG", outcome="passed",
+            severity="warning", message="production: ENABLE_AUDIT_LOG empty"),
+        rec("test_cert", "production", "portal", message="production: certificate expires"),
+    ]
+
+
+def test_one_image_never_built_is_one_group_listing_the_checks_it_breaks():
+    doc = dr.build(never_built_night(), META, None, DAY1)
+    groups = causes.group(doc["findings"])
+    assert [(g["title"], len(g["members"])) for g in groups] == [
+        ("image registry.demo.test/app/agent:0123456789ab…", 3),
+        ("ENABLE_AUDIT_LOG in production", 2),
+        ("test_cert portal in production", 1)]
+    assert [m["check"] for m in groups[0]["members"]] == [
+        "test_build_matrix_parity", "test_image_present", "test_workload_healthy"]
+    assert groups[1]["category"] == "blocker" and groups[1]["environments"] == ["production"]
+
+
+def test_page_and_markdown_keep_the_full_fix_with_its_file_and_line():
+    doc = dr.build(never_built_night(), META, None, DAY1)
+    jsonschema.validate(doc, SCHEMA)
+    md = drift_md.render_markdown(doc)
+    fix = LONG_FIX.removeprefix("production: ")
+    assert len(fix) > 250 and fix in md  # no cut at 200 characters
+    assert (f"[app:.github/workflows/ci.yml:10](<https://git.example.test/org/app/blob/{SHA}/"
+            ".github/workflows/ci.yml#L10>)") in md
+    assert "`gitops:helm/app/values-production.yaml:3`" in md
+    assert md.index("### What to fix, by root cause (3)") < md.index("| check |") \
+        < md.index("generated 2026-11-20")
+    page = drift_page.render(doc)
+    assert fix in page
+    assert (f'<a class="where" href="https://git.example.test/org/app/blob/{SHA}/.github/workflows/'
+            'ci.yml#L10" rel="noopener noreferrer">app:.github/workflows/ci.yml:10</a>') in page
+    assert '<code class="where">gitops:helm/app/values-production.yaml:3</code>' in page
+    assert page.index('id="causes"') < page.index('id="matrix"') < page.index('id="meta"')
+
+
+def test_changes_open_the_page_new_blockers_first_then_resolved():
+    night = never_built_night()
+    first = dr.build(night[1:], META, None, DAY1)
+    second = dr.build([*night[:-1], passed("test_cert", "production", "portal")], META, first,
+                      DAY2, baseline_path="drift.json")
+    new, resolved = causes.changes(second)
+    assert [(f["check"], f["category"]) for f in new] == [("test_build_matrix_parity", "blocker")]
+    assert [f["check"] for f in resolved] == ["test_cert"]
+    md = drift_md.render_markdown(second)
+    assert md.index("### New since the baseline (1)") < md.index("### Resolved (1)") \
+        < md.index("### What to fix")
+    page = drift_page.render(second)
+    assert page.index('id="new"') < page.index('id="resolved"') < page.index('id="causes"')
+    assert "No baseline" in drift_page.render(first) and causes.changes(first) == ([], [])
+
+
+def test_environments_file_locations_read_by_file_name():
+    assert causes.where_text({"source": None, "path": "/srv/conf/environments.yaml",
+                              "line": 22}) == "environments.yaml:22"
+    assert causes.where_text({"source": "app", "path": "a/b.py", "line": None}) == "app:a/b.py"
+    assert causes.where_text(None) == ""

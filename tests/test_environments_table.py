@@ -136,7 +136,7 @@ FILES = [
      "  - kind: pydantic-settings\n    source: nope", "source: nope", "settings[0].source",
      "unknown source 'nope' (known: app, gitops)"),
     ("name-is-not-a-key", "  app:\n    path", "  app:\n    name: x\n    path", "name: x",
-     "sources.app.name", "unknown key (valid keys: create, main, path, release_tags)"),
+     "sources.app.name", "unknown key (valid keys: create, main, path, release_tags, web_url)"),
     ("settings-mapping", "settings:\n  - kind", "settings: {}\nunused:\n  - kind", "settings: {}",
      "settings", "expected a list, got a mapping"),
     ("no-environments", "environments:\n", "environments: {}\nunused:\n", "environments: {}",

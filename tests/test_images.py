@@ -12,6 +12,7 @@ import pytest
 from conftest import demo_environments, tagged_repo
 from examples.services import registry as service
 from plugins.estate import load
+from plugins.images.results import RegistryUnreachable
 
 CHECK = Path(__file__).resolve().parent.parent / "checks" / "test_images.py"
 VARS = (service.DEMO_REGISTRY_VAR, service.DEMO_CA_VAR, service.DEMO_DOCKER_CONFIG_VAR)
@@ -252,7 +253,9 @@ def test_environments_share_one_registry_client_closed_with_the_session(demo_env
         ref = "registry.demo.test/app/api:v1.4.1"
         before = client.requests
         assert client.check(ref) == client.check(ref)  # asked once for both environments
-        assert client.requests - before <= 2
+        sent = client.requests
+        assert sent - before <= 4  # GET /v2/ (challenge, then the login) and one HEAD
+        assert staging.registry.check(ref) == client.check(ref) and client.requests == sent
         testing.close()  # one environment's close leaves the shared client open
         assert staging.registry.check(ref).status == client.check(ref).status
         assert not client._http.is_closed
@@ -263,18 +266,21 @@ def test_environments_share_one_registry_client_closed_with_the_session(demo_env
 
 def test_a_shared_registry_that_is_down_errors_naming_each_environment(demo_env_file,
                                                                        with_registry, monkeypatch):
-    from plugins.core.handle import Unreachable
-
+    """Building the client asks no registry; the first reference asks once, and the failure is
+    remembered for every environment sharing the client (named by image_result per host)."""
     port = service.free_port()
     monkeypatch.setenv(service.DEMO_REGISTRY_VAR, f"https://127.0.0.1:{port}")
     shared, testing, staging = session_hosts(demo_env_file)
     try:
-        with pytest.raises(Unreachable) as first:
-            testing.registry
-        with pytest.raises(Unreachable) as second:  # remembered: not asked again
-            staging.registry
-        assert str(first.value).startswith(f"testing: https://127.0.0.1:{port} unreachable: ")
-        assert str(second.value) == str(first.value).replace("testing: ", "echo-next: ", 1)
+        client = testing.registry
+        assert staging.registry is client and client.requests == 0
+        ref = "registry.demo.test/app/api:v1.4.1"
+        first = client.check_all([ref])[ref]
+        sent = client.requests
+        second = staging.registry.check_all([ref])[ref]  # remembered: not asked again
+        assert client.requests == sent
+        assert isinstance(first, RegistryUnreachable) and second is first
+        assert str(first).startswith(f"https://127.0.0.1:{port} unreachable: ")
     finally:
         shared.close()
 
@@ -324,3 +330,53 @@ def test_a_reusable_workflow_of_another_repository(pytester, estate_copy, tmp_pa
         assert ("may be built by acme/shared-builds/.github/workflows/build.yml@v1, not read (job agent: calls "
                 "acme/shared-builds/.github/workflows/build.yml@v1, which is not read: acme/shared-builds is none "
                 "of the sources (add its clone under sources to read it))") in record["message"]
+
+
+@pytest.mark.parametrize("fault", ["stopped", "login refused"])
+def test_one_dead_registry_among_two_errors_only_its_images(pytester, demo_env_file,
+                                                            with_registry, fault, monkeypatch,
+                                                            tmp_path):
+    """Issue 28 item 3: docker.io's images go through a second real docker-registry, stopped
+    before the run, or running but refusing the configured login. Its image (directus) is an
+    ERROR naming that registry; the images on the live demo registry are still checked, and the
+    planted "never built" agent image still fails."""
+    other = service.start("basic")
+    dead = other.url
+    if fault == "stopped":
+        other.stop()
+        reason = "unreachable: "
+    else:
+        # one docker config and one CA bundle for both registries, with a wrong password for
+        # the second
+        config = json.loads(Path(with_registry.docker_config).read_text())
+        config["auths"][dead.removeprefix("https://")] = {
+            "auth": "cmVsZWFzZWdhdGU6d3Jvbmctc2VjcmV0LXZhbHVl"}  # releasegate:wrong-secret-value
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        (tmp_path / "ca.pem").write_text(Path(with_registry.ca_file).read_text()
+                                         + Path(other.ca_file).read_text())
+        monkeypatch.setenv(service.DEMO_DOCKER_CONFIG_VAR, str(tmp_path / "config.json"))
+        monkeypatch.setenv(service.DEMO_CA_VAR, str(tmp_path / "ca.pem"))
+        reason = "unreachable: auth refused"
+    text = demo_env_file.read_text()
+    assert "  skip: [docker.io]\n" in text
+    demo_env_file.write_text(text.replace("  skip: [docker.io]\n", "").replace(
+        '    registry.demo.test: "${RELEASEGATE_DEMO_REGISTRY}"\n',
+        '    registry.demo.test: "${RELEASEGATE_DEMO_REGISTRY}"\n'
+        f'    docker.io: "{dead}"\n'))
+    try:
+        result, records = run(pytester, demo_env_file, "--env=production", "-k",
+                              "image_present or candidate")
+    finally:
+        other.stop()
+    found = outcomes(records, "test_image_present")
+    assert found[("production", "agent-agent")] == "failed"
+    assert found[("production", "directus-directus")] == "error"
+    assert {o for (_, item), o in found.items()
+            if item not in ("agent-agent", "directus-directus")} == {"passed"}
+    assert outcomes(records, "test_candidate_images_ready") == {("production", None): "failed"}
+    result.stdout.fnmatch_lines([f"*production: {dead} {reason}*"])
+    errors = [line for line in result.stdout.lines if " unreachable: " in line]
+    assert errors and not any(with_registry.url in line for line in errors)
+    assert "wrong-secret-value" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*production: agent/agent image registry.demo.test/app/agent:* "
+                                 "is missing from the registry*"])

@@ -1,4 +1,4 @@
-"""deploy/argocd-postsync-smoke.yaml: post-deploy smoke as an Argo CD PostSync hook.
+"""deploy/argocd-postsync-smoke/base/job.yaml: post-deploy smoke as an Argo CD PostSync hook.
 
 No Argo CD runs here, so the manifest is held to Argo CD's documented rules
 (docs/user-guide/resource_hooks.md, https://argo-cd.readthedocs.io/en/stable/user-guide/resource_hooks/):
@@ -17,14 +17,14 @@ dropped by the round trip and fails the test), as deploy/cronjob-drift.yaml is.
 
 from __future__ import annotations
 
-import shlex
+import subprocess
 
 import pytest
 from kubernetes import client
 
 from test_drift_deploy import DEPLOY, ROOT, load_all, unknown_fields
 
-HOOK = DEPLOY / "argocd-postsync-smoke.yaml"
+HOOK = DEPLOY / "argocd-postsync-smoke" / "base" / "job.yaml"
 POLICIES = {"HookSucceeded", "HookFailed", "BeforeHookCreation"}
 
 
@@ -53,9 +53,8 @@ def test_runs_the_smoke_moment_once_and_bounded(job):
     pod = spec.template.spec
     assert pod.restart_policy == "Never"
     smoke = next(c for c in pod.containers if c.name == "smoke")
-    args = smoke.args
-    assert args[:2] == ["-m", "smoke"]
-    env = next(a.split("=", 1)[1] for a in args if a.startswith("--env="))
+    assert 'releasegate smoke --env="$RELEASEGATE_SMOKE_ENV"' in smoke.args[0]
+    env = next(e.value for e in smoke.env if e.name == "RELEASEGATE_SMOKE_ENV")
     documented = HOOK.read_text().split("apiVersion:", 1)[0]
     assert f"--env set to that environment ({env} below)" in " ".join(documented.split())
 
@@ -81,25 +80,43 @@ def test_uses_the_suite_image_and_the_read_only_account_of_the_cronjob(job):
     assert pod.security_context.run_as_non_root
 
 
-def test_the_image_entrypoint_plus_args_is_a_valid_smoke_run(job, pytester, demo_env_file):
-    """The Dockerfile's ENTRYPOINT with the Job's args parses and selects the smoke checks."""
+def test_the_hook_script_runs_the_smoke_and_keeps_its_report_in_the_log(job, tmp_path,
+                                                                         demo_env_file):
+    """The container's script, run by sh with `releasegate` (the image's console command) on the
+    PATH: it runs the smoke moment of its environment, exits with its code, and prints the JSON
+    report as one line of the Job's log after the verdict."""
     import json
-    import re
+    import os
+    import sys
 
-    entry = json.loads(re.search(r"^ENTRYPOINT (.+)$", (DEPLOY / "Dockerfile").read_text(), re.M).group(1))
-    assert entry[:3] == ["python", "-m", "pytest"]
     smoke = next(c for c in job.spec.template.spec.containers if c.name == "smoke")
-    args = [a for a in smoke.args if not a.startswith("--report-json")]
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
-    result = pytester.runpytest_subprocess(
-        str(ROOT / "checks"), *args, f"--environments={demo_env_file}", "--static",
-        "--collect-only", "-q", "-p", "no:cacheprovider", f"--rootdir={ROOT}")
-    assert result.ret == 0, result.stdout.str()[-2000:]
-    assert "test_workload_healthy[production-" in result.stdout.str()
-    assert not any("[testing-" in line for line in result.outlines), shlex.join(args)
+    assert smoke.command == ["/bin/sh", "-ec"]
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    script = smoke.args[0].replace("/reports/", f"{reports}/")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (("python", '"$@"'),
+                       ("releasegate", '-c "from plugins.cli import main; raise SystemExit(main())" "$@"')):
+        (bin_dir / name).write_text(f'#!/bin/sh\nexec "{sys.executable}" {body}\n')
+        (bin_dir / name).chmod(0o755)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RELEASEGATE_")}
+    environ.update(PATH=f"{bin_dir}{os.pathsep}{environ['PATH']}", PYTHONPATH=str(ROOT),
+                   RELEASEGATE_ENVIRONMENTS=str(demo_env_file),
+                   **{e.name: e.value for e in smoke.env if e.name == "RELEASEGATE_SMOKE_ENV"})
+    result = subprocess.run(["sh", "-ec", script], cwd=tmp_path, env=environ,
+                            capture_output=True, text=True, timeout=300)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]  # the planted blocker
+    verdict = next(i for i, line in enumerate(lines) if line.startswith("releasegate: "))
+    assert "the deploy of production is NOT healthy" in lines[verdict]
+    (report,) = [line for line in lines[verdict:] if line.startswith("releasegate-report ")]
+    payload = json.loads(report.removeprefix("releasegate-report "))
+    assert payload["verdict"]["sentence"] == lines[verdict]
+    assert {r["environment"] for r in payload["records"]} == {"production"}
 
 
 def test_documented_beside_the_cronjob():
     readme = (ROOT / "README.md").read_text()
-    assert "deploy/argocd-postsync-smoke.yaml" in readme
-    assert "argocd-postsync-smoke.yaml" in (DEPLOY / "cronjob-drift.yaml").read_text()
+    assert "deploy/argocd-postsync-smoke/" in readme
+    assert "deploy/argocd-postsync-smoke/" in (DEPLOY / "cronjob-drift.yaml").read_text()

@@ -1,4 +1,6 @@
-"""The README's table of checks stays true: every check is listed, no listed check is gone."""
+"""The README and the reference under docs/ stay true: the checks table (docs/checks.md) lists every
+check and no gone one, the examples run, the set-up commands are the ones CI runs, the README stays
+short and its minimal environments file works."""
 
 from __future__ import annotations
 
@@ -18,16 +20,16 @@ def _checks() -> set[str]:
 
 
 def _table_rows() -> set[str]:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Checks", 1)[1].split("\n## ", 1)[0]
+    reference = (ROOT / "docs" / "checks.md").read_text()
+    section = reference.split("## Checks", 1)[1].split("\n## ", 1)[0]
     return set(re.findall(r"^\| `(test_[a-z_]+)\[", section, flags=re.MULTILINE))
 
 
 def test_every_check_is_in_the_readme_table() -> None:
     checks, rows = _checks(), _table_rows()
     assert len(checks) > 20
-    assert checks - rows == set(), "checks missing from the README's table"
-    assert rows - checks == set(), "README rows for checks that no longer exist"
+    assert checks - rows == set(), "checks missing from the table of docs/checks.md"
+    assert rows - checks == set(), "docs/checks.md rows for checks that no longer exist"
 
 
 def test_every_check_carries_a_moment_marker() -> None:
@@ -41,8 +43,8 @@ def test_every_check_carries_a_moment_marker() -> None:
 
 
 def test_the_readme_example_check_runs_on_the_demo(pytester, demo_env_file) -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Adding a check", 1)[1]
+    guide = (ROOT / "docs" / "adding-checks.md").read_text()
+    section = guide.split("## Adding a check", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
     pytester.makepyfile(test_ingress=code)
@@ -87,3 +89,33 @@ def test_the_set_up_commands_use_a_venv_and_ci_runs_them_as_written() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert demo + " " in ci and tests + "\n" in ci
     assert ".venv" in (ROOT / "tests" / "setup.sh").read_text()
+
+
+def test_the_readme_is_short_and_links_the_reference() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    for link in re.findall(r"\]\(((?:docs|examples)/[^)#]+)\)", readme):
+        assert (ROOT / link).is_file(), link
+    for page in ("checks", "environments", "options", "drift-report", "deploy", "adding-checks",
+                 "benchmarks", "layout"):
+        assert f"(docs/{page}.md)" in readme, page
+        assert "[← README](../README.md)" in (ROOT / "docs" / f"{page}.md").read_text()
+
+
+def test_the_readme_minimal_environments_file_runs(pytester, demo_repos) -> None:
+    """The README's environments file for two repositories, pointed at the demo's clones: it
+    loads, and the prerelease moment runs on it and ends with the verdict."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Point it at your two repositories", 1)[1]
+    text = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert "argocd_app:" in text and text.count("path: ../") == 2
+    env_file = pytester.path / "environments.yaml"
+    env_file.write_text(text.replace("{path: ../app}", f"{{path: {demo_repos / 'app'}}}")
+                        .replace("{path: ../gitops}", f"{{path: {demo_repos / 'gitops'}}}"))
+    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    result = pytester.runpytest_inprocess(str(ROOT / "checks"), f"--environments={env_file}",
+                                          "-m", "prerelease", "--env=production", "--static",
+                                          "-p", "no:cacheprovider", f"--rootdir={pytester.path}")
+    assert result.ret == 1, result.stdout.str()[-2000:]  # the demo's planted blockers
+    result.stdout.fnmatch_lines(["releasegate: production is NOT safe to release: *"])
+    result.stdout.fnmatch_lines(["*test_secret_keys[[]production-backend-secrets.SMTP_PASSWORD[]]*"])

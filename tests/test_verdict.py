@@ -75,13 +75,32 @@ def test_a_misspelt_marker_is_a_usage_error_listing_the_markers(demo_env_file, t
     ("smoke", [("error", "error"), ("skipped", None)],
      "releasegate: the deploy of production is NOT healthy: 1 error (a service could not be "
      "checked), 1 check not run (other)"),
-    ("drift", [("failed", "blocker"), ("passed", None)],
+    ("drift", [("failed", "blocker", True), ("passed", None)],
      "releasegate: production has drifted from git: 1 blocker"),
-    ("drift", [("passed", None)], "releasegate: production runs what git says"),
+    ("drift", [("passed", None, True)], "releasegate: production runs what git says"),
+    ("drift", [("failed", "blocker"), ("passed", None)],
+     "releasegate: production fails the git checks (live state not compared): 1 blocker"),
+    ("drift", [("passed", None), ("skipped", None, True)],
+     "releasegate: production matches git in what was checked (live state not compared): "
+     "1 check not run (other)"),
     ("prerelease", [("skipped", None)],
      "releasegate: production was not checked: 1 check not run (other)"),
 ])
 def test_the_wording_fits_the_moment(markexpr, records, sentence):
-    found = [{"nodeid": f"t.py::c[{i}]", "outcome": o, "severity": s, "message": "m"}
-             for i, (o, s) in enumerate(records)]
+    """Drift says "drifted from git" only where a check read live state (issue 28 item 5)."""
+    found = [{"nodeid": f"t.py::c[{i}]", "outcome": o, "severity": s, "message": "m",
+              "environment": "production", "live": bool(live)}
+             for i, (o, s, *live) in enumerate(records)]
     assert verdict.summarize(found, ["production"], markexpr)["sentence"] == sentence
+
+
+def test_drift_names_the_environments_it_did_not_compare():
+    """Two environments, live state read in one only: that one "has drifted", the other is "not
+    compared" (issue 28 item 5)."""
+    found = [{"nodeid": "t.py::c[p]", "outcome": "failed", "severity": "blocker", "message": "m",
+              "environment": "production", "live": True},
+             {"nodeid": "t.py::c[t]", "outcome": "failed", "severity": "blocker", "message": "m",
+              "environment": "testing"}]
+    assert verdict.summarize(found, ["production", "testing"], "drift")["sentence"] == (
+        "releasegate: production has drifted from git (testing: live state not compared): "
+        "2 blockers")

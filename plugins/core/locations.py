@@ -350,3 +350,12 @@ def locate(host: Any, check: str, item_id: str | None, item: Any, finding: Any) 
                          "test_deployed_commit", "test_branch_env")):
         return commit_location(host)
     return environments_location(env_file, "environments", host.name)
+
+
+def web_link(web_url: Any, location: Location) -> str | None:
+    """The page of a location on the repository host (`<web_url>/blob/<commit>/<path>#L<line>`,
+    as GitHub and GitLab serve it); None without a web URL, a path or a commit."""
+    if not isinstance(web_url, str) or not web_url or not location.path or not location.commit:
+        return None
+    line = f"#L{location.line}" if location.line else ""
+    return f"{web_url.rstrip('/')}/blob/{location.commit}/{location.path}{line}"

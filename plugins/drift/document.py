@@ -231,6 +231,7 @@ def _finding(rec: dict, key: tuple[str, str, str], ordinal: int) -> dict:
                                                                else {"value": details}),
         "nodeid": rec.get("nodeid") or "",
         **({"waiver": rec["waiver"]} if isinstance(rec.get("waiver"), dict) else {}),
+        **({"location": rec["location"]} if isinstance(rec.get("location"), dict) else {}),
     }
 
 

@@ -1,5 +1,10 @@
 """drift.html: the drift document (plugins.drift.document.build) rendered as one self-contained page.
 
+What a reader with two minutes needs comes first: what changed since the baseline (new blockers
+first, then the resolved), then the findings grouped by root cause (plugins.drift.causes) with
+their full text and file:line (a link where the source has a web_url); the matrix, the filterable
+table of every finding and the run's metadata follow.
+
 The markup is plugins/drift/templates/drift.html.j2 (Jinja2, autoescape on); the page's CSS and
 JavaScript are drift.css and drift.js beside it, inlined at render time so that the page is one
 file that makes no request (its Content-Security-Policy says so too).
@@ -14,6 +19,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from plugins.drift import causes
 from plugins.drift.document import (FINDING_CATEGORIES, INCOMPLETE_NOTE, STATUSES, plural,
                                     ref_text, summary_parts)
 
@@ -49,7 +55,8 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("plugins.drift", "templates"),
                              autoescape=True, finalize=_text, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(pretty=_pretty, cell_title=cell_title, cell_text=cell_text)
+    env.filters.update(pretty=_pretty, cell_title=cell_title, cell_text=cell_text,
+                       where=causes.where_text, bare=causes.bare_message)
     return env
 
 
@@ -93,8 +100,10 @@ def render(doc: dict) -> str:
         ("check", "check", sorted({f["check"] for f in entries} | set(mat["checks"]))),
         ("status", "status", STATUSES),
     ]
+    new, resolved = causes.changes(doc)
     return _environment().get_template("drift.html.j2").render(
-        run=doc["run"], summary=summary_parts(doc), meta=_meta(doc),
+        baseline=doc.get("baseline"), new=new, resolved=resolved,
+        causes=causes.group(doc["findings"]), run=doc["run"], summary=summary_parts(doc), meta=_meta(doc),
         refs=[(k, ref_text(v)) for k, v in sorted((doc["run"].get("refs") or {}).items())],
         environments=mat["environments"],
         matrix_rows=[(check, [cells[(env, check)] for env in mat["environments"]])

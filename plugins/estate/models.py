@@ -2,9 +2,9 @@
 
 The same classes validate the file (through the loader, which maps each error to its line) and
 export the JSON Schema editors use (plugins/estate/schema.py); the docstring under each field is
-its description there and in the README's reference. Fields the loader sets rather than the file
-(names taken from mapping keys, lines, the file's path) are ``init=False`` and skipped by the
-schema: they are not keys of the file.
+its description there and in the reference of docs/environments.md. Fields the loader sets
+rather than the file (names taken from mapping keys, lines, the file's path) are ``init=False``
+and skipped by the schema: they are not keys of the file.
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ class Source:
     create: Text | None = None
     """(extension) a command that creates the clone when the path is missing; run once, under a
     lock, in this file's folder (the demo uses it)"""
+    web_url: Url | None = None
+    """(extension) the repository's page on its host, e.g. `https://github.com/org/app`: the drift
+    report links each finding's file and line to `<web_url>/blob/<commit>/<path>#L<line>`"""
     name: SkipJsonSchema[str] = field(default="", init=False)
     # Where the file sets path and main, for a usage error once the source exists (or should).
     lines: SkipJsonSchema[tuple[int | None, int | None]] = field(default=(None, None), init=False)

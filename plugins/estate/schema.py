@@ -1,8 +1,9 @@
-"""The environments file's JSON Schema and the README's key reference, both generated from the
-models, so that editors, the README and the loader agree (one source of truth).
+"""The environments file's JSON Schema and the key reference of docs/environments.md, both
+generated from the models, so that editors, the reference and the loader agree (one source of
+truth).
 
 ``python -m plugins.estate.schema`` rewrites the shipped schema; ``--markdown`` prints the
-reference table the README carries. tests/test_environments_schema.py keeps both in step.
+reference table docs/environments.md carries. tests/test_environments_schema.py keeps both in step.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def _rows(model: Any, prefix: str) -> Iterator[tuple[str, str, str, str]]:
 
 
 def markdown() -> str:
-    """The README's table: every key, whether it is required, its default, what it names."""
+    """The table of docs/environments.md: every key, whether it is required, its default, what it names."""
     lines = ["| key | required | default | meaning |", "| --- | --- | --- | --- |"]
     lines += [f"| `{key}` | {required} | {default} | {meaning} |"
               for key, required, default, meaning in _rows(Estate, "")]
@@ -97,7 +98,7 @@ def markdown() -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Write the shipped schema, or print the README's reference with --markdown."""
+    """Write the shipped schema, or print the reference table (docs/environments.md) with --markdown."""
     if "--markdown" in argv:
         sys.stdout.write(markdown())
     else:

@@ -1,12 +1,10 @@
 """The foundation hook host.registry: an environment's registry client, built from its
-``registries`` settings and checked against the registries its chart pulls from."""
+``registries`` settings."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from plugins.estate import Unset, skip_if_unset
-from plugins.images import imageref
-from plugins.images.results import RegistryUnreachable
 
 if TYPE_CHECKING:
     from plugins.core.handle import Handle
@@ -19,10 +17,10 @@ def connect(host: Handle) -> RegistryClient:
     the session), else the environment's own (closed by host.close()).
 
     Skips when every configured mirror names an unset variable, or the CA file or docker config
-    does; an unreachable registry is reported per reference by the checks."""
+    does. No registry is asked here: one that cannot be reached or refuses the login is an ERROR
+    of the references on it only (the client remembers the failure per registry), so the images
+    on the other registries are still checked."""
     import pytest
-
-    from plugins.core.handle import Unreachable
 
     registries = host.estate.registries
     mirrors = dict(registries.mirrors)
@@ -46,26 +44,5 @@ def connect(host: Handle) -> RegistryClient:
         client = session.client(key, lambda: RegistryClient(**settings))
     else:
         client = RegistryClient(**settings)
-    for registry in chart_registries(host, client):
-        try:
-            client.ping(registry)  # remembered by the client: a shared one pings once
-        except RegistryUnreachable as exc:
-            if not shared:
-                client.close()
-            raise Unreachable(host.name, exc.endpoint, exc.reason) from None
     return client
 
-
-def chart_registries(host: Handle, client: RegistryClient) -> list[str]:
-    """The registry hosts the environment's chart pulls from that the client can reach: not
-    under registries.skip, and not behind an unset mirror."""
-    found = set()
-    for workload in host.workloads:
-        for container in workload.containers:
-            try:
-                registry = imageref.parse(container.image).registry
-            except imageref.InvalidReference:
-                continue
-            if registry not in client.skip and not isinstance(client.base_url(registry), Unset):
-                found.add(registry)
-    return sorted(found)
