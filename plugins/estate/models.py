@@ -20,8 +20,8 @@ from pydantic.dataclasses import dataclass
 from pydantic.json_schema import SkipJsonSchema
 
 from plugins.estate.values import (
-    Address, Branch, Date, ExpectJson, FilePath, Flag, Folder, Host, HostPort, Hosts, Label, Labels,
-    MaybeText, Name, Number, Platform, Release, RepoPath, RepoPaths, SourceRef, Strings, Text, Url,
+    Address, Branch, Date, ExpectJson, FilePath, Flag, Folder, Host, HostPort, Hosts, KubeVersion,
+    Label, Labels, MaybeText, Name, PyName, Number, Platform, Release, RepoPath, RepoPaths, SourceRef, Strings, Text, Url,
     UrlPath, Variable, Whole, no, problem,
 )
 
@@ -62,6 +62,16 @@ class Source:
 
 
 @dataclass(frozen=True, config=MODEL)
+class AppObject:
+    """Where the web application object is defined."""
+
+    path: RepoPath
+    """the module that defines it, in the entry's source (`server/app/main.py`)"""
+    object: PyName = "app"
+    """the variable that holds it (`app = FastAPI()`)"""
+
+
+@dataclass(frozen=True, config=MODEL)
 class SettingsEntry:
     """A settings module the application reads at boot."""
 
@@ -80,6 +90,9 @@ class SettingsEntry:
     """a function in that file the application calls at start (the boot check calls it)"""
     python: Text | None = None
     """interpreter for the boot check (default: the suite's)"""
+    app: AppObject | None = None
+    """(optional) the web application object these containers serve: their HTTP probes' paths
+    are checked against its routes (FastAPI, Starlette, Flask), read statically"""
 
 
 @dataclass(frozen=True, config=MODEL)
@@ -249,6 +262,9 @@ class KubeSpec:
     """(extension) the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)"""
     restart_threshold: Whole(0, 1_000_000) = 5
     """restarts within the last hour above which a container is a blocker"""
+    version: KubeVersion | None = None
+    """the cluster's Kubernetes version (`"1.30"`, quoted): manifests are validated against its
+    API schema (default: the newest schema the suite keeps, said in each check)"""
 
 
 @dataclass(frozen=True, config=MODEL)

@@ -1,0 +1,186 @@
+"""What the cluster will refuse and what never becomes ready, read from git and Helm only.
+
+Every rendered object against the API schema of the cluster's Kubernetes version; objects rendered
+twice; changes to fields the API server refuses to update, against the state the cluster runs;
+images and charts going back to an older release; HTTP probes against the container's ports and
+the application's routes. No cluster is needed: these run in `--static` too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import pytest
+
+from plugins.core import helm
+from plugins.core.gitrepo import SourceError
+from plugins.core.host import EnvHost
+from plugins.findings import Gate
+from plugins.kubernetes import backwards, conflicts, openapi, probes, routes, running
+from plugins.params import per_env, per_item
+from plugins.settings import targets
+
+
+def _everywhere(host: EnvHost) -> bool:
+    return True
+
+
+def kinds(host: EnvHost) -> Iterable[tuple[str, Any]]:
+    """Every (apiVersion, kind) the environment's chart renders."""
+    found = {(str(m.get("apiVersion", "")), str(m.get("kind", ""))) for m in host.manifests}
+    return [(f"{api}/{kind}", (api, kind)) for api, kind in sorted(found)]
+
+
+def _version(host: EnvHost) -> tuple[str, str]:
+    wanted = host.spec.kubernetes.version if host.spec.kubernetes else None
+    version, note = openapi.pick_version(wanted)
+    if version is None:
+        pytest.skip(f"{host.name}: not checked: {note}")
+    return version, note
+
+
+@pytest.mark.prerelease
+@pytest.mark.smoke
+@pytest.mark.drift
+@per_item(kinds, applies=_everywhere)
+def test_manifest_schema(host: EnvHost, item: tuple[str, str], gate: Gate) -> None:
+    """Every object of this kind is valid for the API server (unknown fields, types, required)."""
+    api, kind = item
+    version, note = _version(host)
+    ref = host.ref(host.gitops_source)
+    objects = [m for m in host.manifests if m.get("apiVersion") == api and m.get("kind") == kind]
+    crds: dict = {}
+    if openapi.builtin_validator(version, api, kind) is None:
+        crds = openapi.crd_schemas(running.crd_documents(host, ref, host.manifests))
+    for obj in objects:
+        found = openapi.validate(obj, version, crds)
+        if found is None:
+            pytest.skip(f"{host.name}: not checked: no schema for {api} {kind} (no such kind in "
+                        f"Kubernetes {version}, and no CustomResourceDefinition for it in the chart "
+                        "or the deployment repository)")
+        template = running.template_of(host, ref, obj) if found else None
+        for problem in found:
+            where = f" (template {template})" if template else ""
+            gate.block(f"{problem.obj}: {problem.path}: {problem.message}{where}; schema of {note}",
+                       item=problem.obj, field=problem.path, template=template,
+                       kubernetes_version=version)
+
+
+@pytest.mark.prerelease
+@pytest.mark.smoke
+@pytest.mark.drift
+@per_env(_everywhere)
+def test_unique_objects(host: EnvHost, gate: Gate) -> None:
+    """No two rendered objects share (API group, kind, namespace, name)."""
+    for found in conflicts.duplicates(host.manifests):
+        gate.block(found.message, item=found.obj)
+
+
+def _running(host: EnvHost) -> tuple[str, str, tuple[dict[str, Any], ...]]:
+    try:
+        base = running.running_ref(host)
+    except SourceError as exc:
+        pytest.skip(f"{host.name}: not checked: the running state cannot be read from git: {exc}")
+    if base is None:
+        pytest.skip(f"{host.name}: nothing to compare: no earlier commit of "
+                    f"{host.gitops_source} renders this environment differently")
+    try:
+        return base[0], base[1], host.render(base[0])
+    except SourceError as exc:
+        pytest.skip(f"{host.name}: not checked: the running commit {base[1]} does not render: {exc}")
+
+
+@pytest.mark.prerelease
+@pytest.mark.drift
+@per_env(_everywhere)
+def test_immutable_fields(host: EnvHost, gate: Gate) -> None:
+    """No change the API server refuses on update (selectors, Job templates, StatefulSet claims,
+    Service cluster IP, claim specs) between the running commit and the one under check."""
+    _, label, before = _running(host)
+    for found in conflicts.refused_updates(before, host.manifests):
+        gate.block(f"{found.message} (running: {label})", item=found.obj, field=found.field,
+                   rule=found.rule)
+
+
+@pytest.mark.prerelease
+@pytest.mark.drift
+@per_env(_everywhere)
+def test_versions_forward(host: EnvHost, gate: Gate) -> None:
+    """No image tag or chart version goes back to an older release than the one running."""
+    sha, label, before = _running(host)
+    app = host.git(host.app_source)
+
+    def is_ancestor(a: str, b: str) -> bool | None:
+        first, second = app.rev_parse(a), app.rev_parse(b)
+        if first is None or second is None:
+            return None
+        return first != second and app.is_ancestor(first, second)
+
+    found = backwards.going_back(before, host.manifests, is_ancestor)
+    if not found:
+        return
+    ref = host.ref(host.gitops_source)
+    repo = host.git(host.gitops_source)
+    try:
+        old_values = helm.merged_values(repo, sha, host.chart_source(sha))
+        new_values = helm.merged_values(repo, repo.resolve(ref), host.chart_source(ref))
+    except SourceError:
+        old_values = new_values = {}
+    removed = backwards.removed_keys(old_values, new_values, before, host.manifests)
+    also = f"; the same change removes {', '.join(removed[:12])}" if removed else ""
+    for back in found:
+        gate.warn(f"{back.message} (running: {label}){also}", item=back.what, running=back.running,
+                  candidate=back.candidate, removed=removed)
+
+
+@pytest.mark.prerelease
+@pytest.mark.smoke
+@pytest.mark.drift
+@per_env(_everywhere)
+def test_probe_ports(host: EnvHost, gate: Gate) -> None:
+    """Each HTTP probe's port is a port of its container (a name must exist; a number should)."""
+    for probe in probes.http_probes(host.manifests):
+        found = probes.port_problem(probe)
+        if found:
+            (gate.block if found[0] == "block" else gate.warn)(found[1], item=probe.label)
+
+
+def app_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
+    """Every settings entry that names its web application object."""
+    return [(f"{entry.app.path}:{entry.app.object}", entry) for entry in host.estate.settings
+            if entry.app is not None]
+
+
+def _has_app(host: EnvHost) -> bool:
+    return any(entry.app is not None for entry in host.estate.settings)
+
+
+@pytest.mark.prerelease
+@pytest.mark.smoke
+@pytest.mark.drift
+@per_item(app_items, applies=_has_app)
+def test_probe_routes(host: EnvHost, item: Any, gate: Gate) -> None:
+    """Each HTTP probe of the entry's containers asks for a path the running application serves."""
+    entry = item
+    wanted = set(entry.containers)
+    mine = [p for p in probes.http_probes(host.manifests) if not wanted or p.container in wanted]
+    if not mine:
+        pytest.skip(f"{host.name}: no HTTP probe on containers {', '.join(sorted(wanted)) or '(all)'}")
+    target = targets.targets(host, entry).get("running")
+    if target is None:
+        pytest.skip(f"{host.name}: not checked: the chart's image tags name no commit of "
+                    f"{entry.source} (the app commit the containers run is unknown)")
+    repo = host.git(entry.source)
+
+    def read(path: str) -> str | None:
+        return repo.show(target.sha, path) if repo.exists(target.sha, path) else None
+
+    served = routes.app_routes(read, entry.app.path, entry.app.object)
+    if not served.resolved:
+        pytest.skip(f"{host.name}: not checked: the routes of {entry.app.path}:{entry.app.object} at "
+                    f"{target.label} cannot all be read statically ({served.unresolved[0]})")
+    for probe in mine:
+        message = probes.route_problem(probe, served.paths)
+        if message:
+            gate.block(f"{message} (app {target.label})", item=probe.label, path=probe.path,
+                       routes=sorted(served.paths))
