@@ -54,9 +54,12 @@ def _get(obj: dict[str, Any], path: str) -> Any:
     return value
 
 
-def _same(path: str) -> Callable[[dict, dict], str | None]:
+def _same(path: str, default: Any = None) -> Callable[[dict, dict], str | None]:
+    """The field may not change; unset means the API server's default for it."""
     def rule(old: dict, new: dict) -> str | None:
         before, after = _get(old, path), _get(new, path)
+        before = default if before is None else before
+        after = default if after is None else after
         if before is None or before == after:
             return None
         return f"{path} changed from {_short(before)} to {_short(after)}: the field is immutable"
@@ -142,15 +145,18 @@ RULES: dict[tuple[str, str], list[tuple[Callable[[dict, dict], str | None], str]
         (_same("spec.selector"), f"{_APPS} ValidateDaemonSetUpdate (ValidateImmutableField "
                                  "spec.selector)")],
     ("apps", "StatefulSet"): [
-        (_same(path), f"{_APPS} ValidateStatefulSetUpdate (\"updates to statefulset spec for fields "
-                      "other than 'replicas', 'ordinals', 'template', 'updateStrategy', "
-                      "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden\")")
-        for path in ("spec.selector", "spec.volumeClaimTemplates", "spec.serviceName",
-                     "spec.podManagementPolicy")],
+        (_same(path, default), f"{_APPS} ValidateStatefulSetUpdate (\"updates to statefulset spec "
+                               "for fields other than 'replicas', 'ordinals', 'template', "
+                               "'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and "
+                               "'minReadySeconds' are forbidden\")")
+        for path, default in (("spec.selector", None), ("spec.volumeClaimTemplates", None),
+                              ("spec.serviceName", None),
+                              ("spec.podManagementPolicy", "OrderedReady"))],  # defaults.go
     ("batch", "Job"): [
-        (_same(path), f"{_BATCH} ValidateJobSpecUpdate (ValidateImmutableField); "
-                      "https://kubernetes.io/docs/concepts/workloads/controllers/job/")
-        for path in ("spec.selector", "spec.template", "spec.completionMode")],
+        (_same(path, default), f"{_BATCH} ValidateJobSpecUpdate (ValidateImmutableField); "
+                               "https://kubernetes.io/docs/concepts/workloads/controllers/job/")
+        for path, default in (("spec.selector", None), ("spec.template", None),
+                              ("spec.completionMode", "NonIndexed"))],
     ("", "Service"): [
         (_cluster_ip, f"{_CORE} ValidateServiceUpdate (clusterIPs: may not change once set); "
                       "https://kubernetes.io/docs/reference/kubernetes-api/service-resources/service-v1/"),
