@@ -169,6 +169,16 @@ def test_immutable_fields(old, new, field):
     assert all(f.rule for f in found)
 
 
+def test_hooks_and_replaced_objects_are_recreated_not_updated():
+    """Argo CD deletes and recreates hooks (resource_hooks) and Replace=true/Force=true objects."""
+    hook = _job("m:2")
+    hook["metadata"]["annotations"] = {"helm.sh/hook": "pre-upgrade"}
+    assert conflicts.refused_updates([_job("m:1")], [hook]) == []
+    forced = _job("m:2")
+    forced["metadata"]["annotations"] = {"argocd.argoproj.io/sync-options": "Force=true,Replace=true"}
+    assert conflicts.refused_updates([_job("m:1")], [forced]) == []
+
+
 def test_objects_only_on_one_side_are_never_refused():
     assert conflicts.refused_updates([_deploy()], [_svc()]) == []
     assert conflicts.quantity("1.5Gi") == 1.5 * 2**30 and conflicts.quantity("x") is None

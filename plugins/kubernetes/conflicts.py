@@ -170,6 +170,17 @@ RULES: dict[tuple[str, str], list[tuple[Callable[[dict, dict], str | None], str]
 }
 
 
+def recreated(obj: dict[str, Any]) -> bool:
+    """Whether the sync deletes and recreates the object instead of updating it: a Helm or Argo CD
+    hook (https://argo-cd.readthedocs.io/en/stable/user-guide/resource_hooks/, Helm hooks are
+    mapped to Argo hooks), or the sync options Replace=true / Force=true
+    (https://argo-cd.readthedocs.io/en/stable/user-guide/sync-options/)."""
+    notes = (obj.get("metadata") or {}).get("annotations") or {}
+    options = str(notes.get("argocd.argoproj.io/sync-options", ""))
+    return bool(notes.get("helm.sh/hook") or notes.get("argocd.argoproj.io/hook")
+                or "Replace=true" in options or "Force=true" in options)
+
+
 def refused_updates(old: Iterable[dict[str, Any]], new: Iterable[dict[str, Any]]) -> list[Refusal]:
     """Every change from the running objects (`old`) to the ones under check (`new`) that the API
     server would refuse on update; objects only on one side are creations or deletions, never refused."""
@@ -177,7 +188,7 @@ def refused_updates(old: Iterable[dict[str, Any]], new: Iterable[dict[str, Any]]
     out = []
     for obj in new:
         key = identity(obj)
-        if key not in before:
+        if key not in before or recreated(obj):
             continue
         for rule, source in RULES.get((key[0], key[1]), ()):
             message = rule(before[key], obj)
