@@ -58,8 +58,8 @@ def test_manifest_schema(host: EnvHost, item: tuple[str, str], gate: Gate) -> No
             pytest.skip(f"{host.name}: not checked: no schema for {api} {kind} (no such kind in "
                         f"Kubernetes {version}, and no CustomResourceDefinition for it in the chart "
                         "or the deployment repository)")
-        template = running.template_of(host, ref, obj) if found else None
         for problem in found:
+            template = running.template_of(host, ref, obj, problem.path.rsplit(".", 1)[-1].split("[")[0])
             where = f" (template {template})" if template else ""
             gate.block(f"{problem.obj}: {problem.path}: {problem.message}{where}; schema of {note}",
                        item=problem.obj, field=problem.path, template=template,
@@ -116,7 +116,11 @@ def test_versions_forward(host: EnvHost, gate: Gate) -> None:
             return None
         return first != second and app.is_ancestor(first, second)
 
-    found = backwards.going_back(before, host.manifests, is_ancestor)
+    def describe(tag: str) -> str:
+        sha = app.rev_parse(tag) if backwards.semver(tag) is None else None
+        return targets.label(host, sha) if sha and sha.startswith(tag) else tag
+
+    found = backwards.going_back(before, host.manifests, is_ancestor, describe)
     if not found:
         return
     ref = host.ref(host.gitops_source)
@@ -145,14 +149,20 @@ def test_probe_ports(host: EnvHost, gate: Gate) -> None:
             (gate.block if found[0] == "block" else gate.warn)(found[1], item=probe.label)
 
 
+def _probed(host: EnvHost, entry: Any) -> list[probes.Probe]:
+    wanted = set(entry.containers)
+    return [p for p in probes.http_probes(host.manifests) if not wanted or p.container in wanted]
+
+
 def app_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
-    """Every settings entry that names its web application object."""
+    """Every settings entry that names its web application object and whose containers have an
+    HTTP probe in the environment's chart."""
     return [(f"{entry.app.path}:{entry.app.object}", entry) for entry in host.estate.settings
-            if entry.app is not None]
+            if entry.app is not None and _probed(host, entry)]
 
 
 def _has_app(host: EnvHost) -> bool:
-    return any(entry.app is not None for entry in host.estate.settings)
+    return bool(app_items(host))
 
 
 @pytest.mark.prerelease
@@ -162,10 +172,7 @@ def _has_app(host: EnvHost) -> bool:
 def test_probe_routes(host: EnvHost, item: Any, gate: Gate) -> None:
     """Each HTTP probe of the entry's containers asks for a path the running application serves."""
     entry = item
-    wanted = set(entry.containers)
-    mine = [p for p in probes.http_probes(host.manifests) if not wanted or p.container in wanted]
-    if not mine:
-        pytest.skip(f"{host.name}: no HTTP probe on containers {', '.join(sorted(wanted)) or '(all)'}")
+    mine = _probed(host, entry)
     target = targets.targets(host, entry).get("running")
     if target is None:
         pytest.skip(f"{host.name}: not checked: the chart's image tags name no commit of "

@@ -98,7 +98,9 @@ class Ledger:
 
 
 def duration(start: str, end: str) -> str:
-    """'3d 4h', '2h 5m', '12m' between two ISO dates (git's %aI)."""
+    """'3d 4h', '2h 5m', '12m' between two ISO dates (git's %aI); '-' when the start is unknown."""
+    if not start:
+        return "-"
     try:
         seconds = (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).total_seconds()
     except ValueError:

@@ -25,7 +25,7 @@ from plugins.breaks import Blocker
 from plugins.settings import finding, parity
 from plugins.estate import EnvironmentsError, ensure_sources, load
 from plugins.core.gitrepo import Absent, SourceError, short
-from plugins.kubernetes import openapi, sweep
+from plugins.kubernetes import conflicts, openapi, sweep
 from plugins.core.host import EnvHost, Estatewide
 from plugins.options import Settings
 from plugins.core.redact import redact
@@ -145,7 +145,8 @@ def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=Non
                 break
         if keep_going:  # what a chart that does not render (or an absent entry) hid is still there
             open_ = {**{k: b for k, b in open_.items() if k not in gone}, **now_ids}
-        rendered = manifests if manifests is not None else rendered
+        if manifests is not None:  # an update the API server refuses leaves the old object running
+            rendered = conflicts.applied(rendered, manifests) if rendered is not None else manifests
     if keep_going and ledger.rows:
         print(f"breaks of {host.name} ({revision_range}):", file=out)
         for line in ledger.table():

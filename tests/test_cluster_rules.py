@@ -206,10 +206,11 @@ def test_image_and_chart_going_back_and_what_the_change_removes():
     candidate = [_with_image("r.test/app/api:1.2.1", chart="app-1.2.0", env=("A",))]
     found = backwards.going_back(running, candidate)
     assert [(b.running, b.candidate) for b in found] == [("1.3.0", "1.2.1"), ("1.3.0", "1.2.0")]
-    assert "goes back from 1.3.0 (running) to 1.2.1" in found[0].message
+    assert found[0].message == ("image tag goes back from 1.3.0 (running) to 1.2.1: "
+                                "Deployment/api api (r.test/app/api)")
     removed = backwards.removed_keys({"api": {"tag": "1.3.0", "search": {"url": "x"}}},
                                      {"api": {"tag": "1.2.1"}}, running, candidate)
-    assert removed == ["api.search.url", "env api/B"]
+    assert removed == ["api.search.url", "env B"]
     assert backwards.going_back(candidate, running) == []
 
 
@@ -305,3 +306,10 @@ def test_rules_do_not_alter_their_input():
     frozen = copy.deepcopy((old, new))
     conflicts.refused_updates([old], [new])
     assert (old, new) == frozen
+
+
+def test_a_refused_update_leaves_the_old_object_running():
+    """The sweep compares the next commit with what the cluster holds: a refused object's old version."""
+    old, new = [_deploy(), _svc()], [_deploy(selector={"matchLabels": {"app": "x"}}), _svc(type="NodePort")]
+    held = conflicts.applied(old, new)
+    assert held[0] is old[0] and held[1] is new[1]

@@ -80,15 +80,17 @@ def charts(manifests: Iterable[dict[str, Any]]) -> dict[str, str]:
 
 
 def going_back(running: Iterable[dict[str, Any]], candidate: Iterable[dict[str, Any]],
-               is_ancestor: Callable[[str, str], bool | None] | None = None) -> list[Backwards]:
+               is_ancestor: Callable[[str, str], bool | None] | None = None,
+               describe: Callable[[str], str] = str) -> list[Backwards]:
     """Every image and chart whose candidate version is older than the running one.
 
     `is_ancestor(a, b)` answers for commit-SHA tags whether a is a strict ancestor of b (None:
-    unknown commits, not judged).
+    unknown commits, not judged); `describe(tag)` names a tag in messages (a commit's release).
     """
     running, candidate = list(running), list(candidate)
     out = []
     before = images(running)
+    moves: dict[tuple[str, str], list[str]] = {}  # (running tag, candidate tag) -> containers
     for key, (image, tag) in sorted(images(candidate).items()):
         if key not in before or before[key][1] == tag:
             continue
@@ -97,9 +99,12 @@ def going_back(running: Iterable[dict[str, Any]], candidate: Iterable[dict[str, 
         if back is None and is_ancestor and _HEX.match(tag) and _HEX.match(was):
             back = is_ancestor(tag, was)
         if back:
-            out.append(Backwards(f"{key[0]} container {key[1]}", was, tag,
-                                 f"{key[0]} container {key[1]}: image {key[2]} goes back from "
-                                 f"{was} (running) to {tag}"))
+            moves.setdefault((was, tag), []).append(f"{key[0]} {key[1]} ({key[2]})")
+    for (was, tag), where in sorted(moves.items()):
+        more = f" and {len(where) - 3} more" if len(where) > 3 else ""
+        out.append(Backwards(f"image tag {tag}", was, tag,
+                             f"image tag goes back from {describe(was)} (running) to {describe(tag)}: "
+                             f"{', '.join(where[:3])}{more}"))
     old_charts = charts(running)
     for name, version in sorted(charts(candidate).items()):
         was = old_charts.get(name)
@@ -120,8 +125,8 @@ def leaves(values: Any, prefix: str = "") -> set[str]:
 
 
 def env_names(manifests: Iterable[dict[str, Any]]) -> set[str]:
-    """container/VARIABLE for every variable a container of the manifests sets."""
-    return {f"{c.name}/{e.get('name')}" for w in workloads(manifests) for c in w.containers
+    """Every variable a container of the manifests sets."""
+    return {str(e.get("name")) for w in workloads(manifests) for c in w.containers
             for e in c.env if isinstance(e, dict) and e.get("name")}
 
 

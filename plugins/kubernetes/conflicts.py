@@ -195,3 +195,13 @@ def refused_updates(old: Iterable[dict[str, Any]], new: Iterable[dict[str, Any]]
             if message:
                 out.append(Refusal(label(obj), rule.__name__, f"{label(obj)}: {message}", source))
     return out
+
+
+def applied(old: Iterable[dict[str, Any]], new: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """What the cluster holds after syncing `new` over `old`: each object the API server refuses
+    to update keeps its old version (the history sweep compares the next commit with this)."""
+    before = {identity(obj): obj for obj in old}
+    refused = {identity(obj) for obj in new if identity(obj) in before and not recreated(obj)
+               and any(rule(before[identity(obj)], obj)
+                       for rule, _ in RULES.get(identity(obj)[:2], ()))}
+    return tuple(before[identity(obj)] if identity(obj) in refused else obj for obj in new)

@@ -60,9 +60,10 @@ def crd_documents(host: EnvHost, ref: str, manifests: tuple[dict[str, Any], ...]
     return docs
 
 
-def template_of(host: EnvHost, ref: str, obj: dict[str, Any]) -> str | None:
+def template_of(host: EnvHost, ref: str, obj: dict[str, Any], key: str | None = None) -> str | None:
     """The chart template that declares the object: the only template of the chart that names the
-    object's kind (the rendered objects do not keep Helm's `# Source:` comment), else None."""
+    object's kind (and, among several, the only one that writes `key:`), else None. The rendered
+    objects do not keep Helm's `# Source:` comment."""
     try:
         chart = host.chart_source(ref).chart
         repo = host.git(host.gitops_source)
@@ -71,4 +72,7 @@ def template_of(host: EnvHost, ref: str, obj: dict[str, Any]) -> str | None:
         return None
     kind = re.compile(rf"^kind:\s*[\"']?{re.escape(str(obj.get('kind')))}[\"']?\s*$", re.M)
     found = [p for p, data in files.items() if kind.search(data.decode("utf-8", "replace"))]
+    if len(found) > 1 and key:
+        field = re.compile(rf"\b{re.escape(key)}:")
+        found = [p for p in found if field.search(files[p].decode("utf-8", "replace"))]
     return f"{chart}/templates/{found[0]}" if len(found) == 1 else None
