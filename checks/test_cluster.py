@@ -157,7 +157,7 @@ def _probed(host: EnvHost, entry: Any) -> list[probes.Probe]:
 def app_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
     """Every settings entry that names its web application object and whose containers have an
     HTTP probe in the environment's chart."""
-    return [(f"{entry.app.path}:{entry.app.object}", entry) for entry in host.estate.settings
+    return [(entry.app, entry) for entry in host.estate.settings
             if entry.app is not None and _probed(host, entry)]
 
 
@@ -182,9 +182,10 @@ def test_probe_routes(host: EnvHost, item: Any, gate: Gate) -> None:
     def read(path: str) -> str | None:
         return repo.show(target.sha, path) if repo.exists(target.sha, path) else None
 
-    served = routes.app_routes(read, entry.app.path, entry.app.object)
+    path, _, variable = entry.app.rpartition(":")
+    served = routes.app_routes(read, path, variable)
     if not served.resolved:
-        pytest.skip(f"{host.name}: not checked: the routes of {entry.app.path}:{entry.app.object} at "
+        pytest.skip(f"{host.name}: not checked: the routes of {entry.app} at "
                     f"{target.label} cannot all be read statically ({served.unresolved[0]})")
     for probe in mine:
         message = probes.route_problem(probe, served.paths)

@@ -20,8 +20,8 @@ from pydantic.dataclasses import dataclass
 from pydantic.json_schema import SkipJsonSchema
 
 from plugins.estate.values import (
-    Address, Branch, Date, ExpectJson, FilePath, Flag, Folder, Host, HostPort, Hosts, KubeVersion,
-    Label, Labels, MaybeText, Name, PyName, Number, Platform, Release, RepoPath, RepoPaths, SourceRef, Strings, Text, Url,
+    Address, Branch, Date, ExpectJson, FilePath, Flag, Folder, AppObject, Host, HostPort, Hosts, KubeVersion,
+    Label, Labels, MaybeText, Name, Number, Platform, Release, RepoPath, RepoPaths, SourceRef, Strings, Text, Url,
     UrlPath, Variable, Whole, no, problem,
 )
 
@@ -62,16 +62,6 @@ class Source:
 
 
 @dataclass(frozen=True, config=MODEL)
-class AppObject:
-    """Where the web application object is defined."""
-
-    path: RepoPath
-    """the module that defines it, in the entry's source (`server/app/main.py`)"""
-    object: PyName = "app"
-    """the variable that holds it (`app = FastAPI()`)"""
-
-
-@dataclass(frozen=True, config=MODEL)
 class SettingsEntry:
     """A settings module the application reads at boot."""
 
@@ -91,8 +81,8 @@ class SettingsEntry:
     python: Text | None = None
     """interpreter for the boot check (default: the suite's)"""
     app: AppObject | None = None
-    """(optional) the web application object these containers serve: their HTTP probes' paths
-    are checked against its routes (FastAPI, Starlette, Flask), read statically"""
+    """the web application these containers serve, `module path:variable`
+    (`server/app/main.py:app`): their HTTP probe paths are checked against its routes"""
 
 
 @dataclass(frozen=True, config=MODEL)
