@@ -43,15 +43,16 @@ def _version(host: EnvHost) -> tuple[str, str]:
 @pytest.mark.smoke
 @pytest.mark.drift
 @per_item(kinds, applies=_everywhere)
-def test_manifest_schema(host: EnvHost, item: tuple[str, str], gate: Gate) -> None:
+def test_manifest_schema(host: EnvHost, item: tuple[str, str], manifests: tuple[dict[str, Any], ...],
+                         gate: Gate) -> None:
     """Every object of this kind is valid for the API server (unknown fields, types, required)."""
     api, kind = item
     version, note = _version(host)
     ref = host.ref(host.gitops_source)
-    objects = [m for m in host.manifests if m.get("apiVersion") == api and m.get("kind") == kind]
+    objects = [m for m in manifests if m.get("apiVersion") == api and m.get("kind") == kind]
     crds: dict = {}
     if openapi.builtin_validator(version, api, kind) is None:
-        crds = openapi.crd_schemas(running.crd_documents(host, ref, host.manifests))
+        crds = openapi.crd_schemas(running.crd_documents(host, ref, manifests))
     for obj in objects:
         found = openapi.validate(obj, version, crds)
         if found is None:
@@ -70,9 +71,9 @@ def test_manifest_schema(host: EnvHost, item: tuple[str, str], gate: Gate) -> No
 @pytest.mark.smoke
 @pytest.mark.drift
 @per_env(_everywhere)
-def test_unique_objects(host: EnvHost, gate: Gate) -> None:
+def test_unique_objects(host: EnvHost, manifests: tuple[dict[str, Any], ...], gate: Gate) -> None:
     """No two rendered objects share (API group, kind, namespace, name)."""
-    for found in conflicts.duplicates(host.manifests):
+    for found in conflicts.duplicates(manifests):
         gate.block(found.message, item=found.obj)
 
 
@@ -93,11 +94,11 @@ def _running(host: EnvHost) -> tuple[str, str, tuple[dict[str, Any], ...]]:
 @pytest.mark.prerelease
 @pytest.mark.drift
 @per_env(_everywhere)
-def test_immutable_fields(host: EnvHost, gate: Gate) -> None:
+def test_immutable_fields(host: EnvHost, manifests: tuple[dict[str, Any], ...], gate: Gate) -> None:
     """No change the API server refuses on update (selectors, Job templates, StatefulSet claims,
     Service cluster IP, claim specs) between the running commit and the one under check."""
     _, label, before = _running(host)
-    for found in conflicts.refused_updates(before, host.manifests):
+    for found in conflicts.refused_updates(before, manifests):
         gate.block(f"{found.message} (running: {label})", item=found.obj, field=found.field,
                    rule=found.rule)
 
@@ -105,7 +106,7 @@ def test_immutable_fields(host: EnvHost, gate: Gate) -> None:
 @pytest.mark.prerelease
 @pytest.mark.drift
 @per_env(_everywhere)
-def test_versions_forward(host: EnvHost, gate: Gate) -> None:
+def test_versions_forward(host: EnvHost, manifests: tuple[dict[str, Any], ...], gate: Gate) -> None:
     """No image tag or chart version goes back to an older release than the one running."""
     sha, label, before = _running(host)
     app = host.git(host.app_source)
@@ -120,7 +121,7 @@ def test_versions_forward(host: EnvHost, gate: Gate) -> None:
         sha = app.rev_parse(tag) if backwards.semver(tag) is None else None
         return targets.label(host, sha) if sha and sha.startswith(tag) else tag
 
-    found = backwards.going_back(before, host.manifests, is_ancestor, describe)
+    found = backwards.going_back(before, manifests, is_ancestor, describe)
     if not found:
         return
     ref = host.ref(host.gitops_source)
@@ -130,7 +131,7 @@ def test_versions_forward(host: EnvHost, gate: Gate) -> None:
         new_values = helm.merged_values(repo, repo.resolve(ref), host.chart_source(ref))
     except SourceError:
         old_values = new_values = {}
-    removed = backwards.removed_keys(old_values, new_values, before, host.manifests)
+    removed = backwards.removed_keys(old_values, new_values, before, manifests)
     also = f"; the same change removes {', '.join(removed[:12])}" if removed else ""
     for back in found:
         gate.warn(f"{back.message} (running: {label}){also}", item=back.what, running=back.running,
@@ -141,24 +142,24 @@ def test_versions_forward(host: EnvHost, gate: Gate) -> None:
 @pytest.mark.smoke
 @pytest.mark.drift
 @per_env(_everywhere)
-def test_probe_ports(host: EnvHost, gate: Gate) -> None:
+def test_probe_ports(host: EnvHost, manifests: tuple[dict[str, Any], ...], gate: Gate) -> None:
     """Each HTTP probe's port is a port of its container (a name must exist; a number should)."""
-    for probe in probes.http_probes(host.manifests):
+    for probe in probes.http_probes(manifests):
         found = probes.port_problem(probe)
         if found:
             (gate.block if found[0] == "block" else gate.warn)(found[1], item=probe.label)
 
 
-def _probed(host: EnvHost, entry: Any) -> list[probes.Probe]:
+def _probed(manifests: tuple[dict[str, Any], ...], entry: Any) -> list[probes.Probe]:
     wanted = set(entry.containers)
-    return [p for p in probes.http_probes(host.manifests) if not wanted or p.container in wanted]
+    return [p for p in probes.http_probes(manifests) if not wanted or p.container in wanted]
 
 
 def app_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
     """Every settings entry that names its web application object and whose containers have an
     HTTP probe in the environment's chart."""
     return [(entry.app, entry) for entry in host.estate.settings
-            if entry.app is not None and _probed(host, entry)]
+            if entry.app is not None and _probed(host.manifests, entry)]
 
 
 def _has_app(host: EnvHost) -> bool:
@@ -169,10 +170,11 @@ def _has_app(host: EnvHost) -> bool:
 @pytest.mark.smoke
 @pytest.mark.drift
 @per_item(app_items, applies=_has_app)
-def test_probe_routes(host: EnvHost, item: Any, gate: Gate) -> None:
+def test_probe_routes(host: EnvHost, item: Any, manifests: tuple[dict[str, Any], ...],
+                      gate: Gate) -> None:
     """Each HTTP probe of the entry's containers asks for a path the running application serves."""
     entry = item
-    mine = _probed(host, entry)
+    mine = _probed(manifests, entry)
     target = targets.targets(host, entry).get("running")
     if target is None:
         pytest.skip(f"{host.name}: not checked: the chart's image tags name no commit of "

@@ -24,6 +24,7 @@ from plugins import breaks
 from plugins.breaks import Blocker
 from plugins.settings import finding, parity
 from plugins.estate import EnvironmentsError, ensure_sources, load
+from plugins.core import gitrepo
 from plugins.core.gitrepo import Absent, SourceError, short
 from plugins.kubernetes import conflicts, openapi, sweep
 from plugins.core.host import EnvHost, Estatewide
@@ -41,6 +42,8 @@ class Unrendered(list):
 
 
 _SETTINGS_CHECKS = ("test_settings", "test_secret_keys")
+# what the renderer cannot do here (a chart it cannot fetch...) where the renderer says so
+_NOT_CHECKED = getattr(gitrepo, "NotChecked", ())
 
 
 def step(host: EnvHost, gitops_ref: str, app_ref: str | None,
@@ -63,6 +66,8 @@ def step(host: EnvHost, gitops_ref: str, app_ref: str | None,
         raise
     except SourceError as exc:
         text = str(exc) if str(exc).startswith(f"{host.name}:") else f"{host.name}: {exc}"
+        if isinstance(exc, _NOT_CHECKED):  # the suite cannot render it here: no break, not checked
+            return Unrendered(), {"render": f"{text} (not checked)"}, None
         return Unrendered([Blocker("render", None, text)]), {}, None
     out = {(f.details.get("check", "test_settings"), f.item, f.message): None
            for f in found if f.severity == finding.BLOCK}
@@ -106,7 +111,7 @@ def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=Non
     for message in skipped.values():
         print(f"    skip: {redact(message)} (at the base)", file=out)
     known_ids = set(open_)
-    said, first, count = skipped, None, 0
+    said, first, count, unchecked = skipped, None, 0, 0
     for commit in commits:
         now, keys, manifests = step(host, commit.sha, app_ref, rendered)
         now_ids = {breaks.identity(host.name, b): b for b in now}
@@ -124,6 +129,9 @@ def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=Non
                 print(f"    {redact(blocker.message)}", file=out)
         elif gone:
             print(f"FIX  {commit.short} {commit.subject} {who}", file=out)
+        elif isinstance(now, Unrendered):  # nothing could be checked at this commit
+            unchecked += 1
+            print(f"n/c  {commit.short} {commit.subject}: the chart does not render here", file=out)
         else:
             print(f"ok   {commit.short} {commit.subject}", file=out)
         for key in gone:
@@ -151,6 +159,9 @@ def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=Non
         print(f"breaks of {host.name} ({revision_range}):", file=out)
         for line in ledger.table():
             print(f"    {redact(line)}", file=out)
+    if unchecked:
+        print(f"{unchecked} commit(s) of {len(commits)} not checked: the chart does not render there",
+              file=out)
     if first is None:
         print(f"no commit of {revision_range} breaks {host.name}", file=out)
         return None

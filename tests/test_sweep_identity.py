@@ -97,6 +97,7 @@ DEPLOYMENT = """
         spec:
           containers: [{name: web, image: "registry.example.test/web:{{ .Values.tag }}"}]
 """
+BAD = "kind: ConfigMap\napiVersion: v1\nmetadata: {name: x}\ndata: {a: {{ .Values.nope.deeper | quote }}}\n"
 APP = """
     apiVersion: argoproj.io/v1alpha1
     kind: Application
@@ -128,7 +129,9 @@ def _commit(repo: Path, index: int, message: str, files: dict[str, str | None]) 
 def history(tmp_path: Path) -> tuple[Path, list[str]]:
     """c0 no environment; c1 creates it with a v1beta1 Ingress backend (a break at creation); c2
     bumps a tag; c3 fixes the Ingress; c4 renders a Deployment twice; c5 deletes the Application
-    (not present: no fix); c6 brings it back with the duplicate; c7 removes the duplicate."""
+    (not present: no fix); c6 brings it back with the duplicate; c7 removes the duplicate; c8 breaks
+    a template (nothing renders); c9 moves the broken line (the same break: not checked there);
+    c10 fixes it."""
     for name in ("app", "gitops"):
         (tmp_path / name).mkdir()
         subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path / name)], check=True)
@@ -144,7 +147,10 @@ def history(tmp_path: Path) -> tuple[Path, list[str]]:
             _commit(repo, 4, "copy web", {"chart/templates/copy.yaml": DEPLOYMENT % "web"}),
             _commit(repo, 5, "retire prod", {"argo/app-prod.yaml": None}),
             _commit(repo, 6, "restore prod", {"argo/app-prod.yaml": APP}),
-            _commit(repo, 7, "drop the copy", {"chart/templates/copy.yaml": None})]
+            _commit(repo, 7, "drop the copy", {"chart/templates/copy.yaml": None}),
+            _commit(repo, 8, "break the template", {"chart/templates/bad.yaml": BAD}),
+            _commit(repo, 9, "move the broken line", {"chart/templates/bad.yaml": "# moved\n" + BAD}),
+            _commit(repo, 10, "fix the template", {"chart/templates/bad.yaml": None})]
     (tmp_path / "environments.yaml").write_text(textwrap.dedent("""
         version: 1
         sources:
@@ -161,20 +167,26 @@ def history(tmp_path: Path) -> tuple[Path, list[str]]:
 def test_the_walk_names_each_break_where_it_begins_and_ends(history):
     root, c = history
     result = subprocess.run([sys.executable, "-m", "plugins.replay", "--env", "production", "--range",
-                             f"{c[0]}..{c[7]}", "--keep-going", "--environments", str(root / "environments.yaml")],
+                             f"{c[0]}..{c[10]}", "--keep-going", "--environments", str(root / "environments.yaml")],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 1, result.stderr
-    verdicts = [line.split()[:2] for line in result.stdout.splitlines() if line[:4] in ("FAIL", "FIX ", "ok  ")]
+    verdicts = [line.split()[:2] for line in result.stdout.splitlines() if line[:4] in ("FAIL", "FIX ", "ok  ", "n/c ")]
     assert verdicts == [["FAIL", c[1][:12]],  # created broken: introduced at creation, never a "fix"
                         ["ok", c[2][:12]],  # a tag bump changes nothing of the break
                         ["FIX", c[3][:12]],
                         ["FAIL", c[4][:12]],
                         ["ok", c[5][:12]],  # the environment is gone: not present, not fixed
                         ["ok", c[6][:12]],  # back with the same duplicate: the same break, not a new one
-                        ["FIX", c[7][:12]]]
+                        ["FIX", c[7][:12]],
+                        ["FAIL", c[8][:12]],  # the chart does not render: Argo CD cannot sync it either
+                        ["n/c", c[9][:12]],  # still broken (another line:col): the same break, nothing checked
+                        ["FIX", c[10][:12]]]
     lines = result.stdout.splitlines()
-    rows = lines[lines.index(f"breaks of production ({c[0]}..{c[7]}):") + 2:-2]
-    assert [row.split()[:3] for row in rows] == [[c[1][:12], c[3][:12], "2h"]] * 2 + [[c[4][:12], c[7][:12], "3h"]]
+    rows = lines[lines.index(f"breaks of production ({c[0]}..{c[10]}):") + 2:-3]
+    assert [row.split()[:3] for row in rows] == [[c[1][:12], c[3][:12], "2h"]] * 2 + [
+        [c[4][:12], c[7][:12], "3h"], [c[8][:12], c[10][:12], "2h"]]
     assert "test_manifest_schema[networking.k8s.io/v1/Ingress]" in rows[0]
     assert "test_unique_objects: Deployment/web/web is rendered 2 times" in rows[2]
-    assert lines[-2] == "2 commit(s) of 7 add a blocker for production"
+    assert " render: production: helm could not render chart: web/templates/bad.yaml:" in rows[3]
+    assert lines[-3:-1] == ["1 commit(s) of 10 not checked: the chart does not render there",
+                            "3 commit(s) of 10 add a blocker for production"]
