@@ -56,6 +56,11 @@ def test_manifest_schema(host: EnvHost, item: tuple[str, str], manifests: tuple[
     for obj in objects:
         found = openapi.validate(obj, version, crds)
         if found is None:
+            others = openapi.served(version, api, kind)
+            if others:  # Helm's default capabilities may have picked an old version for the render
+                pytest.skip(f"{host.name}: not checked: Kubernetes {version} serves {kind} as "
+                            f"{', '.join(others)}, not {api}: the API server refuses {api} unless the "
+                            "chart picks it from .Capabilities, which this render does not know")
             pytest.skip(f"{host.name}: not checked: no schema for {api} {kind} (no such kind in "
                         f"Kubernetes {version}, and no CustomResourceDefinition for it in the chart "
                         "or the deployment repository)")

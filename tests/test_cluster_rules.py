@@ -94,6 +94,14 @@ def test_custom_resources_against_their_crd(spec, expected):
     assert {p.path for p in found} == expected
 
 
+def test_a_removed_version_of_a_builtin_kind_names_the_served_one():
+    """policy/v1beta1 PodDisruptionBudget was removed in 1.25 (https://kubernetes.io/docs/reference/
+    using-api/deprecation-guide/#poddisruptionbudget-v125)."""
+    assert openapi.validate(_obj("policy/v1beta1", "PodDisruptionBudget"), "1.30", {}) is None
+    assert openapi.served("1.30", "policy/v1beta1", "PodDisruptionBudget") == ["policy/v1"]
+    assert openapi.served("1.30", "demo.test/v1", "Widget") == []
+
+
 def test_a_kind_without_schema_is_not_checked():
     """Not a built-in of that version and no CRD: None (the check skips, "not checked")."""
     assert openapi.validate(_obj("demo.test/v1", "Gadget", "g", {}), "1.30", {}) is None

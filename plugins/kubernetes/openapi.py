@@ -109,6 +109,20 @@ def _builtin(version: str, group: str, api: str, kind: str) -> dict[str, Any] | 
     return schema
 
 
+def served(version: str, api_version: str, kind: str) -> list[str]:
+    """The apiVersions of a built-in group that serve `kind` at that Kubernetes version (empty for
+    a kind no built-in group has)."""
+    group, _ = group_version(api_version)
+    root = _schema_root() / f"v{version}.0-local-strict"
+    prefix = f"{kind.lower()}-{group.split('.')[0]}-" if group else f"{kind.lower()}-"
+    out = []
+    for path in sorted(root.glob(f"{prefix}*.json")):
+        api = path.stem[len(prefix):]
+        if "-" not in api and _builtin(version, group, api, kind) is not None:
+            out.append(f"{group}/{api}" if group else api)
+    return out
+
+
 def builtin_validator(version: str, api_version: str, kind: str) -> Any | None:
     """A validator for a built-in kind at that Kubernetes version, None when it is no built-in."""
     group, api = group_version(api_version)
