@@ -16,6 +16,7 @@ from plugins.core import helm
 from plugins.core.gitrepo import SourceError
 from plugins.core.host import EnvHost
 from plugins.findings import Gate
+from plugins.kubernetes import api as api_lists
 from plugins.kubernetes import backwards, conflicts, openapi, probes, routes, running
 from plugins.params import per_env, per_item
 from plugins.settings import targets
@@ -106,6 +107,25 @@ def test_immutable_fields(host: EnvHost, manifests: tuple[dict[str, Any], ...], 
     for found in conflicts.refused_updates(before, manifests):
         gate.block(f"{found.message} (running: {label})", item=found.obj, field=found.field,
                    rule=found.rule)
+
+
+def _on_cluster(host: EnvHost) -> bool:
+    return host.spec.kubernetes is not None
+
+
+@pytest.mark.drift
+@per_env(_on_cluster)
+def test_immutable_fields_live(host: EnvHost, manifests: tuple[dict[str, Any], ...], k8s: Any,
+                               gate: Gate) -> None:
+    """Git's next sync against what runs (list calls only): workload selectors and Service cluster
+    IPs and types, the fields the API server fills in no default for."""
+    live = []
+    for kind, objects in k8s.live.items():
+        api = api_lists.LISTS[kind][0].split("/", 1)[1] if kind in api_lists.LISTS else ""
+        live += [{**obj, "kind": kind, "apiVersion": api} for obj in objects]
+    for found in conflicts.refused_updates(live, manifests, conflicts.LIVE_FIELDS):
+        gate.block(f"{found.message} (running: the live object in {k8s.namespace})", item=found.obj,
+                   field=found.field, rule=found.rule)
 
 
 @pytest.mark.prerelease

@@ -7,6 +7,7 @@ checks run as a user runs them (pytest in a subprocess), and the replay's comman
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, demo_environments
+from examples.services import kube as emu
 from test_demo import _failed, _run_checks
 
 PLANTED_CLUSTER = {
@@ -85,3 +87,32 @@ def test_the_sweep_names_the_merge_once_with_its_breaks(env_file: Path) -> None:
     assert all("still failing" in row for row in table if not row.split()[0].startswith("<"))
     assert introduced == ["test_immutable_fields", "test_immutable_fields", "test_manifest_schema",
                           "test_manifest_schema", "test_probe_ports", "test_unique_objects"]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, demo_repos: Path):
+    path = tmp_path_factory.mktemp("cluster-demo") / "environments.yaml"
+    path.write_text(demo_environments(demo_repos))
+    objects = emu.demo_objects(path)
+    server = emu.serve(objects, contexts={emu.DEMO_CONTEXT: ""}, argocd=True)
+    yield server, objects, path
+    server.stop()
+
+
+def test_a_selector_changed_by_hand_in_the_cluster_blocks_the_next_sync(cluster, tmp_path: Path):
+    """Drift: git's next sync against the live objects (list calls only, deploy/rbac.yaml)."""
+    server, objects, env_file = cluster
+    changed = json.loads(json.dumps(objects))
+    emu.find(changed, "Deployment", "directus", "app-prod")["spec"]["selector"]["matchLabels"]["tier"] = "cms"
+    server.load(changed, argocd=True)
+    report = tmp_path / "r.json"
+    try:
+        result = _run_checks(env_file, {emu.DEMO_KUBECONFIG_VAR: str(server.kubeconfig)}, report,
+                             "checks/test_cluster.py", "-m", "drift", "-k", "immutable_fields_live")
+    finally:
+        server.load(objects, argocd=True)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert _failed(report) == {"test_immutable_fields_live[production]": [
+        "production: Deployment/app-prod/directus: spec.selector changed from {'matchLabels': "
+        "{'app.kubernetes.io/name': 'directus', 'tier': 'cms'}} to {'matchLabels': "
+        "{'app.kubernetes.io/name': 'directus'}}: the field is immutable (running: the live object in app-prod)"]}

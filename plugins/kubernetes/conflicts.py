@@ -181,9 +181,16 @@ def recreated(obj: dict[str, Any]) -> bool:
                 or "Replace=true" in options or "Force=true" in options)
 
 
-def refused_updates(old: Iterable[dict[str, Any]], new: Iterable[dict[str, Any]]) -> list[Refusal]:
+# Fields the API server never fills in by default: a live object's value is what was applied, so
+# git's next sync can be compared with it directly (the other rules need the applied manifest).
+LIVE_FIELDS = ("spec.selector", "spec.clusterIP", "spec.type")
+
+
+def refused_updates(old: Iterable[dict[str, Any]], new: Iterable[dict[str, Any]],
+                    fields: tuple[str, ...] | None = None) -> list[Refusal]:
     """Every change from the running objects (`old`) to the ones under check (`new`) that the API
-    server would refuse on update; objects only on one side are creations or deletions, never refused."""
+    server would refuse on update; objects only on one side are creations or deletions, never refused.
+    `fields` limits the rules to those fields (live objects: LIVE_FIELDS)."""
     before = {identity(obj): obj for obj in old}
     out = []
     for obj in new:
@@ -191,6 +198,8 @@ def refused_updates(old: Iterable[dict[str, Any]], new: Iterable[dict[str, Any]]
         if key not in before or recreated(obj):
             continue
         for rule, source in RULES.get((key[0], key[1]), ()):
+            if fields is not None and rule.__name__ not in fields:
+                continue
             message = rule(before[key], obj)
             if message:
                 out.append(Refusal(label(obj), rule.__name__, f"{label(obj)}: {message}", source))
