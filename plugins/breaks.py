@@ -22,6 +22,7 @@ class Blocker:
     check: str
     item: str | None
     message: str
+    subject: str = ""  # what must exist for the break to be fixed (a settings class), not identity
 
 
 _RULES = (

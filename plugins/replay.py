@@ -22,7 +22,7 @@ import pytest
 
 from plugins import breaks
 from plugins.breaks import Blocker
-from plugins.settings import finding, parity
+from plugins.settings import finding, parity, targets
 from plugins.estate import EnvironmentsError, ensure_sources, load
 from plugins.core import gitrepo
 from plugins.core.gitrepo import Absent, SourceError, short
@@ -69,13 +69,34 @@ def step(host: EnvHost, gitops_ref: str, app_ref: str | None,
         if isinstance(exc, _NOT_CHECKED):  # the suite cannot render it here: no break, not checked
             return Unrendered(), {"render": f"{text} (not checked)"}, None
         return Unrendered([Blocker("render", None, text)]), {}, None
-    out = {(f.details.get("check", "test_settings"), f.item, f.message): None
+    out = {(f.details.get("check", "test_settings"), f.item, f.message): _subject(f)
            for f in found if f.severity == finding.BLOCK}
     version = openapi.pick_version(host.spec.kubernetes.version if host.spec.kubernetes else None)[0]
     out.update(((b.check, b.item, b.message), None)
                for b in sweep.cluster_blockers(version, manifests, previous))
-    return ([Blocker(*key) for key in sorted(out, key=str)],
+    return ([Blocker(*key, subject=out[key]) for key in sorted(out, key=str)],
             {str(f.item): f.message for f in found if f.severity == finding.SKIPPED}, manifests)
+
+
+def _subject(found: finding.Finding) -> str:
+    """The settings class a settings finding is about ('' when none): while the running code has
+    no such class, its break is not present there, neither failing nor fixed."""
+    name = str(found.details.get("class") or found.details.get("field") or "").split(".")[0]
+    return name if name[:1].isupper() else ""
+
+
+def classes(host: EnvHost, gitops_ref: str, app_ref: str | None) -> set[str]:
+    """The settings classes of the code each settings entry runs at that gitops commit."""
+    out: set[str] = set()
+    for entry in host.estate.settings:
+        try:
+            sha = host.git(host.app_source).resolve(app_ref) if app_ref else \
+                targets.running(host, gitops_ref, entry).sha
+            if sha:
+                out |= {c.name for c in targets.model(host, entry, sha)[1].classes}
+        except SourceError:
+            continue
+    return out
 
 
 def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=None,
@@ -122,6 +143,9 @@ def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=Non
         gone = [] if not keep_going or isinstance(now, Unrendered) or absent else [
             k for k in open_ if k not in now_ids
             and not (waiting and k[1].startswith(_SETTINGS_CHECKS))]
+        if gone and any(open_[k].subject for k in gone):  # a class the running code no longer has
+            present = classes(host, commit.sha, app_ref)
+            gone = [k for k in gone if not open_[k].subject or open_[k].subject in present]
         who = f"({commit.author.split(' <')[0]}, {commit.date})"
         if new:
             print(f"FAIL {commit.short} {commit.subject} {who}", file=out)
