@@ -89,8 +89,9 @@ def _running(host: EnvHost) -> tuple[str, str, tuple[dict[str, Any], ...]]:
     except SourceError as exc:
         pytest.skip(f"{host.name}: not checked: the running state cannot be read from git: {exc}")
     if base is None:
-        pytest.skip(f"{host.name}: nothing to compare: no earlier commit of "
-                    f"{host.gitops_source} renders this environment differently")
+        pytest.skip(f"{host.name}: nothing to compare: no earlier commit of {host.gitops_source} "
+                    f"(of the {running.MAX_BACK} before) renders this environment differently, or "
+                    "the environment starts there")
     try:
         return base[0], base[1], host.render(base[0])
     except SourceError as exc:

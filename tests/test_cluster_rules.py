@@ -269,7 +269,17 @@ FLASK = {"web/wsgi.py": ("from flask import Flask, Blueprint\napp = Flask(__name
                          "app.register_blueprint(bp)\napp.add_url_rule('/', 'index', lambda: 'x')\n")}
 
 
+DJANGO = {"site/site/urls.py": ("from django.urls import include, path\nfrom . import views\n"
+                                 "urlpatterns = [path('healthz/', views.health),\n"
+                                 "               path('api/', include('api.urls'))]\n"),
+          "site/api/urls.py": ("from django.urls import path\n"
+                               "urlpatterns = [path('items/<int:pk>/', v)]\n")}
+
+
 @pytest.mark.parametrize("files, path, obj, probe, served", [
+    (DJANGO, "site/site/urls.py", "urlpatterns", "/healthz", True),  # APPEND_SLASH redirects: success
+    (DJANGO, "site/site/urls.py", "urlpatterns", "/api/items/4/", True),
+    (DJANGO, "site/site/urls.py", "urlpatterns", "/health", False),
     (FASTAPI, "svc/app/main.py", "app", "/__lbheartbeat__", True),
     (FASTAPI, "svc/app/main.py", "app", "/health", False),  # the field trial: /health vs /__lbheartbeat__
     (FASTAPI, "svc/app/main.py", "app", "/ops/ready", True),
@@ -300,6 +310,12 @@ def test_routes_of_fastapi_and_flask_apps(files, path, obj, probe, served):
 def test_routes_that_cannot_be_resolved_are_not_judged(source, why):
     found = routes.app_routes({"m.py": source}.get, "m.py", "app")
     assert not found.resolved and why in found.unresolved[0]
+
+
+def test_django_re_path_is_not_judged():
+    source = "from django.urls import re_path\nurlpatterns = [re_path(r'^h/$', v)]\n"
+    found = routes.app_routes({"u.py": source}.get, "u.py", "urlpatterns")
+    assert not found.resolved and "re_path" in found.unresolved[0]
 
 
 def test_starlette_routes_list():

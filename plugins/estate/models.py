@@ -81,8 +81,8 @@ class SettingsEntry:
     python: Text | None = None
     """interpreter for the boot check (default: the suite's)"""
     app: AppObject | None = None
-    """the web application these containers serve, `module path:variable`
-    (`server/app/main.py:app`): their HTTP probe paths are checked against its routes"""
+    """the web application these containers serve, `module path:variable` (`server/app/main.py:app`;
+    Django: `site/urls.py:urlpatterns`): their HTTP probe paths are checked against its routes"""
 
 
 @dataclass(frozen=True, config=MODEL)

@@ -4,7 +4,8 @@ Understood: FastAPI/Starlette `@app.get("/x")` (and post, put, ..., api_route, r
 `app.add_api_route("/x", ...)`, `app.add_route`, `APIRouter(prefix=...)` routers included with
 `app.include_router(router, prefix=...)` (from the same module or one imported from the same
 repository), Starlette `Starlette(routes=[Route("/x", ...)])`, Flask `@app.route("/x")`,
-`add_url_rule`, and Blueprints with `url_prefix` registered on the app. Anything else that could
+`add_url_rule`, and Blueprints with `url_prefix` registered on the app; Django's `urlpatterns` (object
+`urlpatterns`: `path()` and `include()`). Anything else that could
 add a route (a mount, a path that is not a literal, a router whose module cannot be read) leaves
 the routes unresolved: a probe is then "not checked", never judged on a partial list.
 """
@@ -209,9 +210,48 @@ def app_routes(read: Callable[[str], str | None], path: str, obj: str = "app") -
     except SyntaxError as exc:
         return Routes(unresolved=[f"{path}: not Python ({exc.msg}, line {exc.lineno})"])
     cache[path] = module
+    if obj == "urlpatterns":
+        return _django(module, "/", set())
     if obj not in module.holders:
         return Routes(unresolved=[f"{path}: no `{obj} = FastAPI(...)`, Starlette(...) or Flask(...)"])
     return module.routes(obj, set())
+
+
+def _django(module: _Module, prefix: str, seen: set[str]) -> Routes:
+    """Django's `urlpatterns` of a URLconf: `path(...)` and `include(...)` of URLconfs of the same
+    repository (https://docs.djangoproject.com/en/stable/topics/http/urls/); `re_path` and anything
+    else leave the routes unresolved."""
+    out = Routes()
+    if module.where in seen:
+        return out
+    seen = seen | {module.where}
+    patterns = [n.value for n in ast.walk(module.tree) if isinstance(n, (ast.Assign, ast.AugAssign))
+                and any(isinstance(t, ast.Name) and t.id == "urlpatterns"
+                        for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))]
+    if not patterns:
+        out.unresolved.append(f"{module.where}: no urlpatterns")
+    for value in patterns:
+        if not isinstance(value, (ast.List, ast.Tuple)):
+            out.unresolved.append(f"{module.where}:{value.lineno}: urlpatterns is not a literal list")
+            continue
+        for element in value.elts:
+            route = _literal(element.args[0]) if isinstance(element, ast.Call) and element.args else None
+            target = element.args[1] if isinstance(element, ast.Call) and len(element.args) > 1 else None
+            if _callee(element) != "path" or route is None:
+                out.unresolved.append(f"{module.where}:{element.lineno}: {ast.unparse(element)[:60]}")
+            elif _callee(target) == "include":
+                name = _literal(target.args[0]) if target.args else None
+                inner = module.load(name) if name else None
+                if inner is None:
+                    out.unresolved.append(f"{module.where}:{element.lineno}: include({name or '...'}) "
+                                          "cannot be read")
+                    continue
+                found = _django(inner, prefix + route, seen)
+                out.paths |= found.paths
+                out.unresolved += found.unresolved
+            else:
+                out.paths.add(prefix + route)
+    return out
 
 
 _PARAM = re.compile(r"\{[^}]*\}|<[^>]*>")
@@ -229,6 +269,8 @@ def serves(routes: set[str], path: str) -> bool:
             pattern += ".+" if ":path" in match.group() or "path:" in match.group() else "[^/]+"
             last = match.end()
         pattern += re.escape(route[last:])
-        if re.fullmatch(pattern, path) or re.fullmatch(pattern, path.rstrip("/") or "/"):
+        # FastAPI and Starlette (redirect_slashes) and Django (APPEND_SLASH) answer the other
+        # spelling with a redirect, which the kubelet counts as success (200-399)
+        if any(re.fullmatch(pattern, p) for p in (path, path.rstrip("/") or "/", path + "/")):
             return True
     return False
