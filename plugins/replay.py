@@ -2,8 +2,11 @@
 
 For every commit of the range (oldest first) the env var parity gate runs as if that commit were
 synced: required settings fields, boot of the settings with each container's environment, secret
-keys; against the application commit the chart deploys at that commit (or --ref app=REF).
-Blockers already present at the range's base are reported once and do not count as new.
+keys; against the application commit the chart deploys at that commit (or --ref app=REF); and
+what the cluster would refuse (plugins/kubernetes/sweep.py: schema, duplicates, immutable fields
+against the commit before, probe ports). Blockers already present at the range's base are
+reported once and do not count as new. A break is the same break while its identity
+(plugins/breaks.py) stays; `--keep-going` ends with a table of every break.
 
     python -m plugins.replay --env production --range A..B [--environments FILE] [--ref app=REF] [--keep-going]
     pytest --replay A..B --env production [--ref app=REF] [--replay-keep-going]   (the same, as a pytest option)
