@@ -21,12 +21,22 @@ if TYPE_CHECKING:
 MAX_BACK = 50  # commits walked back to find the previous change of an environment's render
 
 
+_RUNNING: dict[tuple[str, str, str, str], tuple[str, str] | None] = {}
+
+
 def running_ref(host: EnvHost) -> tuple[str, str] | None:
     """(commit, how it was chosen) of the state the run compares against, or None when there is none
     (the environment's first commit, or a render that does not change in MAX_BACK commits)."""
     repo = host.git(host.gitops_source)
-    main = host.estate.sources[host.gitops_source].main
     under = repo.resolve(host.ref(host.gitops_source))
+    key = (str(repo.path), host.name, under, repr(host.chart_source(under)))
+    if key not in _RUNNING:  # two checks ask per environment
+        _RUNNING[key] = _running_ref(host, repo, under)
+    return _RUNNING[key]
+
+
+def _running_ref(host: EnvHost, repo: Any, under: str) -> tuple[str, str] | None:
+    main = host.estate.sources[host.gitops_source].main
     head = repo.rev_parse(main)
     if head and head != under:
         return head, f"{main} ({short(head)}), what is deployed"
