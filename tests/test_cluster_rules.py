@@ -337,3 +337,9 @@ def test_a_refused_update_leaves_the_old_object_running():
     old, new = [_deploy(), _svc()], [_deploy(selector={"matchLabels": {"app": "x"}}), _svc(type="NodePort")]
     held = conflicts.applied(old, new)
     assert held[0] is old[0] and held[1] is new[1]
+
+
+def test_an_object_of_two_merged_documents_is_recognised():
+    """Helm's SplitManifests splits on `---` even when a trimmed template line follows it."""
+    merged = _obj("v1", "ConfigMap", "c", None) | {"---kind": "ConfigMap"}
+    assert openapi.merged_documents(merged) and not openapi.merged_documents(_obj("v1", "ConfigMap"))

@@ -171,6 +171,14 @@ def crd_schemas(documents: Iterable[Any]) -> dict[tuple[str, str, str], dict[str
     return found
 
 
+def merged_documents(obj: dict[str, Any]) -> bool:
+    r"""Whether the object holds a top-level key starting with '---': Helm splits its output on
+    `(?:^|\s*
+)---\s*` (pkg/releaseutil/manifest.go SplitManifests), so `---kind: X` begins a new
+    document there, while a YAML parser reads one mapping; such an object is not what Argo CD applies."""
+    return any(str(key).startswith("---") for key in obj)
+
+
 def label(obj: dict[str, Any]) -> str:
     """Kind/namespace/name of a rendered object."""
     meta = obj.get("metadata") or {}
