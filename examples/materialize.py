@@ -59,6 +59,9 @@ GITOPS_STEPS = (
     Step("main", "2-next", "echo-next: point the search service at staging", OPS),
     Step("main", "3-drop-audit", "chore(prod): drop ENABLE_AUDIT_LOG from production values", OPS),
     Step("main", "4-bump", "prod: scale api to 4 replicas", OPS),
+    # --- issue 27: what the cluster would refuse, on a side branch (main's history is unchanged) ---
+    Step("cluster-breaks", "5-cluster-breaks",
+         "prod: merge the stale legacy branch (ingress, probes, back to v1.3.0)", WIP, start="main"),
 )
 
 _PLACEHOLDER = re.compile(r"@@(?P<kind>sha|short):(?P<ref>[^@]+)@@")

@@ -114,7 +114,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
         return (yield)
     except NotChecked as exc:
         host = pyfuncitem.funcargs.get("host")
-        pytest.skip(f"{host.name}: {exc}" if isinstance(host, EnvHost) else str(exc))
+        named = not isinstance(host, EnvHost) or str(exc).startswith(f"{host.name}: ")
+        pytest.skip(str(exc) if named else f"{host.name}: {exc}")
     except Absent as exc:
         host = pyfuncitem.funcargs.get("host")
         if not isinstance(host, EnvHost):

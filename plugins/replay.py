@@ -2,8 +2,11 @@
 
 For every commit of the range (oldest first) the env var parity gate runs as if that commit were
 synced: required settings fields, boot of the settings with each container's environment, secret
-keys; against the application commit the chart deploys at that commit (or --ref app=REF).
-Blockers already present at the range's base are reported once and do not count as new.
+keys; against the application commit the chart deploys at that commit (or --ref app=REF); and
+what the cluster would refuse (plugins/kubernetes/sweep.py: schema, duplicates, immutable fields
+against the commit before, probe ports). Blockers already present at the range's base are
+reported once and do not count as new. A break is the same break while its identity
+(plugins/breaks.py) stays; `--keep-going` ends with a table of every break.
 
     python -m plugins.replay --env production --range A..B [--environments FILE] [--ref app=REF] [--keep-going]
     pytest --replay A..B --env production [--ref app=REF] [--replay-keep-going]   (the same, as a pytest option)
@@ -15,15 +18,18 @@ container added later; an environment whose Argo CD Application came later) is n
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 import pytest
 
-from plugins.settings import finding, parity
+from plugins import breaks
+from plugins.breaks import Blocker
+from plugins.settings import finding, parity, targets
 from plugins.estate import EnvironmentsError, ensure_sources, load
-from plugins.core.gitrepo import Absent, SourceError
+from plugins.core import gitrepo
+from plugins.core.gitrepo import Absent, SourceError, short
+from plugins.kubernetes import conflicts, openapi, sweep
 from plugins.core.host import EnvHost, Estatewide
 from plugins.options import Settings
 from plugins.core.redact import redact
@@ -31,42 +37,80 @@ from plugins.core.redact import redact
 
 def blockers(host: EnvHost, gitops_ref: str, app_ref: str | None) -> list[str]:
     """The gate's blocker messages for `host` as if the gitops commit were deployed."""
-    return step(host, gitops_ref, app_ref)[0]
+    return sorted({b.message for b in step(host, gitops_ref, app_ref)[0]})
 
 
 class Unrendered(list):
     """The blockers of a commit whose chart did not render: nothing else could be checked there."""
 
 
-def step(host: EnvHost, gitops_ref: str, app_ref: str | None) -> tuple[list[str], dict[str, str]]:
-    """(blockers, {entry: why it is skipped}) for `host` as if the gitops commit were deployed.
+_SETTINGS_CHECKS = ("test_settings", "test_secret_keys")
+# what the renderer cannot do here (a chart it cannot fetch...) where the renderer says so
+_NOT_CHECKED = getattr(gitrepo, "NotChecked", ())
+
+
+def step(host: EnvHost, gitops_ref: str, app_ref: str | None,
+         previous: tuple[dict, ...] | None = None) -> tuple[list[Blocker], dict[str, str], tuple | None]:
+    """(blockers, {entry: why it is skipped}, the render) for `host` as if the gitops commit were
+    deployed after the one whose render is `previous`.
 
     `skipped` names each entry that has nothing to check at that commit (a settings module, secret
     manifest or container added later), one line each. When the environment's own Argo CD
-    Application does not exist at that commit the environment did not exist yet: nothing is checked.
-    A chart that does not render is a blocker: Argo CD could not sync that commit either.
+    Application does not exist at that commit the environment did not exist yet: nothing is checked
+    (the render is None). A chart that does not render is a blocker: Argo CD could not sync it either.
     """
     try:
         found = parity.evaluate(host, gitops_ref, app_ref)
+        manifests = host.render(gitops_ref)
     except Absent as exc:
         if exc.source == host.gitops_source and exc.path == host.spec.gitops.argocd_app:
             key = f"environments.{host.name}.gitops.argocd_app"
-            return [], {key: f"{key}: {exc}: the environment does not exist there"}
+            return [], {key: f"{key}: {exc}: the environment does not exist there"}, None
         raise
     except SourceError as exc:
-        return Unrendered([str(exc) if str(exc).startswith(f"{host.name}:") else f"{host.name}: {exc}"]), {}
-    return (sorted({f.message for f in found if f.severity == finding.BLOCK}),
-            {str(f.item): f.message for f in found if f.severity == finding.SKIPPED})
+        text = str(exc) if str(exc).startswith(f"{host.name}:") else f"{host.name}: {exc}"
+        if isinstance(exc, _NOT_CHECKED):  # the suite cannot render it here: no break, not checked
+            return Unrendered(), {"render": f"{text} (not checked)"}, None
+        return Unrendered([Blocker("render", None, text)]), {}, None
+    out = {(f.details.get("check", "test_settings"), f.item, f.message): _subject(f)
+           for f in found if f.severity == finding.BLOCK}
+    version = openapi.pick_version(host.spec.kubernetes.version if host.spec.kubernetes else None)[0]
+    out.update(((b.check, b.item, b.message), None)
+               for b in sweep.cluster_blockers(version, manifests, previous))
+    return ([Blocker(*key, subject=out[key]) for key in sorted(out, key=str)],
+            {str(f.item): f.message for f in found if f.severity == finding.SKIPPED}, manifests)
+
+
+def _subject(found: finding.Finding) -> str:
+    """The settings class a settings finding is about ('' when none): while the running code has
+    no such class, its break is not present there, neither failing nor fixed."""
+    name = str(found.details.get("class") or found.details.get("field") or "").split(".")[0]
+    return name if name[:1].isupper() else ""
+
+
+def classes(host: EnvHost, gitops_ref: str, app_ref: str | None) -> set[str]:
+    """The settings classes of the code each settings entry runs at that gitops commit."""
+    out: set[str] = set()
+    for entry in host.estate.settings:
+        try:
+            sha = host.git(host.app_source).resolve(app_ref) if app_ref else \
+                targets.running(host, gitops_ref, entry).sha
+            if sha:
+                out |= {c.name for c in targets.model(host, entry, sha)[1].classes}
+        except SourceError:
+            continue
+    return out
 
 
 def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=None,
          keep_going: bool = False) -> str | None:
     """Print one line per commit; return the SHA of the first commit that adds a blocker (or None).
 
-    An entry with nothing to check at a commit is said once, when that starts (and when it ends),
-    and the walk goes on. With `keep_going`, the walk does not stop at the first commit that adds a
-    blocker: it names every commit that adds one (compared with the commit before it) and every
-    commit that clears one, so a long range reads as the history of its breaks.
+    A blocker is the same break from commit to commit while its identity (environment, check, item,
+    cause kind: plugins/breaks.py) stays. An entry with nothing to check at a commit is said once,
+    when that starts (and when it ends), and its breaks are "not present" there, neither failing
+    nor fixed. With `keep_going`, the walk names every commit that adds a break and every commit
+    where one stops while its subject still exists (a fix), and ends with a table of the breaks.
     """
     out = out or sys.stdout
     repo = host.git(host.gitops_source)
@@ -79,32 +123,47 @@ def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=Non
     if not commits:
         raise SourceError(f"{repo.name}: range {revision_range} holds no commit")
     base = revision_range.split("..", 1)[0] if ".." in revision_range else None
-    known, skipped = step(host, base, app_ref) if base else ([], {})
-    known_set = set(known)
+    known, skipped, rendered = step(host, base, app_ref) if base else ([], {}, None)
+    ledger = breaks.Ledger()
+    open_ = {breaks.identity(host.name, b): b for b in known}
+    for key, blocker in open_.items():
+        ledger.opened(key, blocker, f"<{short(base)}", "")
     if known:
         print(f"{len(known)} blocker(s) already at the base {base} (not counted):", file=out)
-        for message in sorted(known):
-            print(f"    {redact(message)}", file=out)
+        for blocker in known:
+            print(f"    {redact(blocker.message)}", file=out)
     for message in skipped.values():
         print(f"    skip: {redact(message)} (at the base)", file=out)
-    previous, said, first, breaks = known_set, skipped, None, 0
+    known_ids = set(open_)
+    said, first, count, unchecked = skipped, None, 0, 0
     for commit in commits:
-        now, keys = step(host, commit.sha, app_ref)
-        new = [m for m in now if _same(m) not in {_same(p) for p in previous}] if keep_going else [
-            m for m in now if m not in known_set]
-        gone = sorted(p for p in previous if _same(p) not in {_same(m) for m in now}) \
-            if keep_going and not isinstance(now, Unrendered) else []
+        now, keys, manifests = step(host, commit.sha, app_ref, rendered)
+        now_ids = {breaks.identity(host.name, b): b for b in now}
+        new = [b for k, b in now_ids.items() if k not in (open_ if keep_going else known_ids)]
+        # not present: the environment does not exist, or an entry is newly skipped; its breaks wait
+        absent = manifests is None and not isinstance(now, Unrendered)
+        waiting = set(keys) - set(said)
+        gone = [] if not keep_going or isinstance(now, Unrendered) or absent else [
+            k for k in open_ if k not in now_ids
+            and not (waiting and k[1].startswith(_SETTINGS_CHECKS))]
+        if gone and any(open_[k].subject for k in gone):  # a class the running code no longer has
+            present = classes(host, commit.sha, app_ref)
+            gone = [k for k in gone if not open_[k].subject or open_[k].subject in present]
         who = f"({commit.author.split(' <')[0]}, {commit.date})"
         if new:
             print(f"FAIL {commit.short} {commit.subject} {who}", file=out)
-            for message in new:
-                print(f"    {redact(message)}", file=out)
+            for blocker in new:
+                print(f"    {redact(blocker.message)}", file=out)
         elif gone:
             print(f"FIX  {commit.short} {commit.subject} {who}", file=out)
+        elif isinstance(now, Unrendered):  # nothing could be checked at this commit
+            unchecked += 1
+            print(f"n/c  {commit.short} {commit.subject}: the chart does not render here", file=out)
         else:
             print(f"ok   {commit.short} {commit.subject}", file=out)
-        for message in gone:
-            print(f"    cleared: {redact(message)}", file=out)
+        for key in gone:
+            print(f"    cleared: {redact(open_[key].message)}", file=out)
+            ledger.closed(key, commit.short, commit.date)
         for key, message in keys.items():
             if key not in said:
                 print(f"    skip: {redact(message)}", file=out)
@@ -113,29 +172,30 @@ def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=Non
                 print(f"    checked again: {key}", file=out)
         said = keys
         if new:
-            breaks += 1
+            count += 1
             first = first or commit
+            for blocker in new:
+                ledger.opened(breaks.identity(host.name, blocker), blocker, commit.short, commit.date)
             if not keep_going:
                 break
-        if keep_going:  # what a chart that does not render hid is still there after it
-            previous = previous | set(now) if isinstance(now, Unrendered) else set(now)
+        if keep_going:  # what a chart that does not render (or an absent entry) hid is still there
+            open_ = {**{k: b for k, b in open_.items() if k not in gone}, **now_ids}
+        if manifests is not None:  # an update the API server refuses leaves the old object running
+            rendered = conflicts.applied(rendered, manifests) if rendered is not None else manifests
+    if keep_going and ledger.rows:
+        print(f"breaks of {host.name} ({revision_range}):", file=out)
+        for line in ledger.table():
+            print(f"    {redact(line)}", file=out)
+    if unchecked:
+        print(f"{unchecked} commit(s) of {len(commits)} not checked: the chart does not render there",
+              file=out)
     if first is None:
         print(f"no commit of {revision_range} breaks {host.name}", file=out)
         return None
     if keep_going:
-        print(f"{breaks} commit(s) of {len(commits)} add a blocker for {host.name}", file=out)
+        print(f"{count} commit(s) of {len(commits)} add a blocker for {host.name}", file=out)
     print(f"first failing commit for {host.name}: {first.sha} {first.subject!r}", file=out)
     return first.sha
-
-
-_APP_COMMIT = re.compile(r" at app (?:\S+ \()?[0-9a-f]{12}\)?")
-_UNSET = re.compile(r" \(optional (?:secret|config map) [^()]*\)")
-
-
-def _same(message: str) -> str:
-    """A blocker's identity across commits: the same cause at the next application commit, or with
-    another optional key left unset beside it, is the same break, not a new one."""
-    return _UNSET.sub("", _APP_COMMIT.sub(" at app *", message))
 
 
 def main(argv: list[str] | None = None) -> int:

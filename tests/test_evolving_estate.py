@@ -75,7 +75,9 @@ DEPLOYMENT = """
     kind: Deployment
     metadata: {{name: {name}}}
     spec:
+      selector: {{matchLabels: {{app: {name}}}}}
       template:
+        metadata: {{labels: {{app: {name}}}}}
         spec:
           containers:
             - name: {name}
@@ -278,8 +280,13 @@ def test_replay_walks_across_entries_that_appear_and_names_every_break(estate: t
     every = subprocess.run(run + ["--keep-going"], capture_output=True, text=True, cwd=MAIN, timeout=300)
     tail = every.stdout.splitlines()
     assert every.returncode == 1, every.stderr
-    assert tail[-4].startswith(f"FIX  {g4[:12]} prod: AGENT_MODEL back")
-    assert tail[-3].startswith("    cleared: production: AgentSettings.model is required")
+    assert tail[-7].startswith(f"FIX  {g4[:12]} prod: AGENT_MODEL back")
+    assert tail[-6].startswith("    cleared: production: AgentSettings.model is required")
+    # issue 27: the walk ends with one row per break: introduced at, fixed at, time to fix, check
+    assert tail[-5] == f"breaks of production ({g1}..{g4}):"
+    assert tail[-4].split() == ["introduced", "fixed", "time", "to", "fix", "check"]
+    assert tail[-3].split()[:2] == [g3[:12], g4[:12]] and tail[-3].split()[2].endswith("m")
+    assert "test_settings_required[" in tail[-3] and "AgentSettings.model is required" in tail[-3]
     assert tail[-2:] == ["1 commit(s) of 3 add a blocker for production",
                          f"first failing commit for production: {g3} 'prod: drop AGENT_MODEL'"]
 

@@ -66,6 +66,10 @@ def _workspace(tmp_path: Path, demo_repos: Path, change: str) -> tuple[Path, dic
     text = values.read_text()
     if change == "drop-key":  # the testing branch's code still requires SEARCH_URL
         text = text.replace("  SEARCH_URL: http://search.app-testing.svc:7700\n", "")
+    elif change == "selector":  # issue 27: directus's selector gains a label (immutable)
+        template = workspace / "helm/app/templates/deployments.yaml"
+        template.write_text(template.read_text().replace(
+            "      app.kubernetes.io/name: directus\n", "      app.kubernetes.io/name: directus\n      tier: cms\n"))
     else:
         text = text.replace("LOG_LEVEL: DEBUG", "LOG_LEVEL: INFO")
     values.write_text(text)
@@ -132,3 +136,15 @@ def test_a_harmless_branch_passes(tmp_path, demo_repos, installed):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert not [l for l in result.stdout.splitlines() if l.startswith("::error ")]
     assert "nothing new since the baseline: exit 0" in result.stdout
+
+
+def test_a_branch_changing_an_immutable_selector_fails_in_every_environment(tmp_path, demo_repos,
+                                                                            installed):
+    """Issue 27: the gate compares the pull request's render with main's (what Argo CD synced)."""
+    workspace, env = _workspace(tmp_path, demo_repos, "selector")
+    result = _gate(workspace, env, installed)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    errors = [l for l in result.stdout.splitlines() if l.startswith("::error ")]
+    assert sorted(l.split("title=releasegate ")[1].split("::")[0] for l in errors) == [
+        f"test_immutable_fields[{env_name}]" for env_name in ("echo-next", "production", "testing")]
+    assert all("Deployment/" in l and "/directus: spec.selector changed" in l for l in errors)

@@ -94,6 +94,7 @@ CHART = {
         metadata:
           name: {{ $name }}
         spec:
+          selector: {matchLabels: {app: {{ $name }}}}
           template:
             metadata:
               labels: {app: {{ $name }}}

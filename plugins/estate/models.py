@@ -21,8 +21,8 @@ from pydantic.json_schema import SkipJsonSchema
 
 from plugins.estate.render_bounds import Render
 from plugins.estate.values import (
-    Address, Branch, Date, ExpectJson, FilePath, Flag, Folder, Host, HostPort, Hosts, Label, Labels,
-    MaybeText, Name, Number, Platform, Release, RepoPath, RepoPaths, SourceRef, Strings, Text, Url,
+    Address, Branch, Date, ExpectJson, FilePath, Flag, Folder, AppObject, Host, HostPort, Hosts, KubeVersion,
+    Label, Labels, MaybeText, Name, Number, Platform, Release, RepoPath, RepoPaths, SourceRef, Strings, Text, Url,
     UrlPath, Variable, Whole, no, problem,
 )
 
@@ -84,6 +84,9 @@ class SettingsEntry:
     """a function in that file the application calls at start (the boot check calls it)"""
     python: Text | None = None
     """interpreter for the boot check (default: the suite's)"""
+    app: AppObject | None = None
+    """the web application these containers serve, `module path:variable` (`server/app/main.py:app`;
+    Django: `site/urls.py:urlpatterns`): their HTTP probe paths are checked against its routes"""
 
 
 @dataclass(frozen=True, config=MODEL)
@@ -264,6 +267,9 @@ class KubeSpec:
     """(extension) the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)"""
     restart_threshold: Whole(0, 1_000_000) = 5
     """restarts within the last hour above which a container is a blocker"""
+    version: KubeVersion | None = None
+    """the cluster's Kubernetes version (`"1.30"`, quoted): manifests are validated against its
+    API schema (default: the newest schema the suite keeps, said in each check)"""
 
 
 @dataclass(frozen=True, config=MODEL)

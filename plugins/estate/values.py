@@ -306,6 +306,10 @@ Label = _pattern(_LABEL, "a DNS label (lower-case letters, digits, '-'; up to 63
 Release = _pattern(rf"{_LABEL}(\.{_LABEL})*", "a Helm release name (lower-case DNS name, up to 53)", 53)
 Platform = _pattern(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?", "a platform like linux/amd64", 64)
 UrlPath = _pattern(r"[^\s\x00-\x1f\x7f]*", "a URL path (no spaces or control characters)", 2048)
+KubeVersion = _pattern(r"v?[0-9]{1,3}\.[0-9]{1,3}(\.[0-9]{1,3})?",
+                       "a Kubernetes version like \"1.30\" (quoted: 1.30 unquoted is the number 1.3)", 16)
+AppObject = _pattern(r"[^:\s]+\.py:[A-Za-z_][A-Za-z0-9_]*",
+                     "a module path and variable like server/app/main.py:app", 512)
 
 
 def known_source(value: str, info: ValidationInfo) -> str:

@@ -47,8 +47,8 @@ def evaluate(host: Any, gitops_ref: str | None = None, app_ref: str | None = Non
             sha = deployed.sha
         target = Target("running", sha, label(host, sha))
         try:
-            out += required(host, entry, target, gitops_ref)
-            out += boot_findings(host, entry, target, gitops_ref)
+            out += _as("test_settings_required", required(host, entry, target, gitops_ref))
+            out += _as("test_settings_boot", boot_findings(host, entry, target, gitops_ref))
         except Absent as exc:
             out.append(Finding(SKIPPED, f"settings {entry.path}: {exc.path} does not exist at app {target.label}",
                                f"settings {entry.path}"))
@@ -57,5 +57,10 @@ def evaluate(host: Any, gitops_ref: str | None = None, app_ref: str | None = Non
         out += [Finding(SKIPPED, f"gitops.secrets {path}: does not exist at gitops {short(exc.ref)}: "
                                  "secret keys not checked", f"gitops.secrets {path}") for path, exc in missing.items()]
     else:
-        out += secret_findings(host, container_envs(host, gitops_ref), secrets)
+        out += _as("test_secret_keys", secret_findings(host, container_envs(host, gitops_ref), secrets))
     return out
+
+
+def _as(check: str, found: list[Finding]) -> list[Finding]:
+    """The findings, each naming the check that reports it (the replay's break identity)."""
+    return [Finding(f.severity, f.message, f.item, {**f.details, "check": check}) for f in found]
