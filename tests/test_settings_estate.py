@@ -246,6 +246,9 @@ def estate_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(root / "app", "checkout", "--quiet", "-b", "imports-app", "v1.0.0")
     source = "from app.db import engine\n" + textwrap.dedent(APP_V1["server/app/settings.py"])
     commit(root / "app", {"server/app/settings.py": source}, "refactor: settings import the engine")
+    git(root / "app", "checkout", "--quiet", "-b", "imports-lib", "v1.0.0")
+    source = "import kafka_settings_lib\n" + textwrap.dedent(APP_V1["server/app/settings.py"])
+    commit(root / "app", {"server/app/settings.py": source}, "feat: settings of the broker from a library")
     git(root / "app", "checkout", "--quiet", "main")
     init(root / "gitops")
     subst = {"@@v1@@": v1, "@@main@@": main[:7]}
@@ -407,13 +410,28 @@ def test_a_sealed_value_warns_only_when_no_stand_in_boots(estate_dir: Path, shas
     assert sealed_ones[0].details["containers"] == ["api", "worker"]
 
 
-def test_settings_importing_app_modules_fall_back_to_static_checks_once(estate_dir: Path, shas: dict) -> None:
+def test_settings_importing_their_own_missing_module_is_a_blocker(estate_dir: Path, shas: dict) -> None:
+    """The application's own package is on the boot's import path (its tree at that commit): a
+    module of it that does not exist there crashes the pod too, so it is a blocker naming the
+    module, the exception and the line."""
+    found = parity.evaluate(make_host(estate_dir, "production"), shas["gitops"][1], app_ref="imports-app")
+    imports = [f for f in found if "importing" in f.message]
+    assert [(f.severity, f.message.split(": ", 2)[2]) for f in imports] == [(finding.BLOCK, (
+        "importing server/app/settings.py (server/app/settings.py:1) fails at boot: ModuleNotFoundError: No module "
+        "named 'app.db'"))]
+    assert imports[0].details["containers"] == ["api", "worker"]
+
+
+def test_settings_importing_a_library_the_boot_lacks_are_not_checked(estate_dir: Path, shas: dict) -> None:
+    """A library the boot interpreter does not have is the suite's limit: one "not checked" line
+    naming the module and what would let it boot (never a pass); the static checks still run."""
     host = make_host(estate_dir, "production")
-    found = parity.evaluate(host, shas["gitops"][1], app_ref="imports-app")
-    notes = [f for f in found if "static checks only" in f.message]
-    assert len(notes) == 1 and notes[0].severity == finding.WARN  # once per file, not per container
-    assert "imports modules the boot check does not have (ModuleNotFoundError: No module named 'app')" in (
-        notes[0].message)
+    found = parity.evaluate(host, shas["gitops"][1], app_ref="imports-lib")
+    notes = [f for f in found if f.severity == finding.SKIPPED]
+    assert len(notes) == 1 and notes[0].details == {"missing": "kafka_settings_lib"}
+    assert notes[0].message.startswith("production: not checked: server/app/settings.py at app ")
+    assert "imports 'kafka_settings_lib', which the boot interpreter does not have (ModuleNotFoundError: No " \
+           "module named 'kafka_settings_lib'): set settings[].environment" in notes[0].message
     static = [f.message for f in found if f.item == "ENABLE_AUDIT_LOG"]
     assert len(static) == 1 and static[0].startswith("production: api, worker at app ") and static[0].endswith(
         "ENABLE_AUDIT_LOG='' fails AppSettings.enable_audit_log: Input should be a valid boolean, unable to "

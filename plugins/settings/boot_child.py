@@ -42,6 +42,7 @@ def safe(value):
 def where(exc, roots):
     """file:line of the innermost frame in the application's own files."""
     found = None
+    roots = sorted(roots, key=len, reverse=True)  # the outermost root last: paths from the repository's root
     for frame in traceback.extract_tb(exc.__traceback__):
         for root in roots:
             if frame.filename.startswith(root + os.sep):

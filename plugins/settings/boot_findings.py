@@ -5,13 +5,14 @@ import the file's modules.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import PurePosixPath
 from typing import Any, Mapping
 
 from plugins.estate import SettingsEntry
 from plugins.settings import boot
-from plugins.settings.boot_runs import boot_results
+from plugins.settings.boot_runs import boot_results, interpreter
 from plugins.settings.containers import gitops_sha, settings_containers
-from plugins.settings.finding import BLOCK, CONTAINERS, WARN, Finding, merge
+from plugins.settings.finding import BLOCK, CONTAINERS, SKIPPED, WARN, Finding, merge
 from plugins.settings.kubelet_env import ContainerEnv, EnvVar
 from plugins.settings.memo import entry_key, first_time, memo
 from plugins.settings.classes import EnvView, SettingsField, SettingsModel, missing_required, static_value_error
@@ -35,6 +36,14 @@ def boot_findings(host: Any, entry: SettingsEntry, target: Target, gitops_ref: s
                              for i, e in envs})
     where = f"{host.name}: {CONTAINERS} at app {target.label}: "
     found: list[tuple[str | None, Finding]] = []
+    python = interpreter(host, entry)
+    loose = boot.isolation(python)
+    if loose and first_time((host.shared, "isolation", python)):
+        found.append((None, Finding(WARN, f"settings boots are not isolated ({loose}): the application's settings "
+                                          "code runs as the gate's user, with its files, network and processes in "
+                                          "reach (a clean environment, limits, one deadline per boot and the group "
+                                          "kill still apply); install bubblewrap where user namespaces work",
+                                    "sandbox", {"reason": loose})))
     for item_id, env in envs:
         found += [(item_id if c else None, replace(f, message=where + f.message) if c else f)
                   for c, f in _container_boot(host, entry, target, env, m, results[item_id], missing[item_id], only)]
@@ -47,11 +56,16 @@ def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: Contai
     """(container, finding) pairs of one container's boot; messages leave the container out."""
     first = f"{entry.boot}()" if entry.boot else (m.classes[0].name if m.classes else None)
     if result.unavailable:
-        return _static_fallback(host, entry, target, env, m, result.unavailable, only)
+        return _static_fallback(host, entry, target, env, m, result, only)
     if result.import_failure:
-        if only is not None and only != first:
-            return []  # one cause: reported by the boot function's item (or the first class's)
-        return [(env.container, _outcome_finding(None, env, result.import_failure, f"importing {entry.path}", m))]
+        if only is not None and only != first:  # one cause: the blocker is on the boot function's item
+            return [(None, Finding(SKIPPED, f"{host.name}: not checked: {entry.path} does not import at app "
+                                            f"{target.label} (the blocker is on {first})", entry.path))]
+        at = result.import_failure.where or ""
+        if at.startswith(PurePosixPath(entry.path).name + ":"):  # the file alone in its scratch folder
+            at = entry.path + at[at.index(":"):]
+        at = f" ({at})" if at else ""
+        return [(env.container, _outcome_finding(None, env, result.import_failure, f"importing {entry.path}{at}", m))]
     out: list[tuple[str | None, Finding]] = []
     seen: set[tuple] = set()
     for outcome in result.outcomes:
@@ -59,6 +73,12 @@ def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: Contai
             continue
         cls = m.get(outcome.name)
         mine = only is None or outcome.name == only
+        if outcome.limit:  # the boot's own limit, not the application's failure
+            if mine:
+                out.append((None, Finding(SKIPPED, f"{host.name}: not checked: {outcome.name} at app {target.label} "
+                                                   f"{outcome.exception}: the application may need more than the "
+                                                   "boot allows (plugins/settings/sandbox.py LIMITS)", outcome.name)))
+            continue
         if outcome.exception:
             if mine:
                 out.append((env.container, _outcome_finding(cls, env, outcome, outcome.name, m)))
@@ -117,12 +137,15 @@ def _outcome_finding(cls: Any, env: ContainerEnv, outcome: boot.Outcome, what: s
 
 
 def _static_fallback(host: Any, entry: SettingsEntry, target: Target, env: ContainerEnv,
-                     m: SettingsModel, reason: str,
+                     m: SettingsModel, result: boot.BootResult,
                      only: str | None) -> list[tuple[str | None, Finding]]:
-    out: list[tuple[str | None, Finding]] = []
-    if first_time((host.shared, "fallback", entry.path, target.sha)):
-        out.append((None, Finding(WARN, f"{entry.path} at {target.label} imports modules the boot check does not "
-                                        f"have ({reason}): static checks only for this file", entry.path)))
+    """Not checked by the boot (the interpreter lacks a module the file imports, the suite's limit):
+    one skip naming the module and what would let it boot; the static checks still run."""
+    how = "settings[].environment (the application's dependencies) or settings[].python (an interpreter that has it)"
+    out: list[tuple[str | None, Finding]] = [(None, Finding(
+        SKIPPED, f"{host.name}: not checked: {entry.path} at app {target.label} imports {result.missing!r}, which the "
+                 f"boot interpreter does not have ({result.unavailable}): set {how} to boot it; static checks only",
+        entry.path, {"missing": result.missing}))]
     values = EnvView(env.values())
     for cls in m.classes:
         if only is not None and cls.name != only:

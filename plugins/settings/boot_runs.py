@@ -3,13 +3,14 @@ once per session; a stand-in a validator rejects is replaced by the next one and
 """
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any
 
 from plugins.estate import SettingsEntry
-from plugins.settings import boot
+from plugins.settings import app_tree, boot
 from plugins.settings.containers import gitops_sha, settings_containers
 from plugins.settings.kubelet_env import ContainerEnv
 from plugins.settings.memo import MEMO, entry_key, memo
@@ -21,7 +22,8 @@ _BOOTED: dict[tuple, boot.BootResult] = {}
 
 
 def _boot_key(python: str | None, job: boot.BootJob) -> tuple:
-    return (python, job.filename, job.source, tuple(sorted(job.env.items())), job.classes, job.boot)
+    return (python, job.filename, job.source, tuple(sorted(job.env.items())), job.classes, job.boot, job.paths,
+            job.dotted)
 
 
 def _boot_batch(python: str | None, timeout: float, jobs: list[boot.BootJob]) -> dict[str, boot.BootResult]:
@@ -37,8 +39,8 @@ def interpreter(host: Any, entry: SettingsEntry) -> str | None:
     """The entry's `python`: a path relative to the environments file, or a name looked up on PATH."""
     if not entry.python:
         return None
-    if "/" in entry.python:
-        return str((host.estate.root / entry.python).resolve())
+    if "/" in entry.python:  # kept as given: a virtual environment's bin/python is a symlink to its base
+        return os.path.abspath(host.estate.root / entry.python)
     return shutil.which(entry.python) or entry.python
 
 
@@ -59,8 +61,10 @@ def _memo_key(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str |
 
 
 def _first_round(host: Any, entry: SettingsEntry, target: Target, envs: list[tuple[str, ContainerEnv]]) -> tuple:
-    """(settings text, model, classes, {environment key: (environment, item ids)}, {key: its stand-ins})."""
+    """(settings text and its source tree's import path, model, classes, {environment key: (environment,
+    item ids)}, {key: its stand-ins})."""
     text, m = model(host, entry, target.sha)
+    text = (text, app_tree.import_paths(app_tree.export(host.git(entry.source), target.sha), entry.path))
     classes = tuple(c.name for c in m.classes)
     groups: dict[tuple, tuple[ContainerEnv, list[str]]] = {}
     for item_id, env in envs:
@@ -70,9 +74,11 @@ def _first_round(host: Any, entry: SettingsEntry, target: Target, envs: list[tup
     return text, m, classes, groups, {key: StandIns.of(env, m) for key, (env, _) in groups.items()}
 
 
-def _jobs(entry: SettingsEntry, text: str, classes: tuple[str, ...],
+def _jobs(entry: SettingsEntry, text: tuple[str, tuple[tuple[str, ...], str | None]], classes: tuple[str, ...],
           pending: dict[tuple, StandIns]) -> dict[tuple, boot.BootJob]:
-    return {key: boot.BootJob(str(i), text, PurePosixPath(entry.path).name, stand.values(), classes, entry.boot)
+    source, (paths, dotted) = text
+    return {key: boot.BootJob(str(i), source, PurePosixPath(entry.path).name, stand.values(), classes, entry.boot,
+                              paths, dotted)
             for i, (key, stand) in enumerate(pending.items())}
 
 

@@ -80,6 +80,9 @@ def _probe(interpreter: str) -> str | None:
     finally:
         shutil.rmtree(probe, ignore_errors=True)
     if done.returncode != 0:
+        bare = subprocess.run([interpreter, "-I", "-c", _PROBE], env={}, capture_output=True, timeout=60)
+        if bare.returncode != 0:
+            return None  # the interpreter itself fails: its boot says so, not the sandbox
         last = (done.stderr.strip().splitlines() or [f"status {done.returncode}"])[-1]
         return f"bubblewrap cannot start here: {last}"
     return None
