@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 from typing import Any, Mapping
 
 from plugins.estate import SettingsEntry
-from plugins.settings import boot
+from plugins.settings import app_env, boot
 from plugins.settings.boot_runs import boot_results, interpreter
 from plugins.settings.containers import gitops_sha, settings_containers
 from plugins.settings.finding import BLOCK, CONTAINERS, SKIPPED, WARN, Finding, merge
@@ -36,7 +36,10 @@ def boot_findings(host: Any, entry: SettingsEntry, target: Target, gitops_ref: s
                              for i, e in envs})
     where = f"{host.name}: {CONTAINERS} at app {target.label}: "
     found: list[tuple[str | None, Finding]] = []
-    python = interpreter(host, entry)
+    try:
+        python = interpreter(host, entry, target.sha)
+    except app_env.EnvironmentUnavailable:
+        python = None  # said by each boot item
     loose = boot.isolation(python)
     if loose and first_time((host.shared, "isolation", python)):
         found.append((None, Finding(WARN, f"settings boots are not isolated ({loose}): the application's settings "
@@ -142,9 +145,10 @@ def _static_fallback(host: Any, entry: SettingsEntry, target: Target, env: Conta
     """Not checked by the boot (the interpreter lacks a module the file imports, the suite's limit):
     one skip naming the module and what would let it boot; the static checks still run."""
     how = "settings[].environment (the application's dependencies) or settings[].python (an interpreter that has it)"
+    why = (f"imports {result.missing!r}, which the boot interpreter does not have ({result.unavailable}): set {how} "
+           "to boot it" if result.missing else f"cannot boot: {result.unavailable}")
     out: list[tuple[str | None, Finding]] = [(None, Finding(
-        SKIPPED, f"{host.name}: not checked: {entry.path} at app {target.label} imports {result.missing!r}, which the "
-                 f"boot interpreter does not have ({result.unavailable}): set {how} to boot it; static checks only",
+        SKIPPED, f"{host.name}: not checked: {entry.path} at app {target.label} {why}; static checks only",
         entry.path, {"missing": result.missing}))]
     values = EnvView(env.values())
     for cls in m.classes:

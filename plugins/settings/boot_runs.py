@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from plugins.estate import SettingsEntry
-from plugins.settings import app_tree, boot
+from plugins.settings import app_env, app_tree, boot
 from plugins.settings.containers import gitops_sha, settings_containers
 from plugins.settings.kubelet_env import ContainerEnv
 from plugins.settings.memo import MEMO, entry_key, memo
@@ -35,13 +35,18 @@ def _boot_batch(python: str | None, timeout: float, jobs: list[boot.BootJob]) ->
     return {j.key: _BOOTED[_boot_key(python, j)] for j in jobs}
 
 
-def interpreter(host: Any, entry: SettingsEntry) -> str | None:
-    """The entry's `python`: a path relative to the environments file, or a name looked up on PATH."""
-    if not entry.python:
-        return None
-    if "/" in entry.python:  # kept as given: a virtual environment's bin/python is a symlink to its base
-        return os.path.abspath(host.estate.root / entry.python)
-    return shutil.which(entry.python) or entry.python
+def interpreter(host: Any, entry: SettingsEntry, sha: str | None = None) -> str | None:
+    """The boot interpreter of an entry (at an application commit): its `environment` built for that
+    commit (app_env.EnvironmentUnavailable when it cannot be), else its `python`: a path relative to
+    the environments file, or a name looked up on PATH."""
+    python = None
+    if entry.python and "/" in entry.python:  # kept as given: a virtual environment's bin/python links to its base
+        python = os.path.abspath(host.estate.root / entry.python)
+    elif entry.python:
+        python = shutil.which(entry.python) or entry.python
+    if entry.environment is not None and sha is not None:
+        return app_env.build(host.git(entry.source), sha, entry.path, entry.environment.lock, python)
+    return python
 
 
 def boot_results(host: Any, entry: SettingsEntry, target: Target,
@@ -89,8 +94,8 @@ def boot_ahead(wanted: list[tuple[Any, SettingsEntry, Target]]) -> None:
     worked out here is left to its checks."""
     by_run: dict[tuple[str | None, float], list[boot.BootJob]] = {}
     for host, entry, target in wanted:
-        python = interpreter(host, entry)
         try:
+            python = interpreter(host, entry, target.sha)
             if _memo_key(host, entry, target) in MEMO:
                 continue
             text, _, classes, _, pending = _first_round(host, entry, target, settings_containers(host, entry))
@@ -108,10 +113,14 @@ def _boot_results(host: Any, entry: SettingsEntry, target: Target,
     """Boot each distinct environment; a stand-in a validator rejects is replaced by the next
     plausible one and the boot repeated, so a warning means no stand-in fits."""
     text, m, classes, groups, pending = _first_round(host, entry, target, envs)
+    try:
+        python = interpreter(host, entry, target.sha)
+    except app_env.EnvironmentUnavailable as exc:  # not checked: the line names the package and the file
+        return {item_id: boot.BootResult(item_id, str(exc)) for _, ids in groups.values() for item_id in ids}
     results: dict[tuple, boot.BootResult] = {}
     for _ in range(_ROUNDS):
         jobs = _jobs(entry, text, classes, pending)
-        booted = _boot_batch(interpreter(host, entry), host.timeout_s, list(jobs.values()))
+        booted = _boot_batch(python, host.timeout_s, list(jobs.values()))
         for key, job in jobs.items():
             results[key] = replace(booted[job.key], tried=pending[key].tried())
             if not pending[key].advance(m, results[key]):
