@@ -499,7 +499,10 @@ def test_prerelease_production_catches_the_planted_problems(suite: pytest.Pytest
             "production: api, worker get ENABLE_AUDIT_LOG empty, which staging set to a value",
         ("test_env_cross_parity", "SEARCH_URL"): "production: api, worker get SEARCH_URL empty, which staging set "
                                                  "to a value",
-        ("test_settings_boot", "API_KEY"): f"production: api, worker at app {v1}: " + API_KEY_WARNING}
+        ("test_settings_boot", "API_KEY"): f"production: api, worker at app {v1}: " + API_KEY_WARNING,
+        ("test_settings_required_candidate", "server/app/settings.py"):  # once per entry: no settings[].classes
+            "production: settings server/app/settings.py: every class is checked in every container (api, worker): "
+            "where a container builds only some of them (a worker, a migration job), list them in settings[].classes"}
     waived = [r for r in records if r["item"] == "SENDGRID_REGION"]
     assert [r["nodeid"].split("::")[1] for r in waived] == ["test_env_cross_parity[production-SENDGRID_REGION]"]
     assert waived[0]["waiver"]  # waived in the environments file: matched by the per-variable item
@@ -700,3 +703,23 @@ def test_only_a_branch_environment_on_another_branch_than_main_gets_main_at_its_
     (found,) = targets.as_reset(shared.host("testing"), [finding.Finding(finding.BLOCK, "testing: X fails", "X")])
     assert (found.severity, found.message) == (finding.WARN, "testing: the next reset of testing to main will not "
                                                             "boot: X fails")
+
+
+def test_each_class_is_required_only_where_it_is_built(estate_dir: Path, shas: dict) -> None:
+    """settings[].classes: the worker builds only AppSettings, so SearchSettings' missing SEARCH_URL
+    is the api's alone (the required check and the boot); no "every class" warning for the entry."""
+    from plugins.settings import boot_findings, required
+
+    estate = load(estate_dir / "environments.yaml")
+    entry = dataclasses.replace(estate.settings[0], classes={"worker": ("AppSettings",)})
+    narrowed = dataclasses.replace(estate, settings=(entry,))
+    host = Estatewide(narrowed, Settings(estate_dir / "environments.yaml", None)).host("production")
+    candidate = targets.targets(host, entry)["candidate"]
+    found = required.required(host, entry, candidate, cls_name="SearchSettings")
+    assert [f.details["containers"] for f in found] == [["api"]]
+    assert "SEARCH_URL is empty for api at app" in found[0].message
+    assert not [f for f in required.reader_warnings(host, entry, candidate) if "every class" in f.message]
+    booted = boot_runs.boot_results(host, entry, candidate)
+    assert [o.name for o in booted["worker"].outcomes] == ["AppSettings"]
+    assert [o.name for o in booted["api"].outcomes] == ["AppSettings", "SearchSettings", "get_settings()"]
+    assert not [f for f in boot_findings.boot_findings(host, entry, candidate) if "worker" in f.message]

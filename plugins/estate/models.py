@@ -94,6 +94,9 @@ class SettingsEntry:
     `bin/python` stays that environment's; with `environment`, the base of the environment built"""
     environment: BootEnvironment | None = None
     """boot in an environment with the application's own dependencies as locked at each commit"""
+    classes: Annotated[dict[Label, Strings], _or(dict)] = field(default_factory=dict)
+    """which settings classes (and the boot function, by its name) each container builds, by
+    container name (`worker: [WorkerSettings]`); a container not listed builds every class"""
 
 
 @dataclass(frozen=True, config=MODEL)

@@ -11,7 +11,7 @@ from typing import Any
 
 from plugins.estate import SettingsEntry
 from plugins.settings import app_env, app_tree, boot
-from plugins.settings.containers import gitops_sha, settings_containers
+from plugins.settings.containers import built_classes, gitops_sha, settings_containers
 from plugins.settings.kubelet_env import ContainerEnv
 from plugins.settings.memo import MEMO, entry_key, memo
 from plugins.settings.stand_ins import StandIns, boot_env
@@ -66,25 +66,31 @@ def _memo_key(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str |
 
 
 def _first_round(host: Any, entry: SettingsEntry, target: Target, envs: list[tuple[str, ContainerEnv]]) -> tuple:
-    """(settings text and its source tree's import path, model, classes, {environment key: (environment,
-    item ids)}, {key: its stand-ins})."""
+    """(settings text and its source tree's import path, model, {group key: the classes it builds},
+    {group key: (environment, item ids)}, {key: its stand-ins}): containers that build the same
+    classes from the same variables form one group."""
     text, m = model(host, entry, target.sha)
     text = (text, app_tree.import_paths(app_tree.export(host.git(entry.source), target.sha), entry.path))
-    classes = tuple(c.name for c in m.classes)
+    classes: dict[tuple, tuple[tuple[str, ...], str | None]] = {}
     groups: dict[tuple, tuple[ContainerEnv, list[str]]] = {}
     for item_id, env in envs:
         values = boot_env(env, m)
-        key = tuple(sorted((n, v) for n, v in values.items() if m.may_read(n)))
+        built = built_classes(entry, env.container)
+        mine = (tuple(c.name for c in m.classes if built is None or c.name in built),
+                entry.boot if entry.boot and (built is None or entry.boot in built) else None)
+        key = (mine, tuple(sorted((n, v) for n, v in values.items() if m.may_read(n))))
+        classes[key] = mine
         groups.setdefault(key, (env, []))[1].append(item_id)
     return text, m, classes, groups, {key: StandIns.of(env, m) for key, (env, _) in groups.items()}
 
 
-def _jobs(entry: SettingsEntry, text: tuple[str, tuple[tuple[str, ...], str | None]], classes: tuple[str, ...],
+def _jobs(entry: SettingsEntry, text: tuple[str, tuple[tuple[str, ...], str | None]],
+          classes: dict[tuple, tuple[tuple[str, ...], str | None]],
           pending: dict[tuple, StandIns]) -> dict[tuple, boot.BootJob]:
     source, (paths, dotted) = text
-    return {key: boot.BootJob(str(i), source, PurePosixPath(entry.path).name, stand.values(), classes, entry.boot,
+    return {key: boot.BootJob(str(i), source, PurePosixPath(entry.path).name, stand.values(), *classes[key],
                               paths, dotted)
-            for i, (key, stand) in enumerate(pending.items())}
+            for i, (key, stand) in enumerate(pending.items()) if classes[key] != ((), None)}
 
 
 def boot_ahead(wanted: list[tuple[Any, SettingsEntry, Target]]) -> None:
@@ -118,7 +124,12 @@ def _boot_results(host: Any, entry: SettingsEntry, target: Target,
     except app_env.EnvironmentUnavailable as exc:  # not checked: the line names the package and the file
         return {item_id: boot.BootResult(item_id, str(exc)) for _, ids in groups.values() for item_id in ids}
     results: dict[tuple, boot.BootResult] = {}
+    for key in [k for k in pending if classes[k] == ((), None)]:  # containers that build none of them
+        results[key] = boot.BootResult(str(key))
+        del pending[key]
     for _ in range(_ROUNDS):
+        if not pending:
+            break
         jobs = _jobs(entry, text, classes, pending)
         booted = _boot_batch(python, host.timeout_s, list(jobs.values()))
         for key, job in jobs.items():
