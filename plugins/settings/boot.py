@@ -40,7 +40,7 @@ class BootJob:
     env: Mapping[str, str]
     classes: tuple[str, ...]
     boot: str | None = None
-    paths: tuple[str, ...] = ()  # the application's source folders (on the import path, read-only)
+    paths: tuple[str, ...] = ()  # the application's source folders, under trees() (the sandbox sees only those)
     dotted: str | None = None  # the file's module name in the application's package, when it is in one
 
 

@@ -54,6 +54,47 @@ def where(exc, roots):
     return found
 
 
+def aliases(field):
+    """The input names a v2 field accepts: validation_alias (a string, AliasChoices, AliasPath) or alias."""
+    alias = getattr(field, "validation_alias", None) or getattr(field, "alias", None)
+    if alias is None:
+        return []
+    if isinstance(alias, str):
+        return [alias]
+    choices = getattr(alias, "choices", None) or [alias]
+    out = []
+    for choice in choices:
+        path = getattr(choice, "path", None)
+        out.append(choice if isinstance(choice, str) else str(path[0]) if path else None)
+    return [a for a in out if a]
+
+
+def variables(cls, loc):
+    """The variables a settings class reads for an error location, deepest first: through
+    env_prefix, aliases (v2 AliasChoices, v1 env=), env_nested_delimiter; for models wherever they live."""
+    if cls is None or not loc or not isinstance(loc[0], str):
+        return []
+    fields = getattr(cls, "model_fields", None)
+    if fields is not None:  # v2 (pydantic-settings)
+        config = getattr(cls, "model_config", {}) or {}
+        prefix, delim = config.get("env_prefix") or "", config.get("env_nested_delimiter")
+        name = next((n for n, f in fields.items() if n == loc[0] or loc[0] in aliases(f)), None)
+        if name is None:
+            return []
+        tops = aliases(fields[name]) or [prefix + name]
+        sensitive = config.get("case_sensitive", False)
+    else:  # v1: BaseSettings keeps each field's variables in env_names
+        field = getattr(cls, "__fields__", {}).get(loc[0])
+        if field is None:
+            return []
+        tops = sorted(field.field_info.extra.get("env_names") or [loc[0]])
+        delim = getattr(getattr(cls, "__config__", None), "env_nested_delimiter", None)
+        sensitive = getattr(getattr(cls, "__config__", None), "case_sensitive", False)
+    rest = [str(p) for p in loc[1:] if isinstance(p, str)]
+    deep = [top + delim + delim.join(rest) for top in tops] if delim and rest else []
+    return [n if sensitive else n.upper() for n in deep + list(tops)]
+
+
 def errors_of(exc):
     pd = sys.modules.get("pydantic")
     if pd is None or not isinstance(exc, pd.ValidationError):
@@ -71,12 +112,22 @@ def errors_of(exc):
     return out
 
 
-def describe(name, exc, limits):
+def describe(name, exc, limits, module=None):
     if isinstance(exc, MemoryError):
         return {"name": name, "ok": False, "limit": "memory",
                 "exception": "reached the boot's memory limit (%d MiB)" % limits["memory_mb"]}
     errors = errors_of(exc)
     if errors is not None:
+        model = getattr(exc, "model", None)  # v1; v2 names the model by its title only
+        for error in errors:
+            cls = model or getattr(module, error["title"], None) or getattr(module, name, None)
+            if cls is None:  # a model of a library or of the application's other modules
+                cls = next((getattr(m, error["title"]) for m in list(sys.modules.values())
+                            if isinstance(getattr(m, error["title"], None), type)), None)
+            try:
+                error["variables"] = variables(cls, error["loc"])
+            except Exception:
+                error["variables"] = []
         return {"name": name, "ok": False, "errors": errors}
     return {"name": name, "ok": False, "exception": one_line(exc)}
 
@@ -174,7 +225,7 @@ def child(job, start, timeout, limits, out):
             except Overrun:
                 result = {"name": label, "ok": False, "exception": "did not finish within %ss" % timeout}
             except BaseException as exc:
-                result = describe(label, exc, limits)
+                result = describe(label, exc, limits, module)
             finally:
                 signal.alarm(0)
         emit({"i": index, "result": result})

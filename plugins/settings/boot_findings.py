@@ -15,7 +15,8 @@ from plugins.settings.containers import gitops_sha, settings_containers
 from plugins.settings.finding import BLOCK, CONTAINERS, SKIPPED, WARN, Finding, merge
 from plugins.settings.kubelet_env import ContainerEnv, EnvVar
 from plugins.settings.memo import entry_key, first_time, memo
-from plugins.settings.classes import EnvView, SettingsField, SettingsModel, missing_required, static_value_error
+from plugins.settings.classes import (EnvView, SettingsField, SettingsModel, missing_required, named,
+                                      static_value_error)
 from plugins.settings.targets import Target, model
 
 
@@ -110,7 +111,7 @@ def _error_finding(owner: Any, f: SettingsField | None, env: ContainerEnv,
     loc = ".".join(str(p) for p in error.get("loc") or ())
     field_name = f"{owner.name}.{f.name}" if owner and f else (".".join(filter(None, (owner.name, loc))) if owner
                                                                else loc)
-    hit = f.lookup(EnvView(env.values())) if f else None
+    hit = (f.lookup(EnvView(env.values())) if f else None) or named(EnvView(env.values()), error.get("variables") or ())
     var: EnvVar | None = env.vars.get(hit[0]) if hit else None
     context = f" (via {via})" if owner is None or via != owner.name else ""
     details = {"field": field_name, "type": error.get("type"), "pydantic": error.get("msg"),
