@@ -14,7 +14,6 @@ import pytest
 
 from examples.materialize import git
 from plugins.core.gitrepo import GitRepo
-from plugins.estate.models import BootEnvironment
 from plugins.settings import app_env, app_tree, boot, boot_runs
 
 V1_SETTINGS = textwrap.dedent("""
@@ -108,7 +107,3 @@ def test_entry_python_is_kept_as_given(tmp_path: Path) -> None:
     source = "import sys\nclass S:\n    def __init__(self):\n        raise SystemExit(sys.prefix)\n"
     got = boot.run([boot.BootJob("j", source, "s.py", {}, ("S",))], python=python)["j"].outcomes[0]
     assert got.exception == f"SystemExit: {tmp_path / 'venv'}"
-
-
-def test_environment_key_defaults_to_auto() -> None:
-    assert BootEnvironment().lock == "auto"

@@ -62,17 +62,6 @@ class Source:
 
 
 @dataclass(frozen=True, config=MODEL)
-class BootEnvironment:
-    """The application's own dependencies for the boot check, installed with uv at each commit."""
-
-    lock: Text = "auto"
-    """the file in the settings' source that pins them, relative to its root: a `uv.lock` (with its
-    `pyproject.toml`), a `requirements*.txt` or a `pyproject.toml`; `auto` takes the first of these
-    found in the settings module's folder or a folder above it. Read from git at the commit booted;
-    environments are cached by the file's content ($RELEASEGATE_CACHE, else ~/.cache/releasegate)"""
-
-
-@dataclass(frozen=True, config=MODEL)
 class SettingsEntry:
     """A settings module the application reads at boot."""
 
@@ -90,13 +79,12 @@ class SettingsEntry:
     boot: Text | None = None
     """a function in that file the application calls at start (the boot check calls it)"""
     python: Text | None = None
-    """interpreter for the boot check (default: the suite's), kept as given: a virtual environment's
-    `bin/python` stays that environment's; with `environment`, the base of the environment built"""
-    environment: BootEnvironment | None = None
-    """boot in an environment with the application's own dependencies as locked at each commit"""
+    """interpreter for the boot check (default: the suite's), kept as given: a venv's bin/python stays the venv's"""
+    environment: Text | None = None
+    """boot with the application's own dependencies, installed with uv at each commit from this file: `uv.lock`,
+    `requirements*.txt`, `pyproject.toml`, or `auto` (the first at or above the module's folder)"""
     classes: Annotated[dict[Label, Strings], _or(dict)] = field(default_factory=dict)
-    """which settings classes (and the boot function, by its name) each container builds, by
-    container name (`worker: [WorkerSettings]`); a container not listed builds every class"""
+    """the settings classes (and boot function) each container builds, by container name; unlisted: every class"""
 
 
 @dataclass(frozen=True, config=MODEL)

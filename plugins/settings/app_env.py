@@ -47,7 +47,7 @@ def find_lock(repo: Any, sha: str, settings_path: str, lock: str) -> str:
             if repo.exists(sha, path):
                 return path
     raise EnvironmentUnavailable(f"no {', '.join(_LOCKS)} at {sha[:12]} in {folder} or above it: "
-                                 "name one with settings[].environment.lock")
+                                 "name one in settings[].environment")
 
 
 def build(repo: Any, sha: str, settings_path: str, lock: str, base: str | None) -> str:

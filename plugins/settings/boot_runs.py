@@ -45,7 +45,7 @@ def interpreter(host: Any, entry: SettingsEntry, sha: str | None = None) -> str 
     elif entry.python:
         python = shutil.which(entry.python) or entry.python
     if entry.environment is not None and sha is not None:
-        return app_env.build(host.git(entry.source), sha, entry.path, entry.environment.lock, python)
+        return app_env.build(host.git(entry.source), sha, entry.path, entry.environment, python)
     return python
 
 
