@@ -192,7 +192,9 @@ def child(job, start, timeout, limits, out):
         module = load(job)
     except ImportError as exc:
         missing = getattr(exc, "name", None)
-        if isinstance(exc, ModuleNotFoundError) and missing and not own(missing, roots):
+        if type(exc).__name__ == "PydanticImportError":  # written for pydantic v1, booted with v2
+            emit({"unavailable": one_line(exc), "missing": "pydantic<2"})
+        elif isinstance(exc, ModuleNotFoundError) and missing and not own(missing, roots):
             emit({"unavailable": one_line(exc), "missing": missing})
         else:
             failure = describe("import", exc, limits)

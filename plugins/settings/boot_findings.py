@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from plugins.estate import SettingsEntry
 from plugins.settings import app_env, boot
 from plugins.settings.boot_runs import boot_results, interpreter
-from plugins.settings.containers import gitops_sha, settings_containers
+from plugins.settings.containers import built_classes, gitops_sha, settings_containers
 from plugins.settings.finding import BLOCK, CONTAINERS, SKIPPED, WARN, Finding, merge
 from plugins.settings.kubelet_env import ContainerEnv, EnvVar
 from plugins.settings.memo import entry_key, first_time, memo
@@ -146,14 +146,16 @@ def _static_fallback(host: Any, entry: SettingsEntry, target: Target, env: Conta
     """Not checked by the boot (the interpreter lacks a module the file imports, the suite's limit):
     one skip naming the module and what would let it boot; the static checks still run."""
     how = "settings[].environment (the application's dependencies) or settings[].python (an interpreter that has it)"
-    why = (f"imports {result.missing!r}, which the boot interpreter does not have ({result.unavailable}): set {how} "
-           "to boot it" if result.missing else f"cannot boot: {result.unavailable}")
+    lacks = "is written for pydantic v1" if result.missing == "pydantic<2" else f"imports {result.missing!r}"
+    why = (f"{lacks}, which the boot interpreter does not have ({result.unavailable}): set {how} to boot it"
+           if result.missing else f"cannot boot: {result.unavailable}")
     out: list[tuple[str | None, Finding]] = [(None, Finding(
         SKIPPED, f"{host.name}: not checked: {entry.path} at app {target.label} {why}; static checks only",
         entry.path, {"missing": result.missing}))]
     values = EnvView(env.values())
+    built = built_classes(entry, env.container)
     for cls in m.classes:
-        if only is not None and cls.name != only:
+        if (only is not None and cls.name != only) or (built is not None and cls.name not in built):
             continue
         for top in cls.fields:
             for f in top.walk():
