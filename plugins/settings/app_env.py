@@ -113,7 +113,8 @@ def _install(venv: Path, tree: Path, lock: str, base: str) -> None:
         requirements = venv / "requirements.txt"
         requirements.write_text(_uv("export", "--frozen", "--no-hashes", "--no-emit-project", "--format",
                                     "requirements-txt", "--quiet", cwd=folder))
-    try:  # offline first: a lock whose packages are in uv's cache builds without any index
-        _uv("pip", "install", "--quiet", "--offline", "--python", python, "-r", str(requirements), cwd=folder)
+    try:  # offline first (uv's cache); bytecode compiled now: the sandbox reads the environment read-only
+        _uv("pip", "install", "--quiet", "--offline", "--compile-bytecode", "--python", python, "-r", str(requirements),
+            cwd=folder)
     except EnvironmentUnavailable:
-        _uv("pip", "install", "--quiet", "--python", python, "-r", str(requirements), cwd=folder)
+        _uv("pip", "install", "--quiet", "--compile-bytecode", "--python", python, "-r", str(requirements), cwd=folder)
