@@ -23,6 +23,7 @@ from plugins.findings import WARNING
 from plugins.options import settings
 from plugins.outcomes import PROPERTY
 from plugins.params import shared
+from plugins.settings import boot
 
 _RECORDS = pytest.StashKey[list[dict[str, Any]]]()
 _STARTED = pytest.StashKey[float]()
@@ -195,9 +196,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     payload["run"]["complete"] = incomplete is None
     if incomplete:
         payload["run"]["incomplete"] = incomplete
-    try:
+    boot.close_all()  # the application's code the boot ran has ended (its process groups killed) before
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:  # written whole, then renamed: a report is never half written
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(redact_obj(payload), indent=2, sort_keys=True) + "\n")
+        partial.write_text(json.dumps(redact_obj(payload), indent=2, sort_keys=True) + "\n")
+        os.replace(partial, path)
     except OSError as exc:  # the disk filled up or the folder went away during the run
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         config.stash[_REPORT_FAILED] = f"--report-json: could not write {path}: {exc.strerror}"
