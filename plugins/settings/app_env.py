@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from plugins.settings import app_tree
 
 _LOCKS = ("uv.lock", "requirements.txt", "pyproject.toml")
 _BUILD_TIMEOUT = 600
@@ -70,7 +69,8 @@ def _built(repo: Any, sha: str, path: str, base: str, digest: str) -> str:
     cache_dir().mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=cache_dir()))
     try:
-        _install(work, Path(app_tree.export(repo, sha)), path, base)
+        with tempfile.TemporaryDirectory(prefix="releasegate-lock-") as src:
+            _install(work, _lock_folder(repo, sha, path, Path(src) / "lock"), PurePosixPath(path).name, base)
         (work / ".complete").write_text(f"{path} at {sha}\n")
         try:
             os.replace(work, home)
@@ -83,6 +83,20 @@ def _built(repo: Any, sha: str, path: str, base: str, digest: str) -> str:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return str(python)
+
+
+def _lock_folder(repo: Any, sha: str, path: str, dest: Path) -> Path:
+    """The lock file's folder at a commit, written from git: the lock and its neighbours uv may read
+    with it (pyproject.toml, the other requirements and constraints files it can include)."""
+    folder = str(PurePosixPath(path).parent)
+    folder = "" if folder == "." else folder
+    dest.mkdir(parents=True)
+    for name in repo.ls_tree(sha, folder) if folder else repo.ls_tree(sha):
+        rel = PurePosixPath(name).relative_to(folder) if folder else PurePosixPath(name)
+        if len(rel.parts) == 1 and (name == path or rel.name in ("pyproject.toml", "uv.lock")
+                                    or rel.name.startswith(("requirements", "constraints"))):
+            (dest / rel.name).write_text(repo.show(sha, name))
+    return dest
 
 
 def _uv(*args: str, cwd: Path | None = None) -> str:
@@ -103,13 +117,12 @@ def _uv(*args: str, cwd: Path | None = None) -> str:
     return done.stdout
 
 
-def _install(venv: Path, tree: Path, lock: str, base: str) -> None:
-    """A virtual environment at `venv` with what `lock` (in the exported tree) pins."""
+def _install(venv: Path, folder: Path, lock: str, base: str) -> None:
+    """A virtual environment at `venv` with what `lock` (a file in `folder`) pins."""
     _uv("venv", "--quiet", "--python", base, str(venv))
     python = str(venv / "bin" / "python")
-    folder = tree / PurePosixPath(lock).parent
-    requirements = tree / lock
-    if lock.endswith("uv.lock"):
+    requirements = folder / lock
+    if lock == "uv.lock":
         requirements = venv / "requirements.txt"
         requirements.write_text(_uv("export", "--frozen", "--no-hashes", "--no-emit-project", "--format",
                                     "requirements-txt", "--quiet", cwd=folder))
