@@ -723,3 +723,20 @@ def test_each_class_is_required_only_where_it_is_built(estate_dir: Path, shas: d
     assert [o.name for o in booted["worker"].outcomes] == ["AppSettings"]
     assert [o.name for o in booted["api"].outcomes] == ["AppSettings", "SearchSettings", "get_settings()"]
     assert not [f for f in boot_findings.boot_findings(host, entry, candidate) if "worker" in f.message]
+
+
+def test_an_import_failure_is_the_first_items_blocker_and_the_others_are_not_checked(estate_dir: Path) -> None:
+    """One cause, one blocker (on the boot function's item); every other item of the module skips
+    ("not checked"), never passes: nothing of the module was constructed."""
+    from plugins.settings import boot_findings
+
+    host = make_host(estate_dir, "production")
+    entry = host.estate.settings[0]
+    sha = host.git(entry.source).resolve("imports-app")
+    target = targets.Target("running", sha, sha[:12])
+    first = boot_findings.boot_findings(host, entry, target, only=f"{entry.boot}()")
+    other = boot_findings.boot_findings(host, entry, target, only="AppSettings")
+    assert [f.severity for f in first] == [finding.BLOCK]
+    assert [(f.severity, f.message) for f in other] == [(finding.SKIPPED, (
+        f"production: not checked: server/app/settings.py does not import at app {sha[:12]} (the blocker is on "
+        f"{entry.boot}())"))]
