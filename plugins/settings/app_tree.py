@@ -2,40 +2,55 @@
 checkout) into the boot's shared read-only folder, so that settings that import their own package
 (`from myapp.schemas import ...`, relative imports) boot as they do in the image.
 
-Only `*.py` files are exported: a monorepo's assets (and blobs a partial clone lacks) stay out. A
-tree that cannot be exported leaves the boot with the settings file alone (its own imports are
-then "not checked", never a pass).
+Only Python files and the small configuration files settings read at import (JSON, YAML, TOML,
+INI; up to 1 MiB) are exported: a monorepo's assets, and blobs a partial clone lacks, stay out. A
+tree git cannot list leaves the boot with the settings file alone (its own imports are then "not
+checked", never a pass).
 """
 from __future__ import annotations
 
-import functools
-import io
 import os
 import shutil
 import subprocess
-import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from plugins.settings import boot
 
+_SUFFIXES = (".py", ".json", ".yaml", ".yml", ".toml", ".ini", ".cfg")
+_MAX_BYTES = 1 << 20  # a file bigger than this is data, not configuration
 
-@functools.lru_cache(maxsize=64)
+
 def export(repo: Any, sha: str) -> str | None:
-    """The folder holding the repository's Python files at `sha` (written once per session), or
-    None when git cannot give them."""
+    """The folder holding the repository's Python and configuration files at `sha` (written once
+    per session: close_all removes them), or None when git cannot list them."""
     dest = Path(boot.trees()) / f"{repo.name}-{sha}"
     if dest.exists():
         return str(dest)
-    done = subprocess.run(["git", "-C", str(repo.path), "archive", "--format=tar", sha, "--", "*.py"],
-                          capture_output=True, timeout=300)
-    if done.returncode != 0:
+    listed = subprocess.run(["git", "-C", str(repo.path), "ls-tree", "-r", "-z", "--name-only", sha],
+                            capture_output=True, timeout=300)
+    if listed.returncode != 0:
         return None
+    names = [n for n in listed.stdout.decode(errors="surrogateescape").split("\0") if n.endswith(_SUFFIXES)]
+    request = "".join(f"{sha}:{name}\n" for name in names).encode(errors="surrogateescape")
+    blobs = subprocess.run(["git", "-C", str(repo.path), "cat-file", "--batch"], input=request,
+                           capture_output=True, timeout=300).stdout
     partial = dest.with_name(dest.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
-    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
-        tar.extractall(partial, filter="data")
+    at = 0
+    for name in names:  # one answer per name: "<object> blob <size>\n<bytes>\n", or "<name> missing\n"
+        end = blobs.index(b"\n", at)
+        header = blobs[at:end].split()
+        at = end + 1
+        if len(header) != 3 or header[1] != b"blob":
+            continue  # a blob a partial clone lacks: left out
+        size = int(header[2])
+        if size <= _MAX_BYTES and ".." not in PurePosixPath(name).parts:
+            target = partial / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(blobs[at:at + size])
+        at += size + 1
     os.replace(partial, dest)
     return str(dest)
 

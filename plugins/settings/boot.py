@@ -158,6 +158,10 @@ def close_all() -> None:
     for _, _, scratch in _AHEAD.values():
         scratch.cleanup()
     _AHEAD.clear()
+    global _TREES
+    if _TREES is not None:
+        shutil.rmtree(_TREES, ignore_errors=True)
+        _TREES = None
 
 
 def start(python: str | None = None) -> None:
