@@ -740,3 +740,21 @@ def test_an_import_failure_is_the_first_items_blocker_and_the_others_are_not_che
     assert [(f.severity, f.message) for f in other] == [(finding.SKIPPED, (
         f"production: not checked: server/app/settings.py does not import at app {sha[:12]} (the blocker is on "
         f"{entry.boot}())"))]
+
+
+def test_boots_not_isolated_are_said_once(estate_dir: Path, shas: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the sandbox (no bubblewrap, or it cannot start) the run says once why boots are not
+    isolated; the findings are otherwise the same."""
+    from plugins.settings import sandbox
+
+    boot.close_all()
+    monkeypatch.setattr(sandbox, "ENABLED", False)
+    try:
+        found = parity.evaluate(make_host(estate_dir, "production"), shas["gitops"][1])
+    finally:
+        boot.close_all()
+    said = [f for f in found if f.item == "sandbox"]
+    assert [(f.severity, f.message) for f in said] == [(finding.WARN, (
+        "settings boots are not isolated (the sandbox is turned off): the application's settings code runs as the "
+        "gate's user, with its files, network and processes in reach (a clean environment, limits, one deadline "
+        "per boot and the group kill still apply); install bubblewrap where user namespaces work"))]

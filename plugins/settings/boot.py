@@ -80,7 +80,6 @@ class _Server:
         self.scratch = os.path.realpath(tempfile.mkdtemp(prefix="releasegate-boot-"))
         os.mkdir(os.path.join(self.scratch, "cwd"))
         self.errors = tempfile.TemporaryFile()  # outside the scratch folder the sandbox sees
-        self.isolation = sandbox.isolation(interpreter) if os.path.exists(interpreter) else None
         try:  # its own session: closing it kills its whole process group
             self.proc = subprocess.Popen([*sandbox.command(interpreter, self.scratch, trees()), "-I", "-c", RUNNER],
                                          cwd=os.path.join(self.scratch, "cwd"), env={}, start_new_session=True,
@@ -293,8 +292,8 @@ def run(jobs: Iterable[BootJob], python: str | None = None, timeout: float = 10.
 
 def isolation(python: str | None = None) -> str | None:
     """Why the boots of this interpreter are not isolated (None when the sandbox holds them)."""
-    server = _SERVERS.get(python or sys.executable)
-    return server.isolation if server is not None else None
+    interpreter = python or sys.executable
+    return sandbox.isolation(interpreter) if os.path.exists(interpreter) else None
 
 
 def _outcome(raw: dict) -> Outcome:
