@@ -11,7 +11,9 @@ Builds its git repositories in a temporary folder; no network.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+from importlib import metadata
 import subprocess
 import sys
 import tempfile
@@ -24,8 +26,8 @@ from benchmarks.suite_estate import settings_module  # noqa: E402
 from benchmarks.timing import median_seconds  # noqa: E402
 from examples.materialize import git  # noqa: E402
 from plugins.core import helm
-from plugins.settings import (boot, boot_findings, boot_runs, containers, cross_env, finding, memo,
-                              required, secret_keys, targets)
+from plugins.settings import (app_env, boot, boot_findings, boot_runs, containers, cross_env, finding, memo,
+                              required, sandbox, secret_keys, targets)
 from plugins.settings import reader as settings_model  # noqa: E402
 from plugins.estate import load  # noqa: E402
 from plugins.core.host import Estatewide  # noqa: E402
@@ -85,6 +87,8 @@ def build(root: Path) -> tuple[Path, str]:
         git(root / name, "config", "user.email", "b@bench.test")
         git(root / name, "config", "user.name", "bench")
     (root / "app/settings.py").write_text(settings_source())
+    (root / "app/requirements.txt").write_text(  # the app's own environment: what the suite runs, pinned
+        "".join(f"{name}=={metadata.version(name)}\n" for name in ("pydantic", "pydantic-settings")))
     git(root / "app", "add", "--all")
     git(root / "app", "commit", "--quiet", "-m", "settings")
     git(root / "app", "tag", "v1.0.0")
@@ -114,6 +118,7 @@ def clear_caches() -> None:
     boot_runs._BOOTED.clear()
     memo.MEMO.clear()
     memo.ANNOUNCED.clear()
+    app_env._built.cache_clear()  # an environment built before is found on disk again
     boot.close_all()  # each run starts its boot interpreter, as every pytest run does
 
 
@@ -136,6 +141,39 @@ def parity_run(path: Path) -> dict[str, int]:
         for f in found:
             counts[f.severity] += 1
     return counts
+
+
+def boot_run(path: Path) -> None:
+    """The boot alone: every distinct container environment of every environment and target."""
+    clear_caches()
+    shared = Estatewide(load(path), Settings(path, None))
+    for name in ENVS:
+        host = shared.host(name)
+        entry = host.estate.settings[0]
+        for target in targets.targets(host, entry).values():
+            boot_runs.boot_results(host, entry, target)
+
+
+def boot_costs(path: Path, runs: int) -> list[tuple[str, float | str]]:
+    """The boot's cost sandboxed, not isolated, and in the application's own environment (built
+    once with uv, then cached): rows for the table."""
+    rows: list[tuple[str, float | str]] = []
+    for enabled, label in ((True, "the boot alone, sandboxed (bubblewrap)"),
+                           (False, "the boot alone, not isolated (no bubblewrap)")):
+        sandbox.ENABLED = enabled
+        why = sandbox.isolation(sys.executable)
+        rows.append((label, f"not measured: {why}" if enabled and why else median_seconds(lambda: boot_run(path), runs)))
+    sandbox.ENABLED = True
+    own = path.with_name("environments-own.yaml")
+    own.write_text(path.read_text().replace("boot: get_settings}", "boot: get_settings, environment: requirements.txt}"))
+    os.environ["RELEASEGATE_CACHE"] = str(path.parent / "cache")
+    try:
+        first = median_seconds(lambda: boot_run(own), 1)
+        rows.append(("the boot alone, app's own environment (first: uv builds it)", first))
+        rows.append(("the boot alone, app's own environment (cached)", median_seconds(lambda: boot_run(own), runs)))
+    except app_env.EnvironmentUnavailable as exc:
+        rows.append(("the boot alone, app's own environment", f"not measured: {exc}"))
+    return rows
 
 
 def naive_run(source: str, envs: list[dict[str, str]]) -> None:
@@ -193,6 +231,7 @@ def main() -> None:
         through_pytest = median_seconds(lambda: pytest_run(path), args.runs)
         alone = runtime.pytest_alone(checks, Path(scratch) / "pytest-alone", args.runs)
         naive = median_seconds(lambda: naive_run(source, envs), 1)
+        boots = boot_costs(path, args.runs)
     print(f"settings: {len(model.classes)} classes, {fields} fields; {CONTAINERS} containers x {len(ENVS)} "
           f"environments ({len(envs)} container environments); findings per run: {counts}")
     print(f"{'step':58} {'median s':>9}")
@@ -202,6 +241,8 @@ def main() -> None:
     print(f"{'the same checks through pytest (startup, collection, report)':58} {through_pytest:9.3f}")
     print(f"{f'pytest by itself, {checks} checks that do nothing':58} {alone:9.3f}")
     print(f"{'fresh python per container, construct every class (naive)':58} {naive:9.3f}")
+    for label, value in boots:
+        print(f"{label:58} {value:9.3f}" if isinstance(value, float) else f"{label:58} {value}")
     print(f"ratio naive / ours: {naive / ours:.1f}x (the naive run compares nothing)")
     print(f"through pytest / library: {through_pytest / ours:.2f}x; / the script: "
           f"{through_pytest / script:.2f}x; the suite's own cost beyond the script and pytest "

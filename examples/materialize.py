@@ -52,6 +52,10 @@ APP_STEPS = (
          tag="v1.4.1", start="v1.4.0"),
     Step("main", "4-main", "feat!: audit log always on; search service (requires SEARCH_URL)", DEV),
     Step("testing", "5-testing", "wip: ranking experiment", WIP, start="main"),
+    # -- issue 23: the boot in the application's own environment (examples/boot-env.yaml) --------
+    # last, on its own branch from v1.4.1: no commit above changes
+    Step("demo/workers-v1", "6-workers-v1", "feat(workers): queue settings on the workers' pydantic v1", DEV,
+         start="v1.4.1"),
 )
 
 GITOPS_STEPS = (

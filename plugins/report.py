@@ -26,6 +26,7 @@ from plugins.findings import WARNING
 from plugins.options import settings
 from plugins.outcomes import PROPERTY
 from plugins.params import shared
+from plugins.settings import boot
 
 _RECORDS = pytest.StashKey[list[dict[str, Any]]]()
 _STARTED = pytest.StashKey[float]()
@@ -215,6 +216,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     payload["run"]["complete"] = incomplete is None
     if incomplete:
         payload["run"]["incomplete"] = incomplete
+    boot.close_all()  # every boot has ended (its process groups killed) before the report is written
     try:
         write_file(path, json.dumps(clean_obj(redact_obj(payload)), indent=2, sort_keys=True) + "\n")
     except OSError as exc:  # the disk filled up or the folder went away during the run

@@ -28,7 +28,8 @@ def pytest_collection(session: pytest.Session) -> None:
 
         host = state.host(next(iter(state.estate.environments)))
         for entry in state.estate.settings:
-            boot.start(boot_runs.interpreter(host, entry) or sys.executable)
+            if entry.environment is None:  # else the interpreter is built per commit, when booted
+                boot.start(boot_runs.interpreter(host, entry) or sys.executable)
     except Exception:  # noqa: BLE001 - only a head start: the boot check starts it otherwise
         pass
 

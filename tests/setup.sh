@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-packages="git curl docker-registry skopeo chromium apache2-utils postgresql"
+packages="git curl docker-registry skopeo chromium apache2-utils postgresql bubblewrap"
 missing=""
 for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 # Debian's python3 ships venv without ensurepip; python3-venv brings it

@@ -247,6 +247,9 @@ def estate_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(root / "app", "checkout", "--quiet", "-b", "imports-app", "v1.0.0")
     source = "from app.db import engine\n" + textwrap.dedent(APP_V1["server/app/settings.py"])
     commit(root / "app", {"server/app/settings.py": source}, "refactor: settings import the engine")
+    git(root / "app", "checkout", "--quiet", "-b", "imports-lib", "v1.0.0")
+    source = "import kafka_settings_lib\n" + textwrap.dedent(APP_V1["server/app/settings.py"])
+    commit(root / "app", {"server/app/settings.py": source}, "feat: settings of the broker from a library")
     git(root / "app", "checkout", "--quiet", "main")
     init(root / "gitops")
     subst = {"@@v1@@": v1, "@@main@@": main[:7]}
@@ -431,13 +434,28 @@ def test_a_sealed_value_warns_only_when_no_stand_in_boots(estate_dir: Path, shas
     assert sealed_ones[0].details["containers"] == ["api", "worker"]
 
 
-def test_settings_importing_app_modules_fall_back_to_static_checks_once(estate_dir: Path, shas: dict) -> None:
+def test_settings_importing_their_own_missing_module_is_a_blocker(estate_dir: Path, shas: dict) -> None:
+    """The application's own package is on the boot's import path (its tree at that commit): a
+    module of it that does not exist there crashes the pod too, so it is a blocker naming the
+    module, the exception and the line."""
+    found = parity.evaluate(make_host(estate_dir, "production"), shas["gitops"][1], app_ref="imports-app")
+    imports = [f for f in found if "importing" in f.message]
+    assert [(f.severity, f.message.split(": ", 2)[2]) for f in imports] == [(finding.BLOCK, (
+        "importing server/app/settings.py (server/app/settings.py:1) fails at boot: ModuleNotFoundError: No module "
+        "named 'app.db'"))]
+    assert imports[0].details["containers"] == ["api", "worker"]
+
+
+def test_settings_importing_a_library_the_boot_lacks_are_not_checked(estate_dir: Path, shas: dict) -> None:
+    """A library the boot interpreter does not have is the suite's limit: one "not checked" line
+    naming the module and what would let it boot (never a pass); the static checks still run."""
     host = make_host(estate_dir, "production")
-    found = parity.evaluate(host, shas["gitops"][1], app_ref="imports-app")
-    notes = [f for f in found if "static checks only" in f.message]
-    assert len(notes) == 1 and notes[0].severity == finding.WARN  # once per file, not per container
-    assert "imports modules the boot check does not have (ModuleNotFoundError: No module named 'app')" in (
-        notes[0].message)
+    found = parity.evaluate(host, shas["gitops"][1], app_ref="imports-lib")
+    notes = [f for f in found if f.severity == finding.SKIPPED]
+    assert len(notes) == 1 and notes[0].details == {"missing": "kafka_settings_lib"}
+    assert notes[0].message.startswith("production: not checked: server/app/settings.py at app ")
+    assert "imports 'kafka_settings_lib', which the boot interpreter does not have (ModuleNotFoundError: No " \
+           "module named 'kafka_settings_lib'): set settings[].environment" in notes[0].message
     static = [f.message for f in found if f.item == "ENABLE_AUDIT_LOG"]
     assert len(static) == 1 and static[0].startswith("production: api, worker at app ") and static[0].endswith(
         "ENABLE_AUDIT_LOG='' fails AppSettings.enable_audit_log: Input should be a valid boolean, unable to "
@@ -505,7 +523,10 @@ def test_prerelease_production_catches_the_planted_problems(suite: pytest.Pytest
             "production: api, worker get ENABLE_AUDIT_LOG empty, which staging set to a value",
         ("test_env_cross_parity", "SEARCH_URL"): "production: api, worker get SEARCH_URL empty, which staging set "
                                                  "to a value",
-        ("test_settings_boot", "API_KEY"): f"production: api, worker at app {v1}: " + API_KEY_WARNING}
+        ("test_settings_boot", "API_KEY"): f"production: api, worker at app {v1}: " + API_KEY_WARNING,
+        ("test_settings_required_candidate", "server/app/settings.py"):  # once per entry: no settings[].classes
+            "production: settings server/app/settings.py: every class is checked in every container (api, worker): "
+            "where a container builds only some of them (a worker, a migration job), list them in settings[].classes"}
     waived = [r for r in records if r["item"] == "SENDGRID_REGION"]
     assert [r["nodeid"].split("::")[1] for r in waived] == ["test_env_cross_parity[production-SENDGRID_REGION]"]
     assert waived[0]["waiver"]  # waived in the environments file: matched by the per-variable item
@@ -706,3 +727,58 @@ def test_only_a_branch_environment_on_another_branch_than_main_gets_main_at_its_
     (found,) = targets.as_reset(shared.host("testing"), [finding.Finding(finding.BLOCK, "testing: X fails", "X")])
     assert (found.severity, found.message) == (finding.WARN, "testing: the next reset of testing to main will not "
                                                             "boot: X fails")
+
+
+def test_each_class_is_required_only_where_it_is_built(estate_dir: Path, shas: dict) -> None:
+    """settings[].classes: the worker builds only AppSettings, so SearchSettings' missing SEARCH_URL
+    is the api's alone (the required check and the boot); no "every class" warning for the entry."""
+    from plugins.settings import boot_findings, required
+
+    estate = load(estate_dir / "environments.yaml")
+    entry = dataclasses.replace(estate.settings[0], classes={"worker": ("AppSettings",)})
+    narrowed = dataclasses.replace(estate, settings=(entry,))
+    host = Estatewide(narrowed, Settings(estate_dir / "environments.yaml", None)).host("production")
+    candidate = targets.targets(host, entry)["candidate"]
+    found = required.required(host, entry, candidate, cls_name="SearchSettings")
+    assert [f.details["containers"] for f in found] == [["api"]]
+    assert "SEARCH_URL is empty for api at app" in found[0].message
+    assert not [f for f in required.reader_warnings(host, entry, candidate) if "every class" in f.message]
+    booted = boot_runs.boot_results(host, entry, candidate)
+    assert [o.name for o in booted["worker"].outcomes] == ["AppSettings"]
+    assert [o.name for o in booted["api"].outcomes] == ["AppSettings", "SearchSettings", "get_settings()"]
+    assert not [f for f in boot_findings.boot_findings(host, entry, candidate) if "worker" in f.message]
+
+
+def test_an_import_failure_is_the_first_items_blocker_and_the_others_are_not_checked(estate_dir: Path) -> None:
+    """One cause, one blocker (on the boot function's item); every other item of the module skips
+    ("not checked"), never passes: nothing of the module was constructed."""
+    from plugins.settings import boot_findings
+
+    host = make_host(estate_dir, "production")
+    entry = host.estate.settings[0]
+    sha = host.git(entry.source).resolve("imports-app")
+    target = targets.Target("running", sha, sha[:12])
+    first = boot_findings.boot_findings(host, entry, target, only=f"{entry.boot}()")
+    other = boot_findings.boot_findings(host, entry, target, only="AppSettings")
+    assert [f.severity for f in first] == [finding.BLOCK]
+    assert [(f.severity, f.message) for f in other] == [(finding.SKIPPED, (
+        f"production: not checked: server/app/settings.py does not import at app {sha[:12]} (the blocker is on "
+        f"{entry.boot}())"))]
+
+
+def test_boots_not_isolated_are_said_once(estate_dir: Path, shas: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the sandbox (no bubblewrap, or it cannot start) the run says once why boots are not
+    isolated; the findings are otherwise the same."""
+    from plugins.settings import sandbox
+
+    boot.close_all()
+    monkeypatch.setattr(sandbox, "ENABLED", False)
+    try:
+        found = parity.evaluate(make_host(estate_dir, "production"), shas["gitops"][1])
+    finally:
+        boot.close_all()
+    said = [f for f in found if f.item == "sandbox"]
+    assert [(f.severity, f.message) for f in said] == [(finding.WARN, (
+        "settings boots are not isolated (the sandbox is turned off): the application's settings code runs as the "
+        "gate's user, with its files, network and processes in reach (a clean environment, limits, one deadline "
+        "per boot and the group kill still apply); install bubblewrap where user namespaces work"))]

@@ -19,6 +19,7 @@ from pydantic import BeforeValidator, ConfigDict, model_validator
 from pydantic.dataclasses import dataclass
 from pydantic.json_schema import SkipJsonSchema
 
+from plugins.estate.database_models import DatabaseRequirements, DatabaseSpec, IndexRequirement, Snapshot
 from plugins.estate.render_bounds import Render
 from plugins.estate.values import (
     Address, Branch, Date, ExpectJson, FilePath, Flag, Folder, AppObject, Host, HostPort, Hosts, KubeVersion,
@@ -83,7 +84,12 @@ class SettingsEntry:
     boot: Text | None = None
     """a function in that file the application calls at start (the boot check calls it)"""
     python: Text | None = None
-    """interpreter for the boot check (default: the suite's)"""
+    """interpreter for the boot check (default: the suite's), kept as given: a venv's bin/python stays the venv's"""
+    environment: Text | None = None
+    """boot with the application's own dependencies, installed with uv at each commit from this file: `uv.lock`,
+    `requirements*.txt`, `pyproject.toml`, or `auto` (the first at or above the module's folder)"""
+    classes: Annotated[dict[Label, Strings], _or(dict)] = field(default_factory=dict)
+    """the settings classes (and boot function) each container builds, by container name; unlisted: every class"""
     app: AppObject | None = None
     """the web application these containers serve, `module path:variable` (`server/app/main.py:app`;
     Django: `site/urls.py:urlpatterns`): their HTTP probe paths are checked against its routes"""
@@ -111,44 +117,6 @@ class BuildEntry:
     """the source that holds the workflow"""
     workflow: RepoPath
     """the workflow file in that source"""
-
-
-@dataclass(frozen=True, config=MODEL)
-class Snapshot:
-    """A schema kept as code in a source."""
-
-    kind: Literal["directus"]
-    """the schema tool"""
-    source: SourceRef
-    """the source that holds the snapshot"""
-    path: RepoPath
-    """the directus-sync snapshot folder in that source"""
-
-
-@dataclass(frozen=True, config=MODEL)
-class IndexRequirement:
-    """An index that migrations rely on."""
-
-    name: Text
-    """the index name"""
-    table: Text
-    """its table"""
-    columns: Strings
-    """its columns, in order"""
-    unique: Flag = False
-    """a unique index"""
-    where: Text | None = None
-    """the partial index's predicate"""
-
-
-@dataclass(frozen=True, config=MODEL)
-class DatabaseRequirements:
-    """Raw SQL that the snapshot cannot express."""
-
-    extensions: Strings = ()
-    """Postgres extensions the database must have"""
-    indexes: Annotated[tuple[IndexRequirement, ...], _or(tuple)] = ()
-    """indexes the database must have"""
 
 
 @dataclass(frozen=True, config=MODEL)
@@ -245,14 +213,6 @@ class VersionSpec:
     """the JSON key holding the build (a commit or tag)"""
     header: Text | None = None
     """the response header holding the build"""
-
-
-@dataclass(frozen=True, config=MODEL)
-class DatabaseSpec:
-    """The live database of an environment."""
-
-    dsn_env: Variable
-    """the environment variable that holds the DSN"""
 
 
 @dataclass(frozen=True, config=MODEL)

@@ -16,6 +16,7 @@ import atexit
 import json
 import os
 import select
+import signal
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from plugins.settings import sandbox
 from plugins.settings.boot_child import RUNNER
 
 
@@ -38,6 +40,8 @@ class BootJob:
     env: Mapping[str, str]
     classes: tuple[str, ...]
     boot: str | None = None
+    paths: tuple[str, ...] = ()  # the application's source folders, under trees() (the sandbox sees only those)
+    dotted: str | None = None  # the file's module name in the application's package, when it is in one
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class Outcome:
     ok: bool
     errors: tuple[dict, ...] = ()  # pydantic's errors: loc, msg, type, input
     exception: str | None = None  # one line, for anything that is not a ValidationError
+    limit: str | None = None  # the boot's own limit (memory, cpu, file size) stopped it: not the application's
+    where: str | None = None  # file:line in the application's code, for an import failure
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class BootResult:
 
     key: str
     unavailable: str | None = None  # the file imports a module this interpreter lacks
+    missing: str | None = None  # that module's name
     import_failure: Outcome | None = None  # importing the file itself failed
     outcomes: tuple[Outcome, ...] = ()
     tried: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)  # stand-ins per variable
@@ -70,12 +77,13 @@ class _Server:
 
     def __init__(self, interpreter: str) -> None:
         self.interpreter = interpreter
-        self.scratch = tempfile.mkdtemp(prefix="releasegate-boot-")
+        self.scratch = os.path.realpath(tempfile.mkdtemp(prefix="releasegate-boot-"))
         os.mkdir(os.path.join(self.scratch, "cwd"))
-        self.errors = open(os.path.join(self.scratch, "stderr"), "w+b")
-        try:
-            self.proc = subprocess.Popen([interpreter, "-I", "-c", RUNNER], cwd=os.path.join(self.scratch, "cwd"),
-                                         env={}, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors)
+        self.errors = tempfile.TemporaryFile()  # outside the scratch folder the sandbox sees
+        try:  # its own session: closing it kills its whole process group
+            self.proc = subprocess.Popen([*sandbox.command(interpreter, self.scratch, trees()), "-I", "-c", RUNNER],
+                                         cwd=os.path.join(self.scratch, "cwd"), env={}, start_new_session=True,
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors)
         except (FileNotFoundError, PermissionError):
             self.close()
             raise BootError(f"boot interpreter {interpreter} does not exist") from None
@@ -123,8 +131,11 @@ class _Server:
         """Stop the interpreter and remove its scratch folder."""
         _SERVERS.pop(self.interpreter, None)
         proc = getattr(self, "proc", None)
-        if proc is not None and proc.poll() is None:
-            proc.kill()
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
             proc.wait()
         for stream in (getattr(proc, "stdin", None), getattr(proc, "stdout", None), self.errors):
             if stream is not None:
@@ -146,6 +157,10 @@ def close_all() -> None:
     for _, _, scratch in _AHEAD.values():
         scratch.cleanup()
     _AHEAD.clear()
+    global _TREES
+    if _TREES is not None:
+        shutil.rmtree(_TREES, ignore_errors=True)
+        _TREES = None
 
 
 def start(python: str | None = None) -> None:
@@ -158,7 +173,19 @@ def start(python: str | None = None) -> None:
 
 def _identity(job: BootJob, timeout: float) -> tuple:
     """What a job's result depends on (its key only names it within one request)."""
-    return (job.filename, job.source, tuple(sorted(job.env.items())), job.classes, job.boot, timeout)
+    return (job.filename, job.source, tuple(sorted(job.env.items())), job.classes, job.boot, job.paths, job.dotted,
+            timeout)
+
+
+def trees() -> str:
+    """The folder of this process's application source trees: every boot interpreter sees it, read-only."""
+    global _TREES
+    if _TREES is None:
+        _TREES = os.path.realpath(tempfile.mkdtemp(prefix="releasegate-trees-"))
+    return _TREES
+
+
+_TREES: str | None = None
 
 
 def _request(jobs: list[BootJob], timeout: float, scratch: str) -> tuple[dict, float]:
@@ -173,11 +200,12 @@ def _request(jobs: list[BootJob], timeout: float, scratch: str) -> tuple[dict, f
             Path(folder, job.filename).write_text(job.source)
             folders[(job.filename, job.source)] = folder
         items = [("class", name) for name in job.classes] + ([("boot", job.boot)] if job.boot else [])
-        request.append({"key": job.key, "dir": folder, "filename": job.filename,
-                        "module": Path(job.filename).stem, "env": dict(job.env), "items": items})
+        request.append({"key": job.key, "dir": folder, "filename": job.filename, "paths": list(job.paths),
+                        "dotted": job.dotted, "module": Path(job.filename).stem, "env": dict(job.env),
+                        "items": items})
     workers = max(1, min(len(jobs), os.cpu_count() or 1))
     budget = (timeout + 2) * (2 + max(len(j.classes) + 1 for j in jobs)) * len(jobs) / workers + 30
-    return {"jobs": request, "timeout": timeout, "workers": workers}, budget
+    return {"jobs": request, "timeout": timeout, "workers": workers, "limits": sandbox.LIMITS}, budget
 
 
 def _server(interpreter: str) -> _Server:
@@ -206,10 +234,14 @@ def send_ahead(jobs: Iterable[BootJob], python: str | None = None, timeout: floa
     if not jobs or interpreter in _AHEAD:
         return
     jobs = [replace(job, key=str(index)) for index, job in enumerate(jobs)]
-    scratch = tempfile.TemporaryDirectory(prefix="releasegate-boot-src-")
+    try:
+        server = _server(interpreter)
+    except BootError:
+        return
+    scratch = tempfile.TemporaryDirectory(prefix="src-", dir=server.scratch)
     try:
         payload, budget = _request(jobs, timeout, scratch.name)
-        _server(interpreter).send(payload)
+        server.send(payload)
     except (BootError, OSError):
         scratch.cleanup()
         return
@@ -251,18 +283,26 @@ def run(jobs: Iterable[BootJob], python: str | None = None, timeout: float = 10.
     todo = [job for job in jobs if job.key not in done]
     if not todo:
         return done
-    with tempfile.TemporaryDirectory(prefix="releasegate-boot-src-") as scratch:
+    server = _server(interpreter)
+    with tempfile.TemporaryDirectory(prefix="src-", dir=server.scratch) as scratch:
         payload, budget = _request(todo, timeout, scratch)
-        raw = _server(interpreter).ask(payload, budget)
+        raw = server.ask(payload, budget)
     return {**done, **{key: _result(key, value) for key, value in raw.items()}}
 
 
+def isolation(python: str | None = None) -> str | None:
+    """Why the boots of this interpreter are not isolated (None when the sandbox holds them)."""
+    interpreter = python or sys.executable
+    return sandbox.isolation(interpreter) if os.path.exists(interpreter) else None
+
+
 def _outcome(raw: dict) -> Outcome:
-    return Outcome(raw["name"], bool(raw.get("ok")), tuple(raw.get("errors") or ()), raw.get("exception"))
+    return Outcome(raw["name"], bool(raw.get("ok")), tuple(raw.get("errors") or ()), raw.get("exception"),
+                   raw.get("limit"), raw.get("where"))
 
 
 def _result(key: str, raw: dict) -> BootResult:
     failure = raw.get("import_failure")
-    return BootResult(key, raw.get("unavailable"), _outcome(failure) if failure else None,
+    return BootResult(key, raw.get("unavailable"), raw.get("missing"), _outcome(failure) if failure else None,
                       tuple(_outcome(o) for o in raw.get("outcomes") or () if o is not None)
                       if not failure and not raw.get("unavailable") else ())

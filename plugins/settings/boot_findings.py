@@ -5,16 +5,18 @@ import the file's modules.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import PurePosixPath
 from typing import Any, Mapping
 
 from plugins.estate import SettingsEntry
-from plugins.settings import boot
-from plugins.settings.boot_runs import boot_results
-from plugins.settings.containers import gitops_sha, settings_containers
-from plugins.settings.finding import BLOCK, CONTAINERS, WARN, Finding, merge
+from plugins.settings import app_env, boot
+from plugins.settings.boot_runs import boot_results, interpreter
+from plugins.settings.containers import built_classes, gitops_sha, settings_containers
+from plugins.settings.finding import BLOCK, CONTAINERS, SKIPPED, WARN, Finding, merge
 from plugins.settings.kubelet_env import ContainerEnv, EnvVar
 from plugins.settings.memo import entry_key, first_time, memo
-from plugins.settings.classes import EnvView, SettingsField, SettingsModel, missing_required, static_value_error
+from plugins.settings.classes import (EnvView, SettingsField, SettingsModel, missing_required, named,
+                                      static_value_error)
 from plugins.settings.targets import Target, model
 
 
@@ -35,6 +37,17 @@ def boot_findings(host: Any, entry: SettingsEntry, target: Target, gitops_ref: s
                              for i, e in envs})
     where = f"{host.name}: {CONTAINERS} at app {target.label}: "
     found: list[tuple[str | None, Finding]] = []
+    try:
+        python = interpreter(host, entry, target.sha)
+    except app_env.EnvironmentUnavailable:
+        python = None  # said by each boot item
+    loose = boot.isolation(python)
+    if loose and first_time((host.shared, "isolation", python)):
+        found.append((None, Finding(WARN, f"settings boots are not isolated ({loose}): the application's settings "
+                                          "code runs as the gate's user, with its files, network and processes in "
+                                          "reach (a clean environment, limits, one deadline per boot and the group "
+                                          "kill still apply); install bubblewrap where user namespaces work",
+                                    "sandbox", {"reason": loose})))
     for item_id, env in envs:
         found += [(item_id if c else None, replace(f, message=where + f.message) if c else f)
                   for c, f in _container_boot(host, entry, target, env, m, results[item_id], missing[item_id], only)]
@@ -47,11 +60,16 @@ def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: Contai
     """(container, finding) pairs of one container's boot; messages leave the container out."""
     first = f"{entry.boot}()" if entry.boot else (m.classes[0].name if m.classes else None)
     if result.unavailable:
-        return _static_fallback(host, entry, target, env, m, result.unavailable, only)
+        return _static_fallback(host, entry, target, env, m, result, only)
     if result.import_failure:
-        if only is not None and only != first:
-            return []  # one cause: reported by the boot function's item (or the first class's)
-        return [(env.container, _outcome_finding(None, env, result.import_failure, f"importing {entry.path}", m))]
+        if only is not None and only != first:  # one cause: the blocker is on the boot function's item
+            return [(None, Finding(SKIPPED, f"{host.name}: not checked: {entry.path} does not import at app "
+                                            f"{target.label} (the blocker is on {first})", entry.path))]
+        at = result.import_failure.where or ""
+        if at.startswith(PurePosixPath(entry.path).name + ":"):  # the file alone in its scratch folder
+            at = entry.path + at[at.index(":"):]
+        at = f" ({at})" if at else ""
+        return [(env.container, _outcome_finding(None, env, result.import_failure, f"importing {entry.path}{at}", m))]
     out: list[tuple[str | None, Finding]] = []
     seen: set[tuple] = set()
     for outcome in result.outcomes:
@@ -59,6 +77,12 @@ def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: Contai
             continue
         cls = m.get(outcome.name)
         mine = only is None or outcome.name == only
+        if outcome.limit:  # the boot's own limit, not the application's failure
+            if mine:
+                out.append((None, Finding(SKIPPED, f"{host.name}: not checked: {outcome.name} at app {target.label} "
+                                                   f"{outcome.exception}: the application may need more than the "
+                                                   "boot allows (plugins/settings/sandbox.py LIMITS)", outcome.name)))
+            continue
         if outcome.exception:
             if mine:
                 out.append((env.container, _outcome_finding(cls, env, outcome, outcome.name, m)))
@@ -87,7 +111,7 @@ def _error_finding(owner: Any, f: SettingsField | None, env: ContainerEnv,
     loc = ".".join(str(p) for p in error.get("loc") or ())
     field_name = f"{owner.name}.{f.name}" if owner and f else (".".join(filter(None, (owner.name, loc))) if owner
                                                                else loc)
-    hit = f.lookup(EnvView(env.values())) if f else None
+    hit = (f.lookup(EnvView(env.values())) if f else None) or named(EnvView(env.values()), error.get("variables") or ())
     var: EnvVar | None = env.vars.get(hit[0]) if hit else None
     context = f" (via {via})" if owner is None or via != owner.name else ""
     details = {"field": field_name, "type": error.get("type"), "pydantic": error.get("msg"),
@@ -117,15 +141,21 @@ def _outcome_finding(cls: Any, env: ContainerEnv, outcome: boot.Outcome, what: s
 
 
 def _static_fallback(host: Any, entry: SettingsEntry, target: Target, env: ContainerEnv,
-                     m: SettingsModel, reason: str,
+                     m: SettingsModel, result: boot.BootResult,
                      only: str | None) -> list[tuple[str | None, Finding]]:
-    out: list[tuple[str | None, Finding]] = []
-    if first_time((host.shared, "fallback", entry.path, target.sha)):
-        out.append((None, Finding(WARN, f"{entry.path} at {target.label} imports modules the boot check does not "
-                                        f"have ({reason}): static checks only for this file", entry.path)))
+    """Not checked by the boot (the interpreter lacks a module the file imports, the suite's limit):
+    one skip naming the module and what would let it boot; the static checks still run."""
+    how = "settings[].environment (the application's dependencies) or settings[].python (an interpreter that has it)"
+    lacks = "is written for pydantic v1" if result.missing == "pydantic<2" else f"imports {result.missing!r}"
+    why = (f"{lacks}, which the boot interpreter does not have ({result.unavailable}): set {how} to boot it"
+           if result.missing else f"cannot boot: {result.unavailable}")
+    out: list[tuple[str | None, Finding]] = [(None, Finding(
+        SKIPPED, f"{host.name}: not checked: {entry.path} at app {target.label} {why}; static checks only",
+        entry.path, {"missing": result.missing}))]
     values = EnvView(env.values())
+    built = built_classes(entry, env.container)
     for cls in m.classes:
-        if only is not None and cls.name != only:
+        if (only is not None and cls.name != only) or (built is not None and cls.name not in built):
             continue
         for top in cls.fields:
             for f in top.walk():

@@ -3,14 +3,15 @@ once per session; a stand-in a validator rejects is replaced by the next one and
 """
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any
 
 from plugins.estate import SettingsEntry
-from plugins.settings import boot
-from plugins.settings.containers import gitops_sha, settings_containers
+from plugins.settings import app_env, app_tree, boot
+from plugins.settings.containers import built_classes, gitops_sha, settings_containers
 from plugins.settings.kubelet_env import ContainerEnv
 from plugins.settings.memo import MEMO, entry_key, memo
 from plugins.settings.stand_ins import StandIns, boot_env
@@ -21,7 +22,8 @@ _BOOTED: dict[tuple, boot.BootResult] = {}
 
 
 def _boot_key(python: str | None, job: boot.BootJob) -> tuple:
-    return (python, job.filename, job.source, tuple(sorted(job.env.items())), job.classes, job.boot)
+    return (python, job.filename, job.source, tuple(sorted(job.env.items())), job.classes, job.boot, job.paths,
+            job.dotted)
 
 
 def _boot_batch(python: str | None, timeout: float, jobs: list[boot.BootJob]) -> dict[str, boot.BootResult]:
@@ -33,13 +35,18 @@ def _boot_batch(python: str | None, timeout: float, jobs: list[boot.BootJob]) ->
     return {j.key: _BOOTED[_boot_key(python, j)] for j in jobs}
 
 
-def interpreter(host: Any, entry: SettingsEntry) -> str | None:
-    """The entry's `python`: a path relative to the environments file, or a name looked up on PATH."""
-    if not entry.python:
-        return None
-    if "/" in entry.python:
-        return str((host.estate.root / entry.python).resolve())
-    return shutil.which(entry.python) or entry.python
+def interpreter(host: Any, entry: SettingsEntry, sha: str | None = None) -> str | None:
+    """The boot interpreter of an entry (at an application commit): its `environment` built for that
+    commit (app_env.EnvironmentUnavailable when it cannot be), else its `python`: a path relative to
+    the environments file, or a name looked up on PATH."""
+    python = None
+    if entry.python and "/" in entry.python:  # kept as given: a virtual environment's bin/python links to its base
+        python = os.path.abspath(host.estate.root / entry.python)
+    elif entry.python:
+        python = shutil.which(entry.python) or entry.python
+    if entry.environment is not None and sha is not None:
+        return app_env.build(host.git(entry.source), sha, entry.path, entry.environment, python)
+    return python
 
 
 def boot_results(host: Any, entry: SettingsEntry, target: Target,
@@ -59,21 +66,31 @@ def _memo_key(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str |
 
 
 def _first_round(host: Any, entry: SettingsEntry, target: Target, envs: list[tuple[str, ContainerEnv]]) -> tuple:
-    """(settings text, model, classes, {environment key: (environment, item ids)}, {key: its stand-ins})."""
+    """(settings text and its source tree's import path, model, {group key: the classes it builds},
+    {group key: (environment, item ids)}, {key: its stand-ins}): containers that build the same
+    classes from the same variables form one group."""
     text, m = model(host, entry, target.sha)
-    classes = tuple(c.name for c in m.classes)
+    text = (text, app_tree.import_paths(app_tree.export(host.git(entry.source), target.sha), entry.path))
+    classes: dict[tuple, tuple[tuple[str, ...], str | None]] = {}
     groups: dict[tuple, tuple[ContainerEnv, list[str]]] = {}
     for item_id, env in envs:
         values = boot_env(env, m)
-        key = tuple(sorted((n, v) for n, v in values.items() if m.may_read(n)))
+        built = built_classes(entry, env.container)
+        mine = (tuple(c.name for c in m.classes if built is None or c.name in built),
+                entry.boot if entry.boot and (built is None or entry.boot in built) else None)
+        key = (mine, tuple(sorted((n, v) for n, v in values.items() if m.may_read(n))))
+        classes[key] = mine
         groups.setdefault(key, (env, []))[1].append(item_id)
     return text, m, classes, groups, {key: StandIns.of(env, m) for key, (env, _) in groups.items()}
 
 
-def _jobs(entry: SettingsEntry, text: str, classes: tuple[str, ...],
+def _jobs(entry: SettingsEntry, text: tuple[str, tuple[tuple[str, ...], str | None]],
+          classes: dict[tuple, tuple[tuple[str, ...], str | None]],
           pending: dict[tuple, StandIns]) -> dict[tuple, boot.BootJob]:
-    return {key: boot.BootJob(str(i), text, PurePosixPath(entry.path).name, stand.values(), classes, entry.boot)
-            for i, (key, stand) in enumerate(pending.items())}
+    source, (paths, dotted) = text
+    return {key: boot.BootJob(str(i), source, PurePosixPath(entry.path).name, stand.values(), *classes[key],
+                              paths, dotted)
+            for i, (key, stand) in enumerate(pending.items()) if classes[key] != ((), None)}
 
 
 def boot_ahead(wanted: list[tuple[Any, SettingsEntry, Target]]) -> None:
@@ -83,8 +100,8 @@ def boot_ahead(wanted: list[tuple[Any, SettingsEntry, Target]]) -> None:
     worked out here is left to its checks."""
     by_run: dict[tuple[str | None, float], list[boot.BootJob]] = {}
     for host, entry, target in wanted:
-        python = interpreter(host, entry)
         try:
+            python = interpreter(host, entry, target.sha)
             if _memo_key(host, entry, target) in MEMO:
                 continue
             text, _, classes, _, pending = _first_round(host, entry, target, settings_containers(host, entry))
@@ -102,10 +119,19 @@ def _boot_results(host: Any, entry: SettingsEntry, target: Target,
     """Boot each distinct environment; a stand-in a validator rejects is replaced by the next
     plausible one and the boot repeated, so a warning means no stand-in fits."""
     text, m, classes, groups, pending = _first_round(host, entry, target, envs)
+    try:
+        python = interpreter(host, entry, target.sha)
+    except app_env.EnvironmentUnavailable as exc:  # not checked: the line names the package and the file
+        return {item_id: boot.BootResult(item_id, str(exc)) for _, ids in groups.values() for item_id in ids}
     results: dict[tuple, boot.BootResult] = {}
+    for key in [k for k in pending if classes[k] == ((), None)]:  # containers that build none of them
+        results[key] = boot.BootResult(str(key))
+        del pending[key]
     for _ in range(_ROUNDS):
+        if not pending:
+            break
         jobs = _jobs(entry, text, classes, pending)
-        booted = _boot_batch(interpreter(host, entry), host.timeout_s, list(jobs.values()))
+        booted = _boot_batch(python, host.timeout_s, list(jobs.values()))
         for key, job in jobs.items():
             results[key] = replace(booted[job.key], tried=pending[key].tried())
             if not pending[key].advance(m, results[key]):

@@ -181,6 +181,16 @@ class EnvView(dict):
         return {name.casefold(): name for name in reversed(list(self))}
 
 
+def named(env: Mapping[str, str], names: Iterable[str]) -> tuple[str, str] | None:
+    """The first of `names` the environment sets (case-insensitively, as settings read by default):
+    the variables the boot found for an error in a model the reader does not see (a library's)."""
+    for wanted in names:
+        hit = _find(env, wanted, False)
+        if hit is not None:
+            return hit
+    return None
+
+
 def _find(env: Mapping[str, str], wanted: str, sensitive: bool) -> tuple[str, str] | None:
     if wanted in env:
         return wanted, env[wanted]

@@ -94,6 +94,13 @@ def settings_containers(host: Any, entry: SettingsEntry,
     return [(container_id(e, envs), e) for e in envs if e.container in entry.containers]
 
 
+def built_classes(entry: SettingsEntry, container: str) -> frozenset[str] | None:
+    """The settings classes (and the boot function, by name) a container builds, as the entry's
+    `classes` lists them; None when it does not list the container: it builds every one."""
+    listed = entry.classes.get(container)
+    return frozenset(listed) if listed is not None else None
+
+
 def chart_containers(host: Any, gitops_ref: str | None = None) -> list[str]:
     """Every container name (init containers too) of the environment's rendered chart, sorted."""
     return sorted({e.container for e in container_envs(host, gitops_ref)})

@@ -31,4 +31,5 @@ def first_time(key: tuple) -> bool:
 
 def entry_key(entry: SettingsEntry) -> tuple:
     """A settings entry as a memo key."""
-    return (entry.source, entry.path, tuple(entry.containers), entry.boot, entry.python)
+    return (entry.source, entry.path, tuple(entry.containers), entry.boot, entry.python, entry.environment,
+            tuple(sorted((name, tuple(built)) for name, built in entry.classes.items())))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from plugins.estate import SettingsEntry
-from plugins.settings.containers import gitops_sha, settings_containers, values_file
+from plugins.settings.containers import built_classes, gitops_sha, settings_containers, values_file
 from plugins.settings.finding import BLOCK, SKIPPED, WARN, Finding
 from plugins.settings.memo import entry_key, first_time, memo
 from plugins.settings.classes import EnvView, missing_required
@@ -14,11 +14,20 @@ from plugins.settings.targets import Target, model
 
 
 def reader_warnings(host: Any, entry: SettingsEntry, target: Target) -> list[Finding]:
-    """What the static reader could not follow in the settings file: warnings, once per file and commit."""
-    if not first_time((host.shared, "reader", entry.path, target.sha)):
-        return []
+    """What the static reader could not follow in the settings file: warnings, once per file and
+    commit; and, once per entry, that every class is required in every container where the entry
+    does not say which container builds which."""
     _, m = model(host, entry, target.sha)
-    return [Finding(WARN, f"{w} (app {target.label})", entry.path) for w in m.warnings]
+    out = []
+    names = sorted({e.container for _, e in settings_containers(host, entry)
+                    if built_classes(entry, e.container) is None})
+    if len(names) > 1 and len(m.classes) > 1 and first_time((host.shared, "every class", entry_key(entry))):
+        out.append(Finding(WARN, f"settings {entry.path}: every class is checked in every container "
+                                 f"({', '.join(names)}): where a container builds only some of them (a worker, "
+                                 "a migration job), list them in settings[].classes", entry.path))
+    if first_time((host.shared, "reader", entry.path, target.sha)):
+        out += [Finding(WARN, f"{w} (app {target.label})", entry.path) for w in m.warnings]
+    return out
 
 
 def required(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str | None = None,
@@ -41,7 +50,10 @@ def _required(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str |
     out = []
     for env_id, env in envs:
         values = EnvView(env.values())
+        built = built_classes(entry, env.container)
         for cls, f in missing_required(m, values):
+            if built is not None and cls.name not in built:
+                continue
             if env.opaque and not f.lookup(values):  # it may come from a secret whose keys live in a store
                 out.append(Finding(SKIPPED, f"{host.name}: not checked: {f.path} (reads {' or '.join(f.env_names)}) "
                                             f"for {env_id} may come from {env.opaque[0]}; list that secret's keys "

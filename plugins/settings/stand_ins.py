@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from plugins.settings import boot
 from plugins.settings.kubelet_env import ContainerEnv
-from plugins.settings.classes import EnvView, SettingsModel
+from plugins.settings.classes import EnvView, SettingsModel, named
 
 _PLACEHOLDERS = (
     (re.compile(r"PostgresDsn|PostgreSQL|postgres", re.I), "postgresql://user:placeholder@db.invalid:5432/db"),
@@ -150,5 +150,5 @@ def _error_variable(m: SettingsModel, outcome: boot.Outcome, error: dict, values
     """The variable a pydantic error's field reads, if any."""
     owner = m.get(str(error.get("title"))) or m.get(outcome.name)
     f = owner.field_for(error.get("loc") or ()) if owner else None
-    hit = f.lookup(values) if f else None
+    hit = (f.lookup(values) if f else None) or named(values, error.get("variables") or ())
     return hit[0] if hit else None
