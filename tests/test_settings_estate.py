@@ -452,7 +452,7 @@ def test_settings_importing_a_library_the_boot_lacks_are_not_checked(estate_dir:
     host = make_host(estate_dir, "production")
     found = parity.evaluate(host, shas["gitops"][1], app_ref="imports-lib")
     notes = [f for f in found if f.severity == finding.SKIPPED]
-    assert len(notes) == 1 and notes[0].details == {"missing": "kafka_settings_lib"}
+    assert len(notes) == 1 and notes[0].details == {"missing": "kafka_settings_lib", "check": "test_settings_boot"}
     assert notes[0].message.startswith("production: not checked: server/app/settings.py at app ")
     assert "imports 'kafka_settings_lib', which the boot interpreter does not have (ModuleNotFoundError: No " \
            "module named 'kafka_settings_lib'): set settings[].environment" in notes[0].message
