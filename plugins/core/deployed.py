@@ -30,6 +30,7 @@ class Deployed:
     absent: str | None = None  # none of the containers asked for runs in the chart: nothing to check
     not_checked: str | None = None  # the tags name no commit: why, and what would let the suite know
     explicit: bool = False  # --ref app=REF said which commit runs
+    unowned: tuple[str, ...] = ()  # images whose release-version tag may be another project's version
 
 
 class CommitUnknown(NotChecked):
@@ -133,7 +134,8 @@ def for_host(host: EnvHost, gitops_ref: str | None = None,
             "build and deploy a commit that exists",))
     why = (_foreign(host, foreign, found, owner) if foreign else
            _nameless(host, gitops_ref, running, ours, tags, glob, bool(wanted)))
-    return Deployed(None, max(tags, key=tags.__getitem__) if tags else None, problems=(why,), not_checked=why)
+    return Deployed(None, max(tags, key=tags.__getitem__) if tags else None, problems=(why,), not_checked=why,
+                    unowned=tuple(sorted(i for listed in foreign.values() for i in listed)))
 
 
 def _foreign(host: EnvHost, foreign: dict[str, list[str]], found: dict[str, image_tags.TagCommit],

@@ -102,7 +102,7 @@ def of_app(host: EnvHost, manifests: tuple[dict[str, Any], ...], images: list[im
 def why_not(ownership: Ownership, app: str) -> str:
     """Why an image is not known to be the application's, and what would let the suite know."""
     if ownership.declared:
-        return f"it is none of sources.{app}.images"
+        return f"it is none of sources.{app}.images: add it there if the application's releases build it"
     reasons = ["no builds workflow of the application pushes it"]
     if ownership.unread:
         reasons[0] += f" (calls not read: {', '.join(ownership.unread[:2])})"

@@ -325,10 +325,10 @@ def _repositories(value: tuple[str, ...]) -> tuple[str, ...]:
 
     for name in value:
         try:
-            ref = imageref.parse(name)
+            imageref.parse(name)
         except imageref.InvalidReference as exc:
             raise problem(f"{name!r} is no image repository: {exc.reason}") from None
-        if ref.tag or ref.digest:
+        if "@" in name or ":" in name.rsplit("/", 1)[-1]:
             raise problem(f"{name!r}: name the image repository without a tag or digest")
     return value
 
