@@ -22,7 +22,7 @@ def connect(host: Handle) -> RegistryClient:
     does; an unreachable registry is reported per reference by the checks."""
     import pytest
 
-    from plugins.core.handle import Unreachable
+    from plugins.core.resolver_once import blame
 
     registries = host.estate.registries
     mirrors = dict(registries.mirrors)
@@ -52,7 +52,7 @@ def connect(host: Handle) -> RegistryClient:
         except RegistryUnreachable as exc:
             if not shared:
                 client.close()
-            raise Unreachable(host.name, exc.endpoint, exc.reason) from None
+            raise blame(host.name, exc.endpoint, exc.reason) from None
     return client
 
 
