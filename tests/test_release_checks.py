@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -231,43 +232,58 @@ def _toolbox(estate: Path, image: str) -> None:
     git(estate / "gitops", "commit", "-qam", "prod: a toolbox in the directus slot")
 
 
-@pytest.mark.parametrize(("image", "edit", "runs"), [
-    # Nothing ties the toolbox to the app: its v1.4.1 may be its own version (own_images rule 2).
-    (f"{TOOLBOX}:v1.4.1", None, None),
+RELEASE_TAGS = "    release_tags: \"v*.*.*\"\n"
+NO_BUILDS = (r"(?ms)^builds:\n.*?(?=^\S)", "")  # no builds workflow says what the app pushes
+NO_SETTINGS = (r"(?ms)^settings:\n.*?(?=^\S)", "")  # no settings entry names its containers
+
+
+@pytest.mark.parametrize(("image", "edits", "runs"), [
+    # Nothing ties any image to the app: the toolbox's v1.4.1 may be its own version (own_images rule 2).
+    (f"{TOOLBOX}:v1.4.1", [NO_BUILDS, NO_SETTINGS], "foreign"),
     # sources.app.images lists it (rule 1).
-    (f"{TOOLBOX}:v1.4.1", ("    release_tags: \"v*.*.*\"\n",
-                           f"    release_tags: \"v*.*.*\"\n    images: [{TOOLBOX}]\n"), "v1.4.1"),
-    # sources.app.images lists others only: rule 1 is authoritative.
-    (f"{TOOLBOX}:v1.4.1", ("    release_tags: \"v*.*.*\"\n",
-                           "    release_tags: \"v*.*.*\"\n    images: [registry.demo.test/app/api]\n"), None),
+    (f"{TOOLBOX}:v1.4.1", [(RELEASE_TAGS, RELEASE_TAGS + f"    images: [{TOOLBOX}]\n")], "v1.4.1"),
+    # sources.app.images lists others only (rule 1 is authoritative): nothing known is the app's.
+    (f"{TOOLBOX}:v1.4.1", [(RELEASE_TAGS, RELEASE_TAGS + "    images: [registry.demo.test/other]\n")],
+     "foreign"),
     # a settings entry of the app names its container (rule 2, settings[].containers).
-    (f"{TOOLBOX}:v1.4.1", ("containers: [api, ", "containers: [directus, api, "), "v1.4.1"),
+    (f"{TOOLBOX}:v1.4.1", [NO_BUILDS, ("containers: [api, ", "containers: [directus, api, ")], "v1.4.1"),
     # the tag is the chart's appVersion "1.4.1" (rule 2, https://helm.sh/docs/topics/charts/#the-chartyaml-file).
-    (f"{TOOLBOX}:1.4.1", None, "v1.4.1"),
+    (f"{TOOLBOX}:1.4.1", [NO_BUILDS, NO_SETTINGS], "v1.4.1"),
     # the app's ci.yml pushes registry.demo.test/app/api (rule 2, builds).
-    ("registry.demo.test/app/api:v1.4.1", None, "v1.4.1"),
+    ("registry.demo.test/app/api:v1.4.1", [NO_SETTINGS], "v1.4.1"),
+    # the app's own images (pushed by ci.yml) say `latest`: the toolbox's version does not matter,
+    # and the tag environment deploys no release tag (a warning, as for any tag naming no commit).
+    (f"{TOOLBOX}:v1.4.1", [], "latest"),
 ])
 def test_a_release_version_names_the_app_release_only_on_its_own_images(
-        release: pytest.Pytester, estate_copy: Path, image: str, edit: tuple[str, str] | None,
-        runs: str | None) -> None:
+        release: pytest.Pytester, estate_copy: Path, image: str, edits: list[tuple[str, str]],
+        runs: str) -> None:
     """plugins/core/own_images.py: a release-version tag names the app's release only on an image
     the estate ties to the app; on another image it is "not checked", naming the image and the key
     that would let the suite check, never a pass on a guessed commit (trials: govuk's
     govuk-toolbox-image:v13 taken for router's 3-year-old release v13)."""
     _toolbox(estate_copy, image)
-    if edit:
-        path = release.path / "environments.yaml"
-        assert edit[0] in path.read_text()
-        path.write_text(path.read_text().replace(edit[0], edit[1], 1))
+    path = release.path / "environments.yaml"
+    for old, new in edits:
+        text = path.read_text()
+        changed = re.sub(old, new, text, count=1) if old.startswith("(?") else text.replace(old, new, 1)
+        assert changed != text, old
+        path.write_text(changed)
     found = outcomes(release, "-m", "prerelease", "--env=production")
     outcome, message = found["test_hotfix_commits_on_main[production]"]
-    if runs:
+    if runs.startswith("v"):
         assert outcome == "failed" and f"production runs {runs}" in message
         assert found["test_deployed_commit_is_release[production]"] == ("passed", "")
         return
+    if runs == "latest":
+        assert outcome == "skipped" and message.startswith(
+            "production: not checked: image tag latest of registry.demo.test/app/")
+        outcome, message = found["test_deployed_commit_is_release[production]"]
+        assert outcome == "passed" and "production deploys release tags ('v*.*.*'), and this is none" in message
+        return
     sha = git(estate_copy / "app", "rev-parse", "v1.4.1^{commit}")[:12]
     why = ("it is none of sources.app.images: add it there if the application's releases build it"
-           if edit else
+           if "images:" in edits[0][1] else
            "no builds workflow of the application pushes it; no settings entry names its container; "
            "its tag is not the chart's appVersion: list the application's image repositories under "
            "sources.app.images")

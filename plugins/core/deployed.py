@@ -64,11 +64,11 @@ def for_host(host: EnvHost, gitops_ref: str | None = None,
              manifests: tuple[dict[str, Any], ...] | None = None) -> Deployed:
     """The app commit the environment's chart deploys (the most common image tag naming a commit).
 
-    Which images are the application's own is read from the chart rendered at the gitops commit
-    under check: images from registries that are not skipped (third-party images are not ours).
-    A tag names a commit when it is a (short) SHA of the application, or a release version whose
-    release tag exists (image_tags.commit_of) on one of the application's own images (own_images;
-    on another image it names nothing: ``not_checked`` says which images and how to tell). With ``containers``, only those containers count;
+    The images considered are read from the chart rendered at the gitops commit under check: those
+    of registries that are not skipped. A tag names a commit when it is a (short) SHA of the
+    application, or a release version whose release tag exists (image_tags.commit_of) on one of
+    the application's own images (own_images); on other images a version names nothing, and
+    ``not_checked`` says which images and how to tell. With ``containers``, only those count;
     when none of them runs in the chart at that commit (an entry added to the estate later),
     ``absent`` says so and there is nothing to check. An explicit ``--ref app=REF`` is the running
     commit, whatever the tags say. Tags that name no commit give ``not_checked``.
@@ -110,7 +110,7 @@ def for_host(host: EnvHost, gitops_ref: str | None = None,
     # (own_images): `v13` of a toolbox built elsewhere is not the app's release v13. SHAs first.
     resolved = {t: f.sha for t, f in found.items() if f.sha and f.kind == "sha"}
     foreign: dict[str, list[str]] = {}
-    owner = own_images.Ownership(frozenset())
+    owner, considered = own_images.Ownership(frozenset()), ours
     if not resolved and any(f.kind == "release" for f in found.values()):
         owner = own_images.of_app(host, manifests, [r for _, r in ours], app_version(host, gitops_ref))
         for image, ref in ours:
@@ -121,7 +121,9 @@ def for_host(host: EnvHost, gitops_ref: str | None = None,
                 resolved[tag] = found[tag].sha
             else:
                 foreign.setdefault(tag, []).append(image)
-        foreign = {t: v for t, v in foreign.items() if t not in resolved}
+        own = [(image, ref) for image, ref in ours if owner.owns(ref)]
+        if own:  # the app's own images say which tags it runs: the others' versions do not matter
+            foreign, considered = {}, own
     unresolved = tuple(sorted(t for t, f in found.items() if f.kind == "sha" and not f.sha))
     if resolved:
         best = max(sorted(resolved), key=lambda t: tags[t])
@@ -132,10 +134,11 @@ def for_host(host: EnvHost, gitops_ref: str | None = None,
         return Deployed(None, best, tuple(sorted(images[best])), (), unresolved, (
             f"{host.name}: image tag {best} is no commit of {host.app_source}: "
             "build and deploy a commit that exists",))
+    counted = Counter(r.tag or "" for _, r in considered)
     why = (_foreign(host, foreign, found, owner) if foreign else
-           _nameless(host, gitops_ref, running, ours, tags, glob, bool(wanted)))
-    return Deployed(None, max(tags, key=tags.__getitem__) if tags else None, problems=(why,), not_checked=why,
-                    unowned=tuple(sorted(i for listed in foreign.values() for i in listed)))
+           _nameless(host, gitops_ref, running, considered, counted, glob, bool(wanted)))
+    return Deployed(None, max(counted, key=counted.__getitem__) if counted else None, problems=(why,),
+                    not_checked=why, unowned=tuple(sorted(i for listed in foreign.values() for i in listed)))
 
 
 def _foreign(host: EnvHost, foreign: dict[str, list[str]], found: dict[str, image_tags.TagCommit],
