@@ -68,6 +68,9 @@ def judge(declared: Iterable[str], pushed: Iterable[str], settings_images: Itera
     return Ownership(frozenset(own), unread=unread)
 
 
+_READ: dict[tuple[str, str, str], workflows.Workflow] = {}
+
+
 def _pushed(host: EnvHost, names: Iterable[str]) -> tuple[set[str], tuple[str, ...]]:
     """The repositories among ``names`` that a `builds` workflow of the application pushes (read at
     the application's ref under test), and the reusable workflows those could not read."""
@@ -78,7 +81,10 @@ def _pushed(host: EnvHost, names: Iterable[str]) -> tuple[set[str], tuple[str, .
             continue
         repo = host.git(app)
         try:
-            flow = workflows.at_commit(repo, repo.resolve(host.ref(app)), entry.workflow, others)
+            key = (str(repo.path), repo.resolve(host.ref(app)), entry.workflow)
+            if key not in _READ:  # a replay asks at every gitops commit: one read per app commit
+                _READ[key] = workflows.at_commit(repo, key[1], entry.workflow, others)
+            flow = _READ[key]
         except SourceError:
             continue  # unreadable or absent: it tells nothing here (the build checks report it)
         pushed |= {name for name in names if flow.pushes_of(name)}
