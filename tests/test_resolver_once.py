@@ -86,3 +86,30 @@ def test_an_unresolvable_registry_is_one_error_when_the_resolver_answers_nothing
     assert len(pointing) == 15 and {m.split(":", 1)[0] for m in pointing} == {"testing", "production"}
     assert pointing[0].split(": ", 1)[1].startswith(
         f"not checked: the system resolver (nameserver 127.0.0.1 in {resolv_conf}) failed")
+
+
+@pytest.mark.parametrize("answers", [False, True])
+def test_a_database_host_no_resolver_answers_is_the_resolvers(demo_env_file: Path, resolv_conf: Path,
+                                                              monkeypatch: pytest.MonkeyPatch, answers: bool) -> None:
+    """The same rule for the database: libpq's "could not translate host name ... Name or service not
+    known" (real psycopg, real getaddrinfo on a `.invalid` name) is the resolver's when no nameserver
+    answers about the zone nor the root; else the database's own ERROR, as before."""
+    from plugins.core.host import Estatewide
+    from plugins.estate import load
+    from plugins.options import Settings
+    from plugins.schema import database
+
+    monkeypatch.setenv("DEMO_TESTING_DATABASE_URL", "postgresql://u:secret@db.rg.invalid:5432/app")
+    host = Estatewide(load(demo_env_file), Settings(environments_path=demo_env_file, env_names=None)).host("testing")
+    with (dns_server(0) if answers else contextlib.nullcontext(free_port())) as port:
+        monkeypatch.setattr(nameserver, "DNS_PORT", port)
+        with pytest.raises(Unreachable) as raised:
+            database.connect(host)
+    assert isinstance(raised.value, resolver_once.ResolverSilent) is not answers
+    if answers:
+        assert str(raised.value).startswith("testing: database db.rg.invalid:5432/app unreachable: ")
+    else:
+        assert str(raised.value).startswith(
+            f"testing: the system resolver (nameserver 127.0.0.1 in {resolv_conf}) failed: db.rg.invalid did not "
+            "resolve, and no nameserver answers about rg.invalid nor the root (127.0.0.1:")
+    assert "secret" not in str(raised.value)

@@ -35,11 +35,12 @@ def _silence(host: str) -> str | None:
     return nameserver.silent(host)
 
 
-def blame(env: str, endpoint: str, reason: str, state: str = "unreachable") -> Unreachable:
-    """The exception for a service at ``endpoint`` that failed with ``reason``: ResolverSilent when
-    its name did not resolve and no nameserver answers about its zone nor the root, else the plain
-    Unreachable as before."""
-    host = urlsplit(endpoint if "//" in endpoint else f"//{endpoint}").hostname or ""
+def blame(env: str, endpoint: str, reason: str, state: str = "unreachable",
+          host: str | None = None) -> Unreachable:
+    """The exception for a service at ``endpoint`` (a URL, or ``host``'s) that failed with
+    ``reason``: ResolverSilent when its name did not resolve and no nameserver answers about its
+    zone nor the root, else the plain Unreachable as before."""
+    host = host or urlsplit(endpoint if "//" in endpoint else f"//{endpoint}").hostname or ""
     if host and LOOKUP_FAILED.search(reason):
         silence = _silence(host)
         if silence:
