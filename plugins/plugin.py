@@ -17,4 +17,6 @@ pytest_plugins = [
     "plugins.annotate",
     "plugins.selection",
     "plugins.scale",
+    "plugins.shards",
+    "plugins.parity_index",
 ]
