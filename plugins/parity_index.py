@@ -114,3 +114,47 @@ def pytest_collection(session: pytest.Session) -> None:
         write_file(path, json.dumps(doc, sort_keys=True) + "\n")
     except OSError as exc:
         raise pytest.UsageError(f"--parity-index: cannot write {path}: {exc.strerror}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m plugins.parity_index OUT --environments FILE [--ref SOURCE=REF]...``: write
+    the index for a run at those refs (the first step of a sharded run), nothing else."""
+    import argparse
+    import sys
+
+    from plugins.estate import EnvironmentsError, ensure_sources, load
+    from plugins.options import Settings
+
+    parser = argparse.ArgumentParser(prog="python -m plugins.parity_index",
+                                     description=main.__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--environments", type=Path, default=Path("environments.yaml"))
+    parser.add_argument("--ref", action="append", default=[], metavar="SOURCE=REF")
+    parser.add_argument("--max-environments", type=int, default=None)
+    args = parser.parse_args(argv)
+    refs = dict(pair.split("=", 1) for pair in args.ref if "=" in pair)
+    try:
+        estate = load(args.environments.resolve(), *([args.max_environments]
+                                                     if args.max_environments else []))
+        ensure_sources(estate)
+    except EnvironmentsError as exc:
+        print(f"environments file: {exc}", file=sys.stderr)
+        return 4
+    unknown = sorted(set(refs) - set(estate.sources))
+    if unknown:
+        print(f"--ref: unknown source {', '.join(unknown)}", file=sys.stderr)
+        return 4
+    state = Estatewide(estate, Settings(environments_path=args.environments.resolve(),
+                                        env_names=None, refs=refs))
+    try:
+        doc = compute(state)
+        write_file(args.out, json.dumps(doc, sort_keys=True) + "\n")
+    finally:
+        state.close()
+    print(f"{args.out}: parity index of {len(estate.environments)} environments "
+          f"({len(doc['broken'])} whose chart did not render)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
