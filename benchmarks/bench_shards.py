@@ -49,11 +49,15 @@ def start(cmd: list[str], log: Path) -> tuple[subprocess.Popen, float, Any]:
     return proc, time.perf_counter(), handle
 
 
+CPU: list[float] = []  # CPU seconds of each child, in order
+
+
 def finish(proc: subprocess.Popen, started: float, handle: Any) -> tuple[int, float, float]:
-    """Wait for a child: (exit code, wall s, its peak MiB)."""
+    """Wait for a child: (exit code, wall s, its peak MiB); its CPU seconds go to CPU."""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     handle.close()
+    CPU.append(usage.ru_utime + usage.ru_stime)
     return proc.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024
 
 
@@ -97,11 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         code, wall, peak = finish(*start(pytest_cmd(path, args.size, out, "serial", []),
                                          out / "serial.log"))
         print(f"serial      exit {code}  wall {wall:8.1f} s  peak {peak:7.0f} MiB  "
-              f"{wall / args.size * 1000:7.1f} ms/env  {peak / args.size * 1024:7.1f} KiB/env",
+              f"{wall / args.size * 1000:7.1f} ms/env  {peak / args.size * 1024:7.1f} KiB/env  "
+              f"cpu {CPU[-1]:7.1f} s",
               flush=True)
     token = f"bench-{os.getpid()}"
     extra: list[str] = []
-    began = time.perf_counter()
+    began, cpu_before = time.perf_counter(), len(CPU)
     if args.parity_index:
         index = out / "parity-index.json"
         index.unlink(missing_ok=True)
@@ -121,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             code, wall, peak = finish(*child)
             peaks.append(peak)
             walls.append(wall)
-            print(f"shard {k}/{args.shards} exit {code}  wall {wall:8.1f} s  peak {peak:7.0f} MiB",
-                  flush=True)
+            print(f"shard {k}/{args.shards} exit {code}  wall {wall:8.1f} s  peak {peak:7.0f} MiB"
+                  f"  cpu {CPU[-1]:7.1f} s", flush=True)
     shard_dirs = [str(out / f"shard{k}") for k in range(1, args.shards + 1)]
     shard_json = [str(out / f"shard{k}.json") for k in range(1, args.shards + 1)]
     merge = [sys.executable, "-m", "plugins.drift.merge"]
@@ -136,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"merge       exit {code1}/{code2}  wall {wall1 + wall2:8.1f} s  peak "
           f"{max(peak1, peak2):7.0f} MiB", flush=True)
     print(f"sharded     wall {total:8.1f} s (index + shards + merges)  largest shard peak "
-          f"{max(peaks):7.0f} MiB  {total / args.size * 1000:7.1f} ms/env", flush=True)
+          f"{max(peaks):7.0f} MiB  {total / args.size * 1000:7.1f} ms/env  cpu "
+          f"{sum(CPU[cpu_before:]):7.1f} s", flush=True)
     if args.serial:
         print("merged records equal the serial run's: "
               + ("yes" if same(out / "serial.json", out / "merged.json", out / "serial",

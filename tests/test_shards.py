@@ -21,6 +21,7 @@ from same_reports import normalise  # noqa: E402
 
 from plugins.estate import loader  # noqa: E402
 from plugins.shards import shard_names, shard_of  # noqa: E402
+from tests.conftest import demo_environments  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ("echo-next", "production", "testing")
@@ -47,11 +48,10 @@ def drift(folder: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def demo_file(tmp_path_factory: pytest.TempPathFactory, demo_repos: Path) -> Path:
-    from tests.conftest import demo_environments
-
-    path = tmp_path_factory.mktemp("shards") / "environments.yaml"
-    path.write_text(demo_environments(demo_repos))
-    return path
+    """The demo's environments file, beside the reports of this module's runs."""
+    folder = tmp_path_factory.mktemp("shards")
+    (folder / "environments.yaml").write_text(demo_environments(demo_repos))
+    return folder / "environments.yaml"
 
 
 @pytest.fixture(scope="module")
