@@ -233,3 +233,23 @@ def test_xdist_says_once_that_it_is_slower(demo_file: Path):
     done = run("-p", "xdist.plugin", "-n", "1", "--env=testing", env_file=demo_file)
     assert done.returncode == 1, done.stdout[-2000:]
     assert done.stdout.count("-n (pytest-xdist) makes this suite slower") == 1
+
+
+def test_a_shard_that_stopped_early_makes_the_merge_incomplete(shards: list[Path],
+                                                               tmp_path: Path, demo_file: Path):
+    """Its findings stay unchecked rather than resolved, as in one run that stopped early."""
+    from plugins.core import atomic
+
+    doc = drift(shards[1])
+    doc["run"].update(complete=False, incomplete="interrupted by SIGTERM before every check ran")
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    atomic.write_set(stopped, {"drift.json": json.dumps(doc)}, "x")
+    merged = tmp_path / "merged"
+    done = run(str(merged), str(shards[0]), str(stopped), str(shards[2]), env_file=demo_file,
+               module="plugins.drift.merge")
+    assert done.returncode == 1, done.stderr
+    run_section = drift(merged)["run"]
+    assert run_section["complete"] is False
+    assert run_section["incomplete"] == ("shard 2/3: interrupted by SIGTERM before every check "
+                                         "ran")
