@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         code, wall, peak = finish(*start(
             [sys.executable, "-m", "plugins.parity_index", str(index), f"--environments={path}",
              f"--max-environments={max(args.size, 1000)}"], out / "index.log"))
-        print(f"index       exit {code}  wall {wall:8.1f} s  peak {peak:7.0f} MiB", flush=True)
+        print(f"index       exit {code}  wall {wall:8.1f} s  peak {peak:7.0f} MiB  "
+              f"cpu {CPU[-1]:7.1f} s", flush=True)
         extra = [f"--parity-index={index}"]
     waves = args.parallel or args.shards
     peaks, walls = [], []
