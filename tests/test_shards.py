@@ -253,3 +253,17 @@ def test_a_shard_that_stopped_early_makes_the_merge_incomplete(shards: list[Path
     assert run_section["complete"] is False
     assert run_section["incomplete"] == ("shard 2/3: interrupted by SIGTERM before every check "
                                          "ran")
+
+
+def test_four_shards_of_a_generated_estate_merge_into_the_serial_run(shared_snapshot: Path,
+                                                                    tmp_path: Path):
+    """benchmarks/bench_shards.py on 30 generated environments: index + 4 shards + merges give
+    the serial run's records, verdict and drift document (normalised)."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_shards.py"),
+                           "--size=30", "--shards=4", "--parallel=2", f"--keep={tmp_path}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          env={k: v for k, v in os.environ.items()
+                               if not k.startswith(("GITHUB_", "RELEASEGATE_"))})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "merged records equal the serial run's: yes" in done.stdout, done.stdout
+    assert all(f"shard {k}/4 exit 1" in done.stdout for k in range(1, 5)), done.stdout
