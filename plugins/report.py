@@ -25,8 +25,9 @@ from plugins.lifecycle import run_id, stopped_by
 from plugins.findings import WARNING
 from plugins.options import settings
 from plugins.outcomes import PROPERTY
-from plugins.params import shared
+from plugins.params import selected, shared
 from plugins.settings import boot
+from plugins.shards import stamp
 
 _RECORDS = pytest.StashKey[list[dict[str, Any]]]()
 _STARTED = pytest.StashKey[float]()
@@ -50,7 +51,7 @@ def run_metadata(config: pytest.Config) -> dict[str, Any]:
     return {
         "suite_version": plugins.__version__,
         "environments_file": str(state.estate.path),
-        "environments": sorted(state.settings.env_names or state.estate.environments),
+        "environments": selected(config),
         "refs": refs,
         "candidate": state.candidate(),
         "markers": config.option.markexpr or "",
@@ -216,6 +217,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     except pytest.UsageError:
         payload["run"] = {}
     payload["run"]["run_id"] = run_id(config)
+    if stamp(config) is not None:
+        payload["run"]["shard"] = stamp(config)
     # Like the drift report: what an interrupted run did not reach is unchecked, not passing.
     incomplete = incomplete_reason(session)
     payload["run"]["complete"] = incomplete is None
