@@ -107,12 +107,15 @@ def frontend_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
 
 
 def _report(gate: Gate, findings: Iterable[finding.Finding]) -> None:
-    """Blockers and warnings to the gate; what was not checked skips the check (with its one line)
+    """Blockers, warnings and notes to the gate; what was not checked skips the check (with its one line)
     unless a blocker fails it."""
     skipped = []
     for f in findings:
         if f.severity == finding.SKIPPED:
             skipped.append(f.message)
+            continue
+        if f.severity == finding.NOTE:
+            gate.note(f.message, item=f.item, **f.details)
             continue
         (gate.block if f.severity == finding.BLOCK else gate.warn)(f.message, item=f.item, **f.details)
     if skipped and not gate.blockers:
