@@ -250,6 +250,10 @@ def estate_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(root / "app", "checkout", "--quiet", "-b", "imports-lib", "v1.0.0")
     source = "import kafka_settings_lib\n" + textwrap.dedent(APP_V1["server/app/settings.py"])
     commit(root / "app", {"server/app/settings.py": source}, "feat: settings of the broker from a library")
+    git(root / "app", "checkout", "--quiet", "-b", "boots-app-only", "main")  # SearchSettings: a job's class
+    source = textwrap.dedent(APP_MAIN["server/app/settings.py"]).replace("AppSettings(), SearchSettings()",
+                                                                        "AppSettings()")
+    commit(root / "app", {"server/app/settings.py": source}, "refactor: search settings built by the indexer job")
     git(root / "app", "checkout", "--quiet", "main")
     init(root / "gitops")
     subst = {"@@v1@@": v1, "@@main@@": main[:7]}
