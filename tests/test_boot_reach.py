@@ -155,3 +155,24 @@ def test_the_every_class_default_is_a_note_not_a_warning(suite: pytest.Pytester)
     warnings = [r for r in report["records"] if r["severity"] == "warning" and "waiver" not in r]
     assert report["verdict"]["warnings"] == len(warnings) == 4
     assert "every class" not in "".join(r["message"] for r in warnings)
+
+
+def test_a_listed_class_the_file_never_defines_is_an_error_once(suite: pytest.Pytester, shas: dict) -> None:
+    """settings[].classes.worker lists "AppSetings" (a typo), defined at no commit checked here: one
+    ERROR naming the entry, the container and the name, on the entry's first class; the other
+    class is "not checked"; never a blocker, never a pass."""
+    text = (suite.path / "environments.yaml").read_text()
+    (suite.path / "environments.yaml").write_text(
+        text.replace("boot: get_settings}", "boot: get_settings, classes: {worker: [AppSetings]}}"))
+    result, records = run(suite, "--env=production", "-k", "test_settings_required_candidate")
+    by_item = {r["nodeid"].split("::")[1]: (r["outcome"], r["message"]) for r in records}
+    main = shas["main"][:12]
+    assert by_item == {
+        "test_settings_required_candidate[production-AppSettings]": ("error", (
+            f"production: settings[0].classes.worker: AppSetings: no class of server/app/settings.py at app main "
+            f"({main}) (candidate) nor its boot function (its classes: AppSettings, SearchSettings; boot: "
+            "get_settings): correct the name in environments.yaml")),
+        "test_settings_required_candidate[production-SearchSettings]": ("skipped", (
+            "production: not checked: settings server/app/settings.py: classes names what the file does not define "
+            "(the error is on AppSettings)"))}
+    assert result.ret == 1
