@@ -80,10 +80,10 @@ class _Server:
         self.scratch = os.path.realpath(tempfile.mkdtemp(prefix="releasegate-boot-"))
         os.mkdir(os.path.join(self.scratch, "cwd"))
         self.errors = tempfile.TemporaryFile()  # outside the scratch folder the sandbox sees
-        command = sandbox.command(interpreter, self.scratch, trees())
-        # Not isolated: the gate's /proc entries out of the boot's reach (sandbox.shield).
-        guard = sandbox.shield() if os.path.exists(interpreter) and sandbox.isolation(interpreter) else None
         try:  # its own session: closing it kills its whole process group
+            command = sandbox.command(interpreter, self.scratch, trees())
+            # Not isolated: the gate's /proc entries out of the boot's reach (sandbox.shield).
+            guard = sandbox.shield() if os.path.exists(interpreter) and sandbox.isolation(interpreter) else None
             self.proc = subprocess.Popen([*command, "-I", "-c", RUNNER], preexec_fn=guard,
                                          cwd=os.path.join(self.scratch, "cwd"), env={}, start_new_session=True,
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors)
