@@ -72,6 +72,17 @@ def _release_tag(value: str) -> str:
     return value
 
 
+def _share(value: str) -> float:
+    """Parse a share of checks between 0 and 1 (``0.8``), for --require-checked."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 <= number <= 1:  # false for nan
+        raise pytest.UsageError(f"--require-checked: {value!r} is not a share between 0 and 1 (e.g. 0.8)")
+    return number
+
+
 def _positive_float(value: str) -> float:
     """Parse a finite number of seconds > 0 and <= MAX_TIMEOUT_S (nan, inf, 1e308 are not)."""
     try:
@@ -118,6 +129,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "its branch (default: ini releasegate_max_commits_behind, else 10)")
     group.addoption("--strict-warnings", action="store_true", default=None,
                     help="fail checks that only produced warnings")
+    group.addoption("--require-checked", metavar="SHARE", type=_share, default=None,
+                    help="exit 1 when nothing blocks but fewer than SHARE (0-1) of the checks ran "
+                         "(the verdict says NOT VERIFIED below 0.5 without this option)")
     group.addoption("--report-json", metavar="PATH", default=None,
                     help="write one JSON record per outcome to PATH")
     group.addoption("--static", action="store_true", default=None,
@@ -130,6 +144,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("releasegate_environments", "environments file", default="")
     parser.addini("releasegate_env", "default environments for --env", default="")
     parser.addini("releasegate_strict_warnings", "warnings fail checks", type="bool", default=False)
+    parser.addini("releasegate_require_checked", "see --require-checked", default="")
     parser.addini("releasegate_max_commits_behind", "see --max-commits-behind", default="10")
     parser.addini("releasegate_report_json", "default path of the JSON report", default="")
     parser.addini("releasegate_static", "see --static", type="bool", default=False)
@@ -152,6 +167,7 @@ class Settings:
     max_commits_behind: int = 10
     static: bool = False
     sarif: Path | None = None
+    require_checked: float | None = None  # None: the verdict's default share, exit code unchanged
 
 
 _SETTINGS = pytest.StashKey[Settings]()
@@ -204,6 +220,9 @@ def settings(config: pytest.Config) -> Settings:
                             is not None else _count(config.getini("releasegate_max_commits_behind"))),
         static=bool(static if static is not None else config.getini("releasegate_static")),
         sarif=(Path(config.invocation_params.dir) / sarif).resolve() if sarif else None,
+        require_checked=(opt.require_checked if getattr(opt, "require_checked", None) is not None
+                         else _share(config.getini("releasegate_require_checked"))
+                         if config.getini("releasegate_require_checked") else None),
     )
     config.stash[_SETTINGS] = resolved
     return resolved

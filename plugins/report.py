@@ -208,10 +208,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     verdict = None
     interrupted = stopped_by(session)
     if found or interrupted:
+        require = settings(config).require_checked
         verdict = verdicts.summarize(found, sorted({r["environment"] for r in found}),
-                                     config.option.markexpr or "", interrupted=interrupted)
+                                     config.option.markexpr or "", interrupted=interrupted,
+                                     require_checked=require)
         verdicts.remember(config, verdict)
         verdicts.write_step_summary(verdict, found)
+        if require is not None and verdict["verdict"] == "not verified" and \
+                session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # asked for: too little ran
     path = settings(config).report_json
     if path is None:
         return
