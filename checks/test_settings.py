@@ -12,8 +12,8 @@ from typing import Any, Iterable
 
 import pytest
 
-from plugins.settings import (boot, boot_findings, boot_runs, containers, cross_env, finding, frontend, required,
-                              secret_keys, targets)
+from plugins.settings import (boot, boot_findings, boot_runs, class_names, containers, cross_env, finding,
+                              frontend, required, secret_keys, targets)
 from plugins.findings import Gate
 from plugins.core.gitrepo import Absent, NotChecked, SourceError
 from plugins.core.host import EnvHost
@@ -107,12 +107,15 @@ def frontend_items(host: EnvHost) -> Iterable[tuple[str, Any]]:
 
 
 def _report(gate: Gate, findings: Iterable[finding.Finding]) -> None:
-    """Blockers and warnings to the gate; what was not checked skips the check (with its one line)
+    """Blockers, warnings and notes to the gate; what was not checked skips the check (with its one line)
     unless a blocker fails it."""
     skipped = []
     for f in findings:
         if f.severity == finding.SKIPPED:
             skipped.append(f.message)
+            continue
+        if f.severity == finding.NOTE:
+            gate.note(f.message, item=f.item, **f.details)
             continue
         (gate.block if f.severity == finding.BLOCK else gate.warn)(f.message, item=f.item, **f.details)
     if skipped and not gate.blockers:
@@ -138,7 +141,14 @@ def _required(host: EnvHost, item: Any, gate: Gate) -> None:
     entry, target, name = item
     if target is None:
         gate.fail(name)
-    _report(gate, required.reader_warnings(host, entry, target))
+    wrong, notes = class_names.unknown_names(host, entry, target)
+    if wrong:  # the environments file's mistake, once: an error on the first class, the others not checked
+        first_class = targets.units(host, entry, target, with_boot=False)[0]
+        if name == first_class:
+            raise SourceError(wrong)
+        pytest.skip(f"{host.name}: not checked: settings {entry.path}: classes names what the file does not "
+                    f"define (the error is on {first_class})")
+    _report(gate, notes + required.reader_warnings(host, entry, target))
     _report(gate, _next(host, target, required.required(host, entry, target, cls_name=name)))
 
 

@@ -25,7 +25,7 @@ from plugins import setup_request
 from plugins.estate import Waiver
 from plugins.core.redact import redact
 
-BLOCKER, WARNING = "blocker", "warning"
+BLOCKER, WARNING, NOTE = "blocker", "warning", "note"
 
 
 @dataclass
@@ -51,6 +51,11 @@ class Gate:
              **details: Any) -> None:
         """Record a warning: listed in the summary and every report; the check still passes."""
         self.findings.append(Finding(WARNING, _one_line(message), details, item, location=location))
+
+    def note(self, message: str, *, item: str | None = None, **details: Any) -> None:
+        """Record a note: how the check read the estate (a default it applied), listed under the
+        run's notes and in the JSON report's run; never a warning, it changes no count."""
+        self.findings.append(Finding(NOTE, _one_line(message), details, item))
 
     def block(self, message: str, *, item: str | None = None, location: Any = None,
               **details: Any) -> None:

@@ -22,7 +22,7 @@ from plugins.core.atomic import write_file
 from plugins.core.neutral import clean_obj
 from plugins.core.redact import install_log_redaction, redact_obj, register_names
 from plugins.lifecycle import run_id, stopped_by
-from plugins.findings import WARNING
+from plugins.findings import NOTE, WARNING
 from plugins.options import settings
 from plugins.outcomes import PROPERTY
 from plugins.params import selected, shared
@@ -165,8 +165,14 @@ def not_checked(found: list[dict[str, Any]], limit: int = 12) -> list[str]:
     return lines
 
 
+def notes(found: list[dict[str, Any]]) -> list[str]:
+    """The run's notes (how checks read the estate, defaults they applied), each once, in order:
+    informational, never counted as warnings."""
+    return list(dict.fromkeys(r["message"] for r in found if r["severity"] == NOTE))
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """List what was not checked, warnings and waived blockers: they change no exit code."""
+    """List what was not checked, the notes, warnings and waived blockers: they change no exit code."""
     found = records(config)
     skipped = not_checked(found)
     if skipped:
@@ -174,6 +180,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.section("releasegate not checked", sep="-")
         for line in skipped:
             terminalreporter.line(line)
+    said = notes(found)
+    if said:
+        terminalreporter.section("releasegate notes", sep="-")
+        for line in said:
+            terminalreporter.line(f"NOTE {line}")
     warnings = [r for r in found if r["severity"] == WARNING and "waiver" not in r]
     waived = [r for r in found if "waiver" in r and not r["waiver"]["expired"]]
     if warnings:
@@ -219,6 +230,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     payload["run"]["run_id"] = run_id(config)
     if stamp(config) is not None:
         payload["run"]["shard"] = stamp(config)
+    payload["run"]["notes"] = notes(found)
     # Like the drift report: what an interrupted run did not reach is unchecked, not passing.
     incomplete = incomplete_reason(session)
     payload["run"]["complete"] = incomplete is None

@@ -9,9 +9,11 @@ the clean environment, the limits, the deadline and the group kill, and says why
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -68,10 +70,11 @@ print(json.dumps([result.outcomes[0].exception, boot.isolation()]))
 
 
 @pytest.mark.parametrize(("enabled", "expected"), [(True, "SystemExit: canary not seen"),
-                                                   (False, "SystemExit: canary seen")])
+                                                   (False, "SystemExit: canary not seen")])
 def test_the_gates_environment_is_out_of_reach(enabled: bool, expected: str) -> None:
     """A gate with a secret in its environment: in the sandbox no /proc entry shows it; without
-    the sandbox the same module finds it (what the run's "not isolated" warning is about)."""
+    the sandbox neither (sandbox.shield: the gate non-dumpable, the boot without capabilities);
+    the other processes of the gate's user stay in reach there (the "not isolated" warning)."""
     if enabled and sandbox.isolation(sys.executable) is not None:
         pytest.skip("no sandbox here")
     done = subprocess.run([sys.executable, "-c", GATE.format(enabled=enabled, source=hostile(READ_ENVIRON))],
@@ -80,6 +83,61 @@ def test_the_gates_environment_is_out_of_reach(enabled: bool, expected: str) -> 
     exception, isolation = __import__("json").loads(done.stdout)
     assert exception == expected
     assert isolation == (None if enabled else "the sandbox is turned off")
+
+
+SHIELDED = """
+import os, subprocess, sys
+sys.path.insert(0, {root!r})
+from plugins.settings import sandbox
+guard = sandbox.shield() if {shield} else None
+done = subprocess.run([sys.executable, "-I", "-c", {reader!r}], env={{}}, preexec_fn=guard, capture_output=True,
+                      text=True)
+sandbox.unshield()
+print(done.stdout.strip() or done.stderr.strip())
+"""
+READER = ("import os\nseen = []\nfor pid in [str(os.getppid())] + os.listdir('/proc'):\n    try:\n"
+          "        seen.append(open(f'/proc/{pid}/environ', 'rb').read())\n    except OSError:\n        pass\n"
+          "print('canary seen' if any(b'canary-5f3a' in s for s in seen) else 'canary not seen')")
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+@pytest.mark.parametrize(("shield", "expected"), [(False, "canary seen"), (True, "canary not seen")])
+def test_the_shield_keeps_the_gates_environment_from_an_unisolated_boot(
+        user: str, shield: bool, expected: str) -> None:
+    """Measured as the gate's user: root (the Dockerfile's, this machine's) and an unprivileged one.
+    As root, the gate's non-dumpable flag alone does not help (CAP_SYS_PTRACE passes it): the boot's
+    empty capability set does; as another user the non-dumpable flag does. The unprivileged gate
+    runs the system interpreter on a copy of sandbox.py (the suite's venv is not its to read)."""
+    if os.geteuid() != 0 or not os.path.exists("/usr/bin/setpriv") or not sys.platform.startswith("linux"):
+        pytest.skip("needs root and setpriv to run the gate as root and as nobody")
+    folder = Path(tempfile.mkdtemp(prefix="releasegate-shield-"))  # pytest's own tmp is root's alone
+    try:
+        copy = folder / "plugins" / "settings"
+        copy.mkdir(parents=True)
+        for init in (folder / "plugins" / "__init__.py", copy / "__init__.py"):
+            init.write_text("")
+        (copy / "sandbox.py").write_text((ROOT / "plugins" / "settings" / "sandbox.py").read_text())
+        (folder / "gate.py").write_text(SHIELDED.format(root=str(folder), shield=shield, reader=READER))
+        for path in (folder, *folder.rglob("*")):
+            path.chmod(0o755)
+        as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if user == "nobody" else []
+        done = subprocess.run([*as_user, "/usr/bin/python3", str(folder / "gate.py")], capture_output=True, text=True,
+                              timeout=60, env={"PATH": os.environ.get("PATH", ""), "RELEASEGATE_TOKEN": "canary-5f3a"})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert done.stdout.strip() == expected, done.stderr
+
+
+def test_the_gate_is_dumpable_again_when_boots_end() -> None:
+    """The gate is non-dumpable only while unisolated boot interpreters run (sandbox.unshield)."""
+    prctl = sandbox._prctl()
+    if prctl is None:
+        pytest.skip("prctl is Linux's")
+    before = prctl(sandbox._PR_GET_DUMPABLE)
+    assert sandbox.shield() is not None
+    assert prctl(sandbox._PR_GET_DUMPABLE) == 0
+    sandbox.unshield()
+    assert prctl(sandbox._PR_GET_DUMPABLE) == before == 1
 
 
 def test_no_write_outside_the_scratch(tmp_path: Path, mode: str) -> None:

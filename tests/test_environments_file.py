@@ -42,8 +42,13 @@ def _line_of(text: str, needle: str) -> int:
         # wrong type in a list
         (("containers: [api, migrate", "containers: [{name: api}, migrate"),
          "containers: [{name: api}", "settings[0].containers[0]", "expected a string"),
+        # settings[].classes for a container the entry does not boot (issue 23)
+        (("    boot: get_settings\n", "    boot: get_settings\n    classes:\n      worker: [AppSettings]\n"
+                                    "      indexer: [SearchSettings]\n"), "      indexer: [SearchSettings]",
+         "settings[0].classes.indexer", "container 'indexer' is not one of the entry's containers (api, migrate, "
+         "worker, worker-cpu, agent, scheduler, beat)"),
     ],
-    ids=["yaml-error", "unknown-key", "wrong-type", "unknown-waiver-env", "list-item-type"],
+    ids=["yaml-error", "unknown-key", "wrong-type", "unknown-waiver-env", "list-item-type", "classes-container"],
 )
 def test_bad_file_is_a_usage_error(pytester: pytest.Pytester, estate_copy: Path,
                                    change: tuple[str, str], needle: str | None, key: str,

@@ -345,11 +345,25 @@ def _finish(path: Path, raw: Any, estate: Estate) -> None:
         if waiver.environment and waiver.environment not in estate.environments:
             raise EnvironmentsError(path, waiver.line, "waivers.environment",
                                     f"unknown environment {waiver.environment!r} (known: {names})")
+    _settings_classes(path, raw, estate)
     staging = estate.feature_flags.staging
     if staging and staging not in estate.environments:
         line = _line(raw.get("feature_flags") or {}, "staging", None, "value")
         raise EnvironmentsError(path, line, "feature_flags.staging",
                                 f"unknown environment {staging!r} (known: {names})")
+
+
+def _settings_classes(path: Path, raw: Any, estate: Estate) -> None:
+    """A `settings[].classes` key names one of the entry's `containers`: another name would
+    silently apply to nothing (its class names are checked per commit: plugins.settings.class_names)."""
+    for i, entry in enumerate(estate.settings):
+        spec = (raw.get("settings") or [])[i]
+        for name in entry.classes:
+            if name not in entry.containers:
+                line = _line(spec.get("classes"), name, _line(spec, "classes", None, "key"), "key")
+                raise EnvironmentsError(path, line, f"settings[{i}].classes.{name}",
+                                        f"container {name!r} is not one of the entry's containers "
+                                        f"({', '.join(entry.containers)})")
 
 
 __all__ = ["EnvironmentsError", "MAX_BYTES", "limits", "load", "parse", "read_text"]

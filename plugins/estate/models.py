@@ -92,7 +92,8 @@ class SettingsEntry:
     """boot with the application's own dependencies, installed with uv at each commit from this file: `uv.lock`,
     `requirements*.txt`, `pyproject.toml`, or `auto` (the first at or above the module's folder)"""
     classes: Annotated[dict[Label, Strings], _or(dict)] = field(default_factory=dict)
-    """the settings classes (and boot function) each container builds, by container name; unlisted: every class"""
+    """the settings classes (and boot function) each container builds, by container name; unlisted: what the
+    boot function builds (read from the file), else every class"""
     app: AppObject | None = None
     """the web application these containers serve, `module path:variable` (`server/app/main.py:app`;
     Django: `site/urls.py:urlpatterns`): their HTTP probe paths are checked against its routes"""

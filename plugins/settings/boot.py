@@ -81,7 +81,10 @@ class _Server:
         os.mkdir(os.path.join(self.scratch, "cwd"))
         self.errors = tempfile.TemporaryFile()  # outside the scratch folder the sandbox sees
         try:  # its own session: closing it kills its whole process group
-            self.proc = subprocess.Popen([*sandbox.command(interpreter, self.scratch, trees()), "-I", "-c", RUNNER],
+            command = sandbox.command(interpreter, self.scratch, trees())
+            # Not isolated: the gate's /proc entries out of the boot's reach (sandbox.shield).
+            guard = sandbox.shield() if os.path.exists(interpreter) and sandbox.isolation(interpreter) else None
+            self.proc = subprocess.Popen([*command, "-I", "-c", RUNNER], preexec_fn=guard,
                                          cwd=os.path.join(self.scratch, "cwd"), env={}, start_new_session=True,
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors)
         except (FileNotFoundError, PermissionError):
@@ -154,6 +157,7 @@ def close_all() -> None:
     """Stop every boot interpreter this process started."""
     for server in list(_SERVERS.values()):
         server.close()
+    sandbox.unshield()
     for _, _, scratch in _AHEAD.values():
         scratch.cleanup()
     _AHEAD.clear()

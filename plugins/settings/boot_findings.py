@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 from typing import Any, Mapping
 
 from plugins.estate import SettingsEntry
-from plugins.settings import app_env, boot
+from plugins.settings import app_env, boot, boot_reach
 from plugins.settings.boot_runs import boot_results, interpreter
 from plugins.settings.containers import built_classes, gitops_sha, settings_containers
 from plugins.settings.finding import BLOCK, CONTAINERS, SKIPPED, WARN, Finding, merge
@@ -153,7 +153,8 @@ def _static_fallback(host: Any, entry: SettingsEntry, target: Target, env: Conta
         SKIPPED, f"{host.name}: not checked: {entry.path} at app {target.label} {why}; static checks only",
         entry.path, {"missing": result.missing}))]
     values = EnvView(env.values())
-    built = built_classes(entry, env.container)
+    built = built_classes(entry, env.container, boot_reach.inferred(entry, model(host, entry, target.sha)[0],
+                                                                    (c.name for c in m.classes)))
     for cls in m.classes:
         if (only is not None and cls.name != only) or (built is not None and cls.name not in built):
             continue

@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from plugins.estate import SettingsEntry
-from plugins.settings import app_env, app_tree, boot
+from plugins.settings import app_env, app_tree, boot, boot_reach
 from plugins.settings.containers import built_classes, gitops_sha, settings_containers
 from plugins.settings.kubelet_env import ContainerEnv
 from plugins.settings.memo import MEMO, entry_key, memo
@@ -70,12 +70,13 @@ def _first_round(host: Any, entry: SettingsEntry, target: Target, envs: list[tup
     {group key: (environment, item ids)}, {key: its stand-ins}): containers that build the same
     classes from the same variables form one group."""
     text, m = model(host, entry, target.sha)
+    booted = boot_reach.inferred(entry, text, (c.name for c in m.classes))
     text = (text, app_tree.import_paths(app_tree.export(host.git(entry.source), target.sha), entry.path))
     classes: dict[tuple, tuple[tuple[str, ...], str | None]] = {}
     groups: dict[tuple, tuple[ContainerEnv, list[str]]] = {}
     for item_id, env in envs:
         values = boot_env(env, m)
-        built = built_classes(entry, env.container)
+        built = built_classes(entry, env.container, booted)
         mine = (tuple(c.name for c in m.classes if built is None or c.name in built),
                 entry.boot if entry.boot and (built is None or entry.boot in built) else None)
         key = (mine, tuple(sorted((n, v) for n, v in values.items() if m.may_read(n))))

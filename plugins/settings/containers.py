@@ -94,11 +94,16 @@ def settings_containers(host: Any, entry: SettingsEntry,
     return [(container_id(e, envs), e) for e in envs if e.container in entry.containers]
 
 
-def built_classes(entry: SettingsEntry, container: str) -> frozenset[str] | None:
-    """The settings classes (and the boot function, by name) a container builds, as the entry's
-    `classes` lists them; None when it does not list the container: it builds every one."""
+def built_classes(entry: SettingsEntry, container: str,
+                  booted: frozenset[str] | None = None) -> frozenset[str] | None:
+    """The settings classes (and the boot function, by name) a container builds: as the entry's
+    `classes` lists them (a listed boot function adds what it builds, `booted`); else, for a
+    container that calls the boot function, `booted` (boot_reach.inferred at the commit); None
+    when neither says: it builds every one."""
     listed = entry.classes.get(container)
-    return frozenset(listed) if listed is not None else None
+    if listed is not None:
+        return frozenset(listed) | ((booted or frozenset()) if entry.boot in listed else frozenset())
+    return booted
 
 
 def chart_containers(host: Any, gitops_ref: str | None = None) -> list[str]:

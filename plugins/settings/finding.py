@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 BLOCK, WARN = "blocker", "warning"
+NOTE = "note"  # informational: listed under the run's notes, never counted as a warning
 SKIPPED = "skipped"  # replay: an entry with nothing to check at a commit (one line, never a blocker)
 CONTAINERS = "{containers}"  # stands for the containers a cause affects, until merge() names them
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from plugins.estate import SettingsEntry
 from plugins.settings.containers import built_classes, gitops_sha, settings_containers, values_file
-from plugins.settings.finding import BLOCK, SKIPPED, WARN, Finding
+from plugins.settings import boot_reach
+from plugins.settings.finding import BLOCK, NOTE, SKIPPED, WARN, Finding, verb
 from plugins.settings.memo import entry_key, first_time, memo
 from plugins.settings.classes import EnvView, missing_required
 from plugins.settings.targets import Target, model
@@ -15,16 +16,26 @@ from plugins.settings.targets import Target, model
 
 def reader_warnings(host: Any, entry: SettingsEntry, target: Target) -> list[Finding]:
     """What the static reader could not follow in the settings file: warnings, once per file and
-    commit; and, once per entry, that every class is required in every container where the entry
-    does not say which container builds which."""
-    _, m = model(host, entry, target.sha)
+    commit; and notes (informational, never counted as warnings): once per entry, that every class
+    is required in every container where nothing says which container builds which, and once per
+    entry and commit, which classes the boot function builds where that leaves some out."""
+    text, m = model(host, entry, target.sha)
+    booted = boot_reach.inferred(entry, text, (c.name for c in m.classes))
     out = []
-    names = sorted({e.container for _, e in settings_containers(host, entry)
-                    if built_classes(entry, e.container) is None})
-    if len(names) > 1 and len(m.classes) > 1 and first_time((host.shared, "every class", entry_key(entry))):
-        out.append(Finding(WARN, f"settings {entry.path}: every class is checked in every container "
-                                 f"({', '.join(names)}): where a container builds only some of them (a worker, "
+    calling = sorted({e.container for _, e in settings_containers(host, entry) if e.container not in entry.classes})
+    if booted is None and len(calling) > 1 and len(m.classes) > 1 and \
+            first_time((host.shared, "every class", entry_key(entry))):
+        out.append(Finding(NOTE, f"settings {entry.path}: every class is checked in every container "
+                                 f"({', '.join(calling)}): where a container builds only some of them (a worker, "
                                  "a migration job), list them in settings[].classes", entry.path))
+    left = [c.name for c in m.classes if booted is not None and c.name not in booted]
+    if calling and left and first_time((host.shared, "boot classes", entry_key(entry), target.sha)):
+        out.append(Finding(NOTE, (
+            f"settings {entry.path} at app {target.label}: {entry.boot}() builds "
+            f"{', '.join(c.name for c in m.classes if c.name in booted)}, so {', '.join(left)} "
+            f"{verb(left, 'is', 'are')} not required in {', '.join(calling)}; list the classes a container "
+            "builds in settings[].classes where this reading is wrong"), entry.path,
+            {"boot": entry.boot, "builds": sorted(booted - {entry.boot}), "not_built": left, "containers": calling}))
     if first_time((host.shared, "reader", entry.path, target.sha)):
         out += [Finding(WARN, f"{w} (app {target.label})", entry.path) for w in m.warnings]
     return out
@@ -43,14 +54,15 @@ def required(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str | 
 
 def _required(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str | None) -> list[Finding]:
     envs = settings_containers(host, entry, gitops_ref)
-    _, m = model(host, entry, target.sha)
+    text, m = model(host, entry, target.sha)
+    booted = boot_reach.inferred(entry, text, (c.name for c in m.classes))
     where = values_file(host, gitops_ref)
     unset: dict[tuple, dict[str, list[str]]] = {}  # (class, field) -> {"": lacking, NAME: empty}
     fields: dict[tuple, tuple] = {}
     out = []
     for env_id, env in envs:
         values = EnvView(env.values())
-        built = built_classes(entry, env.container)
+        built = built_classes(entry, env.container, booted)
         for cls, f in missing_required(m, values):
             if built is not None and cls.name not in built:
                 continue

@@ -12,13 +12,16 @@ environment, the limits below, one deadline per job and the group kill (plugins/
 """
 from __future__ import annotations
 
+import ctypes
 import functools
 import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 # Per boot process (rlimits set in the child before the application's code runs).
 LIMITS = {"memory_mb": 2048, "file_mb": 64, "processes": 256}
@@ -27,6 +30,10 @@ _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC = ("/etc/ld.so.cache", "/etc/localtime", "/etc/ssl", "/etc/ca-certificates", "/etc/nsswitch.conf",
         "/etc/mime.types")
 _PROBE = "import sys; sys.exit(0)"
+# prctl(2) options (linux/prctl.h)
+_PR_GET_DUMPABLE, _PR_SET_DUMPABLE, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS = 3, 4, 24, 38
+_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+_SHIELDED: list[int] = []  # the gate's dumpable flag before the first unisolated boot
 
 
 @functools.lru_cache(maxsize=32)
@@ -101,3 +108,50 @@ def command(interpreter: str, scratch: str, *shared: str) -> list[str]:
     if isolation(interpreter) is not None:
         return [interpreter]
     return [str(shutil.which("bwrap")), *_binds(interpreter, scratch, *shared), interpreter]
+
+
+def _prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    prctl = libc.prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    return lambda option, arg=0: prctl(option, arg, 0, 0, 0)
+
+
+def shield() -> Callable[[], None] | None:
+    """Without the sandbox, keep the gate's own environment (its DSN password, tokens) out of the
+    unisolated boot's reach through /proc/<gate pid>/environ, for as long as boots run: the gate
+    becomes non-dumpable (its /proc entries then need CAP_SYS_PTRACE), and the returned function,
+    run in the boot interpreter before it starts (Popen's preexec_fn), forbids new privileges and,
+    as root, drops every capability from its bounding set, so it comes up with none: CAP_SYS_PTRACE
+    gone, and a process holding capabilities it lacks is out of its reach too. None off Linux."""
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    if not _SHIELDED:
+        _SHIELDED.append(prctl(_PR_GET_DUMPABLE))
+        prctl(_PR_SET_DUMPABLE, 0)
+    root = os.geteuid() == 0
+    try:
+        last = int(Path("/proc/sys/kernel/cap_last_cap").read_text()) if root else -1
+    except (OSError, ValueError):
+        last = 63
+
+    def drop() -> None:  # in the child, between fork and exec: no allocation-heavy work
+        prctl(_PR_SET_NO_NEW_PRIVS, 1)
+        prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
+        for cap in range(last + 1):
+            prctl(_PR_CAPBSET_DROP, cap)
+    return drop
+
+
+def unshield() -> None:
+    """The gate's dumpable flag as it was, once every boot interpreter has ended."""
+    prctl = _prctl()
+    if prctl is not None and _SHIELDED:
+        prctl(_PR_SET_DUMPABLE, _SHIELDED.pop())
+
