@@ -138,21 +138,34 @@ class EnvHost:
 
     # helm ------------------------------------------------------------------------------------
     def chart_source(self, gitops_ref: str | None = None) -> helm.ChartSource:
-        """What to render for this environment, read at a gitops ref (the first Helm source of a
-        multi-source Application)."""
+        """What to render for this environment, read at a gitops ref (the first source of a
+        multi-source Application that can be rendered here)."""
         return self.chart_sources(gitops_ref)[0]
 
     def chart_sources(self, gitops_ref: str | None = None) -> tuple[helm.ChartSource, ...]:
-        """Every Helm source to render for this environment, read at a gitops ref."""
+        """Every source to render for this environment, read at a gitops ref (those the suite
+        cannot read are left out: unread_sources says so; none readable is NotChecked)."""
+        from plugins.render.argocd import readable
+
+        return tuple(readable(self._sources(gitops_ref))[0])
+
+    def unread_sources(self, gitops_ref: str | None = None) -> tuple[str, ...]:
+        """The "not checked" line of each source of the environment's Application that is not
+        rendered here (a repository outside the estate, a plugin): what only it deploys."""
+        from plugins.render.argocd import readable
+
+        return tuple(readable(self._sources(gitops_ref))[1])
+
+    def _sources(self, gitops_ref: str | None = None) -> list[helm.ChartSource]:
         repo = self.git(self.gitops_source)
         ref = gitops_ref or self.ref(self.gitops_source)
         spec = self.spec.gitops
         if spec.flux_helmrelease:
             from plugins.render.flux import helmrelease_source
 
-            return (helmrelease_source(repo, ref, spec.flux_helmrelease),)
+            return [helmrelease_source(repo, ref, spec.flux_helmrelease)]
         if spec.argocd_app or spec.argocd_parent:
-            from plugins.render.argocd import helm_sources
+            from plugins.render.argocd import UnreadSource, helm_sources
             from plugins.render.children import child_application
 
             if spec.argocd_parent:
@@ -162,14 +175,15 @@ class EnvHost:
             else:
                 found = helm_sources(repo, ref, spec.argocd_app, resolve=self._estate_repo)
             if spec.namespace or spec.release:
-                found = [dataclasses.replace(s, release=spec.release or s.release,
+                found = [s if isinstance(s, UnreadSource) else
+                         dataclasses.replace(s, release=spec.release or s.release,
                                              namespace=spec.namespace or s.namespace)
                          for s in found]
-            return tuple(found)
+            return found
         namespace = spec.namespace or (self.spec.kubernetes.namespace
                                        if self.spec.kubernetes else None) or self.name
-        return (helm.ChartSource(chart=spec.chart or "", values=spec.values,
-                                 release=spec.release or self.name, namespace=namespace),)
+        return [helm.ChartSource(chart=spec.chart or "", values=spec.values,
+                                 release=spec.release or self.name, namespace=namespace)]
 
     def _estate_repo(self, url: str) -> tuple[str, GitRepo, str] | None:
         """The estate source (other than the deployment repository) whose origin is url, with
@@ -182,18 +196,24 @@ class EnvHost:
                 return name, repo, repo.resolve(self.ref(name))
         return None
 
-    def render(self, gitops_ref: str | None = None) -> tuple[dict[str, Any], ...]:
-        """The chart rendered for this environment at a gitops ref (default: the ref under test);
-        the sources of a multi-source Application concatenated, as Argo CD combines them (a chart
-        in another estate source is read at that source's ref under test)."""
+    def sources_at(self, gitops_ref: str | None = None
+                   ) -> tuple[tuple[GitRepo, str, helm.ChartSource], ...]:
+        """(repository, commit, source) of every source rendered for this environment at a gitops
+        ref: a chart in another estate source is read at that source's ref under test."""
         repo = self.git(self.gitops_source)
         sha = repo.resolve(gitops_ref or self.ref(self.gitops_source))
-        out: list[dict[str, Any]] = []
+        out = []
         for source in self.chart_sources(sha):
             home = self.git(source.repo_source) if source.repo_source else repo
             at = home.resolve(self.ref(source.repo_source)) if source.repo_source else sha
-            out.extend(helm.render(home, at, source))
+            out.append((home, at, source))
         return tuple(out)
+
+    def render(self, gitops_ref: str | None = None) -> tuple[dict[str, Any], ...]:
+        """The chart rendered for this environment at a gitops ref (default: the ref under test);
+        the sources of a multi-source Application concatenated, as Argo CD combines them."""
+        return tuple(m for home, at, source in self.sources_at(gitops_ref)
+                     for m in helm.render(home, at, source))
 
     @part
     def manifests(self) -> tuple[dict[str, Any], ...]:

@@ -39,7 +39,7 @@ _PER_ENV = 4096
 
 @functools.lru_cache(maxsize=_PER_ENV)
 def _secret_index(host: Any, sha: str) -> SecretIndex:
-    return _held(host.git(host.gitops_source), sha, host.chart_source(sha), tuple(host.spec.gitops.secrets))
+    return _held(host.sources_at(sha), host.git(host.gitops_source), sha, tuple(host.spec.gitops.secrets))
 
 
 def absent_secrets(host: Any, gitops_ref: str | None = None) -> dict[str, Absent]:
@@ -56,20 +56,29 @@ def container_envs(host: Any, gitops_ref: str | None = None) -> list[ContainerEn
 
 @functools.lru_cache(maxsize=_PER_ENV)
 def _container_envs(host: Any, sha: str) -> list[ContainerEnv]:
-    return _envs(host.git(host.gitops_source), sha, host.chart_source(sha), tuple(host.spec.gitops.secrets))
+    return _envs(host.sources_at(sha), host.git(host.gitops_source), sha, tuple(host.spec.gitops.secrets))
 
 
-# By content: environments with the same chart source (chart, values, release, namespace) and secret
-# manifests at one gitops commit hold the same containers and secrets, so they are worked out once.
+# By content: environments with the same sources (each a repository, commit and chart source: chart,
+# values, release, namespace) and secret manifests at one gitops commit hold the same containers and
+# secrets, so they are worked out once. Every source of a multi-source Application counts, wherever
+# its chart lives (another estate source, the chart cache), as the host renders them.
+Sources = tuple[tuple[Any, str, helm.ChartSource], ...]
+
+
+def _render(sources: Sources) -> list[dict[str, Any]]:
+    return [m for repo, at, source in sources for m in helm.render(repo, at, source)]
+
+
 @functools.lru_cache(maxsize=_PER_ENV)
-def _envs(repo: Any, sha: str, source: helm.ChartSource, secrets: tuple[str, ...]) -> list[ContainerEnv]:
-    manifests = helm.render(repo, sha, source)
-    return environments(workloads(manifests), objects(manifests, _held(repo, sha, source, secrets)))
+def _envs(sources: Sources, repo: Any, sha: str, secrets: tuple[str, ...]) -> list[ContainerEnv]:
+    manifests = _render(sources)
+    return environments(workloads(manifests), objects(manifests, _held(sources, repo, sha, secrets)))
 
 
 @functools.lru_cache(maxsize=_PER_ENV)
-def _held(repo: Any, sha: str, source: helm.ChartSource, secrets: tuple[str, ...]) -> SecretIndex:
-    found = secret_keys(helm.render(repo, sha, source), "chart")
+def _held(sources: Sources, repo: Any, sha: str, secrets: tuple[str, ...]) -> SecretIndex:
+    found = secret_keys(_render(sources), "chart")
     for path in secrets:
         if repo.exists(sha, path):  # a manifest added later holds nothing at this commit
             found += _secret_file(repo, sha, path)
