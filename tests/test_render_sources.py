@@ -44,11 +44,13 @@ CHART = {
 FOREIGN = "https://git.example.com/other/pipeline.git"
 
 
-def application(foreign: bool = True) -> str:
+def application(foreign: bool = True, remote: bool = False) -> str:
     """The chart from the charts repository with `$values/envs/prod.yaml` from the deployment
     repository, a directory source of the deployment repository and (foreign) one of a repository
     the estate does not list."""
     extra = f"    - {{repoURL: '{FOREIGN}', path: backend/pipeline}}\n" if foreign else ""
+    extra += "    - {repoURL: 'https://charts.example.com/stable', chart: redis, targetRevision: 1.0.0}\n" \
+        if remote else ""
     return textwrap.dedent("""\
         apiVersion: argoproj.io/v1alpha1
         kind: Application
@@ -77,14 +79,14 @@ def _repo(root: Path, files: dict[str, str], origin: str) -> Path:
     return root
 
 
-def estate(tmp_path: Path, *, foreign: bool = True, secret: str = "web-db",
+def estate(tmp_path: Path, *, foreign: bool = True, remote: bool = False, secret: str = "web-db",
            keys: str = "password") -> Path:
     """An estate of three repositories and one environment `prod` on apps/web.yaml."""
     _repo(tmp_path / "app", {"README": "app\n"}, "https://git.example.com/org/app.git")
     _repo(tmp_path / "charts", CHART, "https://git.example.com/org/charts.git")
     data = "".join(f"  {k}: cGFzcw==\n" for k in keys.split(",") if k)
     _repo(tmp_path / "gitops", {
-        "apps/web.yaml": application(foreign),
+        "apps/web.yaml": application(foreign, remote),
         "envs/prod.yaml": f"secret: {secret}\n",
         "manifests/prod/secret.yaml": f"apiVersion: v1\nkind: Secret\nmetadata: {{name: web-db}}\n"
                                       f"data:\n{data}",
@@ -125,6 +127,16 @@ def test_foreign_source_is_one_line_the_others_render(tmp_path: Path) -> None:
     assert "spec.sources[3] (path backend/pipeline of " + FOREIGN + "): not checked" in line
     assert "add that repository to `sources`" in line
     assert [s.repo_source for s in prod.chart_sources()] == ["charts", ""]
+
+
+def test_remote_chart_not_in_the_cache_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GetRepoObjs per source again: a remote chart source that cannot be fetched here (no chart
+    cache entry) hides only its own manifests, said in one line with the `helm pull` that fills it."""
+    monkeypatch.setenv("RELEASEGATE_CHART_CACHE", str(tmp_path / "empty-cache"))
+    prod = host(estate(tmp_path, foreign=False, remote=True))
+    (line,) = prod.unread_sources()
+    assert "cannot fetch redis@1.0.0 from https://charts.example.com/stable" in line
+    assert sorted(m["kind"] for m in prod.render()) == ["ConfigMap", "Deployment", "Secret"]
 
 
 def test_directory_source_is_plain_manifests(tmp_path: Path) -> None:

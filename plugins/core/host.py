@@ -11,7 +11,7 @@ import pytest
 
 from plugins.core import helm, render_child
 from plugins.estate import Environment, Estate
-from plugins.core.gitrepo import GitRepo, SourceError
+from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
 from plugins.core.handle import Unreachable
 from plugins.core.manifests import Workload, workloads
 from plugins.core.redact import register_names, register_urls
@@ -106,6 +106,7 @@ class EnvHost:
         self.shared, self.spec, self.name = shared, spec, spec.name
         self.estate, self.settings = shared.estate, shared.settings
         self._parts: dict[str, tuple[bool, Any]] = {}
+        self._by_commit: dict[str, Any] = {}  # gitops commit: (rendered sources, unread lines)
 
     def __repr__(self) -> str:
         return f"<EnvHost {self.name}>"
@@ -150,11 +151,10 @@ class EnvHost:
         return tuple(readable(self._sources(gitops_ref))[0])
 
     def unread_sources(self, gitops_ref: str | None = None) -> tuple[str, ...]:
-        """The "not checked" line of each source of the environment's Application that is not
-        rendered here (a repository outside the estate, a plugin): what only it deploys."""
-        from plugins.render.argocd import readable
-
-        return tuple(readable(self._sources(gitops_ref))[1])
+        """The "not checked" line of each source of the environment's multi-source Application
+        that is not rendered here (a repository outside the estate, a plugin, a chart that cannot
+        be fetched): what only it deploys is not checked; the other sources are."""
+        return self._rendered_sources(gitops_ref)[1]
 
     def _sources(self, gitops_ref: str | None = None) -> list[helm.ChartSource]:
         repo = self.git(self.gitops_source)
@@ -200,14 +200,35 @@ class EnvHost:
                    ) -> tuple[tuple[GitRepo, str, helm.ChartSource], ...]:
         """(repository, commit, source) of every source rendered for this environment at a gitops
         ref: a chart in another estate source is read at that source's ref under test."""
+        return self._rendered_sources(gitops_ref)[0]
+
+    def _rendered_sources(self, gitops_ref: str | None = None) -> tuple[Any, tuple[str, ...]]:
+        # controller/state.go GetRepoObjs: each source is rendered on its own and its manifests
+        # appended, so one the suite cannot render hides only what it deploys.
+        from plugins.render.argocd import readable
+
         repo = self.git(self.gitops_source)
         sha = repo.resolve(gitops_ref or self.ref(self.gitops_source))
+        if sha in self._by_commit:
+            return self._by_commit[sha]
+        sources = self._sources(sha)
+        found, unread = readable(sources)
         out = []
-        for source in self.chart_sources(sha):
+        for source in found:
             home = self.git(source.repo_source) if source.repo_source else repo
             at = home.resolve(self.ref(source.repo_source)) if source.repo_source else sha
+            try:
+                helm.render(home, at, source)  # kept by content: render() reads it again
+            except NotChecked as exc:
+                if len(sources) == 1:
+                    raise
+                unread.append(str(exc))
+                continue
             out.append((home, at, source))
-        return tuple(out)
+        if not out:
+            raise NotChecked("; ".join(unread))
+        self._by_commit[sha] = (tuple(out), tuple(unread))
+        return self._by_commit[sha]
 
     def render(self, gitops_ref: str | None = None) -> tuple[dict[str, Any], ...]:
         """The chart rendered for this environment at a gitops ref (default: the ref under test);
