@@ -209,3 +209,29 @@ def test_checks_say_the_unread_source_once(tmp_path: Path) -> None:
     assert FOREIGN in rendered["message"] and "add that repository" in rendered["message"]
     assert records["test_unique_objects[prod]"]["outcome"] == "passed", result.stdout[-2000:]
     assert records["test_secret_keys[prod-web-db.password]"]["outcome"] == "passed"
+
+
+def test_app_of_apps_parent_with_an_unread_source(tmp_path: Path) -> None:
+    """A multi-source app-of-apps parent: the children of the sources rendered here are found
+    (GetRepoObjs per source); a child found in none of them is not checked while a source of the
+    parent is not rendered here (it may yield it), never "yields no Application"."""
+    from plugins.render.children import child_application
+
+    parent = textwrap.dedent(f"""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Application
+        metadata: {{name: root}}
+        spec:
+          sources:
+            - {{repoURL: 'https://git.example.com/org/gitops.git', path: children}}
+            - {{repoURL: '{FOREIGN}', path: more-children}}
+        """)
+    child = ("apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: web-a}\n"
+             "spec: {source: {repoURL: x, path: charts/web}}\n")
+    root = _repo(tmp_path / "gitops", {"root.yaml": parent, "children/web-a.yaml": child},
+                 "https://git.example.com/org/gitops.git")
+    repo = GitRepo(root, "gitops")
+    assert child_application(repo, "main", "root.yaml", "web-a")["metadata"]["name"] == "web-a"
+    with pytest.raises(NotChecked, match=r"no Application named 'web-z' .* spec.sources\[1\] "
+                                         r"\(path more-children of " + FOREIGN):
+        child_application(repo, "main", "root.yaml", "web-z")
