@@ -23,7 +23,7 @@ from plugins.estate.database_models import DatabaseRequirements, DatabaseSpec, I
 from plugins.estate.render_bounds import Render
 from plugins.estate.values import (
     Address, Branch, Date, ExpectJson, FilePath, Flag, Folder, AppObject, Host, HostPort, Hosts, KubeVersion,
-    Label, Labels, MaybeText, Name, Number, Platform, Release, RepoPath, RepoPaths, SourceRef, Strings, Text, Url,
+    Label, Labels, MaybeText, Name, EnvName, Number, Platform, Release, RepoPath, RepoPaths, SourceRef, Strings, Text, Url,
     UrlPath, Variable, Whole, no, problem,
 )
 
@@ -170,7 +170,8 @@ class GitopsSpec:
     argocd_parent: RepoPath | None = None
     """an app-of-apps Application, ApplicationSet or chart folder yielding Application argocd_child"""
     argocd_child: Text | None = None
-    """the name of the Application that argocd_parent generates for this environment"""
+    """the name of the Application that argocd_parent generates for this environment (`{name}`
+    in an environment declared by a pattern: each matching Application's name)"""
     flux_helmrelease: RepoPath | None = None
     """a Flux HelmRelease manifest (instead of argocd_app): chart, valuesFrom, values, release"""
 
@@ -320,8 +321,10 @@ class Estate:
     """the file format's version"""
     sources: Annotated[dict[Name, Source], _some("source")]
     """git repositories, by a name of your choice"""
-    environments: Annotated[dict[Name, Environment], _some("environment")]
-    """the environments, by name (the names --env takes)"""
+    environments: Annotated[dict[EnvName, Environment], _some("environment")]
+    """the environments, by name (the names --env takes); a name with `*` (`web-*`) declares one
+    environment per Application its gitops.argocd_parent yields whose name matches, each with
+    `{name}` in argocd_child replaced by that Application's name"""
     settings: Annotated[tuple[SettingsEntry, ...], _or(tuple)] = ()
     """configuration the application reads at boot"""
     frontend: Annotated[tuple[FrontendEntry, ...], _or(tuple)] = ()
