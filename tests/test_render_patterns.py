@@ -23,26 +23,17 @@ def estate_file(tmp_path: Path, envs: str) -> Path:
     return path
 
 
+def entry(name: str, gitops: str = "argocd_parent: apps/web-set.yaml, argocd_child: '{name}'") -> str:
+    """One environment of the file, `gitops` its gitops mapping's text."""
+    return f"{name}:\n  deploys: {{branch: main}}\n  gitops: {{{gitops}}}\n"
+
+
 @pytest.mark.parametrize("envs, expected", [
-    ("""\
-     web-*:
-       deploys: {branch: main}
-       gitops: {argocd_parent: apps/web-set.yaml, argocd_child: '{name}'}
-     """, {"web-eu": "web-eu", "web-us": "web-us"}),
-    ("""\
-     web-u*:
-       deploys: {branch: main}
-       gitops: {argocd_parent: apps/web-set.yaml, argocd_child: '{name}'}
-     """, {"web-us": "web-us"}),
+    (entry("web-*"), {"web-eu": "web-eu", "web-us": "web-us"}),
+    (entry("web-u*"), {"web-us": "web-us"}),
     # an entry the file names itself wins over the pattern's one of the same name
-    ("""\
-     web-eu:
-       deploys: {branch: main}
-       gitops: {argocd_parent: apps/web-set.yaml, argocd_child: web-eu, namespace: own}
-     web-*:
-       deploys: {branch: main}
-       gitops: {argocd_parent: apps/web-set.yaml, argocd_child: '{name}'}
-     """, {"web-eu": "web-eu", "web-us": "web-us"}),
+    (entry("web-eu", "argocd_parent: apps/web-set.yaml, argocd_child: web-eu, namespace: own")
+     + entry("web-*"), {"web-eu": "web-eu", "web-us": "web-us"}),
 ])
 def test_pattern_expands_to_generated_applications(tmp_path: Path, envs: str,
                                                    expected: dict[str, str]) -> None:
@@ -64,16 +55,10 @@ def test_pattern_expands_to_generated_applications(tmp_path: Path, envs: str,
 
 
 @pytest.mark.parametrize("envs, message", [
-    ("""\
-     api-*:
-       deploys: {branch: main}
-       gitops: {argocd_parent: apps/web-set.yaml, argocd_child: '{name}'}
-     """, "matches no Application that apps/web-set.yaml yields at main (it yields: web-eu, web-us)"),
-    ("""\
-     web-*:
-       deploys: {branch: main}
-       gitops: {chart: charts/web}
-     """, "a name with '*' declares the environments an Argo CD parent yields"),
+    (entry("api-*"), "matches no Application that apps/web-set.yaml yields at main "
+                     "(it yields: web-eu, web-us)"),
+    (entry("web-*", "chart: charts/web"), "a name with '*' declares the environments an Argo CD "
+                                          "parent yields"),
 ])
 def test_pattern_usage_errors(tmp_path: Path, envs: str, message: str) -> None:
     """A pattern that matches nothing, or that names no parent, is a usage error naming the key."""

@@ -19,6 +19,7 @@ import pytest
 
 from conftest import ROOT
 from plugins.core.gitrepo import GitRepo, NotChecked
+from test_render_argocd import make_repo
 
 CHART = {
     "charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
@@ -67,15 +68,8 @@ def application(foreign: bool = True, remote: bool = False) -> str:
 
 
 def _repo(root: Path, files: dict[str, str], origin: str) -> Path:
-    root.mkdir(parents=True)
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "init"], check=True)
-    subprocess.run([*git, "remote", "add", "origin", origin], check=True)
+    make_repo(root, files)
+    subprocess.run(["git", "-C", str(root), "remote", "add", "origin", origin], check=True)
     return root
 
 
