@@ -229,3 +229,14 @@ def test_app_of_apps_parent_with_an_unread_source(tmp_path: Path) -> None:
     with pytest.raises(NotChecked, match=r"no Application named 'web-z' .* spec.sources\[1\] "
                                          r"\(path more-children of " + FOREIGN):
         child_application(repo, "main", "root.yaml", "web-z")
+
+
+def test_replay_says_the_unread_source_at_each_commit(tmp_path: Path) -> None:
+    """The replay of a commit renders the sources it can and names the others as not checked at
+    that commit (never a silent "ok" for what they deploy, never a break)."""
+    from plugins.replay import step
+
+    prod = host(estate(tmp_path))
+    blockers, skipped, manifests = step(prod, "main", None)
+    assert blockers == [] and len(manifests) == 3
+    assert FOREIGN in skipped["render"] and skipped["render"].endswith("(not checked)")
