@@ -36,6 +36,8 @@ CHART = {
               containers:
                 - name: web
                   image: {{ .Values.image }}
+                  envFrom:
+                    - configMapRef: {name: {{ .Values.conf | default "web-conf" }}}
                   env:
                     - name: DB_PASSWORD
                       valueFrom: {secretKeyRef: {name: {{ .Values.secret }}, key: password}}
@@ -74,14 +76,14 @@ def _repo(root: Path, files: dict[str, str], origin: str) -> Path:
 
 
 def estate(tmp_path: Path, *, foreign: bool = True, remote: bool = False, secret: str = "web-db",
-           keys: str = "password") -> Path:
+           keys: str = "password", conf: str = "web-conf") -> Path:
     """An estate of three repositories and one environment `prod` on apps/web.yaml."""
     _repo(tmp_path / "app", {"README": "app\n"}, "https://git.example.com/org/app.git")
     _repo(tmp_path / "charts", CHART, "https://git.example.com/org/charts.git")
     data = "".join(f"  {k}: cGFzcw==\n" for k in keys.split(",") if k)
     _repo(tmp_path / "gitops", {
         "apps/web.yaml": application(foreign, remote),
-        "envs/prod.yaml": f"secret: {secret}\n",
+        "envs/prod.yaml": f"secret: {secret}\nconf: {conf}\n",
         "manifests/prod/secret.yaml": f"apiVersion: v1\nkind: Secret\nmetadata: {{name: web-db}}\n"
                                       f"data:\n{data}",
         "manifests/prod/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-conf}\n"
@@ -240,3 +242,19 @@ def test_replay_says_the_unread_source_at_each_commit(tmp_path: Path) -> None:
     blockers, skipped, manifests = step(prod, "main", None)
     assert blockers == [] and len(manifests) == 3
     assert FOREIGN in skipped["render"] and skipped["render"].endswith("(not checked)")
+
+
+@pytest.mark.parametrize("foreign, severity", [(True, "skipped"), (False, "blocker")])
+def test_config_map_no_rendered_source_holds(tmp_path: Path, foreign: bool, severity: str) -> None:
+    """An envFrom config map no rendered source holds: a blocker when every source is rendered
+    (the kubelet's CreateContainerConfigError), not checked while a source is not rendered here
+    (it may deploy it), and its variables are unknown rather than missing for the settings checks."""
+    from plugins.settings import containers
+    from plugins.settings.secret_keys import ENV_PROBLEMS, secret_findings
+
+    prod = host(estate(tmp_path, foreign=foreign, conf="web-missing"))
+    envs = containers.container_envs(prod)
+    (finding,) = [f for f in secret_findings(prod, envs, containers.secret_index(prod))
+                  if f.item == ENV_PROBLEMS]
+    assert finding.severity == severity and "config map web-missing" in finding.message
+    assert bool(envs[0].opaque) is foreign

@@ -6,6 +6,7 @@ and reads each once, however many environments share them.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import PurePosixPath
 from typing import Any, Iterable
@@ -50,8 +51,24 @@ def absent_secrets(host: Any, gitops_ref: str | None = None) -> dict[str, Absent
 
 
 def container_envs(host: Any, gitops_ref: str | None = None) -> list[ContainerEnv]:
-    """The environment of every container the chart runs for `host` at a gitops commit."""
-    return _container_envs(host, gitops_sha(host, gitops_ref))
+    """The environment of every container the chart runs for `host` at a gitops commit. While a
+    source of the Application is not rendered here, what an envFrom names that no rendered source
+    holds may come from it: its variables are unknown (opaque), not missing."""
+    sha = gitops_sha(host, gitops_ref)
+    envs = _container_envs(host, sha)
+    unread = getattr(host, "unread_sources", None)
+    if unread is None or not unread(sha):
+        return envs
+    held = _secret_index(host, sha)
+    return [dataclasses.replace(e, opaque=(*e.opaque, *_elsewhere(e, held))) for e in envs]
+
+
+def _elsewhere(env: ContainerEnv, held: SecretIndex) -> list[str]:
+    names = [p.split(" is not rendered")[0].removeprefix("envFrom ") for p in env.problems
+             if p.startswith("envFrom config map ") and " is not rendered by the chart" in p]
+    names += [f"secret {n.secret}" for n in env.needs
+              if n.key is None and held.find(n.secret, env.namespace) is None]
+    return [f"envFrom of {name}, which only a source not rendered here may deploy" for name in names]
 
 
 @functools.lru_cache(maxsize=_PER_ENV)
