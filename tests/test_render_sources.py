@@ -258,3 +258,17 @@ def test_config_map_no_rendered_source_holds(tmp_path: Path, foreign: bool, seve
                   if f.item == ENV_PROBLEMS]
     assert finding.severity == severity and "config map web-missing" in finding.message
     assert bool(envs[0].opaque) is foreign
+
+
+@pytest.mark.parametrize("foreign, severity", [(True, "skipped"), (False, "blocker")])
+def test_settings_container_in_no_rendered_source(tmp_path: Path, foreign: bool, severity: str) -> None:
+    """A settings entry's container that no rendered source runs: a misnaming (blocker) when every
+    source is rendered; not checked while a source is not rendered here (it may run it)."""
+    from types import SimpleNamespace
+
+    from plugins.settings import containers
+
+    prod = host(estate(tmp_path, foreign=foreign))
+    found = containers.containers_finding(prod, SimpleNamespace(containers=("worker",)), "settings[0].containers")
+    assert found is not None and found.severity == severity and "worker" in found.message
+    assert (FOREIGN in found.message) is foreign

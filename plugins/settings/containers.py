@@ -16,7 +16,7 @@ from plugins.core.gitrepo import Absent
 from plugins.core.helm import load_yaml_documents
 from plugins.core.manifests import workloads
 from plugins.estate import SettingsEntry
-from plugins.settings.finding import BLOCK, Finding, verb
+from plugins.settings.finding import BLOCK, SKIPPED, Finding, verb
 from plugins.settings.kubelet_env import ContainerEnv, environments, objects
 from plugins.settings.sealed import SecretIndex, SecretKeys, secret_keys
 
@@ -153,6 +153,11 @@ def containers_finding(host: Any, entry: SettingsEntry, where: str) -> Finding |
     missing = unmatched_containers(host, entry)
     if not missing:
         return None
+    unread = getattr(host, "unread_sources", None)
+    if unread is not None and unread():  # controller/state.go GetRepoObjs: that source may run them
+        return Finding(SKIPPED, f"{where}: not checked: {', '.join(missing)} {verb(missing, 'matches', 'match')} "
+                                f"no container of the sources rendered here; {'; '.join(unread())}",
+                       "containers", {"unmatched": missing, "containers": chart_containers(host)})
     return Finding(BLOCK, f"{where}: {', '.join(missing)} {verb(missing, 'matches', 'match')} no container "
                           f"of {host.name}'s rendered chart, so {verb(missing, 'it is', 'they are')} not checked "
                           f"(its containers: {', '.join(chart_containers(host))}): correct the names",
