@@ -77,8 +77,11 @@ def step(host: EnvHost, gitops_ref: str, app_ref: str | None,
     version = openapi.pick_version(host.spec.kubernetes.version if host.spec.kubernetes else None)[0]
     out.update(((b.check, b.item, b.message), None)
                for b in sweep.cluster_blockers(version, manifests, previous))
-    return ([Blocker(*key, subject=out[key]) for key in sorted(out, key=str)],
-            {str(f.item): f.message for f in found if f.severity == finding.SKIPPED}, manifests)
+    skipped = {str(f.item): f.message for f in found if f.severity == finding.SKIPPED}
+    unread = host.unread_sources(gitops_ref)  # sources not rendered here: what they deploy is not checked
+    if unread:
+        skipped["render"] = f"{host.name}: {'; '.join(unread)} (not checked)"
+    return [Blocker(*key, subject=out[key]) for key in sorted(out, key=str)], skipped, manifests
 
 
 def _subject(found: finding.Finding) -> str:

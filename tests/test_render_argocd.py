@@ -12,7 +12,7 @@ import pytest
 
 from plugins.core import helm
 from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
-from plugins.render.argocd import build_env, envsubst, helm_sources, same_repo
+from plugins.render.argocd import build_env, envsubst, helm_sources, readable, same_repo
 from plugins.render.parameters import clean_set_parameter
 
 CHART = {
@@ -246,8 +246,8 @@ def test_source_from_another_repository_is_not_checked(tmp_path: Path) -> None:
         """)})
     subprocess.run(["git", "-C", str(repo.path), "remote", "add", "origin",
                     "git@git.example.com:org/gitops.git"], check=True)
-    with pytest.raises(NotChecked, match=r"spec.sources\[0\].repoURL .* not checked"):
-        helm_sources(repo, "main", "apps/web.yaml")
+    with pytest.raises(NotChecked, match=r"spec.sources\[0\] .* not checked: .* add that repository"):
+        readable(helm_sources(repo, "main", "apps/web.yaml"))
     assert same_repo("git@git.example.com:org/gitops.git", "https://Git.example.com/org/gitops/")
 
 
@@ -276,5 +276,5 @@ def test_multi_source_across_estate_repositories(tmp_path: Path) -> None:
     with pytest.raises(NotChecked, match="this check reads the deployment repository only"):
         helm.render(gitops, gitops.resolve("main"), source)  # what a gitops-only reader asks
     estate.clear()
-    with pytest.raises(NotChecked, match=r"spec.sources\[0\].repoURL .* none of the estate's sources"):
-        helm_sources(gitops, "main", "apps/web.yaml", resolve=resolve)
+    with pytest.raises(NotChecked, match=r"spec.sources\[0\] .* none of the estate's sources"):
+        readable(helm_sources(gitops, "main", "apps/web.yaml", resolve=resolve))

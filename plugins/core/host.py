@@ -11,7 +11,7 @@ import pytest
 
 from plugins.core import helm, render_child
 from plugins.estate import Environment, Estate
-from plugins.core.gitrepo import GitRepo, SourceError
+from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
 from plugins.core.handle import Unreachable
 from plugins.core.manifests import Workload, workloads
 from plugins.core.redact import register_names, register_urls
@@ -106,6 +106,7 @@ class EnvHost:
         self.shared, self.spec, self.name = shared, spec, spec.name
         self.estate, self.settings = shared.estate, shared.settings
         self._parts: dict[str, tuple[bool, Any]] = {}
+        self._by_commit: dict[str, Any] = {}  # gitops commit: (rendered sources, unread lines)
 
     def __repr__(self) -> str:
         return f"<EnvHost {self.name}>"
@@ -138,21 +139,33 @@ class EnvHost:
 
     # helm ------------------------------------------------------------------------------------
     def chart_source(self, gitops_ref: str | None = None) -> helm.ChartSource:
-        """What to render for this environment, read at a gitops ref (the first Helm source of a
-        multi-source Application)."""
+        """What to render for this environment, read at a gitops ref (the first source of a
+        multi-source Application that can be rendered here)."""
         return self.chart_sources(gitops_ref)[0]
 
     def chart_sources(self, gitops_ref: str | None = None) -> tuple[helm.ChartSource, ...]:
-        """Every Helm source to render for this environment, read at a gitops ref."""
+        """Every source to render for this environment, read at a gitops ref (those the suite
+        cannot read are left out: unread_sources says so; none readable is NotChecked)."""
+        from plugins.render.argocd import readable
+
+        return tuple(readable(self._sources(gitops_ref))[0])
+
+    def unread_sources(self, gitops_ref: str | None = None) -> tuple[str, ...]:
+        """The "not checked" line of each source of the environment's multi-source Application
+        that is not rendered here (a repository outside the estate, a plugin, a chart that cannot
+        be fetched): what only it deploys is not checked; the other sources are."""
+        return self._rendered_sources(gitops_ref)[1]
+
+    def _sources(self, gitops_ref: str | None = None) -> list[helm.ChartSource]:
         repo = self.git(self.gitops_source)
         ref = gitops_ref or self.ref(self.gitops_source)
         spec = self.spec.gitops
         if spec.flux_helmrelease:
             from plugins.render.flux import helmrelease_source
 
-            return (helmrelease_source(repo, ref, spec.flux_helmrelease),)
+            return [helmrelease_source(repo, ref, spec.flux_helmrelease)]
         if spec.argocd_app or spec.argocd_parent:
-            from plugins.render.argocd import helm_sources
+            from plugins.render.argocd import UnreadSource, helm_sources
             from plugins.render.children import child_application
 
             if spec.argocd_parent:
@@ -162,14 +175,15 @@ class EnvHost:
             else:
                 found = helm_sources(repo, ref, spec.argocd_app, resolve=self._estate_repo)
             if spec.namespace or spec.release:
-                found = [dataclasses.replace(s, release=spec.release or s.release,
+                found = [s if isinstance(s, UnreadSource) else
+                         dataclasses.replace(s, release=spec.release or s.release,
                                              namespace=spec.namespace or s.namespace)
                          for s in found]
-            return tuple(found)
+            return found
         namespace = spec.namespace or (self.spec.kubernetes.namespace
                                        if self.spec.kubernetes else None) or self.name
-        return (helm.ChartSource(chart=spec.chart or "", values=spec.values,
-                                 release=spec.release or self.name, namespace=namespace),)
+        return [helm.ChartSource(chart=spec.chart or "", values=spec.values,
+                                 release=spec.release or self.name, namespace=namespace)]
 
     def _estate_repo(self, url: str) -> tuple[str, GitRepo, str] | None:
         """The estate source (other than the deployment repository) whose origin is url, with
@@ -182,18 +196,45 @@ class EnvHost:
                 return name, repo, repo.resolve(self.ref(name))
         return None
 
-    def render(self, gitops_ref: str | None = None) -> tuple[dict[str, Any], ...]:
-        """The chart rendered for this environment at a gitops ref (default: the ref under test);
-        the sources of a multi-source Application concatenated, as Argo CD combines them (a chart
-        in another estate source is read at that source's ref under test)."""
+    def sources_at(self, gitops_ref: str | None = None
+                   ) -> tuple[tuple[GitRepo, str, helm.ChartSource], ...]:
+        """(repository, commit, source) of every source rendered for this environment at a gitops
+        ref: a chart in another estate source is read at that source's ref under test."""
+        return self._rendered_sources(gitops_ref)[0]
+
+    def _rendered_sources(self, gitops_ref: str | None = None) -> tuple[Any, tuple[str, ...]]:
+        # controller/state.go GetRepoObjs: each source is rendered on its own and its manifests
+        # appended, so one the suite cannot render hides only what it deploys.
+        from plugins.render.argocd import readable
+
         repo = self.git(self.gitops_source)
         sha = repo.resolve(gitops_ref or self.ref(self.gitops_source))
-        out: list[dict[str, Any]] = []
-        for source in self.chart_sources(sha):
+        if sha in self._by_commit:
+            return self._by_commit[sha]
+        sources = self._sources(sha)
+        found, unread = readable(sources)
+        out = []
+        for source in found:
             home = self.git(source.repo_source) if source.repo_source else repo
             at = home.resolve(self.ref(source.repo_source)) if source.repo_source else sha
-            out.extend(helm.render(home, at, source))
-        return tuple(out)
+            try:
+                helm.render(home, at, source)  # kept by content: render() reads it again
+            except NotChecked as exc:
+                if len(sources) == 1:
+                    raise
+                unread.append(str(exc))
+                continue
+            out.append((home, at, source))
+        if not out:
+            raise NotChecked("; ".join(unread))
+        self._by_commit[sha] = (tuple(out), tuple(unread))
+        return self._by_commit[sha]
+
+    def render(self, gitops_ref: str | None = None) -> tuple[dict[str, Any], ...]:
+        """The chart rendered for this environment at a gitops ref (default: the ref under test);
+        the sources of a multi-source Application concatenated, as Argo CD combines them."""
+        return tuple(m for home, at, source in self.sources_at(gitops_ref)
+                     for m in helm.render(home, at, source))
 
     @part
     def manifests(self) -> tuple[dict[str, Any], ...]:

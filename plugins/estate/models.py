@@ -22,7 +22,7 @@ from pydantic.json_schema import SkipJsonSchema
 from plugins.estate.database_models import DatabaseRequirements, DatabaseSpec, IndexRequirement, Snapshot
 from plugins.estate.render_bounds import Render
 from plugins.estate.values import (
-    Address, AppObject, Branch, Date, ExpectJson, FilePath, Flag, Folder, Host, HostPort, Hosts,
+    Address, AppObject, Branch, Date, EnvName, ExpectJson, FilePath, Flag, Folder, Host, HostPort, Hosts,
     ImageRepositories, KubeVersion, Label, Labels, MaybeText, Name, Number, Platform, Release, RepoPath,
     RepoPaths, SourceRef, Strings, Text, Url, UrlPath, Variable, Whole, no, problem,
 )
@@ -174,7 +174,8 @@ class GitopsSpec:
     argocd_parent: RepoPath | None = None
     """an app-of-apps Application, ApplicationSet or chart folder yielding Application argocd_child"""
     argocd_child: Text | None = None
-    """the name of the Application that argocd_parent generates for this environment"""
+    """the name of the Application that argocd_parent generates for this environment (`{name}`
+    in an environment declared by a pattern: each matching Application's name)"""
     flux_helmrelease: RepoPath | None = None
     """a Flux HelmRelease manifest (instead of argocd_app): chart, valuesFrom, values, release"""
 
@@ -324,8 +325,10 @@ class Estate:
     """the file format's version"""
     sources: Annotated[dict[Name, Source], _some("source")]
     """git repositories, by a name of your choice"""
-    environments: Annotated[dict[Name, Environment], _some("environment")]
-    """the environments, by name (the names --env takes)"""
+    environments: Annotated[dict[EnvName, Environment], _some("environment")]
+    """the environments, by name (the names --env takes); a name with `*` (`web-*`) declares one
+    environment per Application its gitops.argocd_parent yields whose name matches, each with
+    `{name}` in argocd_child replaced by that Application's name"""
     settings: Annotated[tuple[SettingsEntry, ...], _or(tuple)] = ()
     """configuration the application reads at boot"""
     frontend: Annotated[tuple[FrontendEntry, ...], _or(tuple)] = ()

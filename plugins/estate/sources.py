@@ -19,10 +19,14 @@ from plugins.core.gitrepo import GitRepo
 
 def ensure_sources(estate: Estate) -> None:
     """Create missing sources that name a ``create`` command (the demo does), once, under a lock;
-    then check that each is a git repository with its integration branch (local git only)."""
+    then check that each is a git repository with its integration branch (local git only); then
+    expand environments declared with a pattern (`web-*`) into one per matching Application."""
     for source in estate.sources.values():
         _create(estate, source)
         _verify(estate, source)
+    from plugins.render.patterns import expand_patterns
+
+    expand_patterns(estate)  # environments declared with a pattern, read from the verified sources
 
 
 def _verify(estate: Estate, source: Source) -> None:

@@ -119,6 +119,18 @@ Name = Annotated[str, PlainValidator(_name, json_schema_input_type=str),
 """A name of the file's own choosing: an environment or a source."""
 
 
+def _env_name(value: Any) -> str:
+    if isinstance(value, str) and "*" in value and re.fullmatch(r"[A-Za-z0-9*][A-Za-z0-9_.*-]{0,62}", value):
+        return value
+    return _name(value)
+
+
+EnvName = Annotated[str, PlainValidator(_env_name, json_schema_input_type=str),
+                    WithJsonSchema({"type": "string", "pattern": r"^[A-Za-z0-9*][A-Za-z0-9_.*-]{0,62}$"})]
+"""An environment's name, or a pattern (`web-*`) that stands for one environment per Application
+its gitops.argocd_parent yields with a matching name (plugins/render/patterns.py)."""
+
+
 def hostname(value: str) -> str:
     """Check a DNS host name: RFC 1123 labels, IDNA for non-ASCII, at most 253 characters."""
     try:

@@ -133,27 +133,63 @@ def helm_sources(repo: GitRepo, ref: str, app_path: str, app: dict[str, Any] | N
         key = f"spec.sources[{index}]" if multi else "spec.source"
         if not source.get("path") and not source.get("chart"):
             continue  # a ref-only source
-        chart_home = home(str(source.get("repoURL") or "")) if source.get("path") else None
-        if source.get("path") and chart_home is None:
-            if multi:
-                raise NotChecked(f"{where}: {key}.repoURL {source.get('repoURL')} is none of the "
-                                 "estate's sources (by their origin URL): not checked")
-            chart_home = "", repo, revision  # one source: read from the deployment repository
-        found = _chart_source(app, source, refs, home, chart_home, where, key)
-        kind = _kind(chart_home[1], chart_home[2], source) if chart_home else "helm"
-        if kind == "plugin":
-            raise NotChecked(f"{where}: {key}.plugin: not checked: a config management plugin "
-                             "runs only in Argo CD's repo server")
-        if kind in ("directory", "kustomize"):
-            settings = json.dumps(source.get(kind) or {}, sort_keys=True)
-            namespace = (source.get("kustomize") or {}).get("namespace") if kind == "kustomize" else None
-            found = dataclasses.replace(
-                found, values=(), inline="", parameters=(), file_parameters=(), foreign=(),
-                namespace=str(namespace or found.namespace), **{kind: settings})
-        out.append(found)
+        try:
+            out.append(_one_source(app, source, refs, home, repo, revision, multi, where, key))
+        except NotChecked as exc:
+            if not multi:
+                raise
+            # controller/state.go GetRepoObjs renders each source on its own and concatenates:
+            # a source the suite cannot read hides only what it deploys, not the others.
+            out.append(UnreadSource(chart=str(source.get("path") or source.get("chart") or ""),
+                                    reason=str(exc)))
     if not out:
         raise SourceError(f"{where}: spec.source.path is missing")
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class UnreadSource(ChartSource):
+    """A source of a multi-source Application the suite cannot render here; reason is its one
+    "not checked" line (what it deploys and what would let it check)."""
+
+    reason: str = ""
+
+
+def readable(sources: list[ChartSource]) -> tuple[list[ChartSource], list[str]]:
+    """The sources to render and the "not checked" lines of the others; when no source can be
+    rendered the whole Application is not checked."""
+    unread = [s.reason for s in sources if isinstance(s, UnreadSource)]
+    found = [s for s in sources if not isinstance(s, UnreadSource)]
+    if not found:
+        raise NotChecked("; ".join(unread))
+    return found, unread
+
+
+def _one_source(app: dict[str, Any], source: dict[str, Any], refs: dict[str, str],
+                home: Callable[[str], Home | None], repo: GitRepo, revision: str, multi: bool,
+                where: str, key: str) -> ChartSource:
+    """One source as the repo server renders it (Helm, Kustomize or directory)."""
+    chart_home = home(str(source.get("repoURL") or "")) if source.get("path") else None
+    if source.get("path") and chart_home is None:
+        if multi:
+            url = source.get("repoURL")
+            raise NotChecked(f"{where}: {key} (path {source.get('path')} of {url}): not checked: "
+                             f"{url} is none of the estate's sources (by their origin URL); add "
+                             f"that repository to `sources` (a clone whose origin is {url}) to "
+                             "check what it deploys")
+        chart_home = "", repo, revision  # one source: read from the deployment repository
+    found = _chart_source(app, source, refs, home, chart_home, where, key)
+    kind = _kind(chart_home[1], chart_home[2], source) if chart_home else "helm"
+    if kind == "plugin":
+        raise NotChecked(f"{where}: {key}.plugin: not checked: a config management plugin "
+                         "runs only in Argo CD's repo server")
+    if kind in ("directory", "kustomize"):
+        settings = json.dumps(source.get(kind) or {}, sort_keys=True)
+        namespace = (source.get("kustomize") or {}).get("namespace") if kind == "kustomize" else None
+        found = dataclasses.replace(
+            found, values=(), inline="", parameters=(), file_parameters=(), foreign=(),
+            namespace=str(namespace or found.namespace), **{kind: settings})
+    return found
 
 
 def _kind(repo: GitRepo, ref: str, source: dict[str, Any]) -> str:

@@ -12,17 +12,19 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from plugins.core import helm
-from plugins.core.gitrepo import GitRepo, SourceError
+from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
 from plugins.core.helm import ChartSource, load_yaml_documents
 from plugins.render.generators import generate
-from plugins.render.argocd import helm_sources
+from plugins.render.argocd import helm_sources, readable
 
 
-def rendered_children(repo: GitRepo, ref: str, parent_path: str) -> list[dict[str, Any]]:
+def rendered_children(repo: GitRepo, ref: str, parent_path: str,
+                      unread: list[str] | None = None) -> list[dict[str, Any]]:
     """The Applications a parent yields: an ApplicationSet's generated Applications, what an
     app-of-apps Application renders, or what a chart or folder of the repository renders (as the
     Application that points at it would: release named after the folder), ApplicationSets among
-    them expanded."""
+    them expanded. The "not checked" line of each source of a multi-source parent that cannot be
+    rendered here goes to unread (what only it would yield)."""
     where = f"{repo.name}:{parent_path}"
     sha = repo.resolve(ref)
     found: list[Any] = []
@@ -37,7 +39,9 @@ def rendered_children(repo: GitRepo, ref: str, parent_path: str) -> list[dict[st
     else:
         for doc in load_yaml_documents(repo.show(sha, parent_path), where):
             if isinstance(doc, dict) and doc.get("kind") == "Application":
-                for source in helm_sources(repo, sha, parent_path, doc):
+                sources, lines = readable(helm_sources(repo, sha, parent_path, doc))
+                (unread if unread is not None else []).extend(lines)
+                for source in sources:
                     found.extend(helm.render(repo, sha, source))
             elif isinstance(doc, dict):
                 found.append(doc)
@@ -53,10 +57,14 @@ def rendered_children(repo: GitRepo, ref: str, parent_path: str) -> list[dict[st
 
 def child_application(repo: GitRepo, ref: str, parent_path: str, child: str) -> dict[str, Any]:
     """The child Application named `child` that the parent yields at a ref."""
-    apps = rendered_children(repo, ref, parent_path)
+    unread: list[str] = []
+    apps = rendered_children(repo, ref, parent_path, unread)
     for app in apps:
         if (app.get("metadata") or {}).get("name") == child:
             return app
     names = sorted(str((a.get("metadata") or {}).get("name")) for a in apps)
+    if unread:  # controller/state.go GetRepoObjs: the source not rendered here may yield it
+        raise NotChecked(f"{repo.name}:{parent_path}: no Application named {child!r} among what is "
+                         f"rendered here; {'; '.join(unread)}")
     raise SourceError(f"{repo.name}:{parent_path}: yields no Application named {child!r} at "
                       f"{ref[:12]} (it yields: {', '.join(names) or 'none'})")

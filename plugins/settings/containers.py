@@ -6,6 +6,7 @@ and reads each once, however many environments share them.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import PurePosixPath
 from typing import Any, Iterable
@@ -15,7 +16,7 @@ from plugins.core.gitrepo import Absent
 from plugins.core.helm import load_yaml_documents
 from plugins.core.manifests import workloads
 from plugins.estate import SettingsEntry
-from plugins.settings.finding import BLOCK, Finding, verb
+from plugins.settings.finding import BLOCK, SKIPPED, Finding, verb
 from plugins.settings.kubelet_env import ContainerEnv, environments, objects
 from plugins.settings.sealed import SecretIndex, SecretKeys, secret_keys
 
@@ -39,7 +40,7 @@ _PER_ENV = 4096
 
 @functools.lru_cache(maxsize=_PER_ENV)
 def _secret_index(host: Any, sha: str) -> SecretIndex:
-    return _held(host.git(host.gitops_source), sha, host.chart_source(sha), tuple(host.spec.gitops.secrets))
+    return _held(host.sources_at(sha), host.git(host.gitops_source), sha, tuple(host.spec.gitops.secrets))
 
 
 def absent_secrets(host: Any, gitops_ref: str | None = None) -> dict[str, Absent]:
@@ -50,26 +51,51 @@ def absent_secrets(host: Any, gitops_ref: str | None = None) -> dict[str, Absent
 
 
 def container_envs(host: Any, gitops_ref: str | None = None) -> list[ContainerEnv]:
-    """The environment of every container the chart runs for `host` at a gitops commit."""
-    return _container_envs(host, gitops_sha(host, gitops_ref))
+    """The environment of every container the chart runs for `host` at a gitops commit. While a
+    source of the Application is not rendered here, what an envFrom names that no rendered source
+    holds may come from it: its variables are unknown (opaque), not missing."""
+    sha = gitops_sha(host, gitops_ref)
+    envs = _container_envs(host, sha)
+    unread = getattr(host, "unread_sources", None)
+    if unread is None or not unread(sha):
+        return envs
+    held = _secret_index(host, sha)
+    return [dataclasses.replace(e, opaque=(*e.opaque, *_elsewhere(e, held))) for e in envs]
+
+
+def _elsewhere(env: ContainerEnv, held: SecretIndex) -> list[str]:
+    names = [p.split(" is not rendered")[0].removeprefix("envFrom ") for p in env.problems
+             if p.startswith("envFrom config map ") and " is not rendered by the chart" in p]
+    names += [f"secret {n.secret}" for n in env.needs
+              if n.key is None and held.find(n.secret, env.namespace) is None]
+    return [f"envFrom of {name}, which only a source not rendered here may deploy" for name in names]
 
 
 @functools.lru_cache(maxsize=_PER_ENV)
 def _container_envs(host: Any, sha: str) -> list[ContainerEnv]:
-    return _envs(host.git(host.gitops_source), sha, host.chart_source(sha), tuple(host.spec.gitops.secrets))
+    return _envs(host.sources_at(sha), host.git(host.gitops_source), sha, tuple(host.spec.gitops.secrets))
 
 
-# By content: environments with the same chart source (chart, values, release, namespace) and secret
-# manifests at one gitops commit hold the same containers and secrets, so they are worked out once.
+# By content: environments with the same sources (each a repository, commit and chart source: chart,
+# values, release, namespace) and secret manifests at one gitops commit hold the same containers and
+# secrets, so they are worked out once. Every source of a multi-source Application counts, wherever
+# its chart lives (another estate source, the chart cache), as the host renders them.
+Sources = tuple[tuple[Any, str, helm.ChartSource], ...]
+
+
+def _render(sources: Sources) -> list[dict[str, Any]]:
+    return [m for repo, at, source in sources for m in helm.render(repo, at, source)]
+
+
 @functools.lru_cache(maxsize=_PER_ENV)
-def _envs(repo: Any, sha: str, source: helm.ChartSource, secrets: tuple[str, ...]) -> list[ContainerEnv]:
-    manifests = helm.render(repo, sha, source)
-    return environments(workloads(manifests), objects(manifests, _held(repo, sha, source, secrets)))
+def _envs(sources: Sources, repo: Any, sha: str, secrets: tuple[str, ...]) -> list[ContainerEnv]:
+    manifests = _render(sources)
+    return environments(workloads(manifests), objects(manifests, _held(sources, repo, sha, secrets)))
 
 
 @functools.lru_cache(maxsize=_PER_ENV)
-def _held(repo: Any, sha: str, source: helm.ChartSource, secrets: tuple[str, ...]) -> SecretIndex:
-    found = secret_keys(helm.render(repo, sha, source), "chart")
+def _held(sources: Sources, repo: Any, sha: str, secrets: tuple[str, ...]) -> SecretIndex:
+    found = secret_keys(_render(sources), "chart")
     for path in secrets:
         if repo.exists(sha, path):  # a manifest added later holds nothing at this commit
             found += _secret_file(repo, sha, path)
@@ -132,6 +158,11 @@ def containers_finding(host: Any, entry: SettingsEntry, where: str) -> Finding |
     missing = unmatched_containers(host, entry)
     if not missing:
         return None
+    unread = getattr(host, "unread_sources", None)
+    if unread is not None and unread():  # controller/state.go GetRepoObjs: that source may run them
+        return Finding(SKIPPED, f"{where}: not checked: {', '.join(missing)} {verb(missing, 'matches', 'match')} "
+                                f"no container of the sources rendered here; {'; '.join(unread())}",
+                       "containers", {"unmatched": missing, "containers": chart_containers(host)})
     return Finding(BLOCK, f"{where}: {', '.join(missing)} {verb(missing, 'matches', 'match')} no container "
                           f"of {host.name}'s rendered chart, so {verb(missing, 'it is', 'they are')} not checked "
                           f"(its containers: {', '.join(chart_containers(host))}): correct the names",

@@ -68,8 +68,10 @@ def _required(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str |
                 continue
             if env.opaque and not f.lookup(values):  # it may come from a secret whose keys live in a store
                 out.append(Finding(SKIPPED, f"{host.name}: not checked: {f.path} (reads {' or '.join(f.env_names)}) "
-                                            f"for {env_id} may come from {env.opaque[0]}; list that secret's keys "
-                                            f"under environments.{host.name}.gitops.secret_keys to check it",
+                                            f"for {env_id} may come from {env.opaque[0]}" + (
+                                                f"; list that secret's keys under environments.{host.name}"
+                                                ".gitops.secret_keys to check it"
+                                                if "whose keys come from" in env.opaque[0] else ""),
                                    f.env_names[0], {"class": cls.name, "field": f.name}))
                 continue
             hit = f.lookup(values)

@@ -33,25 +33,43 @@ def secret_findings(host: Any, envs: Iterable[ContainerEnv], secrets: SecretInde
     `item` keeps one secret reference (a `need_id`) or ENV_PROBLEMS.
     """
     envs = list(envs)
+    unread = _unread(host)
     found: list[tuple[str | None, Finding]] = []
     for env in envs:
         env_id = container_id(env, envs)
         if item in (None, ENV_PROBLEMS):
-            found += [(env_id, Finding(BLOCK, f"{host.name}: {CONTAINERS}: {p}", ENV_PROBLEMS,
+            found += [(env_id, Finding(SKIPPED, f"{host.name}: {CONTAINERS}: not checked: {p.split(':')[0]}"
+                                                f" may come from a source not rendered here ({unread})",
+                                       ENV_PROBLEMS, {"container": env.container}))
+                      if unread and "not rendered by the chart" in p else
+                      (env_id, Finding(BLOCK, f"{host.name}: {CONTAINERS}: {p}", ENV_PROBLEMS,
                                        {"container": env.container})) for p in env.problems]
         for need in env.needs:
             if (item is not None and need_id(need) != item) or need.optional:
                 continue
-            finding = _missing_secret(host, env, need, secrets)
+            finding = _missing_secret(host, env, need, secrets, unread)
             if finding is not None:
                 found.append((env_id, finding))
     return merge(found)
 
 
-def _missing_secret(host: Any, env: ContainerEnv, need: SecretNeed, secrets: SecretIndex) -> Finding | None:
+def _unread(host: Any) -> str:
+    """The sources of the environment's Application not rendered here, as one clause ("": none)."""
+    try:
+        return "; ".join(getattr(host, "unread_sources", tuple)())
+    except Exception:  # noqa: BLE001 - the render's own error is the checks' to report
+        return ""
+
+
+def _missing_secret(host: Any, env: ContainerEnv, need: SecretNeed, secrets: SecretIndex,
+                    unread: str = "") -> Finding | None:
     found = secrets.find(need.secret, env.namespace)
     reads = f"{need.variable} for {CONTAINERS}" if need.key else f"envFrom of {CONTAINERS}"
     what = f"secret {need.secret} key {need.key}" if need.key else f"secret {need.secret}"
+    if found is None and unread:  # controller/state.go GetRepoObjs: that source may deploy it
+        return Finding(SKIPPED, f"{host.name}: not checked: {what} ({reads}) is in no source rendered "
+                                f"here; {unread}", need_id(need),
+                       {"secret": need.secret, "key": need.key, "container": env.container})
     if found is None:
         elsewhere = ", ".join(sorted({str(s.namespace) for s in secrets.others(need.secret)}))
         hint = f" (it exists in namespace {elsewhere})" if elsewhere else ""
