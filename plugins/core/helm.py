@@ -329,5 +329,5 @@ def _render_with_binary(helm: str, chart_dir: Path, values: dict[str, Any],
         text = out.read().decode("utf-8", errors="replace")
     if result.returncode != 0:
         last = (said.strip().splitlines() or ["failed"])[-1]
-        raise RenderError(f"helm could not render {source.chart}: {last}")
+        raise RenderError(f"helm could not render {source.chart}: {render_child.one_line(last)}")
     return {"-": text}
