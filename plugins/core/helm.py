@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import resource
 import shutil
 import subprocess
@@ -280,7 +281,8 @@ def _render_at(repo: GitRepo, sha: str, source: ChartSource, tree: str,
     for name, text in sorted(texts.items()):
         if not name.endswith((".yaml", ".yml")) and name != "-":
             continue
-        for doc in load_yaml_documents(text, f"{repo.name}:{source.chart} rendered {name}"):
+        for doc in load_yaml_documents("\n---\n".join(split_manifests(text)),
+                                       f"{repo.name}:{source.chart} rendered {name}"):
             if isinstance(doc, dict) and doc.get("kind"):
                 if doc["kind"].endswith("List") and isinstance(doc.get("items"), list):
                     manifests.extend(i for i in doc["items"] if isinstance(i, dict))
@@ -289,6 +291,23 @@ def _render_at(repo: GitRepo, sha: str, source: ChartSource, tree: str,
     for manifest in manifests:
         manifest.setdefault("metadata", {}).setdefault("namespace", source.namespace)
     return tuple(manifests)
+
+
+# helm pkg/releaseutil/manifest.go: `var sep = regexp.MustCompile("(?:^|\\s*\n)---\\s*")`;
+# Go's \s is ASCII [\t\n\f\r ], and ^ without (?m) is the start of the text only
+_HELM_SEP = re.compile(r"(?:^|[\t\n\f\r ]*\n)---[\t\n\f\r ]*")
+
+
+def split_manifests(text: str) -> list[str]:
+    """A rendered template cut into documents as Helm cuts it before anything reads it
+    (pkg/releaseutil/manifest.go SplitManifests, chart API v1/v2, via SortManifests): a `---`
+    after a newline (or at the start) is a separator even with content right after it on the
+    same line (`---kind: ConfigMap`, left by a trimming `{{- ... -}}`), where a YAML parser
+    would read one document. Empty pieces are dropped, the others trimmed."""
+    return [piece.strip(_GO_SPACE) for piece in _HELM_SEP.split(text.strip(_GO_SPACE)) if piece]
+
+
+_GO_SPACE = "\t\n\v\f\r \x85\xa0"  # strings.TrimSpace: unicode.IsSpace (Latin-1 part)
 
 
 def _render_with_sdk(chart_dir: Path, values: dict[str, Any],
