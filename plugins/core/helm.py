@@ -15,7 +15,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from plugins.core import render_child, yaml_bounds
+from plugins.core import render_child, yaml_anchors, yaml_bounds
 from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
 from plugins.core.render_child import RenderError
 
@@ -69,15 +69,22 @@ def load_yaml_documents(text: str, origin: str) -> list[Any]:
             try:
                 if not yaml_bounds.may_alias(text):
                     return [doc for doc in _pyyaml.load_all(text, Loader=_CLoader) if doc is not None]
-                return _documents(_CLoader(text))
+                try:
+                    return _documents(_CLoader(text))
+                except _pyyaml.YAMLError as exc:
+                    if not yaml_anchors.reuses_an_anchor(exc):
+                        raise
+                # an anchor defined again (valid YAML: the most recent wins, as in go-yaml)
+                return _documents(yaml_anchors.LastAnchorLoader(text))
             except _pyyaml.YAMLError as exc:
                 raise SourceError(f"{origin}: invalid YAML: {str(exc).splitlines()[0]}") from None
         try:
             yaml = _yaml()
-            if yaml_bounds.may_alias(text):
-                for node in yaml.compose_all(io.StringIO(text)):
-                    yaml_bounds.check(node)
-            return [doc for doc in yaml.load_all(io.StringIO(text)) if doc is not None]
+            with yaml_anchors.quiet_reused_anchors():
+                if yaml_bounds.may_alias(text):
+                    for node in yaml.compose_all(io.StringIO(text)):
+                        yaml_bounds.check(node)
+                return [doc for doc in yaml.load_all(io.StringIO(text)) if doc is not None]
         except YAMLError as exc:
             raise SourceError(f"{origin}: invalid YAML: {str(exc).splitlines()[0]}") from None
     except yaml_bounds.AliasBomb as exc:
