@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 import pytest
 
+from plugins import unrendered
 from plugins.core.neutral import md_code, md_escape
 
 BLOCKER, WARNING, ERROR = "blocker", "warning", "error"
@@ -31,6 +32,7 @@ _MOMENTS = {
 # Why checks did not run, by the first pattern their skip reason matches (the reasons themselves are
 # listed above the verdict; the sentence only names the kinds).
 _NOT_RUN = (
+    (re.compile(r"its chart did not render"), "chart not rendered"),
     (re.compile(r"--static"), "left out by --static"),
     (re.compile(r"registries\.skip"), "skipped by registries.skip"),
     (re.compile(r"\bdatabase\b|dsn_env"), "database not configured"),
@@ -104,7 +106,8 @@ def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: st
     waived = [r for r in found if "waiver" in r and not r["waiver"]["expired"]]
     skipped = [r for r in found if r["outcome"] == "skipped"]
     checked = {r["nodeid"] for r in found if r["outcome"] != "skipped"}
-    safe = not (blockers or crashed or errors)
+    unrendered_ = unrendered.failures(found)  # one error per environment and chart
+    safe = not (blockers or crashed or errors or unrendered_)
     name = moment(markexpr)
     envs, many = _environments(environments)
     verbs = {"is_": "are" if many else "is", "runs": "run" if many else "runs",
@@ -116,12 +119,16 @@ def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: st
     parts = []
     if blockers:
         parts.append(_plural(len(blockers), "blocker"))
+    if unrendered_:
+        named = "; ".join(f"{env}: {unrendered.short(line)}" for env, line, _ in unrendered_)
+        parts.append(f"{_plural(len(unrendered_), 'chart')} could not be rendered ({named})")
     if crashed:
         parts.append(f"{_plural(len(crashed), 'check')} crashed")
     if errors:
         parts.append(f"{_plural(len(errors), 'error')} (a service could not be checked)")
     if warnings:
-        parts.append(_plural(len(warnings), "warning") + ("" if blockers or errors else " (listed above)"))
+        parts.append(_plural(len(warnings), "warning")
+                     + ("" if blockers or errors or unrendered_ else " (listed above)"))
     if waived:
         parts.append(f"{len(waived)} waived")
     if skipped:
@@ -140,7 +147,7 @@ def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: st
     return {"sentence": sentence, "safe": safe, "moment": name or None,
             "verdict": "interrupted" if interrupted else ("safe" if safe else "not safe"),
             "environments": environments, "blockers": len(blockers), "crashed": len(crashed),
-            "errors": len(errors), "warnings": len(warnings), "waived": len(waived),
+            "errors": len(errors), "unrendered": len(unrendered_), "warnings": len(warnings), "waived": len(waived),
             "not_run": len(skipped), "checked": len(checked)}
 
 
@@ -149,6 +156,8 @@ def step_summary(verdict: dict[str, Any], found: list[dict[str, Any]]) -> str:
     Estate text (check ids, messages) goes into code spans: a commit subject "# ✅ safe", an image
     or a link in it renders as the text it is."""
     lines = [f"### {'✅' if verdict['safe'] else '❌'} {md_escape(verdict['sentence'])}", ""]
+    for env, line, n in unrendered.failures(found):
+        lines.append(f"- **error** {md_code(env)}: {md_code(line)} ({_plural(n, 'check')} not checked)")
     for r in found:
         if (r["severity"] == BLOCKER and r["outcome"] == "failed") or \
                 (r["severity"] == WARNING and "waiver" not in r) or r["outcome"] == ERROR:
