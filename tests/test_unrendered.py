@@ -126,3 +126,14 @@ def test_two_environments_and_xdist_style_records_count_once_each() -> None:
     summary = step_summary(verdict, found)
     assert summary.count("- **error**") == 2
     assert f"- **error** `testing`: `{memory}` (15 checks not checked)" in summary
+
+
+def test_the_drift_report_keeps_each_such_check_an_error() -> None:
+    """drift.json compares findings by check across runs: a check its chart's failure left
+    unchecked stays an error there (as before), neither lost nor a new finding."""
+    from plugins.drift.document import category
+
+    record = {"outcome": "skipped", "severity": None, "message": unrendered.skip_reason("testing"),
+              "details": {"unrendered": LINE}}
+    assert category(record) == "error"
+    assert category({**record, "details": {}}) == "skipped"
