@@ -137,3 +137,17 @@ def test_the_drift_report_keeps_each_such_check_an_error() -> None:
               "details": {"unrendered": LINE}}
     assert category(record) == "error"
     assert category({**record, "details": {}}) == "skipped"
+
+
+def test_annotations_and_sarif_get_one_error_per_environment() -> None:
+    """On GitHub Actions the failure is one ::error (and one SARIF result), not one per check."""
+    from plugins.annotate import annotation, reported, sarif
+
+    found = [{"nodeid": f"checks/test_x.py::test_{n}[testing]", "check": f"test_{n}",
+              "environment": "testing", "item": None, "outcome": "skipped", "severity": None,
+              "message": unrendered.skip_reason("testing"), "details": {"unrendered": LINE}}
+             for n in range(4)]
+    assert [annotation(r, {}, Path("/w")) for r in reported(found)] == [
+        f"::error title=releasegate render[testing]::testing: {LINE} (4 checks not checked)"]
+    assert [r["message"]["text"] for r in sarif(found, {})["runs"][0]["results"]] == [
+        f"testing: {LINE} (4 checks not checked)"]
