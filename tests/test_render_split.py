@@ -5,12 +5,11 @@ each piece, empty pieces dropped (chart API v1/v2; SortManifests calls it on eve
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from git_commit import chart_in_git
 from plugins.core import helm
 from plugins.core.gitrepo import GitRepo
 
@@ -41,17 +40,10 @@ def test_a_glued_separator_renders_two_objects(tmp_path: Path) -> None:
     """A chart whose template ends its first object with a trimmed `{{- ... -}}` before `---`
     renders two ConfigMaps (as `helm template` shows), not one merged object."""
     repo = tmp_path / "gitops"
-    chart = repo / "helm/glued"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: glued\nversion: 0.1.0\n")
-    (chart / "templates/cm.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: first}\ndata: {a: b}\n---"
-        "{{- /* trimmed */ -}}\n"
-        "kind: ConfigMap\napiVersion: v1\nmetadata: {name: second}\n")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "glued"]):
-        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
+    chart_in_git(repo, "helm/glued",
+                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: first}\ndata: {a: b}\n---"
+                 "{{- /* trimmed */ -}}\n"
+                 "kind: ConfigMap\napiVersion: v1\nmetadata: {name: second}\n")
     gitops = GitRepo(repo, "gitops")
     try:
         rendered = helm.render(gitops, gitops.resolve("main"), helm.ChartSource("helm/glued"))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, demo_environments
+from git_commit import commit_all
 from plugins import unrendered
 from plugins.verdict import step_summary, summarize
 
@@ -27,10 +28,7 @@ def _hostile(estate: Path, tmp_path: Path) -> Path:
     (gitops / "helm/app/templates/hostile.yaml").write_text(FAIL)
     with open(gitops / "helm/app/values-testing.yaml", "a") as values:
         values.write("hostile: true\n")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    subprocess.run(["git", "-C", str(gitops), "add", "-A"], check=True, env=env)
-    subprocess.run(["git", "-C", str(gitops), "commit", "-qm", "hostile"], check=True, env=env)
+    commit_all(gitops, "hostile")
     env_file = tmp_path / "environments.yaml"
     env_file.write_text(demo_environments(estate))
     return env_file

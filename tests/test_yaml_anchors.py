@@ -8,13 +8,12 @@ The alias bounds (plugins/core/yaml_bounds.py) still hold on such files."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import warnings
 from pathlib import Path
 
 import pytest
 
+from git_commit import chart_in_git
 from plugins.core import helm, locations
 from plugins.core.gitrepo import SourceError
 
@@ -92,17 +91,11 @@ def test_positions_of_a_file_with_an_anchor_defined_again() -> None:
 def test_a_chart_renders_with_such_values(tmp_path: Path) -> None:
     """The values file is read as Helm reads it: the chart renders with the most recent value."""
     repo = tmp_path / "gitops"
-    chart = repo / "helm/app"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: app\nversion: 0.1.0\n")
-    (chart / "templates/cm.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: sizes}\ndata:\n"
-        "{{- range $name, $app := .Values.apps }}\n  {{ $name }}: {{ $app.uploads | quote }}\n{{- end }}\n")
-    (chart / "values-integration.yaml").write_text(GOVUK_SHAPE)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "values"]):
-        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
+    chart_in_git(repo, "helm/app",
+                 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: sizes}\ndata:\n"
+                 "{{- range $name, $app := .Values.apps }}\n"
+                 "  {{ $name }}: {{ $app.uploads | quote }}\n{{- end }}\n",
+                 {"values-integration.yaml": GOVUK_SHAPE})
     from plugins.core.gitrepo import GitRepo
 
     gitops = GitRepo(repo, "gitops")
