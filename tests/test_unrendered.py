@@ -149,3 +149,29 @@ def test_annotations_and_sarif_get_one_error_per_environment() -> None:
         f"::error title=releasegate render[testing]::testing: {LINE} (4 checks not checked)"]
     assert [r["message"]["text"] for r in sarif(found, {})["runs"][0]["results"]] == [
         f"testing: {LINE} (4 checks not checked)"]
+
+
+@pytest.mark.parametrize("values, said", [
+    ("a: [1\n", "helm could not render helm/app: gitops:helm/app/values-x.yaml: invalid YAML: "
+                "while parsing a flow sequence"),
+    ("a: &r [*r]\n", "helm could not render helm/app: gitops:helm/app/values-x.yaml:1: an alias "
+                     "refers to the anchor that contains it (a recursive alias)"),
+])
+def test_a_value_file_that_is_not_yaml_is_a_chart_that_does_not_render(
+        tmp_path: Path, values: str, said: str) -> None:
+    """`helm template -f` fails on such a file: the same one error per environment."""
+    from git_commit import chart_in_git
+    from plugins.core import helm
+    from plugins.core.gitrepo import GitRepo
+    from plugins.core.render_child import RenderError
+
+    chart_in_git(tmp_path, "helm/app", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+                 {"values-x.yaml": values})
+    gitops = GitRepo(tmp_path, "gitops")
+    try:
+        with pytest.raises(RenderError) as caught:
+            helm.render(gitops, gitops.resolve("main"), helm.ChartSource("helm/app", ("values-x.yaml",)))
+    finally:
+        helm.clear_cache()
+    assert str(caught.value).startswith(said)
+    assert unrendered.failure("testing", f"testing: {caught.value}") == str(caught.value)

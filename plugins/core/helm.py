@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from plugins.core import render_child, yaml_anchors, yaml_bounds
-from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
+from plugins.core.gitrepo import Absent, GitRepo, NotChecked, SourceError, Unreadable
 from plugins.core.render_child import RenderError
 
 try:
@@ -205,9 +205,8 @@ _SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
 def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any], ...]:
     """Render a chart at a commit into its manifests (dicts), with Helm's engine in a bounded
     child process (plugins/core/render_child.py): its dependencies built first, its CRDs included
-    unless skip_crds, as Argo CD renders. A failure is kept too, and raised again."""
-    from plugins.render import charts
-
+    unless skip_crds, as Argo CD renders. A failure is kept too, and raised again; a value file
+    missing or not YAML is a RenderError too (the chart cannot render)."""
     if source.repo_source and source.repo_source != repo.name:
         raise NotChecked(f"{repo.name}: the chart {source.chart} is in source {source.repo_source}, "
                          "and this check reads the deployment repository only: not checked")
@@ -219,6 +218,17 @@ def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any]
         from plugins.render.directory import render_directory
 
         return render_directory(repo, sha, source.chart, source.directory, source.namespace)
+    try:
+        return _render_helm(repo, sha, source)
+    except (RenderError, NotChecked, Absent, Unreadable):
+        raise
+    except SourceError as exc:  # a value file missing or not YAML: `helm template` fails too
+        raise RenderError(f"helm could not render {source.chart}: {exc}") from None
+
+
+def _render_helm(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any], ...]:
+    from plugins.render import charts
+
     chart = charts.chart_key(repo, sha, source)
     value_ids = tuple(repo.object_at(sha, path) for path in value_file_paths(repo, sha, source)
                       ) + tuple(repo.object_at(sha, _value_file_path(repo, sha, source.chart, path))
