@@ -23,6 +23,7 @@ from plugins.findings import Gate
 from plugins.core.gitrepo import Absent, SourceError
 from plugins.core.host import EnvHost
 from plugins.core.handle import Unreachable
+from plugins.core.resolver_once import blame
 from plugins.images.imageref import ImageRef
 from plugins.params import nothing_to_check, per_env, per_item
 from plugins.images.builders import Target
@@ -192,7 +193,7 @@ def flows(host: EnvHost) -> list[tuple[str, Workflow]]:
 
 
 def _unreachable(host: EnvHost, exc: RegistryUnreachable) -> Unreachable:
-    return Unreachable(host.name, exc.endpoint, exc.reason, exc.state)
+    return blame(host.name, exc.endpoint, exc.reason, exc.state)  # a silent resolver: once per run
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ import pytest
 
 from plugins import setup_request
 from plugins.estate import Estate
+from plugins.core import resolver_once
 from plugins.core.gitrepo import Absent, NotChecked, SourceError
+from plugins.core.resolver_once import ResolverSilent
 from plugins.core.host import EnvHost
 from plugins.params import Unavailable, nothing_to_check, shared
 
@@ -116,6 +118,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
         host = pyfuncitem.funcargs.get("host")
         named = not isinstance(host, EnvHost) or str(exc).startswith(f"{host.name}: ")
         pytest.skip(str(exc) if named else f"{host.name}: {exc}")
+    except ResolverSilent as exc:
+        resolver_once.once(pyfuncitem.config, pyfuncitem.nodeid, exc)
     except Absent as exc:
         host = pyfuncitem.funcargs.get("host")
         if not isinstance(host, EnvHost):
@@ -127,12 +131,15 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Any:  # noqa: ARG001
-    """What a fixture needs cannot be known from the sources (NotChecked): the check skips with its line."""
+def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Any:  # noqa: ARG001 (fixturedef)
+    """What a fixture needs cannot be known from the sources (NotChecked): the check skips with its line.
+    A resolver that answers nothing is one ERROR per run (resolver_once)."""
     try:
         return (yield)
     except NotChecked as exc:
         pytest.skip(str(exc))
+    except ResolverSilent as exc:
+        resolver_once.once(request.config, request.node.nodeid, exc)
 
 
 ONE_LINE_ERRORS: tuple[type[BaseException], ...] = (ItemUnavailable, SourceError)

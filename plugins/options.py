@@ -23,6 +23,11 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")  # as the environments fi
 _SOURCE_REF = re.compile(r"(?P<source>[A-Za-z0-9_.-]+)=(?P<ref>.*)", re.DOTALL)
 _RANGE = re.compile(r"\.\.|^\^|\^[@!-]")  # a..b, a...b, ^a, a^@, a^!, a^-: git's range notations
 MAX_TIMEOUT_S = 3600.0  # as network.timeout_s
+DEFAULT_MAX_ENVIRONMENTS = 1000  # see docs/scale.md: what one machine checks nightly in minutes
+MAX_SHARDS = 10_000
+SHARD_RUN_VAR = "RELEASEGATE_SHARD_RUN"
+SHARDS_VAR = "RELEASEGATE_SHARDS"  # the total of `--shard auto` (an Indexed Job's completions)
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 def _env_list(value: str) -> tuple[str, ...]:
@@ -72,6 +77,17 @@ def _release_tag(value: str) -> str:
     return value
 
 
+def _share(value: str) -> float:
+    """Parse a share of checks between 0 and 1 (``0.8``), for --require-checked."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 <= number <= 1:  # false for nan
+        raise pytest.UsageError(f"--require-checked: {value!r} is not a share between 0 and 1 (e.g. 0.8)")
+    return number
+
+
 def _positive_float(value: str) -> float:
     """Parse a finite number of seconds > 0 and <= MAX_TIMEOUT_S (nan, inf, 1e308 are not)."""
     try:
@@ -89,6 +105,60 @@ def _count(value: str) -> int:
     if not re.fullmatch(r"[0-9]{1,9}", value.strip()):
         raise pytest.UsageError(f"--max-commits-behind: {value!r} is not a whole number >= 0")
     return int(value)
+
+
+def _max_environments(value: str) -> int:
+    """Parse ``--max-environments``: a whole number of at least 1."""
+    if not re.fullmatch(r"[0-9]{1,7}", value.strip()) or int(value) < 1:
+        raise pytest.UsageError(f"--max-environments: {value!r} is not a whole number >= 1")
+    return int(value)
+
+
+def _shard_numbers(value: str, index: str, total: str) -> tuple[int, int]:
+    if not re.fullmatch(r"[0-9]{1,5}", index) or not re.fullmatch(r"[0-9]{1,5}", total):
+        raise pytest.UsageError(f"--shard: {value!r} is not K/N (1 <= K <= N), auto or auto/N")
+    k, n = int(index), int(total)
+    if not 1 <= k <= n <= MAX_SHARDS:
+        raise pytest.UsageError(f"--shard: {value!r}: K must be 1..N and N at most {MAX_SHARDS}")
+    return k, n
+
+
+def _shard(value: str) -> tuple[int, int]:
+    """Parse ``--shard K/N`` (1-based), or ``auto``/``auto/N``: K from an Indexed Job's
+    JOB_COMPLETION_INDEX (0-based), N given or from $RELEASEGATE_SHARDS."""
+    text = value.strip()
+    head, _, tail = text.partition("/")
+    if head != "auto":
+        return _shard_numbers(value, head, tail)
+    index = os.environ.get("JOB_COMPLETION_INDEX", "").strip()
+    total = tail or os.environ.get(SHARDS_VAR, "").strip()
+    if not re.fullmatch(r"[0-9]{1,5}", index):
+        raise pytest.UsageError(f"--shard {value}: JOB_COMPLETION_INDEX is {index or 'not set'!r}; "
+                                "auto runs in a Kubernetes Indexed Job (else give K/N)")
+    if not total:
+        raise pytest.UsageError(f"--shard {value}: no total: give auto/N or set ${SHARDS_VAR}")
+    return _shard_numbers(value, str(int(index) + 1), total)
+
+
+def _shard_run(value: str) -> str:
+    """Parse ``--shard-run``: the token every shard of one run shares (letters, digits, . _ -)."""
+    if not _TOKEN.fullmatch(value):
+        raise pytest.UsageError(f"--shard-run: {value!r} is not a run token (letters, digits, '.', "
+                                "'_', '-'; at most 128)")
+    return value
+
+
+def default_shard_run() -> str | None:
+    """The shard run token the environment gives: $RELEASEGATE_SHARD_RUN, else GitHub Actions'
+    run id and attempt (the same in every job of a matrix), else None."""
+    token = os.environ.get(SHARD_RUN_VAR, "").strip()
+    if not token and os.environ.get("GITHUB_RUN_ID"):
+        token = f"gh-{os.environ['GITHUB_RUN_ID']}-{os.environ.get('GITHUB_RUN_ATTEMPT', '1')}"
+    if not token:
+        return None
+    if not _TOKEN.fullmatch(token):
+        raise pytest.UsageError(f"${SHARD_RUN_VAR}: {token!r} is not a run token")
+    return token
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -118,6 +188,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "its branch (default: ini releasegate_max_commits_behind, else 10)")
     group.addoption("--strict-warnings", action="store_true", default=None,
                     help="fail checks that only produced warnings")
+    group.addoption("--require-checked", metavar="SHARE", type=_share, default=None,
+                    help="exit 1 when nothing blocks but fewer than SHARE (0-1) of the checks ran "
+                         "(the verdict says NOT VERIFIED below 0.5 without this option)")
     group.addoption("--report-json", metavar="PATH", default=None,
                     help="write one JSON record per outcome to PATH")
     group.addoption("--static", action="store_true", default=None,
@@ -127,9 +200,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write every blocker and warning as SARIF 2.1.0 to PATH (code scanning)")
     group.addoption("--timeout-s", metavar="SECONDS", type=_positive_float, default=None,
                     help="override network.timeout_s of the environments file")
+    group.addoption("--max-environments", metavar="N", type=_max_environments, default=None,
+                    help="refuse an environments file of more than N environments; its size "
+                         f"limits scale with N (default: ini releasegate_max_environments, else "
+                         f"{DEFAULT_MAX_ENVIRONMENTS})")
+    group.addoption("--shard", metavar="K/N|auto[/N]", type=_shard, default=None,
+                    help="check only the environments of shard K of N (stable by name); auto: K "
+                         f"from JOB_COMPLETION_INDEX, N given or ${SHARDS_VAR}")
+    group.addoption("--shard-run", metavar="ID", type=_shard_run, default=None,
+                    help="token every shard of one run shares, checked by the merge (default: "
+                         f"${SHARD_RUN_VAR}, else GitHub Actions' run id and attempt)")
+    group.addoption("--parity-index", metavar="PATH", default=None,
+                    help="cross-environment parity index: read PATH when it exists (written "
+                         "for the same commits), else compute it and write it there")
+    parser.addini("releasegate_max_environments", "see --max-environments",
+                  default=str(DEFAULT_MAX_ENVIRONMENTS))
     parser.addini("releasegate_environments", "environments file", default="")
     parser.addini("releasegate_env", "default environments for --env", default="")
     parser.addini("releasegate_strict_warnings", "warnings fail checks", type="bool", default=False)
+    parser.addini("releasegate_require_checked", "see --require-checked", default="")
     parser.addini("releasegate_max_commits_behind", "see --max-commits-behind", default="10")
     parser.addini("releasegate_report_json", "default path of the JSON report", default="")
     parser.addini("releasegate_static", "see --static", type="bool", default=False)
@@ -152,6 +241,11 @@ class Settings:
     max_commits_behind: int = 10
     static: bool = False
     sarif: Path | None = None
+    require_checked: float | None = None  # None: the verdict's default share, exit code unchanged
+    max_environments: int = DEFAULT_MAX_ENVIRONMENTS
+    shard: tuple[int, int] | None = None  # (K, N), 1-based
+    shard_run: str | None = None
+    parity_index: Path | None = None
 
 
 _SETTINGS = pytest.StashKey[Settings]()
@@ -188,6 +282,9 @@ def settings(config: pytest.Config) -> Settings:
     strict = getattr(opt, "strict_warnings", None)
     static = getattr(opt, "static", None)
     sarif = getattr(opt, "sarif", None)
+    cap = getattr(opt, "max_environments", None)
+    index = getattr(opt, "parity_index", None)
+    shard = getattr(opt, "shard", None)
     resolved = Settings(
         environments_path=_resolved(base / path),
         env_names=env_names,
@@ -204,6 +301,14 @@ def settings(config: pytest.Config) -> Settings:
                             is not None else _count(config.getini("releasegate_max_commits_behind"))),
         static=bool(static if static is not None else config.getini("releasegate_static")),
         sarif=(Path(config.invocation_params.dir) / sarif).resolve() if sarif else None,
+        require_checked=(opt.require_checked if getattr(opt, "require_checked", None) is not None
+                         else _share(config.getini("releasegate_require_checked"))
+                         if config.getini("releasegate_require_checked") else None),
+        max_environments=cap if cap is not None else _max_environments(
+            config.getini("releasegate_max_environments")),
+        shard=shard,
+        shard_run=(getattr(opt, "shard_run", None) or default_shard_run()) if shard else None,
+        parity_index=(Path(config.invocation_params.dir) / index).resolve() if index else None,
     )
     config.stash[_SETTINGS] = resolved
     return resolved

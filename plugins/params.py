@@ -18,6 +18,7 @@ from plugins.estate import Estate, EnvironmentsError, ensure_sources, load
 from plugins.core.gitrepo import Absent, GitRepo, NotChecked, SourceError
 from plugins.core.host import EnvHost, Estatewide
 from plugins.options import ENVIRONMENTS_VAR, Settings, settings
+from plugins.shards import shard_names
 
 ItemGenerator = Callable[[EnvHost], Iterable[tuple[str, Any]]]
 _ITEMS = "_releasegate_items"
@@ -116,7 +117,7 @@ def shared(config: pytest.Config) -> Estatewide:
     if _SHARED not in config.stash:
         opts = settings(config)
         try:
-            estate = load(opts.environments_path)
+            estate = load(opts.environments_path, opts.max_environments)
             ensure_sources(estate)
         except EnvironmentsError as exc:
             raise pytest.UsageError(f"environments file: {exc}") from None
@@ -131,6 +132,9 @@ def shared(config: pytest.Config) -> Estatewide:
                 raise pytest.UsageError(f"--ref: unknown source {source!r} "
                                         f"(known: {', '.join(sorted(estate.sources))})")
         _check_refs(opts, estate)
+        if opts.shard is not None:  # --env and --shard compose: the shard's share of the selection
+            opts = dataclasses.replace(opts, env_names=tuple(
+                shard_names(opts.env_names or estate.environments, opts.shard)))
         config.stash[_SHARED] = Estatewide(estate, opts)
     return config.stash[_SHARED]
 
@@ -141,9 +145,10 @@ def loaded(config: pytest.Config) -> Estatewide | None:
 
 
 def selected(config: pytest.Config) -> list[str]:
-    """The selected environment names, sorted."""
+    """The selected environment names, sorted (none for a shard that got none)."""
     state = shared(config)
-    return sorted(state.settings.env_names or state.estate.environments)
+    names = state.settings.env_names
+    return sorted(state.estate.environments if names is None else names)
 
 
 @pytest.hookimpl(trylast=True)
@@ -249,3 +254,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # One indirect parameter carries (environment, item, item id): the host fixture builds the handle and
     # the item fixture unpacks the item, so checks that take no item need not name it.
     metafunc.parametrize("host", params, indirect=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A shard that got no environment (more shards than its share of the estate) ran nothing and
+    found nothing: exit 0 with its (empty) reports, not pytest's "no tests collected"."""
+    state = loaded(session.config)
+    if state is not None and state.settings.shard is not None and not selected(session.config) \
+            and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK

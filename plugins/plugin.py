@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "plugins.options",
+    "plugins.shards",
     "plugins.params",
     "plugins.setup_request",
     "plugins.fixtures",
@@ -17,4 +18,5 @@ pytest_plugins = [
     "plugins.annotate",
     "plugins.selection",
     "plugins.scale",
+    "plugins.parity_index",
 ]

@@ -26,8 +26,9 @@ from plugins.lifecycle import run_id, stopped_by
 from plugins.findings import WARNING
 from plugins.options import settings
 from plugins.outcomes import PROPERTY
-from plugins.params import shared
+from plugins.params import selected, shared
 from plugins.settings import boot
+from plugins.shards import stamp
 
 _RECORDS = pytest.StashKey[list[dict[str, Any]]]()
 _STARTED = pytest.StashKey[float]()
@@ -51,7 +52,7 @@ def run_metadata(config: pytest.Config) -> dict[str, Any]:
     return {
         "suite_version": plugins.__version__,
         "environments_file": str(state.estate.path),
-        "environments": sorted(state.settings.env_names or state.estate.environments),
+        "environments": selected(config),
         "refs": refs,
         "candidate": state.candidate(),
         "markers": config.option.markexpr or "",
@@ -204,12 +205,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     verdict = None
     interrupted = stopped_by(session)
     if found or interrupted:
+        require = settings(config).require_checked
         verdict = verdicts.summarize(found, sorted({r["environment"] for r in found}),
-                                     config.option.markexpr or "", interrupted=interrupted)
+                                     config.option.markexpr or "", interrupted=interrupted,
+                                     require_checked=require)
         verdicts.remember(config, verdict)
         if verdict["unrendered"] and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an error, though its checks skipped
         verdicts.write_step_summary(verdict, found)
+        if require is not None and verdict["verdict"] == "not verified" and \
+                session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # asked for: too little ran
     path = settings(config).report_json
     if path is None:
         return
@@ -220,6 +226,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     except pytest.UsageError:
         payload["run"] = {}
     payload["run"]["run_id"] = run_id(config)
+    if stamp(config) is not None:
+        payload["run"]["shard"] = stamp(config)
     # Like the drift report: what an interrupted run did not reach is unchecked, not passing.
     incomplete = incomplete_reason(session)
     payload["run"]["complete"] = incomplete is None

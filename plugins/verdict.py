@@ -43,6 +43,28 @@ _NOT_RUN = (
 )
 
 
+# Skips that the run chose (--static, an option it was not given, registries.skip) or that had
+# nothing to verify: they do not count against a run's being verified.
+_CHOSEN = ("left out by --static", "needs an option", "skipped by registries.skip")
+_NOTHING = re.compile(r"nothing to (check|compare)")
+# A run is verified when at least this share of the checks it could not skip by choice ran
+# (README: "a green run that verified little says so"); --require-checked sets another share.
+VERIFIED_SHARE = 0.5
+
+
+def _kind(message: str) -> str:
+    return next((label for pattern, label in _NOT_RUN if pattern.search(message)), "other")
+
+
+def unverified(checked: int, skips: Iterable[str], share: float | None = None) -> bool:
+    """True when the checks that ran are less than ``share`` (default VERIFIED_SHARE) of those that
+    ran or were not checked for want of something (skips the run chose, or with nothing to check,
+    do not count): a run that verified little must not read as safe."""
+    missing = sum(1 for m in skips if _kind(m) not in _CHOSEN and not _NOTHING.search(m))
+    share = VERIFIED_SHARE if share is None else share
+    return checked == 0 or checked < share * (checked + missing)
+
+
 def moment(markexpr: str) -> str:
     """The moment a ``-m`` expression selects: prerelease, smoke, drift, or '' for none of them."""
     words = set(re.findall(r"[\w-]+", markexpr or ""))
@@ -65,7 +87,7 @@ def _environments(names: list[str]) -> tuple[str, bool]:
 def _reasons(skips: Iterable[str]) -> str:
     counts: dict[str, int] = {}
     for message in skips:
-        kind = next((label for pattern, label in _NOT_RUN if pattern.search(message)), "other")
+        kind = _kind(message)
         counts[kind] = counts.get(kind, 0) + 1
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     if len(ordered) == 1:
@@ -96,9 +118,10 @@ def _drift_wording(found: list[dict[str, Any]], environments: list[str], envs: s
 
 
 def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: str,
-              interrupted: str | None = None) -> dict[str, Any]:
+              interrupted: str | None = None, require_checked: float | None = None) -> dict[str, Any]:
     """The verdict of a run's records: ``{sentence, safe, moment, blockers, errors, warnings, ...}``;
-    a run interrupted (by SIGTERM or Ctrl-C) is never safe and says so first."""
+    a run interrupted (by SIGTERM or Ctrl-C) is never safe and says so first; a run where nothing
+    blocks but too little ran (``unverified``) is "NOT VERIFIED", never "safe"."""
     blockers = [r for r in found if r["severity"] == BLOCKER and r["outcome"] == "failed"]
     crashed = [r for r in found if r["severity"] == ERROR and r["outcome"] == "failed"]
     errors = [r for r in found if r["outcome"] == ERROR]
@@ -134,20 +157,25 @@ def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: st
     if skipped:
         runs = "check" if len(skipped) == 1 else "checks"
         parts.append(f"{len(skipped)} {runs} not run ({_reasons(r['message'] for r in skipped)})")
+    verdict = "safe" if safe else "not safe"
     if interrupted:
         head = (f"interrupted ({interrupted}): {envs} {'were' if many else 'was'} not fully "
                 f"checked, {_plural(len(checked), 'check')} ran")
-        safe = False
+        safe, verdict = False, "interrupted"
     elif not checked:
         head = f"{envs} {'were' if many else 'was'} not checked"
-        safe = False
+        safe, verdict = False, "not safe" if unrendered_ else "not verified"  # a chart failed: an error
+    elif safe and unverified(len(checked), (r["message"] for r in skipped), require_checked):
+        head = (f"{envs} {verbs['is_']} NOT VERIFIED (only {len(checked)} of "
+                f"{len(checked) + len(skipped)} checks ran)")
+        safe, verdict = False, "not verified"
     else:
         head = (good if safe else bad).format(envs=envs, **verbs)
     sentence = "releasegate: " + head + (": " + ", ".join(parts) if parts else "")
-    return {"sentence": sentence, "safe": safe, "moment": name or None,
-            "verdict": "interrupted" if interrupted else ("safe" if safe else "not safe"),
+    return {"sentence": sentence, "safe": safe, "moment": name or None, "verdict": verdict,
             "environments": environments, "blockers": len(blockers), "crashed": len(crashed),
-            "errors": len(errors), "unrendered": len(unrendered_), "warnings": len(warnings), "waived": len(waived),
+            "errors": len(errors), "unrendered": len(unrendered_), "warnings": len(warnings),
+            "waived": len(waived),
             "not_run": len(skipped), "checked": len(checked)}
 
 
@@ -155,7 +183,8 @@ def step_summary(verdict: dict[str, Any], found: list[dict[str, Any]]) -> str:
     """The Markdown the GitHub step summary gets: the verdict, then one line per blocker and warning.
     Estate text (check ids, messages) goes into code spans: a commit subject "# ✅ safe", an image
     or a link in it renders as the text it is."""
-    lines = [f"### {'✅' if verdict['safe'] else '❌'} {md_escape(verdict['sentence'])}", ""]
+    mark = "✅" if verdict["safe"] else ("⚠️" if verdict.get("verdict") == "not verified" else "❌")
+    lines = [f"### {mark} {md_escape(verdict['sentence'])}", ""]
     for env, line, n in unrendered.failures(found):
         lines.append(f"- **error** {md_code(env)}: {md_code(line)} ({_plural(n, 'check')} not checked)")
     for r in found:
@@ -194,5 +223,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if verdict is None or reporter is None:
         return
-    reporter.write_line(verdict["sentence"], bold=True,
-                        **({"green": True} if verdict["safe"] else {"red": True}))
+    colour = "green" if verdict["safe"] else ("yellow" if verdict.get("verdict") == "not verified"
+                                              else "red")
+    reporter.write_line(verdict["sentence"], bold=True, **{colour: True})

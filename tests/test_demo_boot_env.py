@@ -39,7 +39,7 @@ def _run(tmp_path: Path, env_file: Path) -> tuple[subprocess.CompletedProcess[st
     report = tmp_path / "report.json"
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "checks/test_settings.py", f"--environments={env_file}", "--env=production",
-         "--ref", "app=demo/workers-v1", "-k", "settings_boot or settings_required", "-p", "no:cacheprovider",
+         "--ref", "app=demo/workers-v1", "--candidate", "demo/workers-v1", "-k", "settings_boot or settings_required", "-p", "no:cacheprovider",
          f"--report-json={report}"],
         cwd=ROOT, env={**os.environ, "RELEASEGATE_CACHE": str(tmp_path / "cache")},
         capture_output=True, text=True, timeout=600)

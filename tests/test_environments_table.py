@@ -136,7 +136,13 @@ FILES = [
      "  - kind: pydantic-settings\n    source: nope", "source: nope", "settings[0].source",
      "unknown source 'nope' (known: app, gitops)"),
     ("name-is-not-a-key", "  app:\n    path", "  app:\n    name: x\n    path", "name: x",
-     "sources.app.name", "unknown key (valid keys: create, main, path, release_tags, web_url)"),
+     "sources.app.name", "unknown key (valid keys: create, images, main, path, release_tags, web_url)"),
+    ("source-images-tagged", '    release_tags: "v*.*.*"\n',
+     '    release_tags: "v*.*.*"\n    images: [registry.demo.test/app/api:v1]\n', "images:",
+     "sources.app.images", "'registry.demo.test/app/api:v1': name the image repository without a tag or digest"),
+    ("source-images-invalid", '    release_tags: "v*.*.*"\n',
+     '    release_tags: "v*.*.*"\n    images: [registry.demo.test/App]\n', "images:",
+     "sources.app.images", "'registry.demo.test/App' is no image repository: repository name must be lowercase"),
     ("settings-mapping", "settings:\n  - kind", "settings: {}\nunused:\n  - kind", "settings: {}",
      "settings", "expected a list, got a mapping"),
     ("no-environments", "environments:\n", "environments: {}\nunused:\n", "environments: {}",
@@ -200,9 +206,11 @@ WHOLE_FILES = [
      ": environments file not found"),  # named by its target: see below
     ("a-folder", lambda p: p.mkdir(), ": is a folder, not an environments file"),
     ("six-megabytes", lambda p: p.write_bytes(b"# padding\n" * 600_000),
-     ": is 6000000 bytes: an environments file is at most 524288 bytes"),
+     ": is 6000000 bytes: an environments file is at most 2048000 bytes "
+     "(the limit grows with --max-environments)"),
     ("sixty-megabytes-sparse", lambda p: os.truncate(p.open("wb").name, 60_000_000),
-     ": is 60000000 bytes: an environments file is at most 524288 bytes"),
+     ": is 60000000 bytes: an environments file is at most 2048000 bytes "
+     "(the limit grows with --max-environments)"),
     ("empty", lambda p: p.write_text("# nothing here\n"), ":1: the file is empty"),
     ("a-list", lambda p: p.write_text("- version: 1\n"), ":1: expected a mapping of keys, got a list"),
     ("alias-bomb", _bomb, ":6: expands to more than 100000 values through repeated aliases (an alias bomb)"),

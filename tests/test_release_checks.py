@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -216,3 +217,79 @@ def test_ref_app_satisfies_the_running_commit_and_keeps_the_candidate(release: p
     assert found["test_candidate_on_main[production]"] == ("passed", "")
     assert "--ref app=REF" not in " ".join(m for _, m in found.values())
     assert json.loads(report.read_text())["run"]["candidate"] == "main"
+
+
+# -- whose release a version tag names (issue 21, trials: a toolbox image's v13) -----------------------
+TOOLBOX = "registry.demo.test/tools/toolbox"
+
+
+def _toolbox(estate: Path, image: str) -> None:
+    """Production's app images tagged `latest` (names no commit) and its directus container running
+    `image`, an image no workflow of the app pushes unless the case says so."""
+    _deploy_tag(estate, "latest")
+    values = estate / "gitops" / "helm/app/values-production.yaml"
+    values.write_text(values.read_text() + f"directus:\n  image: {image}\n")
+    git(estate / "gitops", "commit", "-qam", "prod: a toolbox in the directus slot")
+
+
+RELEASE_TAGS = "    release_tags: \"v*.*.*\"\n"
+NO_BUILDS = (r"(?ms)^builds:\n.*?(?=^\S)", "")  # no builds workflow says what the app pushes
+NO_SETTINGS = (r"(?ms)^settings:\n.*?(?=^\S)", "")  # no settings entry names its containers
+
+
+@pytest.mark.parametrize(("image", "edits", "runs"), [
+    # Nothing ties any image to the app: the toolbox's v1.4.1 may be its own version (own_images rule 2).
+    (f"{TOOLBOX}:v1.4.1", [NO_BUILDS, NO_SETTINGS], "foreign"),
+    # sources.app.images lists it (rule 1).
+    (f"{TOOLBOX}:v1.4.1", [(RELEASE_TAGS, RELEASE_TAGS + f"    images: [{TOOLBOX}]\n")], "v1.4.1"),
+    # sources.app.images lists others only (rule 1 is authoritative): nothing known is the app's.
+    (f"{TOOLBOX}:v1.4.1", [(RELEASE_TAGS, RELEASE_TAGS + "    images: [registry.demo.test/other]\n")],
+     "foreign"),
+    # a settings entry of the app names its container (rule 2, settings[].containers).
+    (f"{TOOLBOX}:v1.4.1", [NO_BUILDS, ("containers: [api, ", "containers: [directus, api, ")], "v1.4.1"),
+    # the tag is the chart's appVersion "1.4.1" (rule 2, https://helm.sh/docs/topics/charts/#the-chartyaml-file).
+    (f"{TOOLBOX}:1.4.1", [NO_BUILDS, NO_SETTINGS], "v1.4.1"),
+    # the app's ci.yml pushes registry.demo.test/app/api (rule 2, builds).
+    ("registry.demo.test/app/api:v1.4.1", [NO_SETTINGS], "v1.4.1"),
+    # the app's own images (pushed by ci.yml) say `latest`: the toolbox's version does not matter,
+    # and the tag environment deploys no release tag (a warning, as for any tag naming no commit).
+    (f"{TOOLBOX}:v1.4.1", [], "latest"),
+])
+def test_a_release_version_names_the_app_release_only_on_its_own_images(
+        release: pytest.Pytester, estate_copy: Path, image: str, edits: list[tuple[str, str]],
+        runs: str) -> None:
+    """plugins/core/own_images.py: a release-version tag names the app's release only on an image
+    the estate ties to the app; on another image it is "not checked", naming the image and the key
+    that would let the suite check, never a pass on a guessed commit (trials: govuk's
+    govuk-toolbox-image:v13 taken for router's 3-year-old release v13)."""
+    _toolbox(estate_copy, image)
+    path = release.path / "environments.yaml"
+    for old, new in edits:
+        text = path.read_text()
+        changed = re.sub(old, new, text, count=1) if old.startswith("(?") else text.replace(old, new, 1)
+        assert changed != text, old
+        path.write_text(changed)
+    found = outcomes(release, "-m", "prerelease", "--env=production")
+    outcome, message = found["test_hotfix_commits_on_main[production]"]
+    if runs.startswith("v"):
+        assert outcome == "failed" and f"production runs {runs}" in message
+        assert found["test_deployed_commit_is_release[production]"] == ("passed", "")
+        return
+    if runs == "latest":
+        assert outcome == "skipped" and message.startswith(
+            "production: not checked: image tag latest of registry.demo.test/app/")
+        outcome, message = found["test_deployed_commit_is_release[production]"]
+        assert outcome == "passed" and "production deploys release tags ('v*.*.*'), and this is none" in message
+        return
+    sha = git(estate_copy / "app", "rev-parse", "v1.4.1^{commit}")[:12]
+    why = ("it is none of sources.app.images: add it there if the application's releases build it"
+           if "images:" in edits[0][1] else
+           "no builds workflow of the application pushes it; no settings entry names its container; "
+           "its tag is not the chart's appVersion: list the application's image repositories under "
+           "sources.app.images")
+    assert (outcome, message) == ("skipped", (
+        "production: not checked: which commit of app runs: the only tags that look like its releases "
+        f"are on images not known to be its own: {TOOLBOX}:v1.4.1 (release v1.4.1 of app is {sha}): "
+        f"{why}, or pass --ref app=REF"))
+    assert found["test_deployed_commit_is_release[production]"] == ("skipped", message)
+    assert not [k for k, (o, _) in found.items() if o in ("failed", "error")]

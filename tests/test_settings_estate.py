@@ -387,16 +387,23 @@ def test_deployed_commit_unknown_tag(estate_dir: Path, shas: dict) -> None:
 
 
 def test_deployed_commit_from_release_versions_sha_first_and_nameless_tags(estate_dir: Path, shas: dict) -> None:
-    """Issue 21: a release version names its tag's commit (1.0.0 is v1.0.0 under release_tags v*.*.*); a SHA tag
-    wins over versions, which may be third-party images' (reg.test/redis:v1.0.0 twice); a moving tag or a digest
-    names no commit: not_checked says why and what would let it check."""
-    def chart(*images: str) -> tuple[dict, ...]:
+    """Issue 21: a release version names its tag's commit (1.0.0 is v1.0.0 under release_tags v*.*.*) on the
+    app's own images (here container api, which settings[0].containers names: plugins/core/own_images.py); on an
+    image nothing ties to the app it names nothing (trials: govuk's toolbox v13); a SHA tag wins over versions,
+    which may be third-party images' (reg.test/redis:v1.0.0 twice); a moving tag or a digest names no commit:
+    not_checked says why and what would let it check."""
+    def chart(*images: str, name: str = "c") -> tuple[dict, ...]:
         return tuple({"kind": "Deployment", "metadata": {"name": f"d{i}", "namespace": "n"}, "spec": {"template": {
-            "spec": {"containers": [{"name": f"c{i}", "image": image}]}}}} for i, image in enumerate(images))
+            "spec": {"containers": [{"name": f"{name}{i or ''}", "image": image}]}}}} for i, image in enumerate(images))
 
     host = make_host(estate_dir, "production")
-    version = deployed.for_host(host, manifests=chart("reg.test/app/a:1.0.0"))
+    version = deployed.for_host(host, manifests=chart("reg.test/app/a:1.0.0", name="api"))
     assert (version.sha, version.tag, version.release_tags) == (shas["v1"], "1.0.0", ("v1.0.0",))
+    foreign = deployed.for_host(host, manifests=chart("reg.test/tools/t:1.0.0"))
+    assert (foreign.sha, foreign.unowned) == (None, ("reg.test/tools/t:1.0.0",))
+    assert foreign.not_checked and foreign.not_checked.startswith(
+        "production: not checked: which commit of app runs: the only tags that look like its releases are on "
+        f"images not known to be its own: reg.test/tools/t:1.0.0 (release v1.0.0 of app is {shas['v1'][:12]}): ")
     mixed = deployed.for_host(host, manifests=chart(f"reg.test/app/a:{shas['main']}", "reg.test/redis:v1.0.0",
                                                     "reg.test/redis:v1.0.0"))
     assert mixed.sha == shas["main"]
@@ -452,7 +459,7 @@ def test_settings_importing_a_library_the_boot_lacks_are_not_checked(estate_dir:
     host = make_host(estate_dir, "production")
     found = parity.evaluate(host, shas["gitops"][1], app_ref="imports-lib")
     notes = [f for f in found if f.severity == finding.SKIPPED]
-    assert len(notes) == 1 and notes[0].details == {"missing": "kafka_settings_lib"}
+    assert len(notes) == 1 and notes[0].details == {"missing": "kafka_settings_lib", "check": "test_settings_boot"}
     assert notes[0].message.startswith("production: not checked: server/app/settings.py at app ")
     assert "imports 'kafka_settings_lib', which the boot interpreter does not have (ModuleNotFoundError: No " \
            "module named 'kafka_settings_lib'): set settings[].environment" in notes[0].message

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, demo_environments
 from plugins import verdict
 
 
@@ -104,3 +104,82 @@ def test_drift_names_the_environments_it_did_not_compare():
     assert verdict.summarize(found, ["production", "testing"], "drift")["sentence"] == (
         "releasegate: production has drifted from git (testing: live state not compared): "
         "2 blockers")
+def _records(*rows: tuple[str, str | None, str]) -> list[dict[str, object]]:
+    return [{"nodeid": f"t.py::c[{i}]", "outcome": o, "severity": s, "message": m}
+            for i, (o, s, m) in enumerate(rows)]
+
+
+PASS = ("passed", None, "")
+NOT_CHECKED = ("skipped", None, "home: gitops: chart app-template: not checked: cannot fetch it here")
+
+
+@pytest.mark.parametrize(("records", "share", "sentence", "outcome"), [
+    # trials: home-ops, 2 of 15 ran, 12 not checked for want of a chart: never "safe"
+    ([PASS] * 2 + [NOT_CHECKED] * 12 + [("skipped", None, "only with --hotfix")],
+     None, "releasegate: home is NOT VERIFIED (only 2 of 15 checks ran): 13 checks not run (12 other, "
+           "1 needs an option)", "not verified"),
+    # half ran: verified (VERIFIED_SHARE 0.5), as before
+    ([PASS] * 2 + [NOT_CHECKED] * 2, None,
+     "releasegate: home is safe to release: 2 checks not run (other)", "safe"),
+    # --require-checked 0.8 asks for more
+    ([PASS] * 2 + [NOT_CHECKED] * 2, 0.8,
+     "releasegate: home is NOT VERIFIED (only 2 of 4 checks ran): 2 checks not run (other)", "not verified"),
+    # skips the run chose (--static, an option not given, registries.skip), or with nothing to
+    # compare, do not count against it
+    ([PASS] + [("skipped", None, "--static: live services are not contacted")] * 5
+     + [("skipped", None, "home: nothing to compare: no earlier commit renders it differently")] * 3
+     + [("skipped", None, "home: x: registry docker.io is in registries.skip")] * 2, None,
+     "releasegate: home is safe to release: 10 checks not run (5 left out by --static, "
+     "3 other, 2 skipped by registries.skip)", "safe"),
+    # a blocker is said as before, however little ran
+    ([("failed", "blocker", "home: b")] + [NOT_CHECKED] * 9, None,
+     "releasegate: home is NOT safe to release: 1 blocker, 9 checks not run (other)", "not safe"),
+    # nothing ran at all: as before
+    ([NOT_CHECKED] * 3, None, "releasegate: home was not checked: 3 checks not run (other)", "not verified"),
+])
+def test_a_run_that_verified_little_is_not_safe(records, share, sentence, outcome):
+    """README (Checks): "a green run that verified little says so": a verdict says "safe" only when
+    at least VERIFIED_SHARE (or --require-checked) of the checks that could run did (trials: "home
+    is safe to release: 13 checks not run" with 2 run; drone-tm "safe" with 2 of 22 run)."""
+    found = verdict.summarize(_records(*records), ["home"], "prerelease", require_checked=share)
+    assert (found["sentence"], found["verdict"]) == (sentence, outcome)
+    assert found["safe"] is (outcome == "safe")
+    mark = {"safe": "✅", "not verified": "⚠️"}.get(outcome, "❌")
+    assert verdict.step_summary(found, []).startswith(f"### {mark} ")
+
+
+UNVERIFIED_CHECKS = """
+import pytest
+
+@pytest.mark.prerelease
+def test_ran(host):
+    assert host.name
+
+@pytest.mark.prerelease
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_not_checked(host, n):
+    pytest.skip(f"{host.name}: not checked: chart cannot be fetched here")
+"""
+
+
+@pytest.mark.parametrize(("args", "code", "last"), [
+    ((), 0, "releasegate: production is NOT VERIFIED (only 1 of 4 checks ran): 3 checks not run (other)"),
+    (("--require-checked=0.5",), 1,
+     "releasegate: production is NOT VERIFIED (only 1 of 4 checks ran): 3 checks not run (other)"),
+    (("--require-checked=0.25",), 0, "releasegate: production is safe to release: 3 checks not run (other)"),
+    (("--require-checked=2",), 4, None),
+])
+def test_require_checked_sets_the_exit_code(pytester: pytest.Pytester, estate_copy: Path, args, code, last):
+    """Without the option the exit code stays pytest's (0: nothing blocks) and the verdict says NOT
+    VERIFIED; with --require-checked SHARE a run below the share exits 1; a share outside 0-1 is a
+    usage error (exit 4)."""
+    (pytester.path / "environments.yaml").write_text(demo_environments(estate_copy))
+    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    pytester.makepyfile(test_checks=UNVERIFIED_CHECKS)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-m", "prerelease", "--env=production", *args)
+    assert result.ret == code
+    if last is None:
+        assert "--require-checked: '2' is not a share between 0 and 1 (e.g. 0.8)" in result.stderr.str()
+        return
+    result.assert_outcomes(passed=1, skipped=3)
+    assert result.outlines[-1] == last

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
 from plugins.images import imageref
-from plugins.core import image_tags
+from plugins.core import image_tags, own_images
 from plugins.core.gitrepo import NotChecked, SourceError, short
 from plugins.core.manifests import workloads
 
@@ -30,6 +30,7 @@ class Deployed:
     absent: str | None = None  # none of the containers asked for runs in the chart: nothing to check
     not_checked: str | None = None  # the tags name no commit: why, and what would let the suite know
     explicit: bool = False  # --ref app=REF said which commit runs
+    unowned: tuple[str, ...] = ()  # images whose release-version tag may be another project's version
 
 
 class CommitUnknown(NotChecked):
@@ -63,10 +64,11 @@ def for_host(host: EnvHost, gitops_ref: str | None = None,
              manifests: tuple[dict[str, Any], ...] | None = None) -> Deployed:
     """The app commit the environment's chart deploys (the most common image tag naming a commit).
 
-    Which images are the application's own is read from the chart rendered at the gitops commit
-    under check: images from registries that are not skipped (third-party images are not ours).
-    A tag names a commit when it is a (short) SHA of the application, or a release version whose
-    release tag exists (image_tags.commit_of). With ``containers``, only those containers count;
+    The images considered are read from the chart rendered at the gitops commit under check: those
+    of registries that are not skipped. A tag names a commit when it is a (short) SHA of the
+    application, or a release version whose release tag exists (image_tags.commit_of) on one of
+    the application's own images (own_images); on other images a version names nothing, and
+    ``not_checked`` says which images and how to tell. With ``containers``, only those count;
     when none of them runs in the chart at that commit (an entry added to the estate later),
     ``absent`` says so and there is nothing to check. An explicit ``--ref app=REF`` is the running
     commit, whatever the tags say. Tags that name no commit give ``not_checked``.
@@ -104,9 +106,24 @@ def for_host(host: EnvHost, gitops_ref: str | None = None,
         found.setdefault(tag, image_tags.commit_of(repo, ref.tag, glob))
         tags[tag] += 1
         images.setdefault(tag, set()).add(image)
-    # A SHA tag is the app's own build; a version may be a third-party image's (redis:7.0.0): SHAs first.
-    resolved = {t: f.sha for t, f in found.items() if f.sha and f.kind == "sha"} or \
-        {t: f.sha for t, f in found.items() if f.sha}
+    # A SHA tag names the app's commit on any image; a release version only on the app's own images
+    # (own_images): `v13` of a toolbox built elsewhere is not the app's release v13. SHAs first.
+    resolved = {t: f.sha for t, f in found.items() if f.sha and f.kind == "sha"}
+    foreign: dict[str, list[str]] = {}
+    owner, considered = own_images.Ownership(frozenset()), ours
+    if not resolved and any(f.kind == "release" for f in found.values()):
+        owner = own_images.of_app(host, manifests, [r for _, r in ours], app_version(host, gitops_ref))
+        for image, ref in ours:
+            tag = ref.tag or ""
+            if found[tag].kind != "release":
+                continue
+            if owner.owns(ref):
+                resolved[tag] = found[tag].sha
+            else:
+                foreign.setdefault(tag, []).append(image)
+        own = [(image, ref) for image, ref in ours if owner.owns(ref)]
+        if own:  # the app's own images say which tags it runs: the others' versions do not matter
+            foreign, considered = {}, own
     unresolved = tuple(sorted(t for t, f in found.items() if f.kind == "sha" and not f.sha))
     if resolved:
         best = max(sorted(resolved), key=lambda t: tags[t])
@@ -117,8 +134,23 @@ def for_host(host: EnvHost, gitops_ref: str | None = None,
         return Deployed(None, best, tuple(sorted(images[best])), (), unresolved, (
             f"{host.name}: image tag {best} is no commit of {host.app_source}: "
             "build and deploy a commit that exists",))
-    why = _nameless(host, gitops_ref, running, ours, tags, glob, bool(wanted))
-    return Deployed(None, max(tags, key=tags.__getitem__) if tags else None, problems=(why,), not_checked=why)
+    counted = Counter(r.tag or "" for _, r in considered)
+    why = (_foreign(host, foreign, found, owner) if foreign else
+           _nameless(host, gitops_ref, running, considered, counted, glob, bool(wanted)))
+    return Deployed(None, max(counted, key=counted.__getitem__) if counted else None, problems=(why,),
+                    not_checked=why, unowned=tuple(sorted(i for listed in foreign.values() for i in listed)))
+
+
+def _foreign(host: EnvHost, foreign: dict[str, list[str]], found: dict[str, image_tags.TagCommit],
+             owner: own_images.Ownership) -> str:
+    """One line: a release version of the app is the tag of images not known to be the app's own."""
+    named = [f"{image} (release {found[tag].release_tag} of {host.app_source} is "
+             f"{short(found[tag].sha or '')})" for tag, listed in sorted(foreign.items())
+             for image in sorted(listed)]
+    listed = "; ".join(named[:3]) + (" ..." if len(named) > 3 else "")
+    return (f"{host.name}: not checked: which commit of {host.app_source} runs: the only tags that look "
+            f"like its releases are on images not known to be its own: {listed}: "
+            f"{own_images.why_not(owner, host.app_source)}, or pass --ref {host.app_source}=REF")
 
 
 def _nameless(host: EnvHost, gitops_ref: str | None, running: list[Any], ours: list[tuple[str, Any]],

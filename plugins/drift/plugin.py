@@ -22,6 +22,7 @@ from plugins.core.neutral import clean_obj
 from plugins.core.redact import redact_obj
 from plugins.drift import baseline as baselines, document, markdown
 from plugins.lifecycle import run_id
+from plugins import shards
 
 FAIL_ON = ("blockers", "new")
 FILES = ("drift.json", "drift.md", "drift.html")
@@ -152,6 +153,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = new
     ident = run_id(config)
     doc["run"]["run_id"] = ident
+    if shards.stamp(config) is not None:
+        doc["run"]["shard"] = shards.stamp(config)
     doc = clean_obj(redact_obj(doc))
     directory: Path = state["dir"]
     from plugins.drift import page  # Jinja2, only for a run that writes the page

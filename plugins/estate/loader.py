@@ -28,6 +28,18 @@ from plugins.estate.values import interpolate, kind
 
 MAX_BYTES = 512 << 10        # 100 times the demo's file; ruamel's round-trip parser reads < 1 MB/s
 MAX_VALUES = 100_000         # after YAML aliases are expanded
+DEFAULT_ENVIRONMENTS = 1000  # as --max-environments
+# What one environment may add to the file, about twice a production-like one written out in full
+# (benchmarks/suite_estate.py: ~1 KiB and ~40 values with its routes): the caps above are the
+# floor, and grow with the number of environments the run allows, never below it.
+BYTES_PER_ENVIRONMENT = 2 << 10
+VALUES_PER_ENVIRONMENT = 100
+
+
+def limits(max_environments: int = DEFAULT_ENVIRONMENTS) -> tuple[int, int]:
+    """(bytes, values) an environments file of at most max_environments environments may have."""
+    return (max(MAX_BYTES, BYTES_PER_ENVIRONMENT * max_environments),
+            max(MAX_VALUES, VALUES_PER_ENVIRONMENT * max_environments))
 
 
 class EnvironmentsError(Exception):
@@ -54,10 +66,11 @@ class _Constructor(RoundTripConstructor):
 
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
 _ESTATE = TypeAdapter(Estate)
+_RAISE = " (the limit grows with --max-environments)"
 
 
-def read_text(path: Path) -> str:
-    """The file's text: a regular, readable UTF-8 file of at most MAX_BYTES."""
+def read_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
+    """The file's text: a regular, readable UTF-8 file of at most max_bytes."""
     try:
         info = path.stat()
     except OSError as exc:
@@ -67,16 +80,16 @@ def read_text(path: Path) -> str:
     if not stat.S_ISREG(info.st_mode):
         what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
         raise EnvironmentsError(path, None, "", f"is {what}, not an environments file")
-    if info.st_size > MAX_BYTES:
+    if info.st_size > max_bytes:
         raise EnvironmentsError(path, None, "", f"is {info.st_size} bytes: an environments file "
-                                                f"is at most {MAX_BYTES} bytes")
+                                                f"is at most {max_bytes} bytes{_RAISE}")
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
+            data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise EnvironmentsError(path, None, "", f"cannot be read ({exc.strerror})") from None
-    if len(data) > MAX_BYTES:
-        raise EnvironmentsError(path, None, "", f"is more than {MAX_BYTES} bytes")
+    if len(data) > max_bytes:
+        raise EnvironmentsError(path, None, "", f"is more than {max_bytes} bytes{_RAISE}")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -113,24 +126,28 @@ def parse(path: Path, text: str) -> Any:
     return raw
 
 
-def load(path: Path) -> Estate:
-    """Read and check an environments file; raise EnvironmentsError naming file, line and key."""
+def load(path: Path, max_environments: int = DEFAULT_ENVIRONMENTS) -> Estate:
+    """Read and check an environments file of at most max_environments environments; raise
+    EnvironmentsError naming file, line and key."""
     path = Path(path)
-    text = read_text(path)
+    max_bytes, max_values = limits(max_environments)
+    text = read_text(path, max_bytes)
     try:
-        fast = fast_yaml.parse(text, _Constructor, MAX_VALUES)
+        fast = fast_yaml.parse(text, _Constructor, MAX_VALUES)  # alias bombs: a fixed bound
     except yaml_bounds.AliasBomb as exc:
         raise EnvironmentsError(path, exc.line, "", exc.problem) from None
     if fast is not None:
         try:
-            return _checked(path, fast)
+            return _checked(path, fast, max_values, max_environments)
         except EnvironmentsError:
             pass  # ruamel's parse below locates the problem as it always has
-    return _checked(path, parse(path, text))
+    return _checked(path, parse(path, text), max_values, max_environments)
 
 
-def _checked(path: Path, raw: Any) -> Estate:
-    _bounded(path, raw)
+def _checked(path: Path, raw: Any, max_values: int = MAX_VALUES,
+             max_environments: int = DEFAULT_ENVIRONMENTS) -> Estate:
+    _bounded(path, raw, max_values)
+    _counted(path, raw, max_environments)
     plain = _plain(path, raw, "", 1)
     root = path.parent
     sources = list(plain.get("sources") or {}) if isinstance(plain.get("sources"), dict) else None
@@ -144,7 +161,17 @@ def _checked(path: Path, raw: Any) -> Estate:
     return estate
 
 
-def _bounded(path: Path, raw: Any) -> None:
+def _counted(path: Path, raw: Any, max_environments: int) -> None:
+    """Refuse more environments than the run allows, before any of them is validated."""
+    envs = raw.get("environments") if isinstance(raw, dict) else None
+    if isinstance(envs, dict) and len(envs) > max_environments:
+        line = _line(raw, "environments", None, "key")
+        raise EnvironmentsError(path, line, "environments",
+                                f"{len(envs)} environments, more than {max_environments}: raise "
+                                "--max-environments (or ini releasegate_max_environments)")
+
+
+def _bounded(path: Path, raw: Any, max_values: int = MAX_VALUES) -> None:
     """Refuse a file whose aliases expand to more values than any estate has (a YAML bomb)."""
     sizes: dict[int, int] = {}
 
@@ -155,8 +182,8 @@ def _bounded(path: Path, raw: Any) -> None:
         sizes[id(node)] = 1
         total = 1 + sum(size(child) for child in children)
         sizes[id(node)] = total
-        if total > MAX_VALUES:
-            raise EnvironmentsError(path, None, "", f"expands to more than {MAX_VALUES} values "
+        if total > max_values:
+            raise EnvironmentsError(path, None, "", f"expands to more than {max_values} values "
                                                     "(YAML aliases repeated)")
         return total
 
@@ -325,4 +352,4 @@ def _finish(path: Path, raw: Any, estate: Estate) -> None:
                                 f"unknown environment {staging!r} (known: {names})")
 
 
-__all__ = ["EnvironmentsError", "MAX_BYTES", "load", "parse", "read_text"]
+__all__ = ["EnvironmentsError", "MAX_BYTES", "limits", "load", "parse", "read_text"]

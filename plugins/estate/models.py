@@ -22,9 +22,9 @@ from pydantic.json_schema import SkipJsonSchema
 from plugins.estate.database_models import DatabaseRequirements, DatabaseSpec, IndexRequirement, Snapshot
 from plugins.estate.render_bounds import Render
 from plugins.estate.values import (
-    Address, Branch, Date, ExpectJson, FilePath, Flag, Folder, AppObject, Host, HostPort, Hosts, KubeVersion,
-    Label, Labels, MaybeText, Name, Number, Platform, Release, RepoPath, RepoPaths, SourceRef, Strings, Text, Url,
-    UrlPath, Variable, Whole, no, problem,
+    Address, AppObject, Branch, Date, ExpectJson, FilePath, Flag, Folder, Host, HostPort, Hosts,
+    ImageRepositories, KubeVersion, Label, Labels, MaybeText, Name, Number, Platform, Release, RepoPath,
+    RepoPaths, SourceRef, Strings, Text, Url, UrlPath, Variable, Whole, no, problem,
 )
 
 MODEL = ConfigDict(extra="forbid", use_attribute_docstrings=True)
@@ -55,6 +55,9 @@ class Source:
     """the integration branch; it must exist"""
     release_tags: Text = "v*.*.*"
     """glob of the tags that mark a release"""
+    images: ImageRepositories = ()
+    """image repositories (no tag) on which a release-version tag names this source's release
+    (default: what its builds push, its settings containers' images, the chart's appVersion image)"""
     create: Text | None = None
     """(extension) a command that creates the clone when the path is missing; run once, under a
     lock, in this file's folder (the demo uses it)"""

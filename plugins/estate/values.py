@@ -321,6 +321,24 @@ def known_source(value: str, info: ValidationInfo) -> str:
 
 
 Labels = Annotated[tuple[Label, ...], BeforeValidator(strings)]
+
+
+def _repositories(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Image repository names, as a registry names them: no tag, no digest."""
+    from plugins.images import imageref
+
+    for name in value:
+        try:
+            imageref.parse(name)
+        except imageref.InvalidReference as exc:
+            raise problem(f"{name!r} is no image repository: {exc.reason}") from None
+        if "@" in name or ":" in name.rsplit("/", 1)[-1]:
+            raise problem(f"{name!r}: name the image repository without a tag or digest")
+    return value
+
+
+ImageRepositories = Annotated[tuple[Text, ...], BeforeValidator(strings), AfterValidator(_repositories)]
+"""A list of image repositories (registry/path, no tag)."""
 SourceRef = Annotated[Name, AfterValidator(known_source)]
 """The name of a source the file defines."""
 

@@ -144,10 +144,21 @@ class GuardedConnection(psycopg.Connection):
             self.failed(exc)
 
 
+def _host_of(dsn: str) -> str | None:
+    """The first host name a DSN connects to, as libpq reads it (None for a socket or an address)."""
+    try:
+        name = psycopg.conninfo.conninfo_to_dict(dsn).get("host") or ""
+    except psycopg.Error:
+        return None
+    first = str(name).split(",", 1)[0]
+    return first if first and not first.startswith("/") else None
+
+
 def connect(host: Handle) -> GuardedConnection:
     """The environment's database, read-only: the connection open to its DSN, else a new one;
     or skip / raise Unreachable saying why."""
     from plugins.core.handle import Unreachable
+    from plugins.core.resolver_once import blame
 
     skip_unless_configured(host)
     spec = host.spec.database
@@ -171,8 +182,8 @@ def connect(host: Handle) -> GuardedConnection:
             options=f"-c statement_timeout={int(timeout * 1000)} "
                     "-c default_transaction_read_only=on",
             application_name="releasegate", cursor_factory=GuardedCursor)
-    except psycopg.Error as exc:
-        raise Unreachable(host.name, endpoint, error_line(exc, timeout)) from None
+    except psycopg.Error as exc:  # a name no resolver answers: one ERROR for the run (resolver_once)
+        raise blame(host.name, endpoint, error_line(exc, timeout), host=_host_of(dsn)) from None
     conn.env, conn.endpoint, conn.timeout_s, conn.key = host.name, endpoint, timeout, key
     # Belt and braces: the session default above plus an explicit read-only transaction.
     conn.read_only = True

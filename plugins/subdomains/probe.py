@@ -207,12 +207,11 @@ class SessionProbe:
             return exchange
 
     def _resolver_outcome(self, target: Target) -> None:
-        from plugins.core.handle import Unreachable
+        from plugins.core.resolver_once import ResolverSilent
 
         if self._reported is None or self._reported == target:
-            self._reported = target
-            raise Unreachable(target.environment, resolver(), self.resolver_failed or "",
-                              "failed")
+            self._reported = target  # one ERROR per run, shared with the registries (resolver_once)
+            raise ResolverSilent(target.environment, resolver(), self.resolver_failed or "", "failed")
         first = self._reported
         pytest.skip(f"{target.environment}: {target.host} not checked: {resolver()} failed "
                     f"(reported once, at {first.environment}-{first.item})")
