@@ -78,6 +78,8 @@ def test_only_that_environment_still_exits_1(tmp_path: Path, estate_copy: Path) 
         "releasegate: testing is NOT safe to release: 1 chart could not be rendered (testing: "
         "helm/app: template error in app/templates/hostile.yaml:2:3), 1 warning, ")
     assert "chart not rendered" in result.stdout.strip().splitlines()[-1]
+    verdict = json.loads((tmp_path / "run.json").read_text())["verdict"]
+    assert (verdict["verdict"], verdict["unrendered"], verdict["safe"]) == ("not safe", 1, False)
 
 
 @pytest.mark.parametrize("line, said", [
