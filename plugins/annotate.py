@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 import plugins
+from plugins import unrendered
 from plugins.drift import document, plugin
 from plugins.options import settings
 from plugins.core.atomic import write_file
@@ -44,6 +45,10 @@ def reported(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if r["outcome"] == "error" or (r["severity"] == "blocker" and r["outcome"] == "failed") \
                 or (r["severity"] == "warning" and "waiver" not in r):
             out.append(r)
+    for env, line, n in unrendered.failures(found):  # one error per environment and chart
+        out.append({"check": "render", "environment": env, "item": None, "outcome": "error",
+                    "severity": "error", "nodeid": f"render[{env}]", "details": {},
+                    "message": f"{env}: {line} ({n} check{'s' if n > 1 else ''} not checked)"})
     return out
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from plugins import unrendered
 from plugins.core import locations
 from plugins.core.handle import Unreachable
 from plugins.core.redact import redact, redact_exception, redact_obj
@@ -116,6 +117,9 @@ def _outside_call(call: pytest.CallInfo[None], report: pytest.TestReport,
     message = _exception_line(call.excinfo)
     if report.when == "setup" and isinstance(call.excinfo.value, (Unreachable, *ONE_LINE_ERRORS)):
         report.longrepr = message
+        unrendered = _unrendered(report, base, message)
+        if unrendered:
+            return unrendered
     if report.when != "setup":
         message = f"{report.when}: {message}"
     return [{**base, "outcome": ERROR, "severity": ERROR, "message": message}]
@@ -136,9 +140,24 @@ def _exception_outcome(call: pytest.CallInfo[None], report: pytest.TestReport, f
         return None
     if isinstance(excinfo.value, (Unreachable, *ONE_LINE_ERRORS)):
         report.longrepr = _exception_line(excinfo)
-        return [{**base, "outcome": ERROR, "severity": ERROR, "message": report.longrepr}]
+        return _unrendered(report, base, report.longrepr) or \
+            [{**base, "outcome": ERROR, "severity": ERROR, "message": report.longrepr}]
     return [{**base, "outcome": "failed", "severity": ERROR,
              "message": f"the check itself crashed: {_exception_line(excinfo)}"}]
+
+
+def _unrendered(report: pytest.TestReport, base: dict[str, Any],
+                message: str) -> list[dict[str, Any]] | None:
+    """A chart that did not render: this check is not checked, pointing at the one ERROR line
+    the environment gets for it (plugins/unrendered.py), None for any other error."""
+    line = unrendered.failure(base["environment"], message)
+    if line is None:
+        return None
+    reason = unrendered.skip_reason(base["environment"])
+    report.outcome = "skipped"
+    report.longrepr = (report.location[0], (report.location[1] or 0) + 1, f"Skipped: {reason}")
+    return [{**base, "outcome": "skipped", "severity": None, "message": reason,
+             "details": {unrendered.KEY: line}}]
 
 
 def _decide(report: pytest.TestReport, found: Gate, strict_warnings: bool) -> str:

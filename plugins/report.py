@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import plugins
+from plugins import unrendered
 from plugins import verdict as verdicts
 from plugins.core.atomic import write_file
 from plugins.core.neutral import clean_obj
@@ -185,6 +186,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.section("releasegate notes", sep="-")
         for line in said:
             terminalreporter.line(f"NOTE {line}")
+    failed_renders = unrendered.failures(found)
+    if failed_renders:  # one line per environment and chart, however many checks needed it
+        terminalreporter.section("releasegate errors", sep="-", red=True)
+        for env, line, n in failed_renders:
+            terminalreporter.line(f"ERROR {env}: {line} ({n} check{'s' if n > 1 else ''} not "
+                                  "checked)", red=True)
     warnings = [r for r in found if r["severity"] == WARNING and "waiver" not in r]
     waived = [r for r in found if "waiver" in r and not r["waiver"]["expired"]]
     if warnings:
@@ -214,6 +221,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
                                      config.option.markexpr or "", interrupted=interrupted,
                                      require_checked=require)
         verdicts.remember(config, verdict)
+        if verdict["unrendered"] and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # an error, though its checks skipped
         verdicts.write_step_summary(verdict, found)
         if require is not None and verdict["verdict"] == "not verified" and \
                 session.exitstatus == pytest.ExitCode.OK:

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 import pytest
 
+from plugins import unrendered
 from plugins.core.neutral import md_code, md_escape
 
 BLOCKER, WARNING, ERROR = "blocker", "warning", "error"
@@ -31,6 +32,7 @@ _MOMENTS = {
 # Why checks did not run, by the first pattern their skip reason matches (the reasons themselves are
 # listed above the verdict; the sentence only names the kinds).
 _NOT_RUN = (
+    (re.compile(r"its chart did not render"), "chart not rendered"),
     (re.compile(r"--static"), "left out by --static"),
     (re.compile(r"registries\.skip"), "skipped by registries.skip"),
     (re.compile(r"\bdatabase\b|dsn_env"), "database not configured"),
@@ -127,7 +129,8 @@ def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: st
     waived = [r for r in found if "waiver" in r and not r["waiver"]["expired"]]
     skipped = [r for r in found if r["outcome"] == "skipped"]
     checked = {r["nodeid"] for r in found if r["outcome"] != "skipped"}
-    safe = not (blockers or crashed or errors)
+    unrendered_ = unrendered.failures(found)  # one error per environment and chart
+    safe = not (blockers or crashed or errors or unrendered_)
     name = moment(markexpr)
     envs, many = _environments(environments)
     verbs = {"is_": "are" if many else "is", "runs": "run" if many else "runs",
@@ -139,12 +142,16 @@ def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: st
     parts = []
     if blockers:
         parts.append(_plural(len(blockers), "blocker"))
+    if unrendered_:
+        named = "; ".join(f"{env}: {unrendered.short(line)}" for env, line, _ in unrendered_)
+        parts.append(f"{_plural(len(unrendered_), 'chart')} could not be rendered ({named})")
     if crashed:
         parts.append(f"{_plural(len(crashed), 'check')} crashed")
     if errors:
         parts.append(f"{_plural(len(errors), 'error')} (a service could not be checked)")
     if warnings:
-        parts.append(_plural(len(warnings), "warning") + ("" if blockers or errors else " (listed above)"))
+        parts.append(_plural(len(warnings), "warning")
+                     + ("" if blockers or errors or unrendered_ else " (listed above)"))
     if waived:
         parts.append(f"{len(waived)} waived")
     if skipped:
@@ -157,7 +164,7 @@ def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: st
         safe, verdict = False, "interrupted"
     elif not checked:
         head = f"{envs} {'were' if many else 'was'} not checked"
-        safe, verdict = False, "not verified"
+        safe, verdict = False, "not safe" if unrendered_ else "not verified"  # a chart failed: an error
     elif safe and unverified(len(checked), (r["message"] for r in skipped), require_checked):
         head = (f"{envs} {verbs['is_']} NOT VERIFIED (only {len(checked)} of "
                 f"{len(checked) + len(skipped)} checks ran)")
@@ -167,7 +174,8 @@ def summarize(found: list[dict[str, Any]], environments: list[str], markexpr: st
     sentence = "releasegate: " + head + (": " + ", ".join(parts) if parts else "")
     return {"sentence": sentence, "safe": safe, "moment": name or None, "verdict": verdict,
             "environments": environments, "blockers": len(blockers), "crashed": len(crashed),
-            "errors": len(errors), "warnings": len(warnings), "waived": len(waived),
+            "errors": len(errors), "unrendered": len(unrendered_), "warnings": len(warnings),
+            "waived": len(waived),
             "not_run": len(skipped), "checked": len(checked)}
 
 
@@ -177,6 +185,8 @@ def step_summary(verdict: dict[str, Any], found: list[dict[str, Any]]) -> str:
     or a link in it renders as the text it is."""
     mark = "✅" if verdict["safe"] else ("⚠️" if verdict.get("verdict") == "not verified" else "❌")
     lines = [f"### {mark} {md_escape(verdict['sentence'])}", ""]
+    for env, line, n in unrendered.failures(found):
+        lines.append(f"- **error** {md_code(env)}: {md_code(line)} ({_plural(n, 'check')} not checked)")
     for r in found:
         if (r["severity"] == BLOCKER and r["outcome"] == "failed") or \
                 (r["severity"] == WARNING and "waiver" not in r) or r["outcome"] == ERROR:

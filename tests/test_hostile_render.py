@@ -191,3 +191,22 @@ def test_chart_files_over_the_bound_are_not_read_and_the_failure_is_kept(tmp_pat
         assert str(caught.value) == ("helm could not render helm/fat: its files are 3 MiB, over the "
                                      "2 MiB limit (render.output_mb)")
     helm.clear_cache()
+
+
+@pytest.mark.parametrize("template, said", [
+    # mybinder's analytics-publisher/secret.yaml: b64enc of a value set only in an encrypted file
+    ("  a: {{ .Values.x | b64enc }}\n",
+     'bad/templates/cm.yaml:5:20 executing "bad/templates/cm.yaml" at <b64enc>: '
+     "invalid value; expected string"),
+    ("  a: {{ index .Values.m 3 }}\n",
+     'template: bad/templates/cm.yaml:5:8: executing "bad/templates/cm.yaml" at '
+     "<index .Values.m 3>: error calling index: index out of range: 3"),
+    ('  a: {{ fail (printf "%s" (repeat 1000 "why ")) }}\n',
+     "execution error at (bad/templates/cm.yaml:5:8): " + ("why " * 88)[:351].rstrip() + "…"),
+])
+def test_a_template_error_keeps_its_reason_bounded(tmp_path: Path, template: str, said: str) -> None:
+    """Helm's engine breaks its message after the template's position; the line keeps the
+    reason that follows (trials item 11), cut at render_child.MOST_SAID characters."""
+    line = _failure(tmp_path, "bad", template, {"m": [1]})
+    assert line == f"helm could not render helm/bad: {said}"
+    assert len(line) <= len("helm could not render helm/bad: ") + render_child.MOST_SAID

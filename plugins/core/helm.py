@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import resource
 import shutil
 import subprocess
@@ -14,8 +15,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from plugins.core import render_child, yaml_bounds
-from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
+from plugins.core import render_child, yaml_anchors, yaml_bounds
+from plugins.core.gitrepo import Absent, GitRepo, NotChecked, SourceError, Unreadable
 from plugins.core.render_child import RenderError
 
 try:
@@ -68,15 +69,22 @@ def load_yaml_documents(text: str, origin: str) -> list[Any]:
             try:
                 if not yaml_bounds.may_alias(text):
                     return [doc for doc in _pyyaml.load_all(text, Loader=_CLoader) if doc is not None]
-                return _documents(_CLoader(text))
+                try:
+                    return _documents(_CLoader(text))
+                except _pyyaml.YAMLError as exc:
+                    if not yaml_anchors.reuses_an_anchor(exc):
+                        raise
+                # an anchor defined again (valid YAML: the most recent wins, as in go-yaml)
+                return _documents(yaml_anchors.LastAnchorLoader(text))
             except _pyyaml.YAMLError as exc:
                 raise SourceError(f"{origin}: invalid YAML: {str(exc).splitlines()[0]}") from None
         try:
             yaml = _yaml()
-            if yaml_bounds.may_alias(text):
-                for node in yaml.compose_all(io.StringIO(text)):
-                    yaml_bounds.check(node)
-            return [doc for doc in yaml.load_all(io.StringIO(text)) if doc is not None]
+            with yaml_anchors.quiet_reused_anchors():
+                if yaml_bounds.may_alias(text):
+                    for node in yaml.compose_all(io.StringIO(text)):
+                        yaml_bounds.check(node)
+                return [doc for doc in yaml.load_all(io.StringIO(text)) if doc is not None]
         except YAMLError as exc:
             raise SourceError(f"{origin}: invalid YAML: {str(exc).splitlines()[0]}") from None
     except yaml_bounds.AliasBomb as exc:
@@ -197,9 +205,8 @@ _SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
 def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any], ...]:
     """Render a chart at a commit into its manifests (dicts), with Helm's engine in a bounded
     child process (plugins/core/render_child.py): its dependencies built first, its CRDs included
-    unless skip_crds, as Argo CD renders. A failure is kept too, and raised again."""
-    from plugins.render import charts
-
+    unless skip_crds, as Argo CD renders. A failure is kept too, and raised again; a value file
+    missing or not YAML is a RenderError too (the chart cannot render)."""
     if source.repo_source and source.repo_source != repo.name:
         raise NotChecked(f"{repo.name}: the chart {source.chart} is in source {source.repo_source}, "
                          "and this check reads the deployment repository only: not checked")
@@ -211,6 +218,17 @@ def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any]
         from plugins.render.directory import render_directory
 
         return render_directory(repo, sha, source.chart, source.directory, source.namespace)
+    try:
+        return _render_helm(repo, sha, source)
+    except (RenderError, NotChecked, Absent, Unreadable):
+        raise
+    except SourceError as exc:  # a value file missing or not YAML: `helm template` fails too
+        raise RenderError(f"helm could not render {source.chart}: {exc}") from None
+
+
+def _render_helm(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any], ...]:
+    from plugins.render import charts
+
     chart = charts.chart_key(repo, sha, source)
     value_ids = tuple(repo.object_at(sha, path) for path in value_file_paths(repo, sha, source)
                       ) + tuple(repo.object_at(sha, _value_file_path(repo, sha, source.chart, path))
@@ -280,7 +298,8 @@ def _render_at(repo: GitRepo, sha: str, source: ChartSource, tree: str,
     for name, text in sorted(texts.items()):
         if not name.endswith((".yaml", ".yml")) and name != "-":
             continue
-        for doc in load_yaml_documents(text, f"{repo.name}:{source.chart} rendered {name}"):
+        for doc in load_yaml_documents("\n---\n".join(split_manifests(text)),
+                                       f"{repo.name}:{source.chart} rendered {name}"):
             if isinstance(doc, dict) and doc.get("kind"):
                 if doc["kind"].endswith("List") and isinstance(doc.get("items"), list):
                     manifests.extend(i for i in doc["items"] if isinstance(i, dict))
@@ -289,6 +308,23 @@ def _render_at(repo: GitRepo, sha: str, source: ChartSource, tree: str,
     for manifest in manifests:
         manifest.setdefault("metadata", {}).setdefault("namespace", source.namespace)
     return tuple(manifests)
+
+
+# helm pkg/releaseutil/manifest.go: `var sep = regexp.MustCompile("(?:^|\\s*\n)---\\s*")`;
+# Go's \s is ASCII [\t\n\f\r ], and ^ without (?m) is the start of the text only
+_HELM_SEP = re.compile(r"(?:^|[\t\n\f\r ]*\n)---[\t\n\f\r ]*")
+
+
+def split_manifests(text: str) -> list[str]:
+    """A rendered template cut into documents as Helm cuts it before anything reads it
+    (pkg/releaseutil/manifest.go SplitManifests, chart API v1/v2, via SortManifests): a `---`
+    after a newline (or at the start) is a separator even with content right after it on the
+    same line (`---kind: ConfigMap`, left by a trimming `{{- ... -}}`), where a YAML parser
+    would read one document. Empty pieces are dropped, the others trimmed."""
+    return [piece.strip(_GO_SPACE) for piece in _HELM_SEP.split(text.strip(_GO_SPACE)) if piece]
+
+
+_GO_SPACE = "\t\n\v\f\r \x85\xa0"  # strings.TrimSpace: unicode.IsSpace (Latin-1 part)
 
 
 def _render_with_sdk(chart_dir: Path, values: dict[str, Any],
@@ -329,5 +365,5 @@ def _render_with_binary(helm: str, chart_dir: Path, values: dict[str, Any],
         text = out.read().decode("utf-8", errors="replace")
     if result.returncode != 0:
         last = (said.strip().splitlines() or ["failed"])[-1]
-        raise RenderError(f"helm could not render {source.chart}: {last}")
+        raise RenderError(f"helm could not render {source.chart}: {render_child.one_line(last)}")
     return {"-": text}

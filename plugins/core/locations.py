@@ -31,7 +31,7 @@ from typing import Any, Iterator
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import RoundTripConstructor
 
-from plugins.core import yaml_bounds
+from plugins.core import yaml_anchors, yaml_bounds
 from plugins.estate import fast_yaml
 
 Key = tuple[Any, ...]
@@ -67,10 +67,11 @@ def _positions(text: str) -> tuple[tuple[Key, int, Any], ...]:
     try:
         documents = fast_yaml.parse_all(text, RoundTripConstructor)  # libyaml: ~10x ruamel's speed
         if documents is None:
-            if yaml_bounds.may_alias(text):
-                for node in YAML().compose_all(io.StringIO(text)):
-                    yaml_bounds.check(node)
-            documents = list(YAML().load_all(io.StringIO(text)))
+            with yaml_anchors.quiet_reused_anchors():  # an anchor defined again: valid YAML
+                if yaml_bounds.may_alias(text):
+                    for node in YAML().compose_all(io.StringIO(text)):
+                        yaml_bounds.check(node)
+                documents = list(YAML().load_all(io.StringIO(text)))
     except Exception:  # a file the check could not read either (an alias bomb too): no line
         return ()
     for index, doc in enumerate(documents):

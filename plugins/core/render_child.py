@@ -224,6 +224,17 @@ def _why(died: str, status: int | None, report: str, limits: Limits) -> str:
     return f"the render process died ({how}{': ' + fatal if fatal else ''}){where}"
 
 
+MOST_SAID = 400  # characters of Helm's message kept: the position, the call and the reason
+
+
+def one_line(said: str, most: int = MOST_SAID) -> str:
+    """Helm's error on one line, bounded: the engine breaks it after the template's position
+    (`a/templates/x.yaml:12:74` / `executing ... at <b64enc>:` / `invalid value; expected string`),
+    so the lines are joined (a first line alone drops the reason) and cut at `most` characters."""
+    joined = " ".join(part.strip() for part in said.strip().splitlines() if part.strip())
+    return joined if len(joined) <= most else joined[:most - 1].rstrip() + "…"
+
+
 # -- the child's side -------------------------------------------------------------------------------
 
 def _send(out: BinaryIO, answer: tuple[Any, ...]) -> None:
@@ -259,9 +270,7 @@ def _serve(memory: int) -> None:
             size = sum(len(text) for text in texts.values())
             answer: tuple[Any, ...] = ("output", size) if size > most else ("ok", texts)
         except helm_python.HelmError as exc:
-            said = str(exc).strip()
-            answer = ("error", " ".join(line.strip() for line in said.splitlines()) if said
-                      else type(exc).__name__)
+            answer = ("error", one_line(str(exc)) or type(exc).__name__)
         except MemoryError:
             texts = None
             answer = ("memory", "")
