@@ -40,7 +40,8 @@ def kustomize(folder: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, list[dict]]:
-    folders = {"deploy": DEPLOY, **{app: DEPLOY / "argocd-postsync-smoke" / app for app in HOOKS}}
+    folders = {"deploy": DEPLOY, "sharded": DEPLOY / "sharded",
+               **{app: DEPLOY / "argocd-postsync-smoke" / app for app in HOOKS}}
     return {name: kustomize(folder) for name, folder in folders.items()}
 
 

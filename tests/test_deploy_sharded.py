@@ -1,4 +1,4 @@
-"""deploy/job-drift-sharded.yaml and deploy/github-actions-drift-sharded.yml (issue 26).
+"""deploy/sharded/job-drift-sharded.yaml and deploy/github-actions-drift-sharded.yml (issue 26).
 
 No cluster or runner here. The Job goes through the kubernetes client's own models (a field the
 API does not know is dropped by the round trip and fails the test) and, where the package is
@@ -24,7 +24,7 @@ from tests.conftest import demo_environments
 from tests.test_drift_deploy import load_all, unknown_fields
 
 ROOT = Path(__file__).resolve().parents[1]
-JOB = ROOT / "deploy" / "job-drift-sharded.yaml"
+JOB = ROOT / "deploy" / "sharded" / "job-drift-sharded.yaml"
 WORKFLOW = ROOT / "deploy" / "github-actions-drift-sharded.yml"
 
 
