@@ -17,7 +17,7 @@ from plugins import unrendered
 from plugins.core import locations
 from plugins.core.handle import Unreachable
 from plugins.core.redact import redact, redact_exception, redact_obj
-from plugins.findings import BLOCKER, GATE, Finding, Gate, apply_waivers
+from plugins.findings import BLOCKER, GATE, NOTE, Finding, Gate, apply_waivers
 from plugins.fixtures import ONE_LINE_ERRORS, READ_LIVE
 from plugins.params import check_param, shared
 
@@ -202,10 +202,11 @@ def _outcome(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
     _locate(state.host(env), check, item_id, item, found)
     apply_waivers(found, state.estate.waivers, check, env, item_id)
     outcome = _decide(report, found, state.settings.strict_warnings)
-    if not found.findings:
-        return [{**base, "outcome": outcome, "severity": None, "message": ""}]
-    return [_finding_record(check, env, item_id, outcome, f, state.estate.sources)
-            for f in found.findings]
+    records = [_finding_record(check, env, item_id, outcome, f, state.estate.sources)
+               for f in found.findings]
+    if all(f.severity == NOTE for f in found.findings):  # a note is the run's: the item's own record too
+        records.insert(0, {**base, "outcome": outcome, "severity": None, "message": ""})
+    return records
 
 
 def _locate(host: Any, check: str, item_id: str | None, item: pytest.Item, found: Gate) -> None:

@@ -28,9 +28,12 @@ from plugins.options import settings
 from plugins.outcomes import PROPERTY
 from plugins.params import selected, shared
 from plugins.settings import boot
-from plugins.shards import stamp
+from plugins.shards import XDIST_NOTE, stamp, xdist_slower
 
 _RECORDS = pytest.StashKey[list[dict[str, Any]]]()
+# Notes (how a check read the estate) belong to the run, not to the environment whose check
+# happened to say them first: kept apart, so that shards merge into the serial run's records.
+_NOTES = pytest.StashKey[list[dict[str, Any]]]()
 _STARTED = pytest.StashKey[float]()
 _REPORT_FAILED = pytest.StashKey[str]()
 
@@ -70,7 +73,9 @@ class _Collector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for entry in report.user_properties:
             if entry[0] == PROPERTY:
-                self.config.stash[_RECORDS].append(json.loads(entry[1]))
+                record = json.loads(entry[1])
+                kept = _NOTES if record.get("severity") == NOTE else _RECORDS
+                self.config.stash[kept].append(record)
 
 
 # tryfirst: before allure's own pytest_configure, which fails with an INTERNALERROR on a bad path.
@@ -80,6 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
     (--report-json, --junitxml, --alluredir) that cannot be written stops the run now (exit 4)
     rather than after every check has run."""
     config.stash[_RECORDS] = []
+    config.stash[_NOTES] = []
     config.stash[_STARTED] = time.time()
     config.pluginmanager.register(_Collector(config), "releasegate-records")
     install_log_redaction()
@@ -166,10 +172,11 @@ def not_checked(found: list[dict[str, Any]], limit: int = 12) -> list[str]:
     return lines
 
 
-def notes(found: list[dict[str, Any]]) -> list[str]:
+def notes(config: pytest.Config) -> list[str]:
     """The run's notes (how checks read the estate, defaults they applied), each once, in order:
-    informational, never counted as warnings."""
-    return list(dict.fromkeys(r["message"] for r in found if r["severity"] == NOTE))
+    informational, never counted as warnings, and no record of any environment."""
+    said = sorted(config.stash.get(_NOTES, []), key=lambda r: (r["nodeid"], r.get("index", 0)))
+    return list(dict.fromkeys(r["message"] for r in said))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -181,7 +188,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.section("releasegate not checked", sep="-")
         for line in skipped:
             terminalreporter.line(line)
-    said = notes(found)
+    if found and xdist_slower(config):  # said where checks ran, not in a run of other tests
+        terminalreporter.line(f"note: {XDIST_NOTE}", yellow=True)
+    said = notes(config)
     if said:
         terminalreporter.section("releasegate notes", sep="-")
         for line in said:
@@ -239,7 +248,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     payload["run"]["run_id"] = run_id(config)
     if stamp(config) is not None:
         payload["run"]["shard"] = stamp(config)
-    payload["run"]["notes"] = notes(found)
+    payload["run"]["notes"] = notes(config)
     # Like the drift report: what an interrupted run did not reach is unchecked, not passing.
     incomplete = incomplete_reason(session)
     payload["run"]["complete"] = incomplete is None

@@ -45,7 +45,8 @@ def stamp(config: pytest.Config) -> dict[str, Any] | None:
     return {"index": opts.shard[0], "total": opts.shard[1], "run": opts.shard_run}
 
 
-def _xdist(config: pytest.Config) -> bool:
+def xdist_slower(config: pytest.Config) -> bool:
+    """Whether this is the controller of an xdist run (-n), which the suite makes slower."""
     return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
 
 
@@ -57,5 +58,3 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         run = mark["run"] or ("none: give every shard the same --shard-run ID (or "
                               "$RELEASEGATE_SHARD_RUN) so that their reports can be merged")
         terminalreporter.line(f"shard {mark['index']}/{mark['total']}, run {run}")
-    if _xdist(config):
-        terminalreporter.line(f"note: {XDIST_NOTE}", yellow=True)

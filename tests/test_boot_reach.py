@@ -149,9 +149,9 @@ def test_the_every_class_default_is_a_note_not_a_warning(suite: pytest.Pytester)
     result.stdout.fnmatch_lines(["*releasegate notes*", f"NOTE {said}"])
     report = json.loads((suite.path / "report.json").read_text())
     assert report["run"]["notes"] == [said]
-    notes = [r for r in report["records"] if r["severity"] == "note"]
-    assert [(r["check"], r["outcome"], r["item"]) for r in notes] == [
-        ("test_settings_required_candidate", "passed", "server/app/settings.py")]
+    # a note is the run's, not a record of the environment whose check said it first (shards
+    # merge into the serial run's records)
+    assert [r for r in report["records"] if r["severity"] == "note"] == []
     warnings = [r for r in report["records"] if r["severity"] == "warning" and "waiver" not in r]
     assert report["verdict"]["warnings"] == len(warnings) == 4
     assert "every class" not in "".join(r["message"] for r in warnings)

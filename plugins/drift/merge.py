@@ -118,8 +118,9 @@ def records_of(doc: dict) -> list[dict]:
     for f in doc.get("findings") or []:
         rec = {k: f.get(k) for k in ("check", "environment", "item", "severity", "outcome",
                                      "message", "details", "nodeid")}
-        if isinstance(f.get("waiver"), dict):
-            rec["waiver"] = f["waiver"]
+        for kept in ("waiver", "location"):  # the finding's own, as document._finding keeps them
+            if isinstance(f.get(kept), dict):
+                rec[kept] = f[kept]
         if document.category(rec) != f.get("category"):
             rec["severity"] = f.get("category")
         out.append(rec)
@@ -213,6 +214,7 @@ def merge_records(paths: list[Path]) -> dict:
            "started": started[0] if started else None,
            "duration_s": max((r.get("duration_s") or 0 for r in runs), default=0),
            "run_id": new_run_id(), "shard": {"run": token, "total": total, "merged": total},
+           "notes": list(dict.fromkeys(n for r in runs for n in r.get("notes") or [])),
            "complete": all(r.get("complete", True) for r in runs)}
     why = [f"shard {r['shard']['index']}/{total}: {r['incomplete']}" for r in runs
            if r.get("incomplete")]
