@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import median_seconds  # noqa: E402
-from plugins.drift import document as dr, markdown as drift_md, page as drift_page  # noqa: E402
+from releasegate.drift import document as dr, markdown as drift_md, page as drift_page  # noqa: E402
 
 ENVS = ["echo-next", "production", "testing"]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import median_seconds  # noqa: E402
-from plugins.estate.loader import MAX_BYTES, EnvironmentsError, load  # noqa: E402
+from releasegate.estate.loader import MAX_BYTES, EnvironmentsError, load  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from examples.services import https  # noqa: E402
-from plugins.subdomains.webclient import HttpClient  # noqa: E402
-from plugins.subdomains.probe import assess, run, target  # noqa: E402
+from releasegate.subdomains.webclient import HttpClient  # noqa: E402
+from releasegate.subdomains.probe import assess, run, target  # noqa: E402
 
 DOMAIN = "bench.test"
 BUDGET_MS = 2000

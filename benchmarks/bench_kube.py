@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import median_seconds  # noqa: E402
 from examples.services import kube as emu  # noqa: E402
-from plugins.kubernetes import drift as k8s_drift, health as k8s_health, workloads as k8s_workloads  # noqa: E402
-from plugins.kubernetes import api as kube  # noqa: E402
-from plugins.estate import KubeSpec  # noqa: E402
+from releasegate.kubernetes import drift as k8s_drift, health as k8s_health, workloads as k8s_workloads  # noqa: E402
+from releasegate.kubernetes import api as kube  # noqa: E402
+from releasegate.estate import KubeSpec  # noqa: E402
 
 NS = "bench"
 SIZES = (10, 50, 200)

@@ -25,13 +25,13 @@ from benchmarks import runtime  # noqa: E402
 from benchmarks.suite_estate import settings_module  # noqa: E402
 from benchmarks.timing import median_seconds  # noqa: E402
 from examples.materialize import git  # noqa: E402
-from plugins.core import helm
-from plugins.settings import (app_env, boot, boot_findings, boot_runs, containers, cross_env, finding, memo,
+from releasegate.core import helm
+from releasegate.settings import (app_env, boot, boot_findings, boot_runs, containers, cross_env, finding, memo,
                               required, sandbox, secret_keys, targets)
-from plugins.settings import reader as settings_model  # noqa: E402
-from plugins.estate import load  # noqa: E402
-from plugins.core.host import Estatewide  # noqa: E402
-from plugins.options import Settings  # noqa: E402
+from releasegate.settings import reader as settings_model  # noqa: E402
+from releasegate.estate import load  # noqa: E402
+from releasegate.core.host import Estatewide  # noqa: E402
+from releasegate.options import Settings  # noqa: E402
 
 CLASSES, FIELDS, CONTAINERS, ENVS = 50, 10, 10, ("alpha", "beta", "gamma")
 KINDS = ("str", "int = 1", "bool = False", "Literal['a', 'b'] = 'a'", "str = 'x'")

@@ -23,8 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from examples.services import registry as service  # noqa: E402
-from plugins.images.registry import RegistryClient  # noqa: E402
-from plugins.images.results import PRESENT  # noqa: E402
+from releasegate.images.registry import RegistryClient  # noqa: E402
+from releasegate.images.results import PRESENT  # noqa: E402
 
 REPOSITORIES = 50
 SKOPEO = shutil.which("skopeo")

@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psycopg  # noqa: E402
 
 from examples.services import postgres as pg  # noqa: E402
-from plugins.schema import catalog as live_schema
-from plugins.schema import comparison as schema_diff  # noqa: E402
-from plugins.core.gitrepo import GitRepo  # noqa: E402
-from plugins.schema.snapshot import load_dir, load_ref  # noqa: E402
+from releasegate.schema import catalog as live_schema
+from releasegate.schema import comparison as schema_diff  # noqa: E402
+from releasegate.core.gitrepo import GitRepo  # noqa: E402
+from releasegate.schema.snapshot import load_dir, load_ref  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "directus-snapshot"
 PG_DUMP = Path("/usr/lib/postgresql/15/bin/pg_dump")

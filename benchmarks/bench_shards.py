@@ -10,7 +10,7 @@ machine without the estate's services runs it (the live checks skip). Each pytes
 process as a user's installation runs it (benchmarks/runtime.py: runtime plugins only); its wall
 time and its own peak resident memory (wait4) are printed. The shards run `--parallel` at a time
 on this machine (on a cluster each shard is a pod). With --parity-index the first step writes the
-estate-wide parity index (python -m plugins.parity_index) and every shard reads it; without, each
+estate-wide parity index (python -m releasegate.parity_index) and every shard reads it; without, each
 shard computes it (every chart rendered in every shard).
 
 Same records: the serial run's --report-json records and drift.json (findings, matrix, summary,
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         index = out / "parity-index.json"
         index.unlink(missing_ok=True)
         code, wall, peak = finish(*start(
-            [sys.executable, "-m", "plugins.parity_index", str(index), f"--environments={path}",
+            [sys.executable, "-m", "releasegate.parity_index", str(index), f"--environments={path}",
              f"--max-environments={max(args.size, 1000)}"], out / "index.log"))
         print(f"index       exit {code}  wall {wall:8.1f} s  peak {peak:7.0f} MiB  "
               f"cpu {CPU[-1]:7.1f} s", flush=True)
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"  cpu {CPU[-1]:7.1f} s", flush=True)
     shard_dirs = [str(out / f"shard{k}") for k in range(1, args.shards + 1)]
     shard_json = [str(out / f"shard{k}.json") for k in range(1, args.shards + 1)]
-    merge = [sys.executable, "-m", "plugins.drift.merge"]
+    merge = [sys.executable, "-m", "releasegate.drift.merge"]
     (out / "merged").mkdir(exist_ok=True)
     (out / "merged" / "drift.json").unlink(missing_ok=True)
     code1, wall1, peak1 = finish(*start([*merge, str(out / "merged"), *shard_dirs],

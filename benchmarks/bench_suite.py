@@ -224,9 +224,9 @@ CROSS_PARITY = ("prerelease", "drift")  # moments whose checks read every enviro
 
 def estate_hosts(path: Path, names: list[str] | None) -> list[Any]:
     """One EnvHost per selected environment of the file (all when names is None)."""
-    from plugins.estate import load
-    from plugins.core.host import Estatewide
-    from plugins.options import Settings
+    from releasegate.estate import load
+    from releasegate.core.host import Estatewide
+    from releasegate.options import Settings
 
     estate = load(path)
     shared = Estatewide(estate, Settings(environments_path=path, env_names=None))
@@ -244,7 +244,7 @@ def deployed_sha(host: Any) -> str:
 
 def render_job(host: Any) -> tuple[tuple[str, str], Any]:
     """(distinct key, render function) of the environment's chart at the gitops main."""
-    from plugins.core import helm
+    from releasegate.core import helm
 
     repo = host.git(host.gitops_source)
     sha = repo.resolve(host.estate.sources[host.gitops_source].main)
@@ -256,15 +256,15 @@ def render_job(host: Any) -> tuple[tuple[str, str], Any]:
 
 def container_values(host: Any) -> dict[str, dict[str, str]]:
     """{container: the environment it gets} for the environment's rendered chart."""
-    from plugins.settings import containers
+    from releasegate.settings import containers
 
     return {env.container: env.values() for env in containers.container_envs(host)}
 
 
 def boot_all(jobs: list[tuple[str, str, str, dict[str, str], str | None]]) -> None:
     """Boot (key, source text, path, env, boot function) jobs, one each, in the boot interpreter."""
-    from plugins.settings import boot
-    from plugins.settings import reader as settings_model
+    from releasegate.settings import boot
+    from releasegate.settings import reader as settings_model
 
     built = []
     classes: dict[str, tuple[str, ...]] = {}

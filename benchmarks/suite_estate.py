@@ -132,9 +132,9 @@ def build_repos(scratch: Path) -> Path:
 def start_services(path: Path, workdir: Path) -> tuple[dict[str, str], list[Any]]:
     """Start Postgres (one database per environment kind), registry, HTTPS, Kubernetes emulator."""
     from examples.services import https, kube, postgres, registry
-    from plugins.estate import load
-    from plugins.core.gitrepo import GitRepo
-    from plugins.schema.snapshot import load_ref
+    from releasegate.estate import load
+    from releasegate.core.gitrepo import GitRepo
+    from releasegate.schema.snapshot import load_ref
 
     running: list[Any] = []
     env: dict[str, str] = {}

@@ -12,14 +12,14 @@ from typing import Any, Iterable
 
 import pytest
 
-from plugins.core import helm
-from plugins.core.gitrepo import SourceError
-from plugins.core.host import EnvHost
-from plugins.findings import Gate
-from plugins.kubernetes import api as api_lists
-from plugins.kubernetes import backwards, conflicts, openapi, probes, routes, running
-from plugins.params import per_env, per_item
-from plugins.settings import targets
+from releasegate.core import helm
+from releasegate.core.gitrepo import SourceError
+from releasegate.core.host import EnvHost
+from releasegate.findings import Gate
+from releasegate.kubernetes import api as api_lists
+from releasegate.kubernetes import backwards, conflicts, openapi, probes, routes, running
+from releasegate.params import per_env, per_item
+from releasegate.settings import targets
 
 
 def _everywhere(host: EnvHost) -> bool:

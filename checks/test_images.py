@@ -16,23 +16,23 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import pytest
 
-from plugins.images import imageref
-from plugins.core import locations
-from plugins.images import builders, workflows
-from plugins.findings import Gate
-from plugins.core.gitrepo import Absent, SourceError
-from plugins.core.host import EnvHost
-from plugins.core.handle import Unreachable
-from plugins.core.resolver_once import blame
-from plugins.images.imageref import ImageRef
-from plugins.params import nothing_to_check, per_env, per_item
-from plugins.images.builders import Target
-from plugins.images.results import (DENIED, DIGEST_MISMATCH, MISSING, NO_PLATFORM, NOT_CONFIGURED,
+from releasegate.images import imageref
+from releasegate.core import locations
+from releasegate.images import builders, workflows
+from releasegate.findings import Gate
+from releasegate.core.gitrepo import Absent, SourceError
+from releasegate.core.host import EnvHost
+from releasegate.core.handle import Unreachable
+from releasegate.core.resolver_once import blame
+from releasegate.images.imageref import ImageRef
+from releasegate.params import nothing_to_check, per_env, per_item
+from releasegate.images.builders import Target
+from releasegate.images.results import (DENIED, DIGEST_MISMATCH, MISSING, NO_PLATFORM, NOT_CONFIGURED,
                                     SKIPPED, RegistryUnreachable, Result)
-from plugins.images.workflows import Workflow
+from releasegate.images.workflows import Workflow
 
 if TYPE_CHECKING:
-    from plugins.images.registry import RegistryClient
+    from releasegate.images.registry import RegistryClient
 
 
 @dataclass(frozen=True)

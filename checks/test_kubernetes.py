@@ -10,11 +10,11 @@ from typing import Any, Iterable
 
 import pytest
 
-from plugins.core import helm
-from plugins.kubernetes import api, argocd, drift, health, workloads
-from plugins.core.gitrepo import SourceError
-from plugins.core.host import EnvHost
-from plugins.params import per_env, per_item
+from releasegate.core import helm
+from releasegate.kubernetes import api, argocd, drift, health, workloads
+from releasegate.core.gitrepo import SourceError
+from releasegate.core.host import EnvHost
+from releasegate.params import per_env, per_item
 
 
 def _on_cluster(host: EnvHost) -> bool:
@@ -74,7 +74,7 @@ def test_argocd_application(host: EnvHost, k8s: api.KubeClient, gate: Any) -> No
     repo = host.git(host.gitops_source)
     gitops = host.spec.gitops
     if gitops.argocd_parent:  # the Application its parent generates at the ref under check
-        from plugins.render.children import child_application
+        from releasegate.render.children import child_application
 
         declared = child_application(repo, host.ref(host.gitops_source), gitops.argocd_parent,
                                      gitops.argocd_child or "")

@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from plugins.core.deployed import CommitUnknown, Deployed, for_host, require_commit
-from plugins.findings import Gate
-from plugins.core.gitrepo import Commit, GitRepo
-from plugins.core.host import EnvHost
-from plugins.params import per_env
+from releasegate.core.deployed import CommitUnknown, Deployed, for_host, require_commit
+from releasegate.findings import Gate
+from releasegate.core.gitrepo import Commit, GitRepo
+from releasegate.core.host import EnvHost
+from releasegate.params import per_env
 
 _VERSION = re.compile(r"^(?P<prefix>v?)(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)$")
 

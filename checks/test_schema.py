@@ -19,13 +19,13 @@ from typing import Any, Iterable
 import pytest
 from _pytest.mark.expression import Expression
 
-from plugins.schema import catalog, comparison, push_plan, requirements
-from plugins.core.deployed import require_commit
-from plugins.findings import Gate
-from plugins.core.gitrepo import GitRepo, SourceError
-from plugins.core.host import EnvHost
-from plugins.params import per_env, per_item
-from plugins.schema.snapshot import Snapshot, load_ref
+from releasegate.schema import catalog, comparison, push_plan, requirements
+from releasegate.core.deployed import require_commit
+from releasegate.findings import Gate
+from releasegate.core.gitrepo import GitRepo, SourceError
+from releasegate.core.host import EnvHost
+from releasegate.params import per_env, per_item
+from releasegate.schema.snapshot import Snapshot, load_ref
 
 
 def _has_database(host: EnvHost) -> bool:
@@ -103,7 +103,7 @@ def live(host: EnvHost, db: Any) -> catalog.LiveSchema:
     failed read (statement timeout, permissions) is an ERROR naming the environment."""
     import psycopg  # loaded by the db fixture; not at collection, where no database is needed
 
-    from plugins.schema import database
+    from releasegate.schema import database
 
     schemas = _LIVE.setdefault(host.shared, {})
     if db.key not in schemas:
@@ -214,7 +214,7 @@ def test_database_requirement(host: EnvHost, item: Any, db: Any, live: Any, gate
         return
     import psycopg
 
-    from plugins.schema import database
+    from releasegate.schema import database
 
     try:
         _report(gate, requirements.check_index(db, live, item))

@@ -12,12 +12,12 @@ from typing import Any, Iterable
 
 import pytest
 
-from plugins.settings import (boot, boot_findings, boot_runs, class_names, containers, cross_env, finding,
+from releasegate.settings import (boot, boot_findings, boot_runs, class_names, containers, cross_env, finding,
                               frontend, required, secret_keys, targets)
-from plugins.findings import Gate
-from plugins.core.gitrepo import Absent, NotChecked, SourceError
-from plugins.core.host import EnvHost
-from plugins.params import Unavailable, first, nothing_to_check, per_env, per_item
+from releasegate.findings import Gate
+from releasegate.core.gitrepo import Absent, NotChecked, SourceError
+from releasegate.core.host import EnvHost
+from releasegate.params import Unavailable, first, nothing_to_check, per_env, per_item
 
 
 def _settings_items(host: EnvHost, role: str, with_boot: bool) -> Iterable[tuple[str, Any]]:

@@ -1,6 +1,6 @@
 """Every subdomain is healthy (DNS, TCP, TLS, HTTP, time) and serves the build git says it should.
 
-All endpoints of the run are fetched concurrently on first use (plugins.subdomains.plugin.session_probe),
+All endpoints of the run are fetched concurrently on first use (releasegate.subdomains.plugin.session_probe),
 one network.timeout_s bound each; these checks only read the cached results.
 """
 from __future__ import annotations
@@ -10,11 +10,11 @@ from typing import Any, Iterable
 
 import pytest
 
-from plugins.core.gitrepo import GitRepo
-from plugins.core.host import EnvHost
-from plugins.params import per_item
-from plugins.subdomains.plugin import marked_where, session_probe
-from plugins.subdomains.probe import (BLOCKER, Target, assess, policy, served_build, subdomain_targets,
+from releasegate.core.gitrepo import GitRepo
+from releasegate.core.host import EnvHost
+from releasegate.params import per_item
+from releasegate.subdomains.plugin import marked_where, session_probe
+from releasegate.subdomains.probe import (BLOCKER, Target, assess, policy, served_build, subdomain_targets,
                                       version_target)
 
 REVISION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._/+-]{0,127}")

@@ -24,15 +24,15 @@ from typing import Any
 
 import pytest
 
-import plugins
-from plugins import unrendered
-from plugins.drift import document, plugin
-from plugins.options import settings
-from plugins.core.atomic import write_file
-from plugins.core.neutral import clean_obj, controls
-from plugins.core.redact import redact_obj
-from plugins.lifecycle import run_id
-from plugins.stdout_guard import guard
+import releasegate
+from releasegate import unrendered
+from releasegate.drift import document, plugin
+from releasegate.options import settings
+from releasegate.core.atomic import write_file
+from releasegate.core.neutral import clean_obj, controls
+from releasegate.core.redact import redact_obj
+from releasegate.lifecycle import run_id
+from releasegate.stdout_guard import guard
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"blocker": "error", "error": "error", "warning": "warning"}
@@ -127,7 +127,7 @@ def sarif(found: list[dict[str, Any]], sources: dict[str, Path]) -> dict[str, An
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [{
-            "tool": {"driver": {"name": "releasegate", "version": plugins.__version__,
+            "tool": {"driver": {"name": "releasegate", "version": releasegate.__version__,
                                 "rules": list(rules.values())}},
             "originalUriBaseIds": {name: {"uri": path.resolve().as_uri() + "/"}
                                    for name, path in sorted(sources.items())},
@@ -137,7 +137,7 @@ def sarif(found: list[dict[str, Any]], sources: dict[str, Path]) -> dict[str, An
 
 
 def _sources(config: pytest.Config) -> dict[str, Path]:
-    from plugins.params import shared
+    from releasegate.params import shared
 
     try:
         return {name: source.path for name, source in shared(config).estate.sources.items()}
@@ -149,7 +149,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     """Print the annotations when running on GitHub Actions."""
     if os.environ.get("GITHUB_ACTIONS") != "true" or hasattr(config, "workerinput"):
         return
-    from plugins.report import records
+    from releasegate.report import records
 
     found = reported(records(config))
     if not found:
@@ -178,7 +178,7 @@ def _persisting(config: pytest.Config) -> set[tuple[str, str, str]]:
 
 def pytest_configure(config: pytest.Config) -> None:
     """A --sarif path that cannot be written stops the run now (exit 4), as --report-json does."""
-    from plugins.report import writable_problem
+    from releasegate.report import writable_problem
 
     path = settings(config).sarif
     if path is not None and not hasattr(config, "workerinput"):
@@ -193,7 +193,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = settings(config).sarif
     if path is None or hasattr(config, "workerinput"):
         return
-    from plugins.report import records
+    from releasegate.report import records
 
     try:
         log = sarif(records(config), _sources(config))

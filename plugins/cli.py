@@ -11,7 +11,7 @@ It runs pytest in-process with what a hand-written command gets wrong:
   ``--environments PATH`` and ``--env NAME`` work with a space or ``=`` in every mode;
 - the checks are named for the user: the checkout's ``checks/`` folder when this module runs from a
   checkout (its pyproject's pytest settings apply, node ids read ``checks/test_x.py::...``), the
-  folder of the installed ``releasegate_checks`` package otherwise;
+  folder of the installed ``releasegate.checks`` package otherwise;
 - the rootdir is chosen, not guessed from the arguments: the checkout's root, else the directory
   the command runs in (where ``environments.yaml`` is looked for by default). Installed, the
   pytest settings and the ``conftest.py`` of the directory it runs in (an application
@@ -30,10 +30,10 @@ import os
 import sys
 from pathlib import Path
 
-CHECKS_PACKAGE = "releasegate_checks"   # the installed name of the checkout's checks/ folder
+CHECKS_PACKAGE = "releasegate.checks"   # the installed name of the checkout's checks/ folder
 PLUGIN = f"{__package__}.plugin"         # follows the package if it is renamed
 MOMENTS = ("prerelease", "smoke", "drift", "replay")
-# plugins.options.ENVIRONMENTS_VAR, not imported: a plugin module imported before pytest starts
+# releasegate.options.ENVIRONMENTS_VAR, not imported: a plugin module imported before pytest starts
 # escapes its assertion rewriting (PytestAssertRewriteWarning)
 ENVIRONMENTS_VAR = "RELEASEGATE_ENVIRONMENTS"
 USAGE = ("usage: releasegate {prerelease,smoke,drift,replay} [--env NAME] [--environments PATH] "

@@ -21,9 +21,9 @@ from typing import Any, NoReturn
 
 import pytest
 
-from plugins import setup_request
-from plugins.estate import Waiver
-from plugins.core.redact import redact
+from releasegate import setup_request
+from releasegate.estate import Waiver
+from releasegate.core.redact import redact
 
 BLOCKER, WARNING, NOTE = "blocker", "warning", "note"
 
@@ -38,7 +38,7 @@ class Finding:
     item: str | None = None  # a more precise item than the check's own (a variable name...)
     waiver: Waiver | None = None
     waiver_expired: bool = False
-    location: Any = None  # plugins.core.locations.Location: the place to change (else derived)
+    location: Any = None  # releasegate.core.locations.Location: the place to change (else derived)
 
 
 class Gate:

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from plugins import setup_request
-from plugins.estate import Estate
-from plugins.core import resolver_once
-from plugins.core.gitrepo import Absent, NotChecked, SourceError
-from plugins.core.resolver_once import ResolverSilent
-from plugins.core.host import EnvHost
-from plugins.params import Unavailable, nothing_to_check, shared
+from releasegate import setup_request
+from releasegate.estate import Estate
+from releasegate.core import resolver_once
+from releasegate.core.gitrepo import Absent, NotChecked, SourceError
+from releasegate.core.resolver_once import ResolverSilent
+from releasegate.core.host import EnvHost
+from releasegate.params import Unavailable, nothing_to_check, shared
 
 
 class ItemUnavailable(Exception):

@@ -3,7 +3,7 @@
 Every check's outcome becomes one or more records
 ``{check, environment, item, outcome, severity, message, details}``. Records travel inside the test
 reports' ``user_properties`` under ``PROPERTY``, so a run split by pytest-xdist yields the same
-complete report (plugins.report collects them).
+complete report (releasegate.report collects them).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from plugins import unrendered
-from plugins.core import locations
-from plugins.core.handle import Unreachable
-from plugins.core.redact import redact, redact_exception, redact_obj
-from plugins.findings import BLOCKER, GATE, NOTE, Finding, Gate, apply_waivers
-from plugins.fixtures import ONE_LINE_ERRORS, READ_LIVE
-from plugins.params import check_param, shared
+from releasegate import unrendered
+from releasegate.core import locations
+from releasegate.core.handle import Unreachable
+from releasegate.core.redact import redact, redact_exception, redact_obj
+from releasegate.findings import BLOCKER, GATE, NOTE, Finding, Gate, apply_waivers
+from releasegate.fixtures import ONE_LINE_ERRORS, READ_LIVE
+from releasegate.params import check_param, shared
 
 PROPERTY = "releasegate"
 ERROR = "error"
@@ -95,7 +95,7 @@ def pytest_runtest_makereport(item: pytest.Item,
             for index, record in enumerate(new):
                 record.update(nodeid=report.nodeid, index=index, duration=round(spent, 4))
                 if live:
-                    record["live"] = True  # it compared live state (plugins.verdict)
+                    record["live"] = True  # it compared live state (releasegate.verdict)
             report.user_properties = [*report.user_properties,
                                       *((PROPERTY, json.dumps(redact_obj(r))) for r in new)]
     _redact_report(report)

@@ -14,11 +14,11 @@ from typing import Any, Callable, Iterable
 
 import pytest
 
-from plugins.estate import Estate, EnvironmentsError, ensure_sources, load
-from plugins.core.gitrepo import Absent, GitRepo, NotChecked, SourceError
-from plugins.core.host import EnvHost, Estatewide
-from plugins.options import ENVIRONMENTS_VAR, Settings, settings
-from plugins.shards import shard_names
+from releasegate.estate import Estate, EnvironmentsError, ensure_sources, load
+from releasegate.core.gitrepo import Absent, GitRepo, NotChecked, SourceError
+from releasegate.core.host import EnvHost, Estatewide
+from releasegate.options import ENVIRONMENTS_VAR, Settings, settings
+from releasegate.shards import shard_names
 
 ItemGenerator = Callable[[EnvHost], Iterable[tuple[str, Any]]]
 _ITEMS = "_releasegate_items"

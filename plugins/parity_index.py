@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from plugins.core.atomic import write_file
-from plugins.core.host import Estatewide
-from plugins.options import settings
-from plugins.params import loaded
+from releasegate.core.atomic import write_file
+from releasegate.core.host import Estatewide
+from releasegate.options import settings
+from releasegate.params import loaded
 
 VERSION = 1
 MAX_BYTES = 256 << 20  # an index of 3,000 environments is a few MiB
@@ -38,7 +38,7 @@ def key(state: Estatewide) -> dict[str, Any]:
 def compute(state: Estatewide) -> dict[str, Any]:
     """The index of the whole estate: {container: {variable: [[environment, valued], ...]}}, and
     why the environments whose chart did not render failed."""
-    from plugins.settings import cross_env
+    from releasegate.settings import cross_env
 
     host = state.host(next(iter(sorted(state.estate.environments))))
     envs, broken = cross_env.estate_envs(host)
@@ -88,7 +88,7 @@ def read(path: Path, state: Estatewide) -> dict[str, Any]:
 
 def seed(state: Estatewide, doc: dict[str, Any]) -> None:
     """Give cross_env the estate-wide index instead of rendering every chart for it."""
-    from plugins.settings import memo
+    from releasegate.settings import memo
 
     setters = {c: {v: [(str(e), bool(valued)) for e, valued in where] for v, where in per.items()}
                for c, per in doc["setters"].items()}
@@ -117,15 +117,15 @@ def pytest_collection(session: pytest.Session) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m plugins.parity_index OUT --environments FILE [--ref SOURCE=REF]...``: write
+    """``python -m releasegate.parity_index OUT --environments FILE [--ref SOURCE=REF]...``: write
     the index for a run at those refs (the first step of a sharded run), nothing else."""
     import argparse
     import sys
 
-    from plugins.estate import EnvironmentsError, ensure_sources, load
-    from plugins.options import Settings
+    from releasegate.estate import EnvironmentsError, ensure_sources, load
+    from releasegate.options import Settings
 
-    parser = argparse.ArgumentParser(prog="python -m plugins.parity_index",
+    parser = argparse.ArgumentParser(prog="python -m releasegate.parity_index",
                                      description=main.__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--environments", type=Path, default=Path("environments.yaml"))

@@ -8,7 +8,7 @@ against the commit before, probe ports). Blockers already present at the range's
 reported once and do not count as new. A break is the same break while its identity
 (plugins/breaks.py) stays; `--keep-going` ends with a table of every break.
 
-    python -m plugins.replay --env production --range A..B [--environments FILE] [--ref app=REF] [--keep-going]
+    python -m releasegate.replay --env production --range A..B [--environments FILE] [--ref app=REF] [--keep-going]
     pytest --replay A..B --env production [--ref app=REF] [--replay-keep-going]   (the same, as a pytest option)
 
 Estates evolve: an entry with nothing to check at a commit (a settings module, secret manifest or
@@ -23,16 +23,16 @@ from pathlib import Path
 
 import pytest
 
-from plugins import breaks
-from plugins.breaks import Blocker
-from plugins.settings import finding, parity, targets
-from plugins.estate import EnvironmentsError, ensure_sources, load
-from plugins.core import gitrepo
-from plugins.core.gitrepo import Absent, SourceError, short
-from plugins.kubernetes import conflicts, openapi, sweep
-from plugins.core.host import EnvHost, Estatewide
-from plugins.options import Settings
-from plugins.core.redact import redact
+from releasegate import breaks
+from releasegate.breaks import Blocker
+from releasegate.settings import finding, parity, targets
+from releasegate.estate import EnvironmentsError, ensure_sources, load
+from releasegate.core import gitrepo
+from releasegate.core.gitrepo import Absent, SourceError, short
+from releasegate.kubernetes import conflicts, openapi, sweep
+from releasegate.core.host import EnvHost, Estatewide
+from releasegate.options import Settings
+from releasegate.core.redact import redact
 
 
 def blockers(host: EnvHost, gitops_ref: str, app_ref: str | None) -> list[str]:
@@ -203,7 +203,7 @@ def walk(host: EnvHost, revision_range: str, app_ref: str | None = None, out=Non
 
 def main(argv: list[str] | None = None) -> int:
     """Command line; exit 1 when a commit breaks the environment, 0 when none does, 2 on bad input."""
-    parser = argparse.ArgumentParser(prog="python -m plugins.replay", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m releasegate.replay", description=__doc__.splitlines()[0])
     parser.add_argument("--env", required=True, help="environment to replay (e.g. production)")
     parser.add_argument("--range", required=True, dest="revision_range",
                         help="deployment-repository commits, git syntax: A..B (or a single ref: its history)")
@@ -263,7 +263,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     revision_range = config.getoption("replay", None)
     if not revision_range:
         return None
-    from plugins.params import selected, shared
+    from releasegate.params import selected, shared
 
     state = shared(config)
     app_ref = state.settings.refs.get(state.estate.app_source())

@@ -1,6 +1,6 @@
 """The run's report: the records every check produced, what was not checked, --report-json.
 
-Records are made by plugins.outcomes and travel in the test reports' ``user_properties``; this
+Records are made by releasegate.outcomes and travel in the test reports' ``user_properties``; this
 module collects them (on the xdist controller they arrive serialized), sums up what the run did not
 verify, and writes --report-json once, on the controller.
 """
@@ -16,19 +16,19 @@ from typing import Any
 
 import pytest
 
-import plugins
-from plugins import unrendered
-from plugins import verdict as verdicts
-from plugins.core.atomic import write_file
-from plugins.core.neutral import clean_obj
-from plugins.core.redact import install_log_redaction, redact_obj, register_names
-from plugins.lifecycle import run_id, stopped_by
-from plugins.findings import NOTE, WARNING
-from plugins.options import settings
-from plugins.outcomes import PROPERTY
-from plugins.params import selected, shared
-from plugins.settings import boot
-from plugins.shards import XDIST_NOTE, stamp, xdist_slower
+import releasegate
+from releasegate import unrendered
+from releasegate import verdict as verdicts
+from releasegate.core.atomic import write_file
+from releasegate.core.neutral import clean_obj
+from releasegate.core.redact import install_log_redaction, redact_obj, register_names
+from releasegate.lifecycle import run_id, stopped_by
+from releasegate.findings import NOTE, WARNING
+from releasegate.options import settings
+from releasegate.outcomes import PROPERTY
+from releasegate.params import selected, shared
+from releasegate.settings import boot
+from releasegate.shards import XDIST_NOTE, stamp, xdist_slower
 
 _RECORDS = pytest.StashKey[list[dict[str, Any]]]()
 # Notes (how a check read the estate) belong to the run, not to the environment whose check
@@ -53,7 +53,7 @@ def run_metadata(config: pytest.Config) -> dict[str, Any]:
         refs[name] = {"ref": ref, "commit": repo.rev_parse(ref)}
     started = config.stash.get(_STARTED, time.time())
     return {
-        "suite_version": plugins.__version__,
+        "suite_version": releasegate.__version__,
         "environments_file": str(state.estate.path),
         "environments": selected(config),
         "refs": refs,
@@ -239,7 +239,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = settings(config).report_json
     if path is None:
         return
-    payload: dict[str, Any] = {"releasegate": plugins.__version__, "records": found,
+    payload: dict[str, Any] = {"releasegate": releasegate.__version__, "records": found,
                                "verdict": verdict}
     try:
         payload["run"] = run_metadata(config)

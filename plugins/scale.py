@@ -9,7 +9,7 @@ from typing import Any, Generator
 
 import pytest
 
-from plugins.params import check_param, loaded
+from releasegate.params import check_param, loaded
 
 
 def pytest_collection(session: pytest.Session) -> None:
@@ -24,7 +24,7 @@ def pytest_collection(session: pytest.Session) -> None:
     if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
         return  # the xdist controller runs no check; its workers start their own
     try:
-        from plugins.settings import boot, boot_runs
+        from releasegate.settings import boot, boot_runs
 
         host = state.host(next(iter(state.estate.environments)))
         for entry in state.estate.settings:
@@ -37,7 +37,7 @@ def pytest_collection(session: pytest.Session) -> None:
 def _boot_ahead(session: pytest.Session) -> None:
     """Send the settings checks' first boots to the boot interpreter now: it boots them on another
     core while the checks before them run. What they boot, and every outcome, is as before: the
-    checks ask as they did and get these answers (plugins.settings.boot.send_ahead)."""
+    checks ask as they did and get these answers (releasegate.settings.boot.send_ahead)."""
     config = session.config
     state = loaded(config)
     if state is None or not state.estate.settings or config.option.collectonly \
@@ -53,7 +53,7 @@ def _boot_ahead(session: pytest.Session) -> None:
         if target is not None:
             wanted[(param[0], id(entry), target)] = (param[0], entry, target)
     try:
-        from plugins.settings import boot_runs
+        from releasegate.settings import boot_runs
 
         boot_runs.boot_ahead([(state.host(env), entry, target) for env, entry, target in wanted.values()])
     except Exception:  # noqa: BLE001 - only a head start: the checks boot as before otherwise

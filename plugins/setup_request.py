@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from plugins.core.redact import redact_exception
+from releasegate.core.redact import redact_exception
 
 _CURRENT: list[Any] = [None]  # the SubRequest whose fixture function runs now (one per process)
 

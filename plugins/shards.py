@@ -1,5 +1,5 @@
 """Shards: ``--shard K/N`` checks the environments of shard K of N, so that N processes (an Indexed
-Job's pods, a CI matrix's jobs) share an estate; ``python -m plugins.drift.merge`` joins their reports.
+Job's pods, a CI matrix's jobs) share an estate; ``python -m releasegate.drift.merge`` joins their reports.
 
 An environment's shard is a function of its name alone (sha256 of the name, mod N): the same on
 every machine and in every run, whatever else the environments file holds, so that an environment
@@ -17,12 +17,12 @@ from typing import Any, Iterable
 
 import pytest
 
-from plugins.options import settings
+from releasegate.options import settings
 
 XDIST_NOTE = ("-n (pytest-xdist) makes this suite slower, not faster: every worker reads the "
               "estate and renders every chart to collect its items (docs/scale.md); to use more "
               "cores or machines run separate processes with --shard K/N and merge their reports "
-              "(python -m plugins.drift.merge)")
+              "(python -m releasegate.drift.merge)")
 
 
 def shard_of(name: str, total: int) -> int:

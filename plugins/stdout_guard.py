@@ -3,7 +3,7 @@
 Every text pytest's terminal writer prints (check names, failure messages, skip reasons, captured
 output, our summaries) passes through one filter: control characters are escaped (colours the
 writer adds itself are kept), and on GitHub Actions a line that the runner would read as a workflow
-command is made inert (plugins.core.neutral.command_line_guard).
+command is made inert (releasegate.core.neutral.command_line_guard).
 
 On GitHub Actions the run's output is also wrapped as GitHub documents for untrusted output
 (docs.github.com, "Workflow commands for GitHub Actions", Stopping and starting workflow commands):
@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable
 
 import pytest
 
-from plugins.core.neutral import ZWSP, command_line_guard, controls, controls_but_colours
+from releasegate.core.neutral import ZWSP, command_line_guard, controls, controls_but_colours
 
 _GUARD = pytest.StashKey["Guard"]()
 

@@ -16,8 +16,8 @@ from typing import Any, Iterable
 
 import pytest
 
-from plugins import unrendered
-from plugins.core.neutral import md_code, md_escape
+from releasegate import unrendered
+from releasegate.core.neutral import md_code, md_escape
 
 BLOCKER, WARNING, ERROR = "blocker", "warning", "error"
 

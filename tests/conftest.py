@@ -17,7 +17,7 @@ def _load_every_plugin_module() -> None:
     """Import all of plugins/ once, in this process, before any test runs.
 
     pytester's in-process runs drop the modules a run imported when it ends, but a package keeps
-    its submodule as an attribute: a later run's ``from plugins.images import host_registry``
+    its submodule as an attribute: a later run's ``from releasegate.images import host_registry``
     then finds the old module, whose RegistryUnreachable is not the class that the re-imported
     registry client raises, and an error meant as one line showed as a traceback (only when
     tests/test_images.py ran on its own). Loaded here, nothing of ours is imported inside a run.
@@ -25,9 +25,9 @@ def _load_every_plugin_module() -> None:
     import importlib
     import pkgutil
 
-    import plugins
+    import releasegate
 
-    for module in pkgutil.walk_packages(plugins.__path__, "plugins."):
+    for module in pkgutil.walk_packages(releasegate.__path__, "plugins."):
         importlib.import_module(module.name)
 
 

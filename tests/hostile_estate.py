@@ -22,7 +22,7 @@ def make_estate(folder: Path, environments: str, checks: str, message: str = "in
     subprocess.run([*git, "tag", "v1.0.0"], check=True)
     (folder / "environments.yaml").write_text(environments)
     (folder / "pytest.ini").write_text("[pytest]\naddopts = --strict-markers\n")
-    (folder / "conftest.py").write_text('pytest_plugins = ["plugins.plugin"]\n')
+    (folder / "conftest.py").write_text('pytest_plugins = ["releasegate.plugin"]\n')
     (folder / "test_checks.py").write_text(checks)
     return folder
 
@@ -41,5 +41,7 @@ def gate_command(*args: str) -> list[str]:
     """The gate run as a subprocess on the estate's environments file."""
     import sys
 
-    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
+    # -p no:asyncio: the suite's test tools are not the gate's (pytest-asyncio warns on stderr
+    # about its own settings before the gate's one line)
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:asyncio",
             "--color=no", "--environments=environments.yaml", *args]

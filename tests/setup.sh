@@ -18,6 +18,8 @@ if [ -n "$missing" ]; then
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt
+# the checkout itself, editable: the folder plugins/ imports as the package `releasegate`
+.venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
 # The tests use the machine's Postgres on 127.0.0.1:5432 (trust auth as postgres).
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   for version in $(ls /etc/postgresql 2>/dev/null); do

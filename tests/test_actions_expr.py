@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.images import actions_eval, actions_expr
-from plugins.images.expressions import Scope, evaluate
-from plugins.images.templates import ANY, REF, SHA, Part, Template
+from releasegate.images import actions_eval, actions_expr
+from releasegate.images.expressions import Scope, evaluate
+from releasegate.images.templates import ANY, REF, SHA, Part, Template
 
 SCOPE = Scope(matrix={"os": "linux", "svc": "api", "n": 2, "flag": True}, env={"REGISTRY": "ghcr.io/org"},
               outputs={"meta": {"version": Template.text("1.2.3")}}, inputs={"tag": Template.text("")})
@@ -83,7 +83,7 @@ def test_unknown_stays_unknown(expression: str) -> None:
 
 def test_a_run_time_matrix_is_unknown() -> None:
     """fromJSON(needs...) as the matrix: its keys are unknown, not null."""
-    from plugins.images.matrix import RunTimeMatrix
+    from releasegate.images.matrix import RunTimeMatrix
 
     scope = Scope(RunTimeMatrix(), {}, {})
     assert evaluate("matrix.svc || 'api'", scope) == Template((Part(ANY, "matrix.svc || 'api'"),))

@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 
 from examples.materialize import git
-from plugins.core.gitrepo import GitRepo
-from plugins.settings import app_env, app_tree, boot, boot_runs
+from releasegate.core.gitrepo import GitRepo
+from releasegate.settings import app_env, app_tree, boot, boot_runs
 
 V1_SETTINGS = textwrap.dedent("""
     from pydantic import BaseSettings

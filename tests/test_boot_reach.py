@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from plugins.core.host import Estatewide
-from plugins.estate import SettingsEntry, load
-from plugins.options import Settings
-from plugins.settings import boot_reach, boot_runs, containers, finding, required, targets
+from releasegate.core.host import Estatewide
+from releasegate.estate import SettingsEntry, load
+from releasegate.options import Settings
+from releasegate.settings import boot_reach, boot_runs, containers, finding, required, targets
 from tests.test_settings_estate import estate_dir, run, shas, suite  # noqa: F401 - the module's estate, as fixtures
 
 FILE = textwrap.dedent("""

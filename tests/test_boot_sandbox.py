@@ -21,7 +21,7 @@ from typing import Iterator
 
 import pytest
 
-from plugins.settings import boot, sandbox
+from releasegate.settings import boot, sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,7 +62,7 @@ raise SystemExit("canary seen" if any(b"canary-5f3a" in s for s in seen) else "c
 """
 GATE = """
 import json
-from plugins.settings import boot, sandbox
+from releasegate.settings import boot, sandbox
 sandbox.ENABLED = {enabled}
 result = boot.run([boot.BootJob("j", {source!r}, "settings.py", {{}}, ("Hostile",))])["j"]
 print(json.dumps([result.outcomes[0].exception, boot.isolation()]))
@@ -88,7 +88,7 @@ def test_the_gates_environment_is_out_of_reach(enabled: bool, expected: str) -> 
 SHIELDED = """
 import os, subprocess, sys
 sys.path.insert(0, {root!r})
-from plugins.settings import sandbox
+from releasegate.settings import sandbox
 guard = sandbox.shield() if {shield} else None
 done = subprocess.run([sys.executable, "-I", "-c", {reader!r}], env={{}}, preexec_fn=guard, capture_output=True,
                       text=True)
@@ -112,9 +112,9 @@ def test_the_shield_keeps_the_gates_environment_from_an_unisolated_boot(
         pytest.skip("needs root and setpriv to run the gate as root and as nobody")
     folder = Path(tempfile.mkdtemp(prefix="releasegate-shield-"))  # pytest's own tmp is root's alone
     try:
-        copy = folder / "plugins" / "settings"
+        copy = folder / "releasegate" / "settings"
         copy.mkdir(parents=True)
-        for init in (folder / "plugins" / "__init__.py", copy / "__init__.py"):
+        for init in (folder / "releasegate" / "__init__.py", copy / "__init__.py"):
             init.write_text("")
         (copy / "sandbox.py").write_text((ROOT / "plugins" / "settings" / "sandbox.py").read_text())
         (folder / "gate.py").write_text(SHIELDED.format(root=str(folder), shield=shield, reader=READER))

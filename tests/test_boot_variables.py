@@ -9,9 +9,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from plugins.settings import boot, reader, stand_ins
-from plugins.settings.boot_findings import _error_finding
-from plugins.settings.kubelet_env import ContainerEnv, EnvVar
+from releasegate.settings import boot, reader, stand_ins
+from releasegate.settings.boot_findings import _error_finding
+from releasegate.settings.kubelet_env import ContainerEnv, EnvVar
 
 KAFKA = textwrap.dedent("""
     from typing import Literal

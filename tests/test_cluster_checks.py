@@ -90,7 +90,7 @@ def run(pytester: pytest.Pytester, tmp_path: Path):
             gitops: {{argocd_app: argo/app-prod.yaml}}
             kubernetes: {{version: "1.99"}}
     """))
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    pytester.makeconftest('pytest_plugins = ["releasegate.plugin"]')
     pytester.makepyfile(test_cluster=(ROOT / "checks" / "test_cluster.py").read_text())
 
     def go(*args: str) -> pytest.RunResult:

@@ -74,7 +74,7 @@ def test_main_passes_every_cluster_check(env_file: Path, tmp_path: Path) -> None
 
 
 def test_the_sweep_names_the_merge_once_with_its_breaks(env_file: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "plugins.replay", "--env", "production", "--range",
+    result = subprocess.run([sys.executable, "-m", "releasegate.replay", "--env", "production", "--range",
                              "main..cluster-breaks", "--keep-going", "--environments", str(env_file)],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 1, result.stderr

@@ -10,7 +10,7 @@ import copy
 
 import pytest
 
-from plugins.kubernetes import backwards, conflicts, openapi, probes, routes
+from releasegate.kubernetes import backwards, conflicts, openapi, probes, routes
 
 
 def _obj(api: str, kind: str, name: str = "x", spec: dict | None = None, **meta) -> dict:

@@ -14,9 +14,9 @@ import psycopg
 import pytest
 
 from examples.services import postgres as pg
-from plugins.core.handle import Unreachable
-from plugins.core.host import EnvHost
-from plugins.schema import database
+from releasegate.core.handle import Unreachable
+from releasegate.core.host import EnvHost
+from releasegate.schema import database
 
 ADMIN = os.environ.get("RELEASEGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -57,7 +57,7 @@ def test_the_job_is_indexed_one_pod_a_shard(docs):
     assert env["RELEASEGATE_SHARD_RUN"] == {
         "fieldRef": {"fieldPath": "metadata.labels['batch.kubernetes.io/controller-uid']"}}
     script = _container(docs)["args"][0]
-    assert "--shard=auto" in script and "python -m plugins.drift.merge" in script
+    assert "--shard=auto" in script and "python -m releasegate.drift.merge" in script
     assert docs["PersistentVolumeClaim"]["spec"]["accessModes"] == ["ReadWriteMany"]
     claim = {v["name"]: v for v in docs["Job"]["spec"]["template"]["spec"]["volumes"]}["reports"]
     assert claim["persistentVolumeClaim"]["claimName"] == docs["PersistentVolumeClaim"][
@@ -127,7 +127,7 @@ def test_the_workflow_is_a_matrix_of_shards_and_a_merge(workflow):
     assert uploads == ["drift-shard-${{ matrix.shard }}-${{ github.run_id }}"]
     assert downloads == ["drift-shard-*-${{ github.run_id }}"]
     merge = "\n".join(step.get("run", "") for step in jobs["merge"]["steps"])
-    assert "python -m plugins.drift.merge \"$REPORT\" shards/*/drift --fail-on=new" in merge
+    assert "python -m releasegate.drift.merge \"$REPORT\" shards/*/drift --fail-on=new" in merge
 
 
 def test_the_workflow_s_index_steps_run(workflow, tmp_path, demo_repos):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.drift import document as dr, page as drift_page
+from releasegate.drift import document as dr, page as drift_page
 
 websocket = pytest.importorskip("websocket", reason="websocket-client (a kubernetes dependency)")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from plugins.drift import document as drift_render
+from releasegate.drift import document as drift_render
 
 SCHEMA = json.loads((Path(drift_render.__file__).parent / "drift_schema.json").read_text())
 
@@ -41,8 +41,8 @@ from pathlib import Path
 
 import pytest
 
-from plugins.params import per_item
-from plugins.core.redact import register_secret
+from releasegate.params import per_item
+from releasegate.core.redact import register_secret
 
 TOKEN = "hunter2-not-for-reports"
 register_secret(TOKEN)  # as every check does with a credential it handles
@@ -91,7 +91,7 @@ def estate(pytester: pytest.Pytester) -> pytest.Pytester:
     subprocess.run([*git, "tag", "v1.0.0"], check=True)
     pytester.makefile(".yaml", environments=ENVIRONMENTS)
     pytester.makeini("[pytest]\naddopts = --strict-markers\n")
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]\n')
+    pytester.makeconftest('pytest_plugins = ["releasegate.plugin"]\n')
     pytester.makepyfile(test_checks=CHECKS)
     plant(pytester, NIGHT1)
     return pytester

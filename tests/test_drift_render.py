@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from plugins.drift import causes, document as dr, markdown as drift_md, page as drift_page
+from releasegate.drift import causes, document as dr, markdown as drift_md, page as drift_page
 
 SCHEMA = json.loads((Path(dr.__file__).parent / "drift_schema.json").read_text())
 DAY1 = datetime(2026, 11, 20, 3, 0, tzinfo=timezone.utc)
@@ -21,7 +21,7 @@ META = {"envs": ["echo-next", "production", "testing"],
 
 
 def rec(check, env, item, outcome="failed", severity="blocker", message="", **details):
-    """A record as plugins.report produces it."""
+    """A record as releasegate.report produces it."""
     return {"check": check, "environment": env, "item": item, "outcome": outcome,
             "severity": severity, "message": message, "details": details,
             "nodeid": f"checks/test_x.py::{check}[{env}-{item}]", "duration": 0.01}

@@ -15,7 +15,7 @@ def test_env(host):
 
 
 def _run(pytester: pytest.Pytester, env_file: Path, *args: str) -> pytest.RunResult:
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    pytester.makeconftest('pytest_plugins = ["releasegate.plugin"]')
     pytester.makepyfile(test_checks=CHECK)
     return pytester.runpytest(f"--environments={env_file}", "-p", "no:cacheprovider", *args)
 
@@ -152,7 +152,7 @@ def test_a_ref_that_does_not_exist_is_one_usage_error(pytester: pytest.Pytester,
 
 def test_environments_variable_and_interpolation(pytester: pytest.Pytester, demo_env_file: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    pytester.makeconftest('pytest_plugins = ["releasegate.plugin"]')
     pytester.makepyfile(test_checks="""
         def test_network(host):
             resolve = host.estate.network.resolve

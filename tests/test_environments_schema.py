@@ -12,18 +12,18 @@ import pytest
 from ruamel.yaml import YAML
 
 from conftest import ROOT
-from plugins.estate import load, schema
+from releasegate.estate import load, schema
 
 EXAMPLES = [ROOT / "environments.yaml", ROOT / "docs" / "environments.example.yaml"]
 
 
 def test_shipped_schema_is_the_generated_one() -> None:
-    """Regenerate with `python -m plugins.estate.schema` after changing a model."""
+    """Regenerate with `python -m releasegate.estate.schema` after changing a model."""
     assert schema.SCHEMA_PATH.read_text() == schema.schema_text()
 
 
 def test_readme_reference_is_the_generated_one() -> None:
-    """Regenerate with `python -m plugins.estate.schema --markdown` and paste into
+    """Regenerate with `python -m releasegate.estate.schema --markdown` and paste into
     docs/environments.md (the README links it)."""
     assert schema.markdown() in (ROOT / "docs" / "environments.md").read_text()
 

@@ -162,7 +162,7 @@ FILES = [
 
 
 def _run(pytester: pytest.Pytester, env_file: Path, *args: str) -> pytest.RunResult:
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    pytester.makeconftest('pytest_plugins = ["releasegate.plugin"]')
     pytester.makepyfile(test_checks=CHECK)
     return pytester.runpytest(f"--environments={env_file}", "-p", "no:cacheprovider", *args)
 
@@ -288,7 +288,7 @@ def test_missing_environments_file_named_by_the_variable(pytester: pytest.Pytest
     """RELEASEGATE_ENVIRONMENTS naming a missing file is the same one line as --environments."""
     missing = pytester.path / "missing.yaml"
     monkeypatch.setenv("RELEASEGATE_ENVIRONMENTS", str(missing))
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    pytester.makeconftest('pytest_plugins = ["releasegate.plugin"]')
     pytester.makepyfile(test_checks=CHECK)
     _usage_error(pytester.runpytest("-p", "no:cacheprovider"),
                  f"ERROR: environments file: {missing}: environments file not found")

@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 
 from examples.materialize import git
-from plugins.core import deployed
-from plugins.estate import load
-from plugins.core.gitrepo import Absent, GitRepo
-from plugins.core.host import Estatewide
-from plugins.options import Settings
+from releasegate.core import deployed
+from releasegate.estate import load
+from releasegate.core.gitrepo import Absent, GitRepo
+from releasegate.core.host import Estatewide
+from releasegate.options import Settings
 from tests.test_settings_estate import CHART as ESTATE_CHART, commit, init
 
 MAIN = Path(__file__).resolve().parents[1]
@@ -262,7 +262,7 @@ def test_a_path_that_exists_nowhere_is_an_error_not_history(estate: tuple[Path, 
 def test_replay_walks_across_entries_that_appear_and_names_every_break(estate: tuple[Path, dict]) -> None:
     root, shas = estate
     g1, g2, g3, g4 = shas["g"]
-    run = [sys.executable, "-m", "plugins.replay", "--env", "production", "--range", f"{g1}..{g4}",
+    run = [sys.executable, "-m", "releasegate.replay", "--env", "production", "--range", f"{g1}..{g4}",
            "--environments", str(root / "environments.yaml")]
     first = subprocess.run(run, capture_output=True, text=True, cwd=MAIN, timeout=300)
     lines = first.stdout.splitlines()

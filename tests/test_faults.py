@@ -20,14 +20,14 @@ import pytest
 
 import faults
 from examples.services import kube as emu
-from plugins.kubernetes import api as kube
-from plugins.estate import KubeSpec
-from plugins.core.handle import Unreachable
-from plugins.subdomains.probe import assess, target
-from plugins.images.oci import OCI_INDEX
-from plugins.images.registry import RegistryClient
-from plugins.images.results import RegistryUnreachable
-from plugins.subdomains.webclient import HttpClient
+from releasegate.kubernetes import api as kube
+from releasegate.estate import KubeSpec
+from releasegate.core.handle import Unreachable
+from releasegate.subdomains.probe import assess, target
+from releasegate.images.oci import OCI_INDEX
+from releasegate.images.registry import RegistryClient
+from releasegate.images.results import RegistryUnreachable
+from releasegate.subdomains.webclient import HttpClient
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 1.0
@@ -238,8 +238,8 @@ import json, socket, threading, time
 hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 hole.bind(("127.0.0.9", 53))  # a nameserver that reads every query and answers none
 threading.Thread(target=lambda: [hole.recvfrom(512) for _ in iter(int, 1)], daemon=True).start()
-from plugins.images.registry import RegistryClient
-from plugins.images.results import RegistryUnreachable
+from releasegate.images.registry import RegistryClient
+from releasegate.images.results import RegistryUnreachable
 open({config!r}, "w").write("{{}}")
 client = RegistryClient(mirrors={{"r.test": "http://hung.example:5000"}}, docker_config={config!r},
                         timeout_s=1.0)

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import ROOT, demo_environments
 from examples import materialize
-from plugins.core.gitrepo import GitRepo, Unreadable
+from releasegate.core.gitrepo import GitRepo, Unreadable
 from test_demo import PLANTED_GIT_ONLY
 
 HOTFIX = "fix(auth): retry token refresh on clock skew"

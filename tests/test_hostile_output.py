@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.schema.database import connect
+from releasegate.schema.database import connect
 
 HERE = Path(__file__).parent
 
@@ -198,7 +198,7 @@ class _Writer:
     (["\x1b[1A\x1b[2Kerased\r\n"], "\\x1b[1A\\x1b[2Kerased\\x0d\n"),
 ])
 def test_the_guard_makes_every_line_inert(chunks, expected):
-    from plugins.stdout_guard import Guard
+    from releasegate.stdout_guard import Guard
 
     writer = _Writer()
     guard = Guard(writer, github=True)
@@ -209,7 +209,7 @@ def test_the_guard_makes_every_line_inert(chunks, expected):
 
 
 def test_the_guard_keeps_its_own_colours_but_no_other_sequence():
-    from plugins.stdout_guard import Guard
+    from releasegate.stdout_guard import Guard
 
     writer = _Writer(hasmarkup=True)
     Guard(writer, github=False)
@@ -218,7 +218,7 @@ def test_the_guard_keeps_its_own_colours_but_no_other_sequence():
 
 
 def test_redaction_masks_a_weak_secret_only_where_it_stands():
-    from plugins.core import redact
+    from releasegate.core import redact
 
     redact.register_names(["staging-eu"])
     for weak in ("staging-eu", "short1"):

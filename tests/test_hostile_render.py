@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, demo_environments
-from plugins.core import render_child
-from plugins.core.gitrepo import SourceError
-from plugins.core.helm import load_yaml_documents
-from plugins.core.render_child import Limits, RenderError
-from plugins.estate.loader import EnvironmentsError, load
+from releasegate.core import render_child
+from releasegate.core.gitrepo import SourceError
+from releasegate.core.helm import load_yaml_documents
+from releasegate.core.render_child import Limits, RenderError
+from releasegate.estate.loader import EnvironmentsError, load
 
 TPL_LOOP = "{{ tpl .Values.loop . }}"
 CPU_BOUND = "{{- range $i := until 100000 }}{{ range $j := until 100000 }}{{ end }}{{ end }}\n"
@@ -172,8 +172,8 @@ def test_one_hostile_chart_among_three_environments(tmp_path: Path, estate_copy:
 def test_chart_files_over_the_bound_are_not_read_and_the_failure_is_kept(tmp_path: Path) -> None:
     """A chart whose files alone pass render.output_mb is refused from git's sizes (ls-tree -l)
     before anything is exported; the failure is kept, so every later check gets it at once."""
-    from plugins.core import helm
-    from plugins.core.gitrepo import GitRepo
+    from releasegate.core import helm
+    from releasegate.core.gitrepo import GitRepo
 
     repo = tmp_path / "gitops"
     _chart(repo / "helm", "fat", "  a: b\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hostile_estate import clean_env, gate_command, make_estate
-from plugins.core import atomic
+from releasegate.core import atomic
 
 ENVIRONMENTS = """
 version: 1

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from plugins.core.gitrepo import GitRepo
-from plugins.core.image_tags import commit_of, release_names
+from releasegate.core.gitrepo import GitRepo
+from releasegate.core.image_tags import commit_of, release_names
 
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@x.test",
            "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@x.test"}

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.images import imageref
-from plugins.images.imageref import ImageRef, InvalidReference
+from releasegate.images import imageref
+from releasegate.images.imageref import ImageRef, InvalidReference
 
 DIGEST = "sha256:" + "ab" * 32
 

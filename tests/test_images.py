@@ -11,8 +11,8 @@ import pytest
 
 from conftest import demo_environments, tagged_repo
 from examples.services import registry as service
-from plugins.estate import load
-from plugins.images.results import RegistryUnreachable
+from releasegate.estate import load
+from releasegate.images.results import RegistryUnreachable
 
 CHECK = Path(__file__).resolve().parent.parent / "checks" / "test_images.py"
 VARS = (service.DEMO_REGISTRY_VAR, service.DEMO_CA_VAR, service.DEMO_DOCKER_CONFIG_VAR)
@@ -237,8 +237,8 @@ def test_registry_keys_in_the_environments_file(pytester, demo_repos, with_regis
 
 
 def session_hosts(env_file: Path) -> tuple:
-    from plugins.core.host import Estatewide
-    from plugins.options import Settings
+    from releasegate.core.host import Estatewide
+    from releasegate.options import Settings
 
     shared = Estatewide(load(env_file), Settings(environments_path=env_file, env_names=None))
     return shared, shared.host("testing"), shared.host("echo-next")

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from plugins.settings import kubelet_env as container_env
-from plugins.settings import secret_keys
-from plugins.settings import sealed
-from plugins.core.manifests import workloads
+from releasegate.settings import kubelet_env as container_env
+from releasegate.settings import secret_keys
+from releasegate.settings import sealed
+from releasegate.core.manifests import workloads
 
 STAND_IN = container_env.SECRET_PLACEHOLDER
 MASTER = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443",

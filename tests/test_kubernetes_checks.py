@@ -43,7 +43,7 @@ def cluster(demo_objects: list[dict]):
 @pytest.fixture
 def run(pytester: pytest.Pytester, demo_env_path: Path, cluster, monkeypatch):
     monkeypatch.setenv(emu.DEMO_KUBECONFIG_VAR, str(cluster.kubeconfig))
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    pytester.makeconftest('pytest_plugins = ["releasegate.plugin"]')
     pytester.makepyfile(test_kubernetes=CHECKS)
     env_file = pytester.path / "environments.yaml"
     env_file.write_text(demo_env_path.read_text())

@@ -1,4 +1,4 @@
-"""plugins.kubernetes.api and the health/drift logic against a real cluster, when KUBECONFIG names one.
+"""releasegate.kubernetes.api and the health/drift logic against a real cluster, when KUBECONFIG names one.
 
 Read-only like the checks. RELEASEGATE_TEST_CONTEXT picks a context (default: the current one);
 RELEASEGATE_TEST_NAMESPACE a namespace (default: kube-system, which every cluster has).
@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from plugins.kubernetes import drift as k8s_drift, health as k8s_health, workloads as k8s_workloads
-from plugins.kubernetes import api as kube
+from releasegate.kubernetes import drift as k8s_drift, health as k8s_health, workloads as k8s_workloads
+from releasegate.kubernetes import api as kube
 from test_kubernetes_emulated import make_host
 
 pytestmark = pytest.mark.skipif(

@@ -1,7 +1,7 @@
 """The Kubernetes checks' logic end to end: kmock API emulator over HTTP <- real kubernetes client.
 
 Each case loads what a cluster shows after deploying the sample chart, plants one problem, reads it
-back through plugins.kubernetes.api and asserts that exactly its finding comes out.
+back through releasegate.kubernetes.api and asserts that exactly its finding comes out.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import pytest
 from conftest import demo_environments
 from examples.services import free_port
 from examples.services import kube as emu
-from plugins import estate as environments
-from plugins.kubernetes import drift as k8s_drift, health as k8s_health, workloads as k8s_workloads
-from plugins.kubernetes import api as kube
-from plugins.estate import KubeSpec, Unset
-from plugins.core.handle import Unreachable
+from releasegate import estate as environments
+from releasegate.kubernetes import drift as k8s_drift, health as k8s_health, workloads as k8s_workloads
+from releasegate.kubernetes import api as kube
+from releasegate.estate import KubeSpec, Unset
+from releasegate.core.handle import Unreachable
 
 NS = "app-prod"
 IMAGE = "registry.example.test/{}:v1.4.1"
@@ -31,7 +31,7 @@ IMAGE = "registry.example.test/{}:v1.4.1"
 
 def make_host(kubeconfig: str | Unset | None, *, namespace: str | None = NS, context: str | None = None,
               timeout_s: float = 5.0, root: Path = Path("/")) -> SimpleNamespace:
-    """The parts of an EnvHost that plugins.kubernetes.api reads."""
+    """The parts of an EnvHost that releasegate.kubernetes.api reads."""
     return SimpleNamespace(
         name="production", namespace=namespace, timeout_s=timeout_s,
         spec=SimpleNamespace(kubernetes=KubeSpec(context=context, namespace=namespace,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from examples.services import kube as emu
-from plugins.kubernetes import argocd as k8s_argocd, drift as k8s_drift, health as k8s_health, workloads as k8s_workloads
-from plugins.core.gitrepo import GitRepo
+from releasegate.kubernetes import argocd as k8s_argocd, drift as k8s_drift, health as k8s_health, workloads as k8s_workloads
+from releasegate.core.gitrepo import GitRepo
 
 NS = "app-prod"
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.timezone.utc)

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from conftest import ROOT
-from plugins.core import locations
+from releasegate.core import locations
 
 SARIF_SCHEMA = ROOT / "tests" / "data" / "sarif-schema-2.1.0.json"  # OASIS errata01, vendored
 
@@ -120,9 +120,9 @@ class _Host:
     """Just enough of an EnvHost for the resolvers that the demo's static run does not reach."""
 
     def __init__(self, repos: Path, env: str = "production") -> None:
-        from plugins.estate import load
-        from plugins.core.host import Estatewide
-        from plugins.options import Settings
+        from releasegate.estate import load
+        from releasegate.core.host import Estatewide
+        from releasegate.options import Settings
         from conftest import demo_environments
 
         path = repos.parent / "environments-locations.yaml"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.core.own_images import judge, why_not
-from plugins.images import imageref
+from releasegate.core.own_images import judge, why_not
+from releasegate.images import imageref
 
 IMAGES = [imageref.parse(i) for i in ("ecr.test/govuk/router:latest", "ecr.test/govuk/toolbox:v13",
                                       "nginx:1.27.0", "ecr.test/govuk/router-assets:1.2.0")]

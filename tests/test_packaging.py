@@ -31,7 +31,7 @@ def test_requirements_split_matches_pyproject():
     runtime = " ".join(project["dependencies"])
     for test_only in ("kmock", "pytest-asyncio", "aiohttp", "trustme"):
         assert test_only not in runtime  # pytest plugins that would load in every real run
-    assert project["entry-points"]["pytest11"] == {"plugins.plugin": "plugins.plugin"}
+    assert project["entry-points"]["pytest11"] == {"releasegate.plugin": "releasegate.plugin"}
 
 
 def _clean_copy(dest: Path) -> Path:
@@ -75,11 +75,11 @@ def test_installed_in_a_fresh_venv_the_three_moments_run_from_anywhere(tmp_path,
     env_file.write_text(demo_environments(demo_repos))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    where = subprocess.run([python, "-c", "import plugins, releasegate_checks; "
-                            "print(plugins.__file__); print(releasegate_checks.__file__)"],
+    where = subprocess.run([python, "-c", "import releasegate, releasegate.checks; "
+                            "print(releasegate.__file__); print(releasegate.checks.__file__)"],
                            cwd=elsewhere, env=environ, check=True, capture_output=True, text=True)
     assert all(line.startswith(str(venv)) for line in where.stdout.split()), where.stdout
-    data = subprocess.run([python, "-c", "from plugins.estate.schema import SCHEMA_PATH; "
+    data = subprocess.run([python, "-c", "from releasegate.estate.schema import SCHEMA_PATH; "
                            "print(SCHEMA_PATH.is_file())"],
                           cwd=elsewhere, env=environ, capture_output=True, text=True)
     assert data.stdout.strip() == "True", data.stderr[-1500:]  # package data ships
@@ -90,7 +90,7 @@ def test_installed_in_a_fresh_venv_the_three_moments_run_from_anywhere(tmp_path,
          "echo-next, production, testing fail the git checks (live state not compared)"),
     ]
     for args, code, verdict in moments:
-        result = subprocess.run([python, "-m", "pytest", "--pyargs", "releasegate_checks", *args,
+        result = subprocess.run([python, "-m", "pytest", "--pyargs", "releasegate.checks", *args,
                                  "--environments", str(env_file), "-p", "no:cacheprovider"],
                                 cwd=elsewhere, env=environ, capture_output=True, text=True,
                                 timeout=300)
@@ -139,12 +139,12 @@ def test_installed_console_command_runs_from_an_application_repository(tmp_path,
 
 def test_console_command_builds_the_pytest_command_line(tmp_path, monkeypatch):
     """From the checkout: the checks folder and the checkout's rootdir; replay's spelling mapped."""
-    from plugins import cli
+    from releasegate import cli
 
     monkeypatch.delenv("RELEASEGATE_ENVIRONMENTS", raising=False)
     args = cli.pytest_args("prerelease", ["--env", "production", "--environments", "a b.yaml"],
                            ROOT)
-    assert args == ["-p", "plugins.plugin", f"--rootdir={ROOT}", str(ROOT / "checks"),
+    assert args == ["-p", "releasegate.plugin", f"--rootdir={ROOT}", str(ROOT / "checks"),
                     "-m", "prerelease", "--env", "production", "--environments", "a b.yaml"]
     (tmp_path / "environments.yaml").write_text("")
     args = cli.pytest_args("replay", ["--env=production", "--range", "A..B", "--keep-going"],
@@ -156,14 +156,14 @@ def test_console_command_builds_the_pytest_command_line(tmp_path, monkeypatch):
 
 def test_console_command_in_the_checkout_takes_the_environments_path_with_a_space(tmp_path,
                                                                                    demo_repos):
-    """`python -m plugins.cli` in the checkout: `--environments PATH` with a space works, and node
+    """`python -m releasegate.cli` in the checkout: `--environments PATH` with a space works, and node
     ids are the checkout's (the rootdir is the checkout, whatever directory it runs from)."""
     env_file = tmp_path / "with space" / "environments.yaml"
     env_file.parent.mkdir()
     env_file.write_text(demo_environments(demo_repos))
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RELEASEGATE_")}
     environ["PYTHONPATH"] = str(ROOT)
-    result = subprocess.run([sys.executable, "-m", "plugins.cli", "smoke", "--env", "echo-next",
+    result = subprocess.run([sys.executable, "-m", "releasegate.cli", "smoke", "--env", "echo-next",
                              "--environments", str(env_file), "-p", "no:cacheprovider", "-rf"],
                             cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, [result.stdout[-2500:], result.stderr[-1500:]]
@@ -173,6 +173,6 @@ def test_console_command_in_the_checkout_takes_the_environments_path_with_a_spac
 
 
 def test_the_console_command_names_the_variable_the_plugin_reads():
-    from plugins import cli, options
+    from releasegate import cli, options
 
     assert cli.ENVIRONMENTS_VAR == options.ENVIRONMENTS_VAR

@@ -19,7 +19,7 @@ CANARY = "canary-Zq7xW3pL9"
 CHECKS = """
 import os
 import pytest
-from plugins.params import per_item
+from releasegate.params import per_item
 
 def containers(host):
     for w in host.workloads:
@@ -60,7 +60,7 @@ def suite(pytester: pytest.Pytester, estate_copy: Path) -> tuple[pytest.Pytester
     """A pytester dir with the plugin, the checks above and an environments file for the demo."""
     env_file = pytester.path / "environments.yaml"
     env_file.write_text(demo_environments(estate_copy))
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    pytester.makeconftest('pytest_plugins = ["releasegate.plugin"]')
     pytester.makepyfile(test_checks=CHECKS)
     pytester.makeini("[pytest]\naddopts = --strict-markers -p no:cacheprovider\n")
     return pytester, env_file
@@ -253,8 +253,8 @@ def test_secrets_never_appear_in_any_output(suite: tuple[pytest.Pytester, Path],
 
         @pytest.fixture
         def answer(host, registry):
-            from plugins.core.handle import Unreachable
-            from plugins.images.results import RegistryUnreachable
+            from releasegate.core.handle import Unreachable
+            from releasegate.images.results import RegistryUnreachable
 
             ref = "registry.demo.test/app/api:v1"
             outcome = registry.check_all([ref])[ref]  # the registry is asked per reference
@@ -452,7 +452,7 @@ def test_collection_never_touches_the_network(suite: tuple[pytest.Pytester, Path
     pytester.makeconftest("""
         import socket
         import pytest
-        pytest_plugins = ["plugins.plugin"]
+        pytest_plugins = ["releasegate.plugin"]
 
         def _refuse(*args, **kwargs):
             raise AssertionError("network used during collection")
@@ -539,7 +539,7 @@ def test_unrenderable_chart_is_an_error_not_a_crash(suite: tuple[pytest.Pytester
 def test_check_that_applies_nowhere_is_deselected(suite: tuple[pytest.Pytester, Path]) -> None:
     pytester, _ = suite
     pytester.makepyfile(test_scope="""
-        from plugins.params import per_env
+        from releasegate.params import per_env
 
         @per_env(lambda host: host.spec.deploys.tag is not None)
         def test_tag_envs_only(host):

@@ -97,7 +97,7 @@ def test_the_hook_script_runs_the_smoke_and_keeps_its_report_in_the_log(job, tmp
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name, body in (("python", '"$@"'),
-                       ("releasegate", '-c "from plugins.cli import main; raise SystemExit(main())" "$@"')):
+                       ("releasegate", '-c "from releasegate.cli import main; raise SystemExit(main())" "$@"')):
         (bin_dir / name).write_text(f'#!/bin/sh\nexec "{sys.executable}" {body}\n')
         (bin_dir / name).chmod(0o755)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RELEASEGATE_")}

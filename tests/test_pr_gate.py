@@ -98,7 +98,7 @@ def _gate(workspace: Path, step_env: dict[str, str], site: Path) -> subprocess.C
     (bin_dir / "python").chmod(0o755)
     # the console script pip installs: the releasegate command (pyproject's [project.scripts])
     (bin_dir / "releasegate").write_text(
-        f'#!/bin/sh\nexec "{sys.executable}" -c "from plugins.cli import main; '
+        f'#!/bin/sh\nexec "{sys.executable}" -c "from releasegate.cli import main; '
         f'raise SystemExit(main())" "$@"\n')
     (bin_dir / "releasegate").chmod(0o755)
     environ = {k: v for k, v in os.environ.items()

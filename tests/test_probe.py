@@ -16,11 +16,11 @@ from typing import Iterator
 import pytest
 
 from examples.services import free_port, https
-from plugins.subdomains.probe import (BLOCKER, WARNING, Policy, SessionProbe, Target, assess, resolver_failure,
+from releasegate.subdomains.probe import (BLOCKER, WARNING, Policy, SessionProbe, Target, assess, resolver_failure,
                            run, served_build, target)
-from plugins.subdomains import nameserver
-from plugins.subdomains.addresses import parse_address
-from plugins.subdomains.webclient import HttpClient
+from releasegate.subdomains import nameserver
+from releasegate.subdomains.addresses import parse_address
+from releasegate.subdomains.webclient import HttpClient
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,7 +169,7 @@ def test_resolve_accepts_host_and_host_port_keys():
 
 
 def test_retries_only_for_idempotent_requests(client):
-    from plugins.subdomains.webclient import run_sync
+    from releasegate.subdomains.webclient import run_sync
 
     post = run_sync(client.fetch(f"https://closed.{DOMAIN}/", method="POST"))
     get = client.get(f"https://closed.{DOMAIN}/")
@@ -219,8 +219,8 @@ def test_a_name_that_does_not_resolve_while_others_do_stays_a_blocker():
 
 RESOLVER_SCRIPT = """
 import json
-from plugins.subdomains.probe import resolver_failure, run, target
-from plugins.subdomains.webclient import HttpClient
+from releasegate.subdomains.probe import resolver_failure, run, target
+from releasegate.subdomains.webclient import HttpClient
 found = run(HttpClient(timeout_s=3), [target("production", "api", "example.org", "api", {})])
 ex = found[("production", "api")]
 print(json.dumps({"kind": ex.failure.kind, "reason": ex.failure.reason,

@@ -46,7 +46,7 @@ def test_the_readme_example_check_runs_on_the_demo(pytester, demo_env_file) -> N
     guide = (ROOT / "docs" / "adding-checks.md").read_text()
     section = guide.split("## Adding a check", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    pytester.makeconftest('pytest_plugins = ["releasegate.plugin"]')
     pytester.makepyfile(test_ingress=code)
     result = pytester.runpytest(f"--environments={demo_env_file}", "--env=production",
                                 "-m", "smoke", "-v", "-p", "no:cacheprovider")
@@ -85,7 +85,7 @@ def test_the_set_up_commands_use_a_venv_and_ci_runs_them_as_written() -> None:
     demo = next(c for c in commands if c.endswith("-m prerelease --env=production") and "venv" in c)
     tests = next(c for c in commands if c.startswith("bash tests/setup.sh"))
     assert demo.startswith("python3 -m venv .venv && .venv/bin/pip install ")
-    assert "-r requirements.txt" in demo and tests.endswith(".venv/bin/python -m pytest tests -n 2")
+    assert "-e ." in demo and tests.endswith(".venv/bin/python -m pytest tests -n 2")
     ci = (ROOT / ".ci" / "run").read_text()
     assert demo + " " in ci and tests + "\n" in ci
     assert ".venv" in (ROOT / "tests" / "setup.sh").read_text()
@@ -112,7 +112,7 @@ def test_the_readme_minimal_environments_file_runs(pytester, demo_repos) -> None
     env_file = pytester.path / "environments.yaml"
     env_file.write_text(text.replace("{path: ../app}", f"{{path: {demo_repos / 'app'}}}")
                         .replace("{path: ../gitops}", f"{{path: {demo_repos / 'gitops'}}}"))
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    pytester.makeconftest('pytest_plugins = ["releasegate.plugin"]')
     result = pytester.runpytest_inprocess(str(ROOT / "checks"), f"--environments={env_file}",
                                           "-m", "prerelease", "--env=production", "--static",
                                           "-p", "no:cacheprovider", f"--rootdir={pytester.path}")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from plugins.core import redact as redaction
-from plugins.core.redact import MASK, redact, register_secret
+from releasegate.core import redact as redaction
+from releasegate.core.redact import MASK, redact, register_secret
 
 
 def test_a_text_redacted_before_its_secret_was_registered_is_masked_after() -> None:

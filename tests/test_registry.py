@@ -11,13 +11,13 @@ import time
 import pytest
 
 from examples.services import registry as service
-from plugins.core import redact
-from plugins.estate import Unset
-from plugins.images.auth import parse_challenge
-from plugins.images.oci import (DOCKER_LIST, DOCKER_V2, OCI_INDEX, OCI_MANIFEST, content_digest,
+from releasegate.core import redact
+from releasegate.estate import Unset
+from releasegate.images.auth import parse_challenge
+from releasegate.images.oci import (DOCKER_LIST, DOCKER_V2, OCI_INDEX, OCI_MANIFEST, content_digest,
                                 platform_matches)
-from plugins.images.registry import RegistryClient
-from plugins.images.results import (DENIED, MISSING, NO_PLATFORM, NOT_CONFIGURED, PRESENT, SKIPPED,
+from releasegate.images.registry import RegistryClient
+from releasegate.images.results import (DENIED, MISSING, NO_PLATFORM, NOT_CONFIGURED, PRESENT, SKIPPED,
                                     RegistryUnreachable)
 
 ALIAS = "registry.rg.test"

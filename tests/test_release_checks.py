@@ -27,7 +27,7 @@ def git(repo: Path, *args: str) -> str:
 def release(pytester: pytest.Pytester, estate_copy: Path) -> pytest.Pytester:
     """A pytester dir with the release checks and the demo copy's environments file."""
     (pytester.path / "environments.yaml").write_text(demo_environments(estate_copy))
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    pytester.makeconftest('pytest_plugins = ["releasegate.plugin"]')
     shutil.copy(ROOT / "checks" / "test_release.py", pytester.path / "test_release.py")
     return pytester
 

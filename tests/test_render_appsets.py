@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from plugins.core import helm
-from plugins.core.gitrepo import NotChecked, SourceError
-from plugins.render.appsets import fasttemplate, glob_regex, sanitize_name
-from plugins.render.generators import generate
-from plugins.render.argocd import helm_sources
-from plugins.render.children import child_application, rendered_children
+from releasegate.core import helm
+from releasegate.core.gitrepo import NotChecked, SourceError
+from releasegate.render.appsets import fasttemplate, glob_regex, sanitize_name
+from releasegate.render.generators import generate
+from releasegate.render.argocd import helm_sources
+from releasegate.render.children import child_application, rendered_children
 from tests.test_render_argocd import CHART, make_repo
 
 TEMPLATE = """\

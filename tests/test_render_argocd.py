@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from plugins.core import helm
-from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
-from plugins.render.argocd import build_env, envsubst, helm_sources, readable, same_repo
-from plugins.render.parameters import clean_set_parameter
+from releasegate.core import helm
+from releasegate.core.gitrepo import GitRepo, NotChecked, SourceError
+from releasegate.render.argocd import build_env, envsubst, helm_sources, readable, same_repo
+from releasegate.render.parameters import clean_set_parameter
 
 CHART = {
     "charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",

@@ -12,11 +12,11 @@ from pathlib import Path
 import helm_python
 import pytest
 
-from plugins.core import helm
-from plugins.core.gitrepo import GitRepo, NotChecked
-from plugins.render.argocd import helm_sources
-from plugins.render.charts import CACHE_VARIABLE
-from plugins.render.semver import satisfies
+from releasegate.core import helm
+from releasegate.core.gitrepo import GitRepo, NotChecked
+from releasegate.render.argocd import helm_sources
+from releasegate.render.charts import CACHE_VARIABLE
+from releasegate.render.semver import satisfies
 from tests.test_render_argocd import make_repo
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{v: {value}}}\n"

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from plugins.core import helm
-from plugins.core.gitrepo import NotChecked
-from plugins.render.flux import helmrelease_source
+from releasegate.core import helm
+from releasegate.core.gitrepo import NotChecked
+from releasegate.render.flux import helmrelease_source
 from tests.test_render_argocd import CHART, make_repo
 
 SOURCES = textwrap.dedent("""\

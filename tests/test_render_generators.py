@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from plugins.core.gitrepo import NotChecked, SourceError
-from plugins.render.generators import generate
+from releasegate.core.gitrepo import NotChecked, SourceError
+from releasegate.render.generators import generate
 from tests.test_render_argocd import make_repo
 
 GIT = "repoURL: https://git.example.com/org/gitops.git\nrevision: HEAD\n"

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from plugins.core import helm
-from plugins.core.gitrepo import NotChecked
-from plugins.render import kustomize
-from plugins.render.argocd import helm_sources
-from plugins.render.kustomize import _image, apply_settings
+from releasegate.core import helm
+from releasegate.core.gitrepo import NotChecked
+from releasegate.render import kustomize
+from releasegate.render.argocd import helm_sources
+from releasegate.render.kustomize import _image, apply_settings
 from tests.test_render_argocd import make_repo
 
 BASE = {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.estate import EnvironmentsError, ensure_sources, load
+from releasegate.estate import EnvironmentsError, ensure_sources, load
 from test_render_appsets import CHART, LIST, appset, make_repo
 
 
@@ -39,8 +39,8 @@ def test_pattern_expands_to_generated_applications(tmp_path: Path, envs: str,
                                                    expected: dict[str, str]) -> None:
     """Each generated Application whose name matches the pattern is an environment of that name,
     its argocd_child the Application's name; the host renders it as any argocd_parent entry."""
-    from plugins.core.host import Estatewide
-    from plugins.options import Settings
+    from releasegate.core.host import Estatewide
+    from releasegate.options import Settings
 
     path = estate_file(tmp_path, envs)
     estate = load(path)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from conftest import ROOT
-from plugins.core.gitrepo import GitRepo, NotChecked
+from releasegate.core.gitrepo import GitRepo, NotChecked
 from test_render_argocd import make_repo
 
 CHART = {
@@ -105,9 +105,9 @@ def estate(tmp_path: Path, *, foreign: bool = True, remote: bool = False, secret
 
 
 def host(path: Path) -> Any:
-    from plugins.core.host import Estatewide
-    from plugins.estate import load
-    from plugins.options import Settings
+    from releasegate.core.host import Estatewide
+    from releasegate.estate import load
+    from releasegate.options import Settings
 
     return Estatewide(load(path), Settings(environments_path=path, env_names=None)).host("prod")
 
@@ -155,8 +155,8 @@ def test_settings_read_every_source(tmp_path: Path, secret: str, keys: str, expe
     """The settings and secret checks read the same manifests as the host's render: the chart of
     another estate source (read at its ref under test) and the Secrets of a directory source; a
     secret in no rendered source is not checked while a source is not rendered here."""
-    from plugins.settings import containers
-    from plugins.settings.secret_keys import secret_findings
+    from releasegate.settings import containers
+    from releasegate.settings.secret_keys import secret_findings
 
     prod = host(estate(tmp_path, secret=secret, keys=keys))
     envs = containers.container_envs(prod)
@@ -211,7 +211,7 @@ def test_app_of_apps_parent_with_an_unread_source(tmp_path: Path) -> None:
     """A multi-source app-of-apps parent: the children of the sources rendered here are found
     (GetRepoObjs per source); a child found in none of them is not checked while a source of the
     parent is not rendered here (it may yield it), never "yields no Application"."""
-    from plugins.render.children import child_application
+    from releasegate.render.children import child_application
 
     parent = textwrap.dedent(f"""\
         apiVersion: argoproj.io/v1alpha1
@@ -236,7 +236,7 @@ def test_app_of_apps_parent_with_an_unread_source(tmp_path: Path) -> None:
 def test_replay_says_the_unread_source_at_each_commit(tmp_path: Path) -> None:
     """The replay of a commit renders the sources it can and names the others as not checked at
     that commit (never a silent "ok" for what they deploy, never a break)."""
-    from plugins.replay import step
+    from releasegate.replay import step
 
     prod = host(estate(tmp_path))
     blockers, skipped, manifests = step(prod, "main", None)
@@ -249,8 +249,8 @@ def test_config_map_no_rendered_source_holds(tmp_path: Path, foreign: bool, seve
     """An envFrom config map no rendered source holds: a blocker when every source is rendered
     (the kubelet's CreateContainerConfigError), not checked while a source is not rendered here
     (it may deploy it), and its variables are unknown rather than missing for the settings checks."""
-    from plugins.settings import containers
-    from plugins.settings.secret_keys import ENV_PROBLEMS, secret_findings
+    from releasegate.settings import containers
+    from releasegate.settings.secret_keys import ENV_PROBLEMS, secret_findings
 
     prod = host(estate(tmp_path, foreign=foreign, conf="web-missing"))
     envs = containers.container_envs(prod)
@@ -266,7 +266,7 @@ def test_settings_container_in_no_rendered_source(tmp_path: Path, foreign: bool,
     source is rendered; not checked while a source is not rendered here (it may run it)."""
     from types import SimpleNamespace
 
-    from plugins.settings import containers
+    from releasegate.settings import containers
 
     prod = host(estate(tmp_path, foreign=foreign))
     found = containers.containers_finding(prod, SimpleNamespace(containers=("worker",)), "settings[0].containers")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from git_commit import chart_in_git
-from plugins.core import helm
-from plugins.core.gitrepo import GitRepo
+from releasegate.core import helm
+from releasegate.core.gitrepo import GitRepo
 
 
 @pytest.mark.parametrize("text, pieces", [

@@ -13,7 +13,7 @@ from typing import Any
 import helm_python
 import pytest
 
-from plugins.render.strvals import StrvalsError, parse_into, typed_value
+from releasegate.render.strvals import StrvalsError, parse_into, typed_value
 
 FRESH = [
     "a=b",

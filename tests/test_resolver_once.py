@@ -12,9 +12,9 @@ import pytest
 
 from examples.services import free_port
 from examples.services import registry as service
-from plugins.core import resolver_once
-from plugins.core.handle import Unreachable
-from plugins.subdomains import addresses, nameserver
+from releasegate.core import resolver_once
+from releasegate.core.handle import Unreachable
+from releasegate.subdomains import addresses, nameserver
 from test_images import run, with_registry, demo_registry  # noqa: F401 (fixtures)
 from test_probe import dns_server
 
@@ -94,10 +94,10 @@ def test_a_database_host_no_resolver_answers_is_the_resolvers(demo_env_file: Pat
     """The same rule for the database: libpq's "could not translate host name ... Name or service not
     known" (real psycopg, real getaddrinfo on a `.invalid` name) is the resolver's when no nameserver
     answers about the zone nor the root; else the database's own ERROR, as before."""
-    from plugins.core.host import Estatewide
-    from plugins.estate import load
-    from plugins.options import Settings
-    from plugins.schema import database
+    from releasegate.core.host import Estatewide
+    from releasegate.estate import load
+    from releasegate.options import Settings
+    from releasegate.schema import database
 
     monkeypatch.setenv("DEMO_TESTING_DATABASE_URL", "postgresql://u:secret@db.rg.invalid:5432/app")
     host = Estatewide(load(demo_env_file), Settings(environments_path=demo_env_file, env_names=None)).host("testing")

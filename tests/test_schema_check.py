@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from examples.services import postgres as pg
-from plugins.estate import load
+from releasegate.estate import load
 from tests.conftest import demo_environments
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,15 +15,15 @@ import psycopg
 import pytest
 
 from examples.services import postgres as pg
-from plugins.schema import database
-from plugins.schema import catalog as live_schema
-from plugins.schema import comparison as schema_diff
-from plugins.schema.index_names import directus_index_name
-from plugins.schema.push_plan import fixed_by_candidate, pending_changes
-from plugins.schema.requirements import check_extension, check_index, requirement_items
-from plugins.estate import DatabaseRequirements, IndexRequirement
-from plugins.core.handle import Unreachable
-from plugins.schema.snapshot import Snapshot, load_dir
+from releasegate.schema import database
+from releasegate.schema import catalog as live_schema
+from releasegate.schema import comparison as schema_diff
+from releasegate.schema.index_names import directus_index_name
+from releasegate.schema.push_plan import fixed_by_candidate, pending_changes
+from releasegate.schema.requirements import check_extension, check_index, requirement_items
+from releasegate.estate import DatabaseRequirements, IndexRequirement
+from releasegate.core.handle import Unreachable
+from releasegate.schema.snapshot import Snapshot, load_dir
 
 ADMIN = os.environ.get("RELEASEGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 ACTIVE_MEMBERSHIP = IndexRequirement("org_membership_active_org_user_uniq", "org_membership",

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from plugins.core.manifests import workloads
-from plugins.settings import finding, sealed
-from plugins.settings.kubelet_env import environments, objects
-from plugins.settings.producers import producer_of
-from plugins.settings.secret_keys import secret_findings
+from releasegate.core.manifests import workloads
+from releasegate.settings import finding, sealed
+from releasegate.settings.kubelet_env import environments, objects
+from releasegate.settings.producers import producer_of
+from releasegate.settings.secret_keys import secret_findings
 
 ES = "external-secrets.io/v1beta1"
 STORE = {"secretStoreRef": {"kind": "ClusterSecretStore", "name": "vault"}}
@@ -112,7 +112,7 @@ def test_what_each_kind_makes(manifest: dict[str, Any], made: tuple[str, set[str
 
 
 def test_every_row_cites_its_documentation() -> None:
-    from plugins.settings.producers import PRODUCERS
+    from releasegate.settings.producers import PRODUCERS
 
     assert all(p.docs.startswith("https://") for p in PRODUCERS)
     assert producer_of({"kind": "Secret"}) is not None  # a manifest without apiVersion: by kind
@@ -221,7 +221,7 @@ def test_the_demo_secret_made_by_an_external_secret(pytester: pytest.Pytester, e
         line = "      secrets: [secrets/sealed-backend-secrets-prod.yaml]\n"
         environments = environments.replace(line, line + f"      secret_keys: {listed}\n")
     (pytester.path / "environments.yaml").write_text(environments)
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    pytester.makeconftest('pytest_plugins = ["releasegate.plugin"]')
     shutil.copy(ROOT / "checks" / "test_settings.py", pytester.path / "test_settings.py")
     report = pytester.path / "run.json"
     pytester.runpytest("-p", "no:cacheprovider", f"--report-json={report}", "--env=production", "-m", "prerelease",

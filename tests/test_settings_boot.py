@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.settings import boot, stand_ins
+from releasegate.settings import boot, stand_ins
 
 SETTINGS = textwrap.dedent("""
     import os
@@ -81,9 +81,9 @@ def test_environment_is_exactly_the_containers(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_import_path_holds_only_the_settings_file() -> None:
-    source = "import plugins.settings.boot\nfrom pydantic_settings import BaseSettings\nclass S(BaseSettings):\n  a: int = 1\n"
+    source = "import releasegate.settings.boot\nfrom pydantic_settings import BaseSettings\nclass S(BaseSettings):\n  a: int = 1\n"
     result = boot.run([job({}, source=source, classes=("S",), boot_fn=None)])["j"]
-    assert result.unavailable == "ModuleNotFoundError: No module named 'plugins'"
+    assert result.unavailable == "ModuleNotFoundError: No module named 'releasegate'"
     assert result.outcomes == ()
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from plugins.core.gitrepo import SourceError
-from plugins.settings import containers, cross_env
-from plugins.settings.finding import Finding
-from plugins.settings.kubelet_env import ContainerEnv, EnvVar
+from releasegate.core.gitrepo import SourceError
+from releasegate.settings import containers, cross_env
+from releasegate.settings.finding import Finding
+from releasegate.settings.kubelet_env import ContainerEnv, EnvVar
 
 
 def _pairwise(host: Any, mine: list[ContainerEnv], others: dict[str, list[ContainerEnv]],

@@ -21,17 +21,17 @@ from typing import Any
 import pytest
 
 from examples.materialize import git
-from plugins.settings import boot
-from plugins.settings import kubelet_env as container_env
-from plugins.core import deployed
-from plugins.settings import boot_runs, containers, cross_env, finding, parity, secret_keys, targets
-from plugins.settings import sealed
-from plugins.estate import load
-from plugins.core.helm import ChartSource, render
-from plugins.core.gitrepo import GitRepo
-from plugins.core.host import Estatewide
-from plugins.core.manifests import workloads
-from plugins.options import Settings
+from releasegate.settings import boot
+from releasegate.settings import kubelet_env as container_env
+from releasegate.core import deployed
+from releasegate.settings import boot_runs, containers, cross_env, finding, parity, secret_keys, targets
+from releasegate.settings import sealed
+from releasegate.estate import load
+from releasegate.core.helm import ChartSource, render
+from releasegate.core.gitrepo import GitRepo
+from releasegate.core.host import Estatewide
+from releasegate.core.manifests import workloads
+from releasegate.options import Settings
 
 MAIN = Path(__file__).resolve().parents[1]
 
@@ -355,7 +355,7 @@ def test_config_map_refs_prefixes_overrides_and_service_links_off() -> None:
 
 def test_sealed_and_plain_secret_keys_by_name_and_namespace(estate_dir: Path) -> None:
     repo = GitRepo(estate_dir / "gitops")
-    from plugins.core.helm import load_yaml_documents
+    from releasegate.core.helm import load_yaml_documents
 
     prod = sealed.SecretIndex(sealed.secret_keys(load_yaml_documents(repo.show("main", "secrets/prod.yaml"), "p"),
                                                  "secrets/prod.yaml"))
@@ -482,7 +482,7 @@ def suite(pytester: pytest.Pytester, estate_dir: Path) -> pytest.Pytester:
     text = textwrap.dedent(ENVIRONMENTS).replace("path: app,", f"path: {estate_dir / 'app'},")
     pytester.makefile(".yaml", environments=text.replace("path: gitops,", f"path: {estate_dir / 'gitops'},"))
     pytester.makeini("[pytest]\naddopts = --strict-markers\n")
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]\n')
+    pytester.makeconftest('pytest_plugins = ["releasegate.plugin"]\n')
     pytester.makepyfile(test_settings=CHECKS.read_text())
     return pytester
 
@@ -565,7 +565,7 @@ def test_image_tag_that_names_no_commit_is_a_blocker(suite: pytest.Pytester) -> 
 
 def test_replay_walk_names_the_commit_that_removed_the_key(estate_dir: Path, shas: dict) -> None:
     g1, g2, g3 = shas["gitops"]
-    result = subprocess.run([sys.executable, "-m", "plugins.replay", "--env", "production", "--range", f"{g1}..{g3}",
+    result = subprocess.run([sys.executable, "-m", "releasegate.replay", "--env", "production", "--range", f"{g1}..{g3}",
                              "--environments", str(estate_dir / "environments.yaml")],
                             capture_output=True, text=True, cwd=MAIN, timeout=120)
     assert result.returncode == 1, result.stderr
@@ -582,7 +582,7 @@ def test_replay_walk_names_the_commit_that_removed_the_key(estate_dir: Path, sha
 
 
 def test_replay_bad_input_is_a_clear_error(estate_dir: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "plugins.replay", "--env", "nowhere", "--range", "main",
+    result = subprocess.run([sys.executable, "-m", "releasegate.replay", "--env", "nowhere", "--range", "main",
                              "--environments", str(estate_dir / "environments.yaml")],
                             capture_output=True, text=True, cwd=MAIN, timeout=60)
     assert (result.returncode, result.stderr.strip()) == (
@@ -619,7 +619,7 @@ def test_entry_python_is_the_boot_interpreter(estate_dir: Path, shas: dict, tmp_
 def test_demo_prerelease_production_is_one_failed_item_per_planted_cause(pytester: pytest.Pytester,
                                                                          demo_env_file: Path) -> None:
     pytester.makeini("[pytest]\naddopts = --strict-markers\n")
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]\n')
+    pytester.makeconftest('pytest_plugins = ["releasegate.plugin"]\n')
     pytester.makepyfile(test_settings=CHECKS.read_text())
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", f"--environments={demo_env_file}",
                                           "--report-json=report.json", "-m", "prerelease", "--env=production")
@@ -741,7 +741,7 @@ def test_only_a_branch_environment_on_another_branch_than_main_gets_main_at_its_
 def test_each_class_is_required_only_where_it_is_built(estate_dir: Path, shas: dict) -> None:
     """settings[].classes: the worker builds only AppSettings, so SearchSettings' missing SEARCH_URL
     is the api's alone (the required check and the boot); no "every class" warning for the entry."""
-    from plugins.settings import boot_findings, required
+    from releasegate.settings import boot_findings, required
 
     estate = load(estate_dir / "environments.yaml")
     entry = dataclasses.replace(estate.settings[0], classes={"worker": ("AppSettings",)})
@@ -761,7 +761,7 @@ def test_each_class_is_required_only_where_it_is_built(estate_dir: Path, shas: d
 def test_an_import_failure_is_the_first_items_blocker_and_the_others_are_not_checked(estate_dir: Path) -> None:
     """One cause, one blocker (on the boot function's item); every other item of the module skips
     ("not checked"), never passes: nothing of the module was constructed."""
-    from plugins.settings import boot_findings
+    from releasegate.settings import boot_findings
 
     host = make_host(estate_dir, "production")
     entry = host.estate.settings[0]
@@ -778,7 +778,7 @@ def test_an_import_failure_is_the_first_items_blocker_and_the_others_are_not_che
 def test_boots_not_isolated_are_said_once(estate_dir: Path, shas: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the sandbox (no bubblewrap, or it cannot start) the run says once why boots are not
     isolated; the findings are otherwise the same."""
-    from plugins.settings import sandbox
+    from releasegate.settings import sandbox
 
     boot.close_all()
     monkeypatch.setattr(sandbox, "ENABLED", False)

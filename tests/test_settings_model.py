@@ -12,8 +12,8 @@ import types
 
 import pytest
 
-from plugins.settings import classes
-from plugins.settings import reader as sm
+from releasegate.settings import classes
+from releasegate.settings import reader as sm
 
 pytestmark = pytest.mark.filterwarnings("ignore:Support for class-based `config`")
 

@@ -1,16 +1,16 @@
-"""plugins.setup_request: a fixture that does not name ``request`` still gets its own request,
+"""releasegate.setup_request: a fixture that does not name ``request`` still gets its own request,
 whatever it depends on; secrets in a fixture's exception are masked."""
 
 from __future__ import annotations
 
 import pytest
 
-from plugins import setup_request
+from releasegate import setup_request
 
 CHECKS = '''
 import pytest
-from plugins import setup_request
-from plugins.core.redact import register_secret
+from releasegate import setup_request
+from releasegate.core.redact import register_secret
 
 SECRET = "fixture-" + "secret-value"
 register_secret(SECRET)
@@ -43,7 +43,7 @@ def test_leaky(leaky):
 
 
 def test_fixtures_get_their_own_request_and_masked_errors(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest('pytest_plugins = ["plugins.setup_request"]\n')
+    pytester.makeconftest('pytest_plugins = ["releasegate.setup_request"]\n')
     pytester.makepyfile(test_checks=CHECKS)
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, errors=1)

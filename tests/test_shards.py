@@ -1,7 +1,7 @@
 """--shard K/N, --parity-index, --max-environments and the merge of shards' reports (issue 26).
 
 The demo estate's drift moment (static: no services) runs once whole and as 3 shard processes;
-`python -m plugins.drift.merge` joins the shards' drift reports and --report-json files, and the
+`python -m releasegate.drift.merge` joins the shards' drift reports and --report-json files, and the
 merged records, verdict and drift document equal the single run's, normalised as
 benchmarks/same_reports.py normalises two runs (durations and dates aside).
 """
@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from same_reports import normalise  # noqa: E402
 
-from plugins.estate import loader  # noqa: E402
-from plugins.shards import shard_names, shard_of  # noqa: E402
+from releasegate.estate import loader  # noqa: E402
+from releasegate.shards import shard_names, shard_of  # noqa: E402
 from tests.conftest import demo_environments  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def test_the_shard_of_an_environment_is_its_name_s_alone():
 
 def test_merged_shards_equal_one_run(single: Path, shards: list[Path], demo_file: Path):
     merged = demo_file.parent / "merged"
-    done = run(str(merged), *map(str, shards), env_file=demo_file, module="plugins.drift.merge")
+    done = run(str(merged), *map(str, shards), env_file=demo_file, module="releasegate.drift.merge")
     assert done.returncode == 1, done.stderr  # the demo's blockers
     assert "from 3 shards (run t1)" in done.stdout
     one, two = drift(single), drift(merged)
@@ -100,7 +100,7 @@ def test_merged_shards_equal_one_run(single: Path, shards: list[Path], demo_file
     assert (merged / "drift.complete.json").is_file() and "Drift report" in (
         merged / "drift.md").read_text()
     records = run("--records", f"{merged}.json", *(f"{s}.json" for s in shards),
-                  env_file=demo_file, module="plugins.drift.merge")
+                  env_file=demo_file, module="releasegate.drift.merge")
     assert records.returncode == 1, records.stderr
     a, b = (json.loads(Path(p).read_text()) for p in (f"{single}.json", f"{merged}.json"))
     assert normalise(b["records"], "") == normalise(a["records"], "")
@@ -122,7 +122,7 @@ def test_the_merge_is_computed_against_the_baseline_it_is_given(single: Path,
     """New/persisting/resolved as one run against the same previous report: all persisting."""
     merged = demo_file.parent / "merged-b"
     done = run(str(merged), *map(str, shards), f"--baseline={single / 'drift.json'}",
-               "--fail-on=new", env_file=demo_file, module="plugins.drift.merge")
+               "--fail-on=new", env_file=demo_file, module="releasegate.drift.merge")
     assert done.returncode == 0, done.stderr  # nothing new since the baseline
     s = drift(merged)["summary"]
     assert (s["new"], s["resolved"]) == (0, 0) and s["persisting"] == s["findings"] > 0
@@ -130,7 +130,7 @@ def test_the_merge_is_computed_against_the_baseline_it_is_given(single: Path,
 
 def _shard_copy(src: Path, dest: Path, **mark) -> Path:
     """A shard's report folder with its run.shard changed (manifest rewritten to match)."""
-    from plugins.core import atomic
+    from releasegate.core import atomic
 
     doc = drift(src)
     doc["run"]["shard"].update(mark)
@@ -156,7 +156,7 @@ def test_shards_of_different_runs_are_refused(shards: list[Path], tmp_path: Path
     (tmp_path / "empty").mkdir()
     for name, (given, message) in cases.items():
         done = run(str(tmp_path / "out"), *map(str, given), env_file=demo_file,
-                   module="plugins.drift.merge")
+                   module="releasegate.drift.merge")
         assert done.returncode == 4, name
         assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr, \
             (name, done.stderr)
@@ -196,7 +196,7 @@ def test_a_shard_reads_the_parity_index_instead_of_rendering_the_estate(demo_fil
                                                                          tmp_path: Path):
     index = tmp_path / "parity-index.json"
     done = run(str(index), f"--environments={demo_file}", env_file=demo_file,
-               module="plugins.parity_index")
+               module="releasegate.parity_index")
     assert done.returncode == 0 and "parity index of 3 environments" in done.stdout, done.stderr
     out = tmp_path / "shard2"
     done = run(f"--report-json={out}.json", "--shard=2/3", "--shard-run=t1",
@@ -238,7 +238,7 @@ def test_xdist_says_once_that_it_is_slower(demo_file: Path):
 def test_a_shard_that_stopped_early_makes_the_merge_incomplete(shards: list[Path],
                                                                tmp_path: Path, demo_file: Path):
     """Its findings stay unchecked rather than resolved, as in one run that stopped early."""
-    from plugins.core import atomic
+    from releasegate.core import atomic
 
     doc = drift(shards[1])
     doc["run"].update(complete=False, incomplete="interrupted by SIGTERM before every check ran")
@@ -247,7 +247,7 @@ def test_a_shard_that_stopped_early_makes_the_merge_incomplete(shards: list[Path
     atomic.write_set(stopped, {"drift.json": json.dumps(doc)}, "x")
     merged = tmp_path / "merged"
     done = run(str(merged), str(shards[0]), str(stopped), str(shards[2]), env_file=demo_file,
-               module="plugins.drift.merge")
+               module="releasegate.drift.merge")
     assert done.returncode == 1, done.stderr
     run_section = drift(merged)["run"]
     assert run_section["complete"] is False

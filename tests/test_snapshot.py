@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from plugins.core.gitrepo import GitRepo
-from plugins.schema.snapshot import SnapshotError, load_dir, load_ref
+from releasegate.core.gitrepo import GitRepo
+from releasegate.schema.snapshot import SnapshotError, load_dir, load_ref
 
 
 

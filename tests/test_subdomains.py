@@ -257,7 +257,7 @@ def test_one_lookup_on_a_resolver_that_answers_nothing_is_one_error(pytester, ap
     resolver answers nothing (resolv.conf names a loopback port where nothing listens): one ERROR
     naming the resolver, not a "fix the DNS record" blocker (plugins/subdomains/nameserver.py)."""
     from examples.services import free_port
-    from plugins.subdomains import addresses, nameserver
+    from releasegate.subdomains import addresses, nameserver
 
     conf = tmp_path / "resolv.conf"
     conf.write_text("nameserver 127.0.0.1\n")

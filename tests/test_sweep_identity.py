@@ -3,7 +3,7 @@
 The field trials' false breaks came from keying a break on its message: a commit SHA, a values
 line number or a template line:col inside the message made every commit a "new" break; the commit
 that created the chart was called a fix. One row per normalisation, then a real git history walked
-by `python -m plugins.replay --keep-going`, rendered with Helm's engine and checked with the kept
+by `python -m releasegate.replay --keep-going`, rendered with Helm's engine and checked with the kept
 Kubernetes schemas.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from plugins import breaks
-from plugins.breaks import Blocker
+from releasegate import breaks
+from releasegate.breaks import Blocker
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -166,7 +166,7 @@ def history(tmp_path: Path) -> tuple[Path, list[str]]:
 
 def test_the_walk_names_each_break_where_it_begins_and_ends(history):
     root, c = history
-    result = subprocess.run([sys.executable, "-m", "plugins.replay", "--env", "production", "--range",
+    result = subprocess.run([sys.executable, "-m", "releasegate.replay", "--env", "production", "--range",
                              f"{c[0]}..{c[10]}", "--keep-going", "--environments", str(root / "environments.yaml")],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 1, result.stderr

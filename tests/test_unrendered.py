@@ -14,8 +14,8 @@ import pytest
 
 from conftest import ROOT, demo_environments
 from git_commit import commit_all
-from plugins import unrendered
-from plugins.verdict import step_summary, summarize
+from releasegate import unrendered
+from releasegate.verdict import step_summary, summarize
 
 FAIL = "{{- if .Values.hostile }}\n{{ fail \"this chart refuses testing\" }}\n{{- end }}\n"
 LINE = ("helm could not render helm/app: execution error at (app/templates/hostile.yaml:2:3): "
@@ -131,7 +131,7 @@ def test_two_environments_and_xdist_style_records_count_once_each() -> None:
 def test_the_drift_report_keeps_each_such_check_an_error() -> None:
     """drift.json compares findings by check across runs: a check its chart's failure left
     unchecked stays an error there (as before), neither lost nor a new finding."""
-    from plugins.drift.document import category
+    from releasegate.drift.document import category
 
     record = {"outcome": "skipped", "severity": None, "message": unrendered.skip_reason("testing"),
               "details": {"unrendered": LINE}}
@@ -141,7 +141,7 @@ def test_the_drift_report_keeps_each_such_check_an_error() -> None:
 
 def test_annotations_and_sarif_get_one_error_per_environment() -> None:
     """On GitHub Actions the failure is one ::error (and one SARIF result), not one per check."""
-    from plugins.annotate import annotation, reported, sarif
+    from releasegate.annotate import annotation, reported, sarif
 
     found = [{"nodeid": f"checks/test_x.py::test_{n}[testing]", "check": f"test_{n}",
               "environment": "testing", "item": None, "outcome": "skipped", "severity": None,
@@ -163,9 +163,9 @@ def test_a_value_file_that_is_not_yaml_is_a_chart_that_does_not_render(
         tmp_path: Path, values: str, said: str) -> None:
     """`helm template -f` fails on such a file: the same one error per environment."""
     from git_commit import chart_in_git
-    from plugins.core import helm
-    from plugins.core.gitrepo import GitRepo
-    from plugins.core.render_child import RenderError
+    from releasegate.core import helm
+    from releasegate.core.gitrepo import GitRepo
+    from releasegate.core.render_child import RenderError
 
     chart_in_git(tmp_path, "helm/app", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
                  {"values-x.yaml": values})

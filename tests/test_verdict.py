@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, demo_environments
-from plugins import verdict
+from releasegate import verdict
 
 
 def _demo(env_file: Path, tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -174,7 +174,7 @@ def test_require_checked_sets_the_exit_code(pytester: pytest.Pytester, estate_co
     VERIFIED; with --require-checked SHARE a run below the share exits 1; a share outside 0-1 is a
     usage error (exit 4)."""
     (pytester.path / "environments.yaml").write_text(demo_environments(estate_copy))
-    pytester.makeconftest('pytest_plugins = ["plugins.plugin"]')
+    pytester.makeconftest('pytest_plugins = ["releasegate.plugin"]')
     pytester.makepyfile(test_checks=UNVERIFIED_CHECKS)
     result = pytester.runpytest("-p", "no:cacheprovider", "-m", "prerelease", "--env=production", *args)
     assert result.ret == code

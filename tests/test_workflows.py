@@ -5,12 +5,12 @@ import textwrap
 
 import pytest
 
-from plugins.images import workflows
-from plugins.images.builders import Target, builders, sample_tag
-from plugins.images.matrix import expand_matrix
-from plugins.images.templates import ANY, SHORT, Part, Template
-from plugins.images.triggers import BRANCH, TAG
-from plugins.images.workflow_yaml import WorkflowError
+from releasegate.images import workflows
+from releasegate.images.builders import Target, builders, sample_tag
+from releasegate.images.matrix import expand_matrix
+from releasegate.images.templates import ANY, SHORT, Part, Template
+from releasegate.images.triggers import BRANCH, TAG
+from releasegate.images.workflow_yaml import WorkflowError
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -344,7 +344,7 @@ def test_template_helpers():
 def test_workflow_yaml_reads_as_ruamels_safe_loader(text: str) -> None:
     from ruamel.yaml import YAML
 
-    from plugins.images.workflow_yaml import load_yaml
+    from releasegate.images.workflow_yaml import load_yaml
 
     got = load_yaml(text, "w.yml")
     assert got == YAML(typ="safe", pure=True).load(text)
@@ -353,7 +353,7 @@ def test_workflow_yaml_reads_as_ruamels_safe_loader(text: str) -> None:
 
 
 def test_workflow_yaml_keeps_an_alias_one_object_and_names_a_duplicate_key() -> None:
-    from plugins.images.workflow_yaml import WorkflowError, load_yaml
+    from releasegate.images.workflow_yaml import WorkflowError, load_yaml
 
     data = load_yaml("a: &x {b: 1}\nc: *x\n", "w.yml")
     assert type(data["a"]) is dict and data["a"] is data["c"]
@@ -395,8 +395,8 @@ def test_which_source_holds_a_reusable_workflow(tmp_path, uses, sources, answer)
     (https://docs.github.com/en/actions/using-workflows/reusing-workflows#calling-a-reusable-workflow): read from
     the source whose name or clone's remote URL names owner/repo, at ref; else one line saying why not."""
     from conftest import tagged_repo
-    from plugins.core.gitrepo import GitRepo
-    from plugins.images.reusable import reader
+    from releasegate.core.gitrepo import GitRepo
+    from releasegate.images.reusable import reader
 
     repos = [(name, GitRepo(tagged_repo(tmp_path / name.replace("/", "-"), {".github/workflows/b.yml": CALLED},
                                         "v1", url), name)) for name, url in sources.items()]

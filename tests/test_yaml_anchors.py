@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from git_commit import chart_in_git
-from plugins.core import helm, locations
-from plugins.core.gitrepo import SourceError
+from releasegate.core import helm, locations
+from releasegate.core.gitrepo import SourceError
 
 GOVUK_SHAPE = """\
 apps:
@@ -96,7 +96,7 @@ def test_a_chart_renders_with_such_values(tmp_path: Path) -> None:
                  "{{- range $name, $app := .Values.apps }}\n"
                  "  {{ $name }}: {{ $app.uploads | quote }}\n{{- end }}\n",
                  {"values-integration.yaml": GOVUK_SHAPE})
-    from plugins.core.gitrepo import GitRepo
+    from releasegate.core.gitrepo import GitRepo
 
     gitops = GitRepo(repo, "gitops")
     try:

@@ -246,7 +246,7 @@ def demo_specs(estate, plant: tuple[str, str, str] = DEMO_PLANT) -> list[Endpoin
     Addresses come from the file's network.resolve (host -> 127.0.0.x:port), so the demo client
     and servers agree by construction; /api/version serves the build each environment should run.
     """
-    from plugins.subdomains.addresses import parse_address
+    from releasegate.subdomains.addresses import parse_address
 
     resolve = {str(k).lower(): v for k, v in estate.network.resolve.items() if v}
     specs: dict[str, EndpointSpec] = {}
@@ -265,7 +265,7 @@ def demo_specs(estate, plant: tuple[str, str, str] = DEMO_PLANT) -> list[Endpoin
 
 def expected_build(estate, env) -> str:
     """The commit an environment is meant to run: its branch head, or its newest release tag."""
-    from plugins.core.gitrepo import GitRepo
+    from releasegate.core.gitrepo import GitRepo
 
     source = estate.sources[estate.app_source()]
     repo = GitRepo(source.path, source.name)
@@ -277,7 +277,7 @@ def expected_build(estate, env) -> str:
 
 def demo(estate_path: str | Path = "environments.yaml", workdir: str | Path | None = None) -> Service:
     """The demo's HTTPS endpoints: one planted problem (production portal cert expiring in 3 days)."""
-    from plugins.estate import ensure_sources, load
+    from releasegate.estate import ensure_sources, load
 
     os.environ.setdefault(DEMO_PORT_VAR, str(DEMO_PORT))  # the file routes hosts to this port
     estate = load(Path(estate_path))

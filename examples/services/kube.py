@@ -702,11 +702,11 @@ def demo_objects(environments: Path | None = None) -> list[dict]:
     ImagePullBackOff: the planted blocker is production's agent (an internal ClusterIP service,
     no ingress)."""
     from examples.services.registry import ci_pushes, planted_gap
-    from plugins.core import helm
-    from plugins.images.imageref import parse as parse_image
-    from plugins.estate import ensure_sources, load
-    from plugins.core.host import Estatewide
-    from plugins.options import Settings
+    from releasegate.core import helm
+    from releasegate.images.imageref import parse as parse_image
+    from releasegate.estate import ensure_sources, load
+    from releasegate.core.host import Estatewide
+    from releasegate.options import Settings
 
     path = environments or Path(__file__).resolve().parents[2] / "environments.yaml"
     estate = load(path)

@@ -29,7 +29,7 @@ from psycopg import sql
 from psycopg.types.json import Json
 
 from examples.services import free_port
-from plugins.schema.snapshot import Snapshot
+from releasegate.schema.snapshot import Snapshot
 
 
 def _pg_bin() -> Path:
@@ -183,7 +183,7 @@ def _sequence_of(schema: dict[str, Any]) -> str | None:
 def schema_statements(snap: Snapshot, requirements: Any = None,
                       available_extensions: Iterable[str] | None = None) -> list[sql.Composable]:
     """The DDL a push of this snapshot leaves behind, in dependency order."""
-    from plugins.schema.index_names import directus_index_name
+    from releasegate.schema.index_names import directus_index_name
 
     stmts: list[sql.Composable] = []
     tables: dict[str, list[Any]] = {}
@@ -383,7 +383,7 @@ def plant_index_pitfall(conn: psycopg.Connection, table: str, column: str, index
 
 def demo_ref(estate: Any, env: Any) -> str:
     """The application ref an environment runs in the demo: its branch, or the newest release tag."""
-    from plugins.core.gitrepo import GitRepo
+    from releasegate.core.gitrepo import GitRepo
 
     source = estate.sources[estate.snapshot.source]
     if env.deploys.branch:
@@ -398,8 +398,8 @@ def populate(admin_dsn: str, estate: Any, prefix: str = "demo_",
     """Create one database per environment that has one, built from the snapshot that environment
     runs (its push was applied) plus the database requirements; `plant` = (environment, table,
     column, index name) adds the hand-named index there. Returns {dsn_env variable: DSN}."""
-    from plugins.core.gitrepo import GitRepo
-    from plugins.schema.snapshot import load_ref
+    from releasegate.core.gitrepo import GitRepo
+    from releasegate.schema.snapshot import load_ref
 
     if estate.snapshot is None:
         raise RuntimeError(f"{estate.path}: no snapshot section: nothing to build")
@@ -422,7 +422,7 @@ def populate(admin_dsn: str, estate: Any, prefix: str = "demo_",
 def demo(estate_path: str | Path = "environments.yaml", port: int = DEMO_PORT) -> Cluster:
     """The demo's databases in a throwaway cluster on 127.0.0.1:port (see populate): the
     production one carries the planted index pitfall."""
-    from plugins.estate import ensure_sources, load
+    from releasegate.estate import ensure_sources, load
 
     estate = load(Path(estate_path))
     ensure_sources(estate)

@@ -455,10 +455,10 @@ class CiPush:
 def ci_pushes(estate) -> list[CiPush]:
     """Every reference the estate's workflows pushed for each branch head and release tag,
     reading each workflow file as it was at that commit (as GitHub Actions does)."""
-    from plugins.images import workflows
-    from plugins.core.gitrepo import GitRepo, SourceError
-    from plugins.images.triggers import BRANCH, TAG
-    from plugins.images.workflow_yaml import WorkflowError
+    from releasegate.images import workflows
+    from releasegate.core.gitrepo import GitRepo, SourceError
+    from releasegate.images.triggers import BRANCH, TAG
+    from releasegate.images.workflow_yaml import WorkflowError
 
     pushes: dict[str, CiPush] = {}
     for entry in estate.builds:
@@ -486,7 +486,7 @@ def ci_pushes(estate) -> list[CiPush]:
 def planted_gap(estate, plant: tuple[str, str] = DEMO_PLANT) -> set[str]:
     """References the demo registry must lack: the plant's repository at the commit its
     environment deploys (full and short SHA tags)."""
-    from plugins.core.gitrepo import GitRepo
+    from releasegate.core.gitrepo import GitRepo
 
     env_name, repository = plant
     env = estate.environments[env_name]
@@ -517,7 +517,7 @@ def demo(estate_path: str | Path = "environments.yaml", port: int = DEMO_PORT,
          ca: trustme.CA | None = None) -> Registry:
     """The demo registry on 127.0.0.1:5443 (htpasswd over TLS) seeded with every image the demo's
     CI pushed for its branch heads and tags -- except the planted gap (DEMO_PLANT)."""
-    from plugins.estate import ensure_sources, load
+    from releasegate.estate import ensure_sources, load
 
     estate = load(Path(estate_path))
     ensure_sources(estate)

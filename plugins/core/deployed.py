@@ -8,13 +8,13 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
-from plugins.images import imageref
-from plugins.core import image_tags, own_images
-from plugins.core.gitrepo import NotChecked, SourceError, short
-from plugins.core.manifests import workloads
+from releasegate.images import imageref
+from releasegate.core import image_tags, own_images
+from releasegate.core.gitrepo import NotChecked, SourceError, short
+from releasegate.core.manifests import workloads
 
 if TYPE_CHECKING:
-    from plugins.core.host import EnvHost
+    from releasegate.core.host import EnvHost
 
 
 @dataclass(frozen=True)

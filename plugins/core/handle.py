@@ -1,7 +1,7 @@
 """What a live client needs of an environment, below the clients and the host that builds them.
 
 The database, Kubernetes, registry and HTTPS clients take a ``Handle`` and raise ``Unreachable``;
-``plugins.core.host.EnvHost`` is the one implementation. Keeping both here, under the clients,
+``releasegate.core.host.EnvHost`` is the one implementation. Keeping both here, under the clients,
 is what keeps the host -> client imports one-way.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from plugins.core.redact import redact
+from releasegate.core.redact import redact
 
 if TYPE_CHECKING:
-    from plugins.estate import Environment, Estate
+    from releasegate.estate import Environment, Estate
 
 
 class Unreachable(Exception):

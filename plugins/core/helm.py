@@ -15,9 +15,9 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from plugins.core import render_child, yaml_anchors, yaml_bounds
-from plugins.core.gitrepo import Absent, GitRepo, NotChecked, SourceError, Unreadable
-from plugins.core.render_child import RenderError
+from releasegate.core import render_child, yaml_anchors, yaml_bounds
+from releasegate.core.gitrepo import Absent, GitRepo, NotChecked, SourceError, Unreadable
+from releasegate.core.render_child import RenderError
 
 try:
     import yaml as _pyyaml
@@ -181,7 +181,7 @@ def merged_values(repo: GitRepo, ref: str, source: ChartSource) -> dict[str, Any
         if docs and isinstance(docs[0], dict):
             values = _deep_merge(values, docs[0])
     if source.parameters or source.file_parameters:
-        from plugins.render.parameters import apply_parameters
+        from releasegate.render.parameters import apply_parameters
 
         def read(name: str) -> str:
             return repo.show(ref, _value_file_path(repo, ref, source.chart, name))
@@ -211,11 +211,11 @@ def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any]
         raise NotChecked(f"{repo.name}: the chart {source.chart} is in source {source.repo_source}, "
                          "and this check reads the deployment repository only: not checked")
     if source.kustomize:
-        from plugins.render.kustomize import render_kustomize
+        from releasegate.render.kustomize import render_kustomize
 
         return render_kustomize(repo, sha, source.chart, source.kustomize, source.namespace)
     if source.directory:
-        from plugins.render.directory import render_directory
+        from releasegate.render.directory import render_directory
 
         return render_directory(repo, sha, source.chart, source.directory, source.namespace)
     try:
@@ -227,7 +227,7 @@ def render(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any]
 
 
 def _render_helm(repo: GitRepo, sha: str, source: ChartSource) -> tuple[dict[str, Any], ...]:
-    from plugins.render import charts
+    from releasegate.render import charts
 
     chart = charts.chart_key(repo, sha, source)
     value_ids = tuple(repo.object_at(sha, path) for path in value_file_paths(repo, sha, source)
@@ -274,7 +274,7 @@ def _chart_dir(repo: GitRepo, sha: str, chart: str, tree: str) -> Path:
                               f"over the {most} MiB limit (render.output_mb)")
         if not _SCRATCH:
             _SCRATCH.append(tempfile.TemporaryDirectory(prefix="releasegate-chart-"))
-        from plugins.render import charts
+        from releasegate.render import charts
 
         _CHARTS[key] = charts.chart_dir(repo, sha, chart, tree,
                                         Path(_SCRATCH[0].name) / f"{len(_CHARTS)}" / "chart")

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from plugins.core import helm, render_child
-from plugins.estate import Environment, Estate
-from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
-from plugins.core.handle import Unreachable
-from plugins.core.manifests import Workload, workloads
-from plugins.core.redact import register_names, register_urls
+from releasegate.core import helm, render_child
+from releasegate.estate import Environment, Estate
+from releasegate.core.gitrepo import GitRepo, NotChecked, SourceError
+from releasegate.core.handle import Unreachable
+from releasegate.core.manifests import Workload, workloads
+from releasegate.core.redact import register_names, register_urls
 
 if TYPE_CHECKING:
-    from plugins.options import Settings
+    from releasegate.options import Settings
 
 
 def part(build: Callable[[EnvHost], Any]) -> property:
@@ -146,7 +146,7 @@ class EnvHost:
     def chart_sources(self, gitops_ref: str | None = None) -> tuple[helm.ChartSource, ...]:
         """Every source to render for this environment, read at a gitops ref (those the suite
         cannot read are left out: unread_sources says so; none readable is NotChecked)."""
-        from plugins.render.argocd import readable
+        from releasegate.render.argocd import readable
 
         return tuple(readable(self._sources(gitops_ref))[0])
 
@@ -161,12 +161,12 @@ class EnvHost:
         ref = gitops_ref or self.ref(self.gitops_source)
         spec = self.spec.gitops
         if spec.flux_helmrelease:
-            from plugins.render.flux import helmrelease_source
+            from releasegate.render.flux import helmrelease_source
 
             return [helmrelease_source(repo, ref, spec.flux_helmrelease)]
         if spec.argocd_app or spec.argocd_parent:
-            from plugins.render.argocd import UnreadSource, helm_sources
-            from plugins.render.children import child_application
+            from releasegate.render.argocd import UnreadSource, helm_sources
+            from releasegate.render.children import child_application
 
             if spec.argocd_parent:
                 app = child_application(repo, ref, spec.argocd_parent, spec.argocd_child or "")
@@ -188,7 +188,7 @@ class EnvHost:
     def _estate_repo(self, url: str) -> tuple[str, GitRepo, str] | None:
         """The estate source (other than the deployment repository) whose origin is url, with
         its repository and the commit under test."""
-        from plugins.render.argocd import same_repo
+        from releasegate.render.argocd import same_repo
 
         for name in self.estate.sources:
             repo = self.git(name)
@@ -205,7 +205,7 @@ class EnvHost:
     def _rendered_sources(self, gitops_ref: str | None = None) -> tuple[Any, tuple[str, ...]]:
         # controller/state.go GetRepoObjs: each source is rendered on its own and its manifests
         # appended, so one the suite cannot render hides only what it deploys.
-        from plugins.render.argocd import readable
+        from releasegate.render.argocd import readable
 
         repo = self.git(self.gitops_source)
         sha = repo.resolve(gitops_ref or self.ref(self.gitops_source))
@@ -259,10 +259,10 @@ class EnvHost:
         """A read-only psycopg connection with a statement timeout, shared by the environments
         on the same DSN (reopened when the bound on open connections closed it since:
         plugins/schema/database.py)."""
-        from plugins.schema.configured import skip_unless_configured
+        from releasegate.schema.configured import skip_unless_configured
 
         skip_unless_configured(self)  # before psycopg's import, which a skip does not need
-        from plugins.schema import database
+        from releasegate.schema import database
 
         conn = self._db
         if database.reopen_needed(conn):
@@ -274,28 +274,28 @@ class EnvHost:
     @part
     def _db(self) -> Any:
         """The environment's connection, opened on first use."""
-        from plugins.schema import database
+        from releasegate.schema import database
 
         return database.connect(self)
 
     @part
     def k8s(self) -> Any:
         """A kubernetes API client for this environment's context and namespace."""
-        from plugins.kubernetes import api
+        from releasegate.kubernetes import api
 
         return api.connect(self)
 
     @part
     def registry(self) -> Any:
         """A Registry HTTP API v2 client with credentials from the docker config."""
-        from plugins.images import host_registry
+        from releasegate.images import host_registry
 
         return host_registry.connect(self)
 
     @part
     def http(self) -> Any:
         """An HTTP client honouring network.resolve and network.ca_file."""
-        from plugins.subdomains import webclient
+        from releasegate.subdomains import webclient
 
         return webclient.connect(self)
 

@@ -17,7 +17,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
-from plugins.core.gitrepo import GitRepo
+from releasegate.core.gitrepo import GitRepo
 
 HEX = re.compile(r"^[0-9a-f]{7,40}$")
 

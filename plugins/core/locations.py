@@ -31,8 +31,8 @@ from typing import Any, Iterator
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import RoundTripConstructor
 
-from plugins.core import yaml_anchors, yaml_bounds
-from plugins.estate import fast_yaml
+from releasegate.core import yaml_anchors, yaml_bounds
+from releasegate.estate import fast_yaml
 
 Key = tuple[Any, ...]
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -103,7 +103,7 @@ def line_of(text: str, *keys: Any) -> int | None:
 # -- values files ---------------------------------------------------------------------------------
 def values_files(host: Any, sha: str) -> list[str]:
     """The environment's values files at a gitops commit, least specific first (as Helm merges)."""
-    from plugins.core import helm
+    from releasegate.core import helm
 
     source = host.chart_source(sha)
     repo = host.git(host.gitops_source)
@@ -237,7 +237,7 @@ def workflow_location(host: Any, source: str, path: str, ref: str | None = None)
 def snapshot_location(host: Any, where: str, collection: str, field: str | None) -> Location:
     """The snapshot's field file (or collection file) a schema difference is about.
 
-    ``where`` is the snapshot's own label, ``<source>@<ref>:<path>`` (see plugins.schema.snapshot).
+    ``where`` is the snapshot's own label, ``<source>@<ref>:<path>`` (see releasegate.schema.snapshot).
     """
     head, _, folder = where.partition(":")
     source, _, label = head.partition("@")

@@ -20,12 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
-from plugins.core.gitrepo import SourceError
-from plugins.core.manifests import workloads
-from plugins.images import imageref, workflows
+from releasegate.core.gitrepo import SourceError
+from releasegate.core.manifests import workloads
+from releasegate.images import imageref, workflows
 
 if TYPE_CHECKING:
-    from plugins.core.host import EnvHost
+    from releasegate.core.host import EnvHost
 
 
 @dataclass(frozen=True)

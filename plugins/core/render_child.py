@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from plugins.core.gitrepo import SourceError
+from releasegate.core.gitrepo import SourceError
 
 _HEADER = struct.Struct("!Q")
 
@@ -72,7 +72,7 @@ class _Worker:
         paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         self.process = subprocess.Popen(  # cwd: a crash writes nothing into a checkout
-            [sys.executable, "-m", "plugins.core.render_child", str(limits.memory_mb << 20)],
+            [sys.executable, "-m", "releasegate.core.render_child", str(limits.memory_mb << 20)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, env=env,
             cwd=tempfile.gettempdir())
         self.said = self.served = 0

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from plugins.core.handle import Unreachable
+from releasegate.core.handle import Unreachable
 
 LOOKUP_FAILED = re.compile(r"\[Errno -(2|3|5)\]|Name or service not known|Temporary failure in name "
                            r"resolution|No address associated with hostname|nodename nor servname")
@@ -30,7 +30,7 @@ class ResolverSilent(Unreachable):
 
 @functools.lru_cache(maxsize=64)
 def _silence(host: str) -> str | None:
-    from plugins.subdomains import nameserver
+    from releasegate.subdomains import nameserver
 
     return nameserver.silent(host)
 
@@ -44,7 +44,7 @@ def blame(env: str, endpoint: str, reason: str, state: str = "unreachable",
     if host and LOOKUP_FAILED.search(reason):
         silence = _silence(host)
         if silence:
-            from plugins.subdomains import addresses, nameserver
+            from releasegate.subdomains import addresses, nameserver
 
             return ResolverSilent(env, addresses.resolver(), (
                 f"{host} did not resolve, and no nameserver answers about {nameserver.parent(host)} nor "

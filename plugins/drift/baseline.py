@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from plugins.core.neutral import controls, no_commands
-from plugins.drift import document
+from releasegate.core.neutral import controls, no_commands
+from releasegate.drift import document
 
 MAX_DEPTH = 32  # a drift.json nests 6 deep (run.refs.<source>.commit); details add a few more
 

@@ -19,7 +19,7 @@ import re
 from pathlib import PurePath
 from typing import Any
 
-from plugins.drift.document import finding_order, worst
+from releasegate.drift.document import finding_order, worst
 
 _VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")

@@ -2,9 +2,9 @@
 
 Nothing here touches pytest, the network or the clock: the plugin (plugins/drift/plugin.py) passes in
 the records, the run metadata, the baseline document and the time of the run. The document is
-rendered as drift.md by plugins.drift.markdown and as drift.html by plugins.drift.page.
+rendered as drift.md by releasegate.drift.markdown and as drift.html by releasegate.drift.page.
 
-A *record* is one outcome as plugins.report collects it: {check, environment, item, outcome,
+A *record* is one outcome as releasegate.report collects it: {check, environment, item, outcome,
 severity, message, details, nodeid, duration}. A *finding* is a record that says something is
 wrong or waived (blocker, error, warning, waived). A finding keeps its identity across runs by
 (check, environment, item) -- never by message text, so rewording a message keeps its first-seen

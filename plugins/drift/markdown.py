@@ -1,14 +1,14 @@
-"""drift.md: the drift document (plugins.drift.document.build) as markdown short enough for a CI
+"""drift.md: the drift document (releasegate.drift.document.build) as markdown short enough for a CI
 step summary: what changed since the baseline first, then what to fix by root cause (full
 messages, file:line), the matrix, and the run last."""
 from __future__ import annotations
 
 from typing import Any
 
-from plugins.core.neutral import md_code, md_escape
-from plugins.drift import causes
-from plugins.drift.causes import where_text
-from plugins.drift.document import INCOMPLETE_NOTE, ref_text, summary_parts
+from releasegate.core.neutral import md_code, md_escape
+from releasegate.drift import causes
+from releasegate.drift.causes import where_text
+from releasegate.drift.document import INCOMPLETE_NOTE, ref_text, summary_parts
 
 _MD_MARK = {"blocker": "🔴", "error": "🟠", "warning": "🟡", "waived": "🔵", "passed": "🟢",
             "skipped": "⚪", None: "·"}

@@ -1,8 +1,8 @@
 """Merge the reports of the N shards of one run (``--shard K/N``) into the report one run would
 have written.
 
-    python -m plugins.drift.merge OUT_DIR SHARD_DIR... [--baseline PATH] [--fail-on blockers|new]
-    python -m plugins.drift.merge --records OUT.json SHARD.json...
+    python -m releasegate.drift.merge OUT_DIR SHARD_DIR... [--baseline PATH] [--fail-on blockers|new]
+    python -m releasegate.drift.merge --records OUT.json SHARD.json...
 
 The first form reads each shard's drift report folder (a complete set: drift.complete.json names
 every file and its sha256) and writes drift.json, drift.md and drift.html into OUT_DIR as one run
@@ -26,13 +26,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import plugins
-from plugins.core import atomic
-from plugins.core.neutral import clean_obj
-from plugins.core.redact import redact_obj
-from plugins.drift import document
-from plugins.drift.baseline import MAX_DEPTH, depth
-from plugins.lifecycle import new_run_id
+import releasegate
+from releasegate.core import atomic
+from releasegate.core.neutral import clean_obj
+from releasegate.core.redact import redact_obj
+from releasegate.drift import document
+from releasegate.drift.baseline import MAX_DEPTH, depth
+from releasegate.lifecycle import new_run_id
 
 USAGE, FAILED = 4, 1
 
@@ -142,7 +142,7 @@ def merged_metadata(runs: list[dict], exitstatus: int) -> dict:
     durations = [r["duration_s"] for r in runs if isinstance(r.get("duration_s"), (int, float))]
     return {"envs": sorted({e for r in runs for e in r.get("envs") or []}),
             "refs": _same(runs, "refs") or {}, "duration": max(durations) if durations else None,
-            "version": _same(runs, "version") or plugins.__version__,
+            "version": _same(runs, "version") or releasegate.__version__,
             "started_at": started[0] if started else None,
             "markexpr": _same(runs, "markexpr") or "", "candidate": _same(runs, "candidate"),
             "environments_file": _same(runs, "environments_file"), "exitstatus": exitstatus,
@@ -170,7 +170,7 @@ def merge_drift(shards: list[Path], baseline: dict | None, now: datetime,
 
 def write_drift(folder: Path, doc: dict) -> None:
     """drift.json, drift.md and drift.html into folder, as one run writes them."""
-    from plugins.drift import markdown, page
+    from releasegate.drift import markdown, page
 
     ident = doc["run"]["run_id"]
     stamp = f"<!-- releasegate run {ident} -->\n"
@@ -189,7 +189,7 @@ def write_drift(folder: Path, doc: dict) -> None:
 
 def merge_records(paths: list[Path]) -> dict:
     """The --report-json payload of the run the shards' payloads make up."""
-    from plugins import verdict as verdicts
+    from releasegate import verdict as verdicts
 
     payloads = []
     for path in paths:
@@ -226,7 +226,7 @@ def merge_records(paths: list[Path]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line (see the module's docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m plugins.drift.merge",
+    parser = argparse.ArgumentParser(prog="python -m releasegate.drift.merge",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="OUT_DIR (drift reports) or OUT.json (--records)")
     parser.add_argument("shards", type=Path, nargs="+", help="each shard's folder or JSON file")
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
 def _baseline(path: Path) -> dict:
     import pytest
 
-    from plugins.drift.baseline import load_baseline
+    from releasegate.drift.baseline import load_baseline
 
     try:
         return load_baseline(path)

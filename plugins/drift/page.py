@@ -1,7 +1,7 @@
-"""drift.html: the drift document (plugins.drift.document.build) rendered as one self-contained page.
+"""drift.html: the drift document (releasegate.drift.document.build) rendered as one self-contained page.
 
 What a reader with two minutes needs comes first: what changed since the baseline (new blockers
-first, then the resolved), then the findings grouped by root cause (plugins.drift.causes) with
+first, then the resolved), then the findings grouped by root cause (releasegate.drift.causes) with
 their full text and file:line (a link where the source has a web_url); the matrix, the filterable
 table of every finding and the run's metadata follow.
 
@@ -19,8 +19,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from plugins.drift import causes
-from plugins.drift.document import (FINDING_CATEGORIES, INCOMPLETE_NOTE, STATUSES, plural,
+from releasegate.drift import causes
+from releasegate.drift.document import (FINDING_CATEGORIES, INCOMPLETE_NOTE, STATUSES, plural,
                                     ref_text, summary_parts)
 
 
@@ -52,7 +52,7 @@ def cell_text(cell: dict) -> str:
 
 @cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("plugins.drift", "templates"),
+    env = jinja2.Environment(loader=jinja2.PackageLoader("releasegate.drift", "templates"),
                              autoescape=True, finalize=_text, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(pretty=_pretty, cell_title=cell_title, cell_text=cell_text,

@@ -15,19 +15,19 @@ from typing import Any
 
 import pytest
 
-import plugins
-from plugins import report
-from plugins.core import atomic
-from plugins.core.neutral import clean_obj
-from plugins.core.redact import redact_obj
-from plugins.drift import baseline as baselines, document, markdown
-from plugins.lifecycle import run_id
-from plugins import shards
+import releasegate
+from releasegate import report
+from releasegate.core import atomic
+from releasegate.core.neutral import clean_obj
+from releasegate.core.redact import redact_obj
+from releasegate.drift import baseline as baselines, document, markdown
+from releasegate.lifecycle import run_id
+from releasegate import shards
 
 FAIL_ON = ("blockers", "new")
 FILES = ("drift.json", "drift.md", "drift.html")
 _STATE = pytest.StashKey[dict[str, Any]]()
-STATE = _STATE  # read by plugins.annotate: which findings the baseline already had
+STATE = _STATE  # read by releasegate.annotate: which findings the baseline already had
 
 
 def _fail_on(value: str) -> str:
@@ -116,7 +116,7 @@ def _metadata(config: pytest.Config, exitstatus: int) -> dict[str, Any]:
         "envs": list(meta.get("environments") or []),
         "refs": meta.get("refs") or {},
         "duration": meta.get("duration_s"),
-        "version": meta.get("suite_version") or plugins.__version__,
+        "version": meta.get("suite_version") or releasegate.__version__,
         "started_at": (meta.get("started") or "").replace("+00:00", "Z") or None,
         "markexpr": meta.get("markers") or config.option.markexpr or "",
         "candidate": meta.get("candidate"),
@@ -157,7 +157,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         doc["run"]["shard"] = shards.stamp(config)
     doc = clean_obj(redact_obj(doc))
     directory: Path = state["dir"]
-    from plugins.drift import page  # Jinja2, only for a run that writes the page
+    from releasegate.drift import page  # Jinja2, only for a run that writes the page
     # Every file names the run; the manifest (written last) lets a reader tell a complete set.
     stamp = f"<!-- releasegate run {ident} -->\n"
     texts = {"drift.json": document.to_json(doc),

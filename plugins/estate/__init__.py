@@ -4,14 +4,14 @@ JSON Schema generated from the models (schema)."""
 
 from __future__ import annotations
 
-from plugins.estate.loader import EnvironmentsError, load
-from plugins.estate.models import (
+from releasegate.estate.loader import EnvironmentsError, load
+from releasegate.estate.models import (
     BuildEntry, DatabaseRequirements, DatabaseSpec, Deploys, Environment, Estate, FeatureFlags,
     FrontendEntry, GitopsSpec, IndexRequirement, KubeSpec, Network, Registries, SettingsEntry,
     Snapshot, Source, Subdomain, VersionSpec, Waiver,
 )
-from plugins.estate.sources import ensure_sources, skip_if_unset
-from plugins.estate.values import Unset, interpolate
+from releasegate.estate.sources import ensure_sources, skip_if_unset
+from releasegate.estate.values import Unset, interpolate
 
 __all__ = [
     "BuildEntry", "DatabaseRequirements", "DatabaseSpec", "Deploys", "Environment", "Estate",

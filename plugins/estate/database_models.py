@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, ConfigDict
 from pydantic.dataclasses import dataclass
 
-from plugins.estate.values import Flag, RepoPath, SourceRef, Strings, Text, Variable
+from releasegate.estate.values import Flag, RepoPath, SourceRef, Strings, Text, Variable
 
 MODEL = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 _NONE_IS_EMPTY = BeforeValidator(lambda v: () if v is None else v)

@@ -17,7 +17,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml import nodes as ruamel_nodes
 from ruamel.yaml.resolver import implicit_resolvers
 
-from plugins.core import yaml_bounds
+from releasegate.core import yaml_bounds
 
 try:  # PyYAML comes with the kubernetes client; without libyaml every file takes ruamel's path
     import yaml as _pyyaml

@@ -20,11 +20,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from plugins.core import yaml_bounds
-from plugins.estate import fast_yaml
-from plugins.estate.models import Estate, unwrap
-from plugins.core.redact import redact
-from plugins.estate.values import interpolate, kind
+from releasegate.core import yaml_bounds
+from releasegate.estate import fast_yaml
+from releasegate.estate.models import Estate, unwrap
+from releasegate.core.redact import redact
+from releasegate.estate.values import interpolate, kind
 
 MAX_BYTES = 512 << 10        # 100 times the demo's file; ruamel's round-trip parser reads < 1 MB/s
 MAX_VALUES = 100_000         # after YAML aliases are expanded
@@ -355,7 +355,7 @@ def _finish(path: Path, raw: Any, estate: Estate) -> None:
 
 def _settings_classes(path: Path, raw: Any, estate: Estate) -> None:
     """A `settings[].classes` key names one of the entry's `containers`: another name would
-    silently apply to nothing (its class names are checked per commit: plugins.settings.class_names)."""
+    silently apply to nothing (its class names are checked per commit: releasegate.settings.class_names)."""
     for i, entry in enumerate(estate.settings):
         spec = (raw.get("settings") or [])[i]
         for name in entry.classes:

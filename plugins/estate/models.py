@@ -19,9 +19,9 @@ from pydantic import BeforeValidator, ConfigDict, model_validator
 from pydantic.dataclasses import dataclass
 from pydantic.json_schema import SkipJsonSchema
 
-from plugins.estate.database_models import DatabaseRequirements, DatabaseSpec, IndexRequirement, Snapshot
-from plugins.estate.render_bounds import Render
-from plugins.estate.values import (
+from releasegate.estate.database_models import DatabaseRequirements, DatabaseSpec, IndexRequirement, Snapshot
+from releasegate.estate.render_bounds import Render
+from releasegate.estate.values import (
     Address, AppObject, Branch, Date, EnvName, ExpectJson, FilePath, Flag, Folder, Host, HostPort, Hosts,
     ImageRepositories, KubeVersion, Label, Labels, MaybeText, Name, Number, Platform, Release, RepoPath,
     RepoPaths, SourceRef, Strings, Text, Url, UrlPath, Variable, Whole, no, problem,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
-from plugins.estate.values import Number, Whole
+from releasegate.estate.values import Number, Whole
 
 
 @dataclass(frozen=True, config=ConfigDict(extra="forbid", use_attribute_docstrings=True))

@@ -2,7 +2,7 @@
 generated from the models, so that editors, the reference and the loader agree (one source of
 truth).
 
-``python -m plugins.estate.schema`` rewrites the shipped schema; ``--markdown`` prints the
+``python -m releasegate.estate.schema`` rewrites the shipped schema; ``--markdown`` prints the
 reference table docs/environments.md carries. tests/test_environments_schema.py keeps both in step.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from pydantic import TypeAdapter
 from pydantic_core import PydanticUndefined
 
-from plugins.estate.models import Estate, unwrap
+from releasegate.estate.models import Estate, unwrap
 
 SCHEMA_PATH = Path(__file__).with_name("environments.schema.json")
 SCHEMA_ID = "https://releasegate.invalid/environments.schema.json"

@@ -11,10 +11,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from plugins.estate.loader import EnvironmentsError
-from plugins.estate.models import Estate, Source
-from plugins.estate.values import Unset
-from plugins.core.gitrepo import GitRepo
+from releasegate.estate.loader import EnvironmentsError
+from releasegate.estate.models import Estate, Source
+from releasegate.estate.values import Unset
+from releasegate.core.gitrepo import GitRepo
 
 
 def ensure_sources(estate: Estate) -> None:
@@ -24,7 +24,7 @@ def ensure_sources(estate: Estate) -> None:
     for source in estate.sources.values():
         _create(estate, source)
         _verify(estate, source)
-    from plugins.render.patterns import expand_patterns
+    from releasegate.render.patterns import expand_patterns
 
     expand_patterns(estate)  # environments declared with a pattern, read from the verified sources
 

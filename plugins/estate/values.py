@@ -337,7 +337,7 @@ Labels = Annotated[tuple[Label, ...], BeforeValidator(strings)]
 
 def _repositories(value: tuple[str, ...]) -> tuple[str, ...]:
     """Image repository names, as a registry names them: no tag, no digest."""
-    from plugins.images import imageref
+    from releasegate.images import imageref
 
     for name in value:
         try:

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from plugins.images.actions_expr import UNKNOWN, Context, Node
+from releasegate.images.actions_expr import UNKNOWN, Context, Node
 
 
 @dataclass(frozen=True)

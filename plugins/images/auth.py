@@ -2,7 +2,7 @@
 
 Each registry host is an Endpoint holding what was learnt of it (its scheme, the challenge, cached
 tokens, the failure that ends it for the run). The requests go through the client's own bounded
-``fetch`` and ``send`` (plugins.images.registry), passed in.
+``fetch`` and ``send`` (releasegate.images.registry), passed in.
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import threading
 import time
 from typing import Callable
 
-from plugins.core import bounded, redact
-from plugins.images.credentials import Credentials
-from plugins.images.results import RegistryUnreachable
+from releasegate.core import bounded, redact
+from releasegate.images.credentials import Credentials
+from releasegate.images.results import RegistryUnreachable
 
 TOKEN_CAP = 1 * bounded.MIB
 

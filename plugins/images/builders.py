@@ -5,8 +5,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from plugins.images.triggers import BRANCH, TAG
-from plugins.images.workflows import Push, Workflow
+from releasegate.images.triggers import BRANCH, TAG
+from releasegate.images.workflows import Push, Workflow
 
 
 @dataclass(frozen=True)

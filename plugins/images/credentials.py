@@ -1,7 +1,7 @@
 """Registry logins from the docker config file (auths, credsStore, credHelpers), never shown.
 
 Read through the docker package's auth module, credential helpers included; every secret found is
-registered with plugins.core.redact.
+registered with releasegate.core.redact.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import base64
 from dataclasses import dataclass
 from typing import Iterable
 
-from plugins.core import redact
+from releasegate.core import redact
 
 
 @dataclass(frozen=True)

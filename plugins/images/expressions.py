@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from plugins.images import actions_eval, actions_expr
-from plugins.images.actions_expr import UNKNOWN
-from plugins.images.matrix import RunTimeMatrix
-from plugins.images.templates import ANY, REF, SHA, SHORT, TEXT, VERSION, Part, Template
+from releasegate.images import actions_eval, actions_expr
+from releasegate.images.actions_expr import UNKNOWN
+from releasegate.images.matrix import RunTimeMatrix
+from releasegate.images.templates import ANY, REF, SHA, SHORT, TEXT, VERSION, Part, Template
 
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.S)
 

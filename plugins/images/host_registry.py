@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from plugins.estate import Unset, skip_if_unset
+from releasegate.estate import Unset, skip_if_unset
 
 if TYPE_CHECKING:
-    from plugins.core.handle import Handle
-    from plugins.images.registry import RegistryClient
+    from releasegate.core.handle import Handle
+    from releasegate.images.registry import RegistryClient
 
 
 def connect(host: Handle) -> RegistryClient:
@@ -29,7 +29,7 @@ def connect(host: Handle) -> RegistryClient:
     docker_config = getattr(registries, "docker_config", None)
     skip_if_unset(host.name, registries.ca_file, docker_config)
     # httpx and the registry client (~0.2 s of imports) only once a registry is configured
-    from plugins.images.registry import DEFAULT_CONCURRENCY, RegistryClient
+    from releasegate.images.registry import DEFAULT_CONCURRENCY, RegistryClient
 
     settings = dict(mirrors=mirrors,
                     ca_file=str(registries.ca_file) if registries.ca_file else None,

@@ -10,11 +10,11 @@ import dataclasses
 import re
 from typing import Any
 
-from plugins.images.expressions import Scope, render_text
-from plugins.images.run_scripts import read_run, run_lines, shell_value
-from plugins.images.templates import ANY, REF, SHA, SHORT, VERSION, Part, Template, split_image
-from plugins.images.triggers import BRANCH, TAG
-from plugins.images.workflow_yaml import mapping
+from releasegate.images.expressions import Scope, render_text
+from releasegate.images.run_scripts import read_run, run_lines, shell_value
+from releasegate.images.templates import ANY, REF, SHA, SHORT, VERSION, Part, Template, split_image
+from releasegate.images.triggers import BRANCH, TAG
+from releasegate.images.workflow_yaml import mapping
 
 BUILD_PUSH = "docker/build-push-action"
 METADATA = "docker/metadata-action"

@@ -4,7 +4,7 @@ One httpx connection pool per run, at most ``concurrency`` requests in flight. P
 HEAD on ``/v2/<name>/manifests/<reference>`` with Accept for the OCI index, OCI manifest, Docker
 manifest list and Docker v2 manifest; a GET follows only for an index (to find
 ``registries.platform`` in it) and for a 404 (to tell a missing repository from a missing tag).
-Every request, its body included, ends within ``timeout_s`` (plugins.core.bounded); a manifest body is
+Every request, its body included, ends within ``timeout_s`` (releasegate.core.bounded); a manifest body is
 capped at the OCI distribution limit of 4 MiB, and an answer that is malformed or past a cap is
 an ERROR about the registry, never a finding about the image. The first transport failure of a
 registry (down, too slow) is remembered: later references fail at once with the same line.
@@ -26,16 +26,16 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from plugins.core import bounded, tls
-from plugins.estate import Unset
-from plugins.images import imageref
-from plugins.images.auth import (Denied, Endpoint, auth_header, bearer_token, learn_scheme,
+from releasegate.core import bounded, tls
+from releasegate.estate import Unset
+from releasegate.images import imageref
+from releasegate.images.auth import (Denied, Endpoint, auth_header, bearer_token, learn_scheme,
                                  pull_scope)
-from plugins.images.credentials import load_credentials
-from plugins.images.imageref import ImageRef
-from plugins.images.oci import (ACCEPT, INDEX_TYPES, content_digest, index_platforms,
+from releasegate.images.credentials import load_credentials
+from releasegate.images.imageref import ImageRef
+from releasegate.images.oci import (ACCEPT, INDEX_TYPES, content_digest, index_platforms,
                                 platform_matches)
-from plugins.images.results import (DENIED, DIGEST_MISMATCH, MISSING, NO_PLATFORM, NOT_CONFIGURED,
+from releasegate.images.results import (DENIED, DIGEST_MISMATCH, MISSING, NO_PLATFORM, NOT_CONFIGURED,
                                     PRESENT, SKIPPED, RegistryUnreachable, Result, malformed)
 
 DOCKER_HUB_API = "https://registry-1.docker.io"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from plugins.core import redact
-from plugins.images.imageref import ImageRef
+from releasegate.core import redact
+from releasegate.images.imageref import ImageRef
 
 PRESENT = "present"
 MISSING = "missing"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from plugins.images.expressions import EXPRESSION, Scope, env_value, render_text, unquote
-from plugins.images.templates import ANY, REF, SHA, SHORT, TEXT, Part, Template
+from releasegate.images.expressions import EXPRESSION, Scope, env_value, render_text, unquote
+from releasegate.images.templates import ANY, REF, SHA, SHORT, TEXT, Part, Template
 
 _SHELL_FORMS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], Part | None]]] = [
     (re.compile(r"\$\(\s*git\s+rev-parse\s+--short(?:=(\d+))?\s+HEAD\s*\)"),

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from plugins.images.workflow_yaml import WorkflowError, mapping
+from releasegate.images.workflow_yaml import WorkflowError, mapping
 
 BRANCH, TAG = "branch", "tag"
 

@@ -7,8 +7,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import YAMLError
 
-from plugins.core import yaml_bounds
-from plugins.estate import fast_yaml
+from releasegate.core import yaml_bounds
+from releasegate.estate import fast_yaml
 
 
 class WorkflowError(ValueError):
@@ -19,7 +19,7 @@ def load_yaml(text: str, path: str) -> Any:
     """The YAML document in ``text``; WorkflowError naming ``path`` (and the line) if invalid.
 
     A mapping libyaml reads cleanly is built from libyaml's nodes with ruamel's YAML 1.2 meaning and
-    safe constructor (plugins.estate.fast_yaml, ~10x faster); anything else is read by ruamel."""
+    safe constructor (releasegate.estate.fast_yaml, ~10x faster); anything else is read by ruamel."""
     yaml = YAML(typ="safe", pure=True)
     try:
         fast = fast_yaml.parse(text, SafeConstructor)

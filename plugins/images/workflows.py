@@ -20,14 +20,14 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from plugins.images import imageref
-from plugins.images.expressions import Scope, render_text
-from plugins.images.matrix import job_combinations
-from plugins.images.push_steps import step_pushes
-from plugins.images.run_scripts import read_run
-from plugins.images.templates import Template
-from plugins.images.triggers import BRANCH, TAG, Triggers, filter_matches, read_triggers
-from plugins.images.workflow_yaml import WorkflowError, load_yaml, mapping
+from releasegate.images import imageref
+from releasegate.images.expressions import Scope, render_text
+from releasegate.images.matrix import job_combinations
+from releasegate.images.push_steps import step_pushes
+from releasegate.images.run_scripts import read_run
+from releasegate.images.templates import Template
+from releasegate.images.triggers import BRANCH, TAG, Triggers, filter_matches, read_triggers
+from releasegate.images.workflow_yaml import WorkflowError, load_yaml, mapping
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,8 @@ def at_commit(repo: Any, sha: str, path: str, others: tuple[tuple[str, Any], ...
     """The workflow file `path` of a GitRepo at a commit (local reusable workflows read at the same
     commit, other repositories' from `others`, the (source name, GitRepo) of each source). Raises
     gitrepo.Absent when the file does not exist there, SourceError when it is unreadable."""
-    from plugins.core.gitrepo import SourceError
-    from plugins.images.reusable import reader
+    from releasegate.core.gitrepo import SourceError
+    from releasegate.images.reusable import reader
 
     try:
         return parse(repo.show(sha, path), path, read=lambda other: repo.show(sha, other),

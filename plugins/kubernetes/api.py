@@ -5,7 +5,7 @@ per session, everything the checks read (eight list calls). Every request it mak
 ``KubeClient.calls`` and must be a GET: the suite only gets and lists (see deploy/rbac.yaml).
 
 The kubernetes package reads the kubeconfig and builds each request (URL, query, auth headers,
-token refresh); the request itself goes through plugins.core.bounded, so that it ends within one
+token refresh); the request itself goes through releasegate.core.bounded, so that it ends within one
 timeout whatever the server trickles. Lists are read in pages of ``PAGE`` objects
 (``limit``/``continue``), each page capped at ``PAGE_CAP``: an oversized or malformed page is an
 ERROR naming the API server, never a finding.
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from plugins.core import tls
-from plugins.kubernetes.health import DEFAULT_RESTART_THRESHOLD
+from releasegate.core import tls
+from releasegate.kubernetes.health import DEFAULT_RESTART_THRESHOLD
 
 # kind -> (API prefix, resource): the only reads the checks make, one list per kind and namespace.
 LISTS: dict[str, tuple[str, str]] = {
@@ -73,8 +73,8 @@ class KubeClient:
     def _read(self, path: str, cap: int, query: dict[str, Any]) -> dict | None:
         import httpx  # httpx (~0.1 s) only once a cluster is configured
 
-        from plugins.core import bounded
-        from plugins.core.handle import Unreachable
+        from releasegate.core import bounded
+        from releasegate.core.handle import Unreachable
 
         method, url, headers, _, _ = self.api.param_serialize(
             "GET", path, query_params=[(k, v) for k, v in query.items() if v is not None],
@@ -153,7 +153,7 @@ class KubeClient:
 
 
 def _malformed(kube: KubeClient, path: str, why: str) -> Exception:
-    from plugins.core.handle import Unreachable
+    from releasegate.core.handle import Unreachable
 
     return Unreachable(kube.env, kube.endpoint, f"GET {path} answered malformed JSON ({why})",
                        "failed")
@@ -162,7 +162,7 @@ def _malformed(kube: KubeClient, path: str, why: str) -> Exception:
 def _http_client(configuration: Any, timeout_s: float) -> tuple[httpx.Client, dict[str, str]]:
     """A bounded httpx client with the TLS material, server name and proxy that the kubernetes
     package's own REST client would use (kubernetes.client.rest.RESTClientObject)."""
-    from plugins.core import bounded
+    from releasegate.core import bounded
 
     verify: ssl.SSLContext | bool = False
     if configuration.verify_ssl:
@@ -183,7 +183,7 @@ def _http_client(configuration: Any, timeout_s: float) -> tuple[httpx.Client, di
 
 def kubeconfig_path(host: Any) -> Path:
     """The kubeconfig for an environment: its setting, else $KUBECONFIG, else ~/.kube/config."""
-    from plugins.estate import skip_if_unset
+    from releasegate.estate import skip_if_unset
 
     spec = host.spec.kubernetes
     setting = spec.kubeconfig if spec is not None else None
@@ -221,7 +221,7 @@ def connect(host: Any) -> KubeClient:
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
-    from plugins.core.handle import Unreachable
+    from releasegate.core.handle import Unreachable
 
     configuration = client.Configuration()
     try:
@@ -249,7 +249,7 @@ def connect(host: Any) -> KubeClient:
 def _register_secret(value: str) -> None:
     token = value.split(" ", 1)[-1] if value.startswith("Bearer ") else value
     try:
-        from plugins.core.redact import register_secret
+        from releasegate.core.redact import register_secret
     except ImportError:  # the redaction plugin is optional for library use
         return
     register_secret(token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.kubernetes.workloads import Finding
+from releasegate.kubernetes.workloads import Finding
 
 
 def argocd(declared_app: dict, live_app: dict | None) -> list[Finding]:

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from plugins.core.manifests import workloads
-from plugins.images import imageref
+from releasegate.core.manifests import workloads
+from releasegate.images import imageref
 
 _SEMVER = re.compile(r"^v?(?P<nums>[0-9]+(?:\.[0-9]+){0,2})(?:-(?P<pre>[0-9A-Za-z.-]+))?"
                      r"(?:\+[0-9A-Za-z.-]+)?$")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from plugins.kubernetes.openapi import group_version, label
+from releasegate.kubernetes.openapi import group_version, label
 
 
 @dataclass(frozen=True)

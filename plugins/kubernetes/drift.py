@@ -7,7 +7,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
-from plugins.kubernetes.workloads import (WORKLOAD_KINDS, Declared, Finding, Live,
+from releasegate.kubernetes.workloads import (WORKLOAD_KINDS, Declared, Finding, Live,
                                           container_statuses, find_live, pod_selector,
                                           pod_template, pods_of, template_labels)
 

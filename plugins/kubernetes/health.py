@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from plugins.kubernetes.workloads import (Declared, Finding, Live, container_image,
+from releasegate.kubernetes.workloads import (Declared, Finding, Live, container_image,
                                           container_statuses, find_live, parse_time, pods_of)
 
 BAD_WAITING = frozenset({

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from plugins.core.manifests import workloads
-from plugins.kubernetes.routes import serves
+from releasegate.core.manifests import workloads
+from releasegate.kubernetes.routes import serves
 
 KINDS = ("livenessProbe", "readinessProbe", "startupProbe")
 

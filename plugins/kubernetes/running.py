@@ -12,11 +12,11 @@ import re
 import subprocess
 from typing import TYPE_CHECKING, Any
 
-from plugins.core import helm
-from plugins.core.gitrepo import SourceError, short
+from releasegate.core import helm
+from releasegate.core.gitrepo import SourceError, short
 
 if TYPE_CHECKING:
-    from plugins.core.host import EnvHost
+    from releasegate.core.host import EnvHost
 
 MAX_BACK = 50  # commits walked back to find the previous change of an environment's render
 

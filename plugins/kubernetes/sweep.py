@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.breaks import Blocker
-from plugins.kubernetes import conflicts, openapi, probes
+from releasegate.breaks import Blocker
+from releasegate.kubernetes import conflicts, openapi, probes
 
 
 def cluster_blockers(version: str | None, manifests: tuple[dict[str, Any], ...],

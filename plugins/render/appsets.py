@@ -15,9 +15,9 @@ import re
 from pathlib import PurePosixPath
 from typing import Any, Callable
 
-from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
-from plugins.core.helm import load_yaml_documents
-from plugins.render.argocd import same_repo
+from releasegate.core.gitrepo import GitRepo, NotChecked, SourceError
+from releasegate.core.helm import load_yaml_documents
+from releasegate.render.argocd import same_repo
 
 _TEMPLATED = re.compile(r"\{\{.*?\}\}", re.S)
 

@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 from ruamel.yaml import YAML
 
-from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
-from plugins.core.helm import ChartSource, load_yaml_documents
+from releasegate.core.gitrepo import GitRepo, NotChecked, SourceError
+from releasegate.core.helm import ChartSource, load_yaml_documents
 
 _SPECIAL = set("*#$@!?-0123456789")
 _ALNUM = re.compile(r"[A-Za-z0-9_]*")

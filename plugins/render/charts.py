@@ -18,8 +18,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
-from plugins.render.semver import satisfies
+from releasegate.core.gitrepo import GitRepo, NotChecked, SourceError
+from releasegate.render.semver import satisfies
 
 CACHE_VARIABLE = "RELEASEGATE_CHART_CACHE"
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Any
 
-from plugins.core import helm
-from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
-from plugins.core.helm import ChartSource, load_yaml_documents
-from plugins.render.generators import generate
-from plugins.render.argocd import helm_sources, readable
+from releasegate.core import helm
+from releasegate.core.gitrepo import GitRepo, NotChecked, SourceError
+from releasegate.core.helm import ChartSource, load_yaml_documents
+from releasegate.render.generators import generate
+from releasegate.render.argocd import helm_sources, readable
 
 
 def rendered_children(repo: GitRepo, ref: str, parent_path: str,

@@ -14,8 +14,8 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from plugins.core.gitrepo import GitRepo, NotChecked
-from plugins.render.charts import documents
+from releasegate.core.gitrepo import GitRepo, NotChecked
+from releasegate.render.charts import documents
 
 
 def _patterns(text: str) -> list[str]:

@@ -15,10 +15,10 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
-from plugins.core.helm import ChartSource, _deep_merge, load_yaml_documents
-from plugins.render.argocd import same_repo
-from plugins.render.strvals import StrvalsError, parse_into
+from releasegate.core.gitrepo import GitRepo, NotChecked, SourceError
+from releasegate.core.helm import ChartSource, _deep_merge, load_yaml_documents
+from releasegate.render.argocd import same_repo
+from releasegate.render.strvals import StrvalsError, parse_into
 
 _OBJECTS: dict[tuple[str, str], list[dict[str, Any]]] = {}
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
-from plugins.render.appsets import git_params, list_params, merge_template, render_template
+from releasegate.core.gitrepo import GitRepo, NotChecked, SourceError
+from releasegate.render.appsets import git_params, list_params, merge_template, render_template
 
 _OWN = ("template", "selector")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from plugins.core.gitrepo import GitRepo, NotChecked, SourceError
+from releasegate.core.gitrepo import GitRepo, NotChecked, SourceError
 
 NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _RENDERS: dict[tuple[Any, ...], tuple[dict[str, Any], ...]] = {}

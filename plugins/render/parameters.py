@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from plugins.core.gitrepo import SourceError
-from plugins.render.strvals import StrvalsError, parse_into
+from releasegate.core.gitrepo import SourceError
+from releasegate.render.strvals import StrvalsError, parse_into
 
 
 def clean_set_parameter(value: str) -> str:

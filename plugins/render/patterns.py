@@ -12,9 +12,9 @@ import dataclasses
 import fnmatch
 from typing import Any
 
-from plugins.core.gitrepo import GitRepo, SourceError
-from plugins.estate.loader import EnvironmentsError
-from plugins.render.children import rendered_children
+from releasegate.core.gitrepo import GitRepo, SourceError
+from releasegate.estate.loader import EnvironmentsError
+from releasegate.render.children import rendered_children
 
 
 def expand_patterns(estate: Any) -> None:

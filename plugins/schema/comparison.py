@@ -1,7 +1,7 @@
 """Compare a directus-sync snapshot with a live database, per collection, as a push would see it.
 
 A push (`POST /schema/apply`) diffs the snapshot against what Directus's inspector reads from the
-database (plugins.schema.catalog) and applies every change in ONE transaction. So a column indexed
+database (releasegate.schema.catalog) and applies every change in ONE transaction. So a column indexed
 live by an index of any other name, while the snapshot says `is_indexed: false`, makes Directus run
 `DROP INDEX "<table>_<column>_index"`; Postgres answers that it does not exist and everything rolls
 back. That, and structural drift, are blockers; what the push merely changes, or what it ignores,
@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field as dc_field
 from typing import Any, Iterable
 
-from plugins.schema.catalog import LiveSchema, meta_equal
-from plugins.schema.index_names import directus_index_name
-from plugins.schema.snapshot import Snapshot
+from releasegate.schema.catalog import LiveSchema, meta_equal
+from releasegate.schema.index_names import directus_index_name
+from releasegate.schema.snapshot import Snapshot
 
 BLOCKER = "blocker"
 WARNING = "warning"

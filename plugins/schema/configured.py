@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from plugins.core.handle import Handle
+    from releasegate.core.handle import Handle
 
 
 def skip_unless_configured(host: Handle) -> None:

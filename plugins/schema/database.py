@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from plugins.core.redact import redact, register_dsn
-from plugins.schema.configured import skip_unless_configured
+from releasegate.core.redact import redact, register_dsn
+from releasegate.schema.configured import skip_unless_configured
 
 if TYPE_CHECKING:
-    from plugins.core.handle import Handle
+    from releasegate.core.handle import Handle
 
 # Errors that say the database itself cannot serve this session (not one check's bad query).
 LOST = (psycopg.OperationalError, psycopg.InterfaceError)
@@ -111,7 +111,7 @@ class GuardedConnection(psycopg.Connection):
 
     def _named(self, failure: Exception) -> Exception:
         """The database's failure as the environment using it now sees it."""
-        from plugins.core.handle import Unreachable
+        from releasegate.core.handle import Unreachable
 
         if isinstance(failure, Unreachable) and failure.env != self.env:
             return Unreachable(self.env, failure.endpoint, failure.reason, failure.state)
@@ -119,7 +119,7 @@ class GuardedConnection(psycopg.Connection):
 
     def failed(self, exc: Exception) -> Exception:
         """Remember exc as the database's failure (the first one wins) and return it."""
-        from plugins.core.handle import Unreachable
+        from releasegate.core.handle import Unreachable
 
         if self.failure is None:
             # A statement timeout (a lock held, a catalog too slow): the server answers, but not
@@ -157,8 +157,8 @@ def _host_of(dsn: str) -> str | None:
 def connect(host: Handle) -> GuardedConnection:
     """The environment's database, read-only: the connection open to its DSN, else a new one;
     or skip / raise Unreachable saying why."""
-    from plugins.core.handle import Unreachable
-    from plugins.core.resolver_once import blame
+    from releasegate.core.handle import Unreachable
+    from releasegate.core.resolver_once import blame
 
     skip_unless_configured(host)
     spec = host.spec.database

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Iterable
 
-from plugins.schema.comparison import BLOCKER, PUSH_FAILS, WARNING, Finding
-from plugins.schema.snapshot import Snapshot
+from releasegate.schema.comparison import BLOCKER, PUSH_FAILS, WARNING, Finding
+from releasegate.schema.snapshot import Snapshot
 
 
 # What a push leaves alone: Directus's own snapshot excludes columns and tables without metadata.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.schema.catalog import LiveSchema, count_duplicate_groups, normalise_predicate
-from plugins.schema.comparison import BLOCKER, WARNING, Finding
+from releasegate.schema.catalog import LiveSchema, count_duplicate_groups, normalise_predicate
+from releasegate.schema.comparison import BLOCKER, WARNING, Finding
 
 
 def requirement_items(requirements: Any) -> list[tuple[str, Any]]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field as dc_field, replace
 from pathlib import Path
 from typing import Any
 
-from plugins.core.gitrepo import Absent, SourceError
+from releasegate.core.gitrepo import Absent, SourceError
 
 
 class SnapshotError(SourceError):
@@ -115,7 +115,7 @@ class SnapshotAbsent(SnapshotError, Absent):
 def load_ref(repo: Any, ref: str, path: str, label: str | None = None) -> Snapshot:
     """Read a snapshot folder at a git ref (one `git archive`, never the checkout).
 
-    repo is a plugins.core.gitrepo.GitRepo (anything with read_tree(ref, dir) and a name); label names
+    repo is a releasegate.core.gitrepo.GitRepo (anything with read_tree(ref, dir) and a name); label names
     the ref in messages (default: ref itself).
     """
     where = f"{getattr(repo, 'name', repo)}@{label or ref}:{path.strip('/')}"

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from plugins.settings import boot
+from releasegate.settings import boot
 
 _SUFFIXES = (".py", ".json", ".yaml", ".yml", ".toml", ".ini", ".cfg")
 _MAX_BYTES = 1 << 20  # a file bigger than this is data, not configuration

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from plugins.settings import sandbox
-from plugins.settings.boot_child import RUNNER
+from releasegate.settings import sandbox
+from releasegate.settings.boot_child import RUNNER
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def close_all() -> None:
 
 def start(python: str | None = None) -> None:
     """Start the boot interpreter for ``python`` (default: this one) now, if it is not running:
-    only a head start, so that its own start overlaps other work (see plugins.scale)."""
+    only a head start, so that its own start overlaps other work (see releasegate.scale)."""
     interpreter = python or sys.executable
     if interpreter not in _SERVERS:
         _SERVERS[interpreter] = _Server(interpreter)

@@ -8,16 +8,16 @@ from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any, Mapping
 
-from plugins.estate import SettingsEntry
-from plugins.settings import app_env, boot, boot_reach
-from plugins.settings.boot_runs import boot_results, interpreter
-from plugins.settings.containers import built_classes, gitops_sha, settings_containers
-from plugins.settings.finding import BLOCK, CONTAINERS, SKIPPED, WARN, Finding, merge
-from plugins.settings.kubelet_env import ContainerEnv, EnvVar
-from plugins.settings.memo import entry_key, first_time, memo
-from plugins.settings.classes import (EnvView, SettingsField, SettingsModel, missing_required, named,
+from releasegate.estate import SettingsEntry
+from releasegate.settings import app_env, boot, boot_reach
+from releasegate.settings.boot_runs import boot_results, interpreter
+from releasegate.settings.containers import built_classes, gitops_sha, settings_containers
+from releasegate.settings.finding import BLOCK, CONTAINERS, SKIPPED, WARN, Finding, merge
+from releasegate.settings.kubelet_env import ContainerEnv, EnvVar
+from releasegate.settings.memo import entry_key, first_time, memo
+from releasegate.settings.classes import (EnvView, SettingsField, SettingsModel, missing_required, named,
                                       static_value_error)
-from plugins.settings.targets import Target, model
+from releasegate.settings.targets import Target, model
 
 
 def boot_findings(host: Any, entry: SettingsEntry, target: Target, gitops_ref: str | None = None,

@@ -12,7 +12,7 @@ import ast
 import functools
 from typing import Iterable
 
-from plugins.estate import SettingsEntry
+from releasegate.estate import SettingsEntry
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 

@@ -9,13 +9,13 @@ from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any
 
-from plugins.estate import SettingsEntry
-from plugins.settings import app_env, app_tree, boot, boot_reach
-from plugins.settings.containers import built_classes, gitops_sha, settings_containers
-from plugins.settings.kubelet_env import ContainerEnv
-from plugins.settings.memo import MEMO, entry_key, memo
-from plugins.settings.stand_ins import StandIns, boot_env
-from plugins.settings.targets import Target, model
+from releasegate.estate import SettingsEntry
+from releasegate.settings import app_env, app_tree, boot, boot_reach
+from releasegate.settings.containers import built_classes, gitops_sha, settings_containers
+from releasegate.settings.kubelet_env import ContainerEnv
+from releasegate.settings.memo import MEMO, entry_key, memo
+from releasegate.settings.stand_ins import StandIns, boot_env
+from releasegate.settings.targets import Target, model
 
 _ROUNDS = 6  # boots per distinct environment at most: each moves every failing stand-in to its next choice
 _BOOTED: dict[tuple, boot.BootResult] = {}

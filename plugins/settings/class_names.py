@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.estate import SettingsEntry
-from plugins.settings.finding import NOTE, Finding
-from plugins.settings.targets import Target, model, targets
+from releasegate.estate import SettingsEntry
+from releasegate.settings.finding import NOTE, Finding
+from releasegate.settings.targets import Target, model, targets
 
 
 def _known(host: Any, entry: SettingsEntry, sha: str) -> set[str]:

@@ -11,14 +11,14 @@ import functools
 from pathlib import PurePosixPath
 from typing import Any, Iterable
 
-from plugins.core import helm
-from plugins.core.gitrepo import Absent
-from plugins.core.helm import load_yaml_documents
-from plugins.core.manifests import workloads
-from plugins.estate import SettingsEntry
-from plugins.settings.finding import BLOCK, SKIPPED, Finding, verb
-from plugins.settings.kubelet_env import ContainerEnv, environments, objects
-from plugins.settings.sealed import SecretIndex, SecretKeys, secret_keys
+from releasegate.core import helm
+from releasegate.core.gitrepo import Absent
+from releasegate.core.helm import load_yaml_documents
+from releasegate.core.manifests import workloads
+from releasegate.estate import SettingsEntry
+from releasegate.settings.finding import BLOCK, SKIPPED, Finding, verb
+from releasegate.settings.kubelet_env import ContainerEnv, environments, objects
+from releasegate.settings.sealed import SecretIndex, SecretKeys, secret_keys
 
 
 def gitops_sha(host: Any, gitops_ref: str | None = None) -> str:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from plugins.core.gitrepo import SourceError
-from plugins.settings.containers import container_envs, container_id, gitops_sha
-from plugins.settings.finding import WARN, Finding, verb
-from plugins.settings.kubelet_env import ContainerEnv
-from plugins.settings.memo import memo
+from releasegate.core.gitrepo import SourceError
+from releasegate.settings.containers import container_envs, container_id, gitops_sha
+from releasegate.settings.finding import WARN, Finding, verb
+from releasegate.settings.kubelet_env import ContainerEnv
+from releasegate.settings.memo import memo
 
 # {container id: {variable: [(environment, set to a value), ...]}}, environments sorted by name
 Setters = dict[str, dict[str, list[tuple[str, bool]]]]

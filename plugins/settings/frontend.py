@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from plugins.core.gitrepo import SourceError
-from plugins.estate import FrontendEntry
-from plugins.settings.finding import BLOCK, Finding, verb
+from releasegate.core.gitrepo import SourceError
+from releasegate.estate import FrontendEntry
+from releasegate.settings.finding import BLOCK, Finding, verb
 
 _FRONTEND_READ = re.compile(r"""(?:import\.meta\.env|process\.env)(?:\.([A-Za-z_][A-Za-z0-9_]*)"""
                             r"""|\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])""")

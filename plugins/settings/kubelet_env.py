@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from plugins.core.manifests import Container, Workload
-from plugins.settings.sealed import SecretIndex
+from releasegate.core.manifests import Container, Workload
+from releasegate.settings.sealed import SecretIndex
 
 SECRET_PLACEHOLDER = "releasegate-sealed-value"
 # utilvalidation.IsEnvVarName, which kubelets up to Kubernetes 1.33 apply to envFrom keys (event

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from plugins.estate import SettingsEntry
+from releasegate.estate import SettingsEntry
 
 ANNOUNCED: set[tuple] = set()  # (session, what, file, commit): said once per session
 MEMO: dict[tuple, Any] = {}  # (what, session, environment, commits...): whole-environment results

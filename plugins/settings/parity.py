@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.core.gitrepo import Absent, short
-from plugins.settings.boot_findings import boot_findings
-from plugins.settings.containers import absent_secrets, container_envs, gitops_sha, secret_index, unmatched_containers
-from plugins.settings.finding import SKIPPED, Finding
-from plugins.settings.required import required
-from plugins.settings.secret_keys import secret_findings
-from plugins.settings.targets import Target, label, running
+from releasegate.core.gitrepo import Absent, short
+from releasegate.settings.boot_findings import boot_findings
+from releasegate.settings.containers import absent_secrets, container_envs, gitops_sha, secret_index, unmatched_containers
+from releasegate.settings.finding import SKIPPED, Finding
+from releasegate.settings.required import required
+from releasegate.settings.secret_keys import secret_findings
+from releasegate.settings.targets import Target, label, running
 
 
 def evaluate(host: Any, gitops_ref: str | None = None, app_ref: str | None = None) -> list[Finding]:

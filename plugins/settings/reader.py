@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
-from plugins.settings.classes import SettingsClass, SettingsField, SettingsModel
+from releasegate.settings.classes import SettingsClass, SettingsField, SettingsModel
 
 _CONFIG_KEYS = (
     "env_prefix", "env_prefix_target", "case_sensitive", "env_nested_delimiter", "extra",

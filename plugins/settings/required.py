@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.estate import SettingsEntry
-from plugins.settings.containers import built_classes, gitops_sha, settings_containers, values_file
-from plugins.settings import boot_reach
-from plugins.settings.finding import BLOCK, NOTE, SKIPPED, WARN, Finding, verb
-from plugins.settings.memo import entry_key, first_time, memo
-from plugins.settings.classes import EnvView, missing_required
-from plugins.settings.targets import Target, model
+from releasegate.estate import SettingsEntry
+from releasegate.settings.containers import built_classes, gitops_sha, settings_containers, values_file
+from releasegate.settings import boot_reach
+from releasegate.settings.finding import BLOCK, NOTE, SKIPPED, WARN, Finding, verb
+from releasegate.settings.memo import entry_key, first_time, memo
+from releasegate.settings.classes import EnvView, missing_required
+from releasegate.settings.targets import Target, model
 
 
 def reader_warnings(host: Any, entry: SettingsEntry, target: Target) -> list[Finding]:

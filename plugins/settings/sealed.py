@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
-from plugins.settings.producers import producer_of
+from releasegate.settings.producers import producer_of
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from plugins.settings.containers import container_id
-from plugins.settings.finding import BLOCK, CONTAINERS, SKIPPED, Finding, merge
-from plugins.settings.kubelet_env import ContainerEnv, SecretNeed
-from plugins.settings.sealed import SecretIndex
+from releasegate.settings.containers import container_id
+from releasegate.settings.finding import BLOCK, CONTAINERS, SKIPPED, Finding, merge
+from releasegate.settings.kubelet_env import ContainerEnv, SecretNeed
+from releasegate.settings.sealed import SecretIndex
 
 
 def need_id(need: SecretNeed) -> str:

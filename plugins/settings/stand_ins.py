@@ -11,9 +11,9 @@ import ast
 import re
 from dataclasses import dataclass
 
-from plugins.settings import boot
-from plugins.settings.kubelet_env import ContainerEnv
-from plugins.settings.classes import EnvView, SettingsModel, named
+from releasegate.settings import boot
+from releasegate.settings.kubelet_env import ContainerEnv
+from releasegate.settings.classes import EnvView, SettingsModel, named
 
 _PLACEHOLDERS = (
     (re.compile(r"PostgresDsn|PostgreSQL|postgres", re.I), "postgresql://user:placeholder@db.invalid:5432/db"),

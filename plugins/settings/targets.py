@@ -7,12 +7,12 @@ import functools
 from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
-from plugins.core.deployed import Deployed, for_host
-from plugins.estate import SettingsEntry
-from plugins.settings import reader
-from plugins.settings.containers import unmatched_containers
-from plugins.settings.finding import WARN, Finding
-from plugins.settings.classes import SettingsModel
+from releasegate.core.deployed import Deployed, for_host
+from releasegate.estate import SettingsEntry
+from releasegate.settings import reader
+from releasegate.settings.containers import unmatched_containers
+from releasegate.settings.finding import WARN, Finding
+from releasegate.settings.classes import SettingsModel
 
 
 @dataclass(frozen=True)

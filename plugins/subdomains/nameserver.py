@@ -16,7 +16,7 @@ import os
 import socket
 import struct
 
-from plugins.subdomains import addresses
+from releasegate.subdomains import addresses
 
 DNS_PORT = 53
 _SOA, _IN, _NOERROR = 6, 1, 0

@@ -7,9 +7,9 @@ from typing import Any, Callable
 
 import pytest
 
-from plugins.params import ENV_MARKS, check_param
-from plugins.subdomains.probe import SessionProbe, Target
-from plugins.subdomains.webclient import HttpClient
+from releasegate.params import ENV_MARKS, check_param
+from releasegate.subdomains.probe import SessionProbe, Target
+from releasegate.subdomains.webclient import HttpClient
 
 _TARGETS = pytest.StashKey[list]()
 _PROBE = pytest.StashKey[SessionProbe]()
@@ -26,7 +26,7 @@ def marked_where(applies: Callable[[Any], bool], *marks: Any) -> Callable[[Any],
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Apply marked_where() marks before -m selects items."""
-    from plugins.params import shared
+    from releasegate.params import shared
 
     for item in items:
         rules, param = getattr(getattr(item, "function", None), ENV_MARKS, ()), check_param(item)

@@ -23,10 +23,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from plugins.subdomains import nameserver
-from plugins.subdomains.addresses import resolver
-from plugins.subdomains.exchange import Exchange
-from plugins.subdomains.webclient import MAX_BODY, HttpClient, run_sync, setting
+from releasegate.subdomains import nameserver
+from releasegate.subdomains.addresses import resolver
+from releasegate.subdomains.exchange import Exchange
+from releasegate.subdomains.webclient import MAX_BODY, HttpClient, run_sync, setting
 
 DEFAULT_BUDGET_MS = 2000.0
 DEFAULT_CERT_WARNING_DAYS = 21.0
@@ -207,7 +207,7 @@ class SessionProbe:
             return exchange
 
     def _resolver_outcome(self, target: Target) -> None:
-        from plugins.core.resolver_once import ResolverSilent
+        from releasegate.core.resolver_once import ResolverSilent
 
         if self._reported is None or self._reported == target:
             self._reported = target  # one ERROR per run, shared with the registries (resolver_once)

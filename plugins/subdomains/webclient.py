@@ -5,7 +5,7 @@ failure names the step where it happened. `network.resolve` works like curl's --
 --connect-to (host -> addr or addr:port) and `network.ca_file` replaces the system trust store
 (like curl --cacert). The whole exchange, retries and redirects included, is bounded by one
 `timeout_s`: a black-holed address costs one timeout, never one per retry. What an exchange learned
-is plugins.subdomains.exchange; address and host-name rules are plugins.subdomains.addresses.
+is releasegate.subdomains.exchange; address and host-name rules are releasegate.subdomains.addresses.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from urllib.parse import urljoin, urlsplit
 
 import h11
 
-from plugins.core import tls
-from plugins.subdomains.addresses import NO_SUCH_NAME, host_problem, parse_address, resolver
-from plugins.subdomains.exchange import CertInfo, Exchange, Failure, Response, Step, cert_info
+from releasegate.core import tls
+from releasegate.subdomains.addresses import NO_SUCH_NAME, host_problem, parse_address, resolver
+from releasegate.subdomains.exchange import CertInfo, Exchange, Failure, Response, Step, cert_info
 
 USER_AGENT = "releasegate-probe/1"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -356,7 +356,7 @@ def setting(estate: Any, name: str, default: Any) -> Any:
 def connect(host: Any) -> HttpClient:
     """The environment's client (host.http): skips while network.ca_file or a resolve entry is an
     unset ${VAR} (a CA file that does not exist is already a usage error of the loader)."""
-    from plugins.estate import skip_if_unset
+    from releasegate.estate import skip_if_unset
 
     network = host.estate.network
     skip_if_unset(host.name, network.ca_file, *network.resolve.values())

@@ -3,7 +3,7 @@ check's prediction against the thing it predicts. For each drift case, a copy of
 database that Directus 11 itself built from the snapshot (directus-sync push), one change (by
 hand, before Directus starts: a running Directus plans from its cached schema), then
 
-- the suite's prediction (plugins.schema.push_plan.predicted_push: push fails / push changes X /
+- the suite's prediction (releasegate.schema.push_plan.predicted_push: push fails / push changes X /
   nothing), read through a read-only connection as the check reads it;
 - `directus-sync diff`: the diff Directus plans (the (collection, field) items it touches);
 - `directus-sync push`: its exit code and what it really changed in the database (or, when it
@@ -24,10 +24,10 @@ import psycopg
 import pytest
 
 from examples.services import postgres as pg
-from plugins.schema import catalog as live_schema
-from plugins.schema import comparison as schema_diff
-from plugins.schema.push_plan import pending_changes, predicted_push
-from plugins.schema.snapshot import Snapshot, load_dir
+from releasegate.schema import catalog as live_schema
+from releasegate.schema import comparison as schema_diff
+from releasegate.schema.push_plan import pending_changes, predicted_push
+from releasegate.schema.snapshot import Snapshot, load_dir
 from tests.directus.peer import (ADMIN, Directus, Unavailable, dump_of, install,
                                  pushed_template)
 

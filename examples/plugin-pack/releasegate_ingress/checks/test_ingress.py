@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 import pytest
 
-from plugins.params import per_item
+from releasegate.params import per_item
 
 
 def ingress_hosts(host: Any) -> Iterable[tuple[str, Any]]:
