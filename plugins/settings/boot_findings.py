@@ -69,7 +69,8 @@ def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: Contai
         if at.startswith(PurePosixPath(entry.path).name + ":"):  # the file alone in its scratch folder
             at = entry.path + at[at.index(":"):]
         at = f" ({at})" if at else ""
-        return [(env.container, _outcome_finding(None, env, result.import_failure, f"importing {entry.path}{at}", m))]
+        return [(env.container, _outcome_finding(None, env, result.import_failure, f"importing {entry.path}{at}", m,
+                                                      result.tried))]
     out: list[tuple[str | None, Finding]] = []
     seen: set[tuple] = set()
     for outcome in result.outcomes:
@@ -85,7 +86,7 @@ def _container_boot(host: Any, entry: SettingsEntry, target: Target, env: Contai
             continue
         if outcome.exception:
             if mine:
-                out.append((env.container, _outcome_finding(cls, env, outcome, outcome.name, m)))
+                out.append((env.container, _outcome_finding(cls, env, outcome, outcome.name, m, result.tried)))
             continue
         for error in outcome.errors:
             owner = m.get(str(error.get("title"))) or cls
@@ -128,14 +129,27 @@ def _error_finding(owner: Any, f: SettingsField | None, env: ContainerEnv,
     if var is not None:
         details.update(variable=var.name, value=var.value)
         return Finding(BLOCK, f"{var.name}={var.value!r} fails {field_name}: {reason}{context}", var.name, details)
+    used = _stand_ins_in(error.get("input"), env, tried or {})
+    if used:  # a value built from a stand-in: the cluster's own value may fit, the suite cannot tell
+        details.update(variables=used)
+        return Finding(WARN, f"{field_name} fails at boot with the stand-in for {', '.join(used)} (the value "
+                             f"cannot be read here): {reason}{context}; check it", None, details)
     return Finding(BLOCK, f"{field_name} fails at boot: {reason}{context}{_unset_hint(env, m)}", None, details)
 
 
+def _stand_ins_in(value: Any, env: ContainerEnv, tried: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """The variables whose stand-in (not a value from git) is part of the failing input."""
+    text = str(value) if value is not None else ""
+    return sorted(name for name, values in tried.items()
+                  if values and values[-1] and values[-1] in text and name in env.vars and not env.vars[name].known)
+
+
 def _outcome_finding(cls: Any, env: ContainerEnv, outcome: boot.Outcome, what: str,
-                     m: SettingsModel) -> Finding:
+                     m: SettingsModel, tried: Mapping[str, tuple[str, ...]] | None = None) -> Finding:
     if outcome.errors:
         error = outcome.errors[0]
-        return _error_finding(cls, cls.field_for(error.get("loc") or ()) if cls else None, env, error, what, m)
+        return _error_finding(cls, cls.field_for(error.get("loc") or ()) if cls else None, env, error, what, m,
+                              tried)
     return Finding(BLOCK, f"{what} fails at boot: {outcome.exception}{_unset_hint(env, m)}", None,
                    {"container": env.container, "exception": outcome.exception})
 

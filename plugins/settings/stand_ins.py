@@ -40,6 +40,13 @@ _BY_NAME = (
     (re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASS|PWD|SALT"), "releasegateStandIn0123456789abcdefghijklmnop"),
     (re.compile(r"KEY|TOKEN|SECRET|SALT|HASH"), "0123456789abcdef" * 4),
 )
+# A name ending in one of these holds a secret: only opaque stand-ins (letters and digits), never a
+# URL, which a validator may put into a URL of its own (PostgresDsn.build(password=...)).
+_SECRET_WORD = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|SALT|HASH|PASSPHRASE|CREDENTIALS?")
+# A name ending in one of these holds a URL or DSN (DATABASE_URL, REDIS_DSN, CELERY_BROKER): the URL
+# stand-ins above apply only to such names, not to DB_HOST or DB_USER.
+_URL_WORD = re.compile(r"URL|URI|DSN|ENDPOINT|WEBHOOK|REDIS|CACHE|BROKER|AMQP|RABBIT\w*|MONGO\w*|POSTGRES\w*|PG"
+                       r"|DATABASE|DB|SQL|CONNECTION|CONN")
 _SCHEME = re.compile(r"\b([A-Za-z][A-Za-z0-9+.\-]*)://")
 _QUOTED = re.compile(r"'([^'\s]{1,80})'|\"([^\"\s]{1,80})\"|`([^`\s]{1,80})`")
 _PREFIX = re.compile(r"(?:start|starts|begin|begins|prefixed) with ([^\s,;'\"`]+)|prefix ([^\s,;'\"`]+)", re.I)
@@ -62,9 +69,12 @@ def stand_ins(annotation: str | None, name: str, current: str | None = None) -> 
     out += _literals(annotation or "")
     if annotation and placeholder(annotation, "") != "":
         out.append(placeholder(annotation))
-    words = set(re.split(r"[^A-Z0-9]+", name.upper())) | {name.upper()}
+    parts = [w for w in re.split(r"[^A-Z0-9]+", name.upper()) if w] or [name.upper()]
+    words = set(parts) | {name.upper()}
+    secret = bool(_SECRET_WORD.fullmatch(parts[-1]))
+    url = not secret and bool(_URL_WORD.fullmatch(parts[-1]))
     for pattern, value in _BY_NAME:
-        if any(pattern.fullmatch(w) for w in words):
+        if any(pattern.fullmatch(w) for w in words) and (value.isalnum() if secret else url or "://" not in value):
             out.append(value)
     out.append(placeholder(None))
     return list(dict.fromkeys(out))
