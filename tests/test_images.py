@@ -176,6 +176,34 @@ def test_candidate_readiness_lists_what_ci_has_not_pushed(pytester, demo_env_fil
                                  "registry.demo.test/app/agent:*...: *"])
 
 
+def test_candidate_tag_the_suite_cannot_tell_is_not_checked(pytester, estate_copy, demo_env_file,
+                                                           with_registry):
+    """Field trial W1 (docs/field-trials.md): production's values tag the images "stable" (no commit
+    SHA), and no workflow triggered by release tags renders a tag for app/agent (only testing.yml pushes
+    it). Where the suite cannot know, the item SKIPS with one "not checked" line saying why and what
+    would let it check (the project's rule: "not checked" beats false), not a warning. The other
+    images' tags render from ci.yml and are built for v1.4.1. With images missing (candidate main)
+    the item still fails, the unknown repository named as not checked."""
+    values = "helm/app/values-production.yaml"
+    sha = (estate_copy / "gitops" / values).read_text().split('tag: "')[1].split('"')[0]
+    commit(estate_copy / "gitops", values, f'tag: "{sha}"', 'tag: "stable"')
+    result, records = run(pytester, demo_env_file, "--env=production", "-k", "candidate",
+                          "--candidate", "v1.4.1")
+    result.assert_outcomes(skipped=1)
+    assert outcomes(records, "test_candidate_images_ready") == {("production", None): "skipped"}
+    result.stdout.fnmatch_lines([
+        "*production: not checked: cannot tell which tag candidate v1.4.1 (*) gets in "
+        "registry.demo.test/app/agent: its values use neither a commit SHA nor a tag the workflows "
+        "render; pass --tag"])
+    assert "WARNING" not in result.stdout.str()
+    result, _ = run(pytester, demo_env_file, "--env=production", "-k", "candidate")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "production: candidate main (*) is not built for 1 image(s): registry.demo.test/app/portal:*...: "
+        "wait for CI to finish, or rerun the failed build, before tagging (not checked: cannot tell "
+        "which tag candidate main (*) gets in registry.demo.test/app/agent: *; pass --tag)"])
+
+
 def test_invalid_reference_in_the_chart_is_a_blocker_even_without_registry(pytester, estate_copy,
                                                                           demo_env_file):
     rename_agent_image(estate_copy, "app/Agent")
