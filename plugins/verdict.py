@@ -33,6 +33,9 @@ _MOMENTS = {
 # listed above the verdict; the sentence only names the kinds).
 _NOT_RUN = (
     (re.compile(r"its chart did not render"), "chart not rendered"),
+    # before "registry": a chart or dependency from oci://registry-1... is a cache miss (D8)
+    (re.compile(r"\bchart cache\b"), "chart not in the cache"),
+    (re.compile(r"Helmfile template"), "Helmfile template"),
     (re.compile(r"--static"), "left out by --static"),
     (re.compile(r"registries\.skip"), "skipped by registries.skip"),
     (re.compile(r"\bdatabase\b|dsn_env"), "database not configured"),

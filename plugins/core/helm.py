@@ -141,14 +141,27 @@ def _normalize(path: str) -> str:
     return "/".join(parts)
 
 
+def _helmfile_template(where: str) -> None:
+    """A value file named *.gotmpl is a Helmfile template: helmfile renders it with its environment
+    before Helm reads it (helmfile docs, "Templating": "values files with the .gotmpl extension are
+    rendered as templates"; pkg/state/state.go), so read as YAML it would be a false error."""
+    if where.endswith(".gotmpl"):
+        raise NotChecked(f"not checked: value file {where} is a Helmfile template (.gotmpl), "
+                         "rendered by helmfile before Helm reads it; render it with `helmfile "
+                         "template` and name the output, or name plain YAML value files instead")
+
+
 def _value_file(repo: GitRepo, ref: str, source: ChartSource, name: str) -> str | None:
-    """A value file's repository path; None when it is missing and ignoreMissingValueFiles."""
+    """A value file's repository path; None when it is missing and ignoreMissingValueFiles;
+    NotChecked when it is a Helmfile template (_helmfile_template)."""
     try:
-        return _value_file_path(repo, ref, source.chart, name)
+        path = _value_file_path(repo, ref, source.chart, name)
     except SourceError:
         if source.ignore_missing:
             return None
         raise
+    _helmfile_template(f"{repo.name}:{path}")
+    return path
 
 
 def value_file_paths(repo: GitRepo, ref: str, source: ChartSource) -> list[str]:
@@ -172,6 +185,8 @@ def merged_values(repo: GitRepo, ref: str, source: ChartSource) -> dict[str, Any
         if (path is None and name not in foreign) or (path or name) in seen:
             continue
         seen.add(path or name)
+        if path is None:
+            _helmfile_template(name)
         text = foreign[name] if path is None else repo.show(ref, path)
         docs = load_yaml_documents(text, name if path is None else f"{repo.name}:{path}")
         if docs and isinstance(docs[0], dict):
