@@ -107,3 +107,37 @@ def test_entry_python_is_kept_as_given(tmp_path: Path) -> None:
     source = "import sys\nclass S:\n    def __init__(self):\n        raise SystemExit(sys.prefix)\n"
     got = boot.run([boot.BootJob("j", source, "s.py", {}, ("S",))], python=python)["j"].outcomes[0]
     assert got.exception == f"SystemExit: {tmp_path / 'venv'}"
+
+
+def test_a_uv_lock_with_a_local_package_installs_it_from_the_commit(tmp_path: Path, cache: Path) -> None:
+    """A uv.lock whose workspace member or path dependency lives in the repository
+    (`source = { editable = "packages/helper" }`, uv's lock format) installs it from the commit's
+    own tree, written beside the lock (field trial: drone-tm's `packages/drone-flightplan` was
+    "Distribution not found")."""
+    import shutil as _shutil
+    import subprocess as _subprocess
+
+    uv = _shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    project = tmp_path / "draft" / "svc"
+    helper = project / "packages" / "helper"
+    (helper / "helper").mkdir(parents=True)
+    (helper / "helper" / "__init__.py").write_text("ANSWER = 42\n")
+    (helper / "pyproject.toml").write_text(
+        '[project]\nname = "helper"\nversion = "0.1.0"\n'
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n')
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "svc"\nversion = "0.1.0"\nrequires-python = ">=3.11"\ndependencies = ["helper"]\n'
+        '[tool.uv.sources]\nhelper = { path = "packages/helper", editable = true }\n')
+    done = _subprocess.run([uv, "lock", "--quiet"], cwd=project, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        pytest.skip(f"uv lock could not run here: {done.stderr.strip()[-200:]}")
+    lock = (project / "uv.lock").read_text()
+    assert app_env.local_sources(lock) == ["packages/helper"]
+    files = {f"svc/{p.relative_to(project)}": p.read_text() for p in project.rglob("*")
+             if p.is_file() and ".venv" not in p.parts}
+    files["svc/settings.py"] = "X = 1\n"
+    repo, (sha,) = repo_with(tmp_path, [files])
+    python = app_env.build(repo, sha, "svc/settings.py", "auto", None)
+    out = _subprocess.run([python, "-c", "import helper; print(helper.ANSWER)"], capture_output=True, text=True,
+                          timeout=60)
+    assert out.stdout.strip() == "42", out.stderr[-500:]

@@ -14,8 +14,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from releasegate.core.gitrepo import SourceError
 
 
 _LOCKS = ("uv.lock", "requirements.txt", "pyproject.toml")
@@ -56,6 +59,9 @@ def build(repo: Any, sha: str, settings_path: str, lock: str, base: str | None) 
     if path.endswith("uv.lock"):
         project = str(PurePosixPath(path).with_name("pyproject.toml"))
         inputs += [repo.show(sha, project)] if repo.exists(sha, project) else []
+        for local in local_sources(inputs[1]):  # their trees key the environment too
+            found = repo.object_at(sha, _beside(path, local))
+            inputs.append(f"{local}={found[0] if found else ''}")
     return _built(repo, sha, path, base or sys.executable, hashlib.sha256("\0".join(inputs).encode()).hexdigest())
 
 
@@ -96,7 +102,41 @@ def _lock_folder(repo: Any, sha: str, path: str, dest: Path) -> Path:
         if len(rel.parts) == 1 and (name == path or rel.name in ("pyproject.toml", "uv.lock")
                                     or rel.name.startswith(("requirements", "constraints"))):
             (dest / rel.name).write_text(repo.show(sha, name))
+    if path.endswith("uv.lock"):
+        for local in local_sources(repo.show(sha, path)):
+            try:
+                files = repo.read_tree(sha, _beside(path, local))
+            except SourceError as exc:
+                raise EnvironmentUnavailable(f"the local package {local} of {path}: {exc}") from None
+            for rel, data in files.items():
+                target = dest / local / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
     return dest
+
+
+def local_sources(lock_text: str) -> list[str]:
+    """The folders a uv.lock installs from the repository itself (workspace members and path
+    dependencies: `source = { editable | directory | path = "..." }`), relative to the lock; uv
+    reads them from disk, so they are written from git beside the lock."""
+    try:
+        packages = tomllib.loads(lock_text).get("package") or []
+    except tomllib.TOMLDecodeError:
+        return []
+    found = []
+    for package in packages:
+        source = package.get("source") or {}
+        for kind in ("editable", "directory", "path"):
+            where = source.get(kind)
+            if isinstance(where, str) and where not in (".", "") and not PurePosixPath(where).is_absolute() \
+                    and ".." not in PurePosixPath(where).parts:
+                found.append(str(PurePosixPath(where)))
+    return sorted(set(found))
+
+
+def _beside(lock: str, local: str) -> str:
+    folder = PurePosixPath(lock).parent
+    return str(folder / local) if str(folder) != "." else local
 
 
 def _uv(*args: str, cwd: Path | None = None) -> str:
@@ -124,7 +164,8 @@ def _install(venv: Path, folder: Path, lock: str, base: str) -> None:
     requirements = folder / lock
     if lock == "uv.lock":
         requirements = venv / "requirements.txt"
-        requirements.write_text(_uv("export", "--frozen", "--no-hashes", "--no-emit-project", "--format",
+        # --no-editable: a local package is installed from the tree written from git, which is removed after
+        requirements.write_text(_uv("export", "--frozen", "--no-hashes", "--no-emit-project", "--no-editable", "--format",
                                     "requirements-txt", "--quiet", cwd=folder))
     try:  # offline first (uv's cache); bytecode compiled now: the sandbox reads the environment read-only
         _uv("pip", "install", "--quiet", "--offline", "--compile-bytecode", "--python", python, "-r", str(requirements),
