@@ -280,17 +280,15 @@ def _chart_dir(repo: GitRepo, sha: str, chart: str, tree: str) -> Path:
     over the output bound: they are read into memory and written out before any render)."""
     key = (str(repo.path), tree)
     if key not in _CHARTS:
-        # a chart with file:// dependencies is keyed by its trees joined with '+' (render/charts.py)
-        # a cached package (key 'cache:...') has no git tree to measure: the output cap still holds
-        size = 0 if tree.startswith("cache:") else sum(repo.tree_size(part) for part in tree.split("+"))
+        from releasegate.render import charts
+
+        size = sum(repo.tree_size(part) for part in charts.key_trees(tree))
         most = render_child.LIMITS.output_mb
         if size > most << 20:
             raise RenderError(f"helm could not render {chart}: its files are {size >> 20} MiB, "
                               f"over the {most} MiB limit (render.output_mb)")
         if not _SCRATCH:
             _SCRATCH.append(tempfile.TemporaryDirectory(prefix="releasegate-chart-"))
-        from releasegate.render import charts
-
         _CHARTS[key] = charts.chart_dir(repo, sha, chart, tree,
                                         Path(_SCRATCH[0].name) / f"{len(_CHARTS)}" / "chart")
     return _CHARTS[key]

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, ConfigDict
 from pydantic.dataclasses import dataclass
 
-from releasegate.estate.values import Flag, RepoPath, SourceRef, Strings, Text, Variable
-
-MODEL = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-_NONE_IS_EMPTY = BeforeValidator(lambda v: () if v is None else v)
+from releasegate.estate.values import MODEL, Flag, RepoPath, SourceRef, Strings, Text, Variable, or_default
 
 
 @dataclass(frozen=True, config=MODEL)
@@ -49,7 +45,7 @@ class DatabaseRequirements:
 
     extensions: Strings = ()
     """Postgres extensions the database must have"""
-    indexes: Annotated[tuple[IndexRequirement, ...], _NONE_IS_EMPTY] = ()
+    indexes: Annotated[tuple[IndexRequirement, ...], or_default(tuple)] = ()
     """indexes the database must have"""
 
 

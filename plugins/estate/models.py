@@ -15,7 +15,7 @@ import types
 import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, model_validator
+from pydantic import BeforeValidator, model_validator
 from pydantic.dataclasses import dataclass
 from pydantic.json_schema import SkipJsonSchema
 
@@ -24,16 +24,8 @@ from releasegate.estate.render_bounds import Render
 from releasegate.estate.values import (
     Address, AppObject, Branch, Date, EnvName, ExpectJson, FilePath, Flag, Folder, Host, HostPort, Hosts,
     ImageRepositories, KubeVersion, Label, Labels, MaybeText, Name, Number, Platform, Release, RepoPath,
-    RepoPaths, SourceRef, Strings, Text, Url, UrlPath, Variable, Whole, no, problem,
+    RepoPaths, SourceRef, Strings, Text, Url, UrlPath, Variable, Whole, MODEL, no, or_default, problem,
 )
-
-MODEL = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-
-def _or(empty: Any) -> BeforeValidator:
-    """An absent section (``key:`` with nothing after it) means its default."""
-    return BeforeValidator(lambda v: empty() if v is None else v)
-
 
 def _some(what: str) -> BeforeValidator:
     def check(value: Any) -> Any:
@@ -91,7 +83,7 @@ class SettingsEntry:
     environment: Text | None = None
     """boot with the application's own dependencies, installed with uv at each commit from this file: `uv.lock`,
     `requirements*.txt`, `pyproject.toml`, or `auto` (the first at or above the module's folder)"""
-    classes: Annotated[dict[Label, Strings], _or(dict)] = field(default_factory=dict)
+    classes: Annotated[dict[Label, Strings], or_default(dict)] = field(default_factory=dict)
     """the settings classes (and boot function) each container builds, by container name; unlisted: what the
     boot function builds (read from the file), else every class"""
     app: AppObject | None = None
@@ -165,7 +157,7 @@ class GitopsSpec:
     """the namespace (with chart)"""
     secrets: RepoPaths = ()
     """SealedSecret or Secret manifests whose keys the containers read"""
-    secret_keys: Annotated[dict[Text, Strings], _or(dict)] = field(default_factory=dict)
+    secret_keys: Annotated[dict[Text, Strings], or_default(dict)] = field(default_factory=dict)
     """(extension) the keys of secrets that an operator makes from a store outside git (an
     ExternalSecret with dataFrom, a Vault operator's secret, a KafkaAccess), by secret name: what
     the store holds, so the containers' keys can be checked"""
@@ -247,7 +239,7 @@ class Environment:
     """where its manifests come from"""
     domain: Host | None = None
     """the domain its subdomains are under"""
-    subdomains: Annotated[dict[Host, Annotated[Subdomain, _or(dict)]], _or(dict)] = \
+    subdomains: Annotated[dict[Host, Annotated[Subdomain, or_default(dict)]], or_default(dict)] = \
         field(default_factory=dict)
     """subdomain name -> what it must answer"""
     version: VersionSpec | None = None
@@ -265,7 +257,7 @@ class Registries:
 
     platform: Platform = "linux/amd64"
     """an image index must hold this platform"""
-    mirrors: Annotated[dict[HostPort, Url], _or(dict)] = field(default_factory=dict)
+    mirrors: Annotated[dict[HostPort, Url], or_default(dict)] = field(default_factory=dict)
     """registry host -> the http(s) URL to reach it at"""
     ca_file: FilePath | None = None
     """CA bundle for the mirrors (relative to this file)"""
@@ -284,7 +276,7 @@ class Network:
 
     timeout_s: Number(3600) = 10.0
     """one bound in seconds for every connection and request"""
-    resolve: Annotated[dict[HostPort, Address], _or(dict)] = field(default_factory=dict)
+    resolve: Annotated[dict[HostPort, Address], or_default(dict)] = field(default_factory=dict)
     """host (or host:port) -> address[:port] overrides, like curl --resolve"""
     ca_file: FilePath | None = None
     """CA bundle for the subdomain checks (relative to this file)"""
@@ -329,26 +321,26 @@ class Estate:
     """the environments, by name (the names --env takes); a name with `*` (`web-*`) declares one
     environment per Application its gitops.argocd_parent yields whose name matches, each with
     `{name}` in argocd_child replaced by that Application's name"""
-    settings: Annotated[tuple[SettingsEntry, ...], _or(tuple)] = ()
+    settings: Annotated[tuple[SettingsEntry, ...], or_default(tuple)] = ()
     """configuration the application reads at boot"""
-    frontend: Annotated[tuple[FrontendEntry, ...], _or(tuple)] = ()
+    frontend: Annotated[tuple[FrontendEntry, ...], or_default(tuple)] = ()
     """environment variables the front end reads"""
-    builds: Annotated[tuple[BuildEntry, ...], _or(tuple)] = ()
+    builds: Annotated[tuple[BuildEntry, ...], or_default(tuple)] = ()
     """what CI builds, and how it tags images"""
     snapshot: Snapshot | None = None
     """the schema kept as code"""
-    database_requirements: Annotated[DatabaseRequirements, _or(DatabaseRequirements)] = \
+    database_requirements: Annotated[DatabaseRequirements, or_default(DatabaseRequirements)] = \
         field(default_factory=DatabaseRequirements)
     """raw SQL that migrations rely on"""
-    feature_flags: Annotated[FeatureFlags, _or(FeatureFlags)] = field(default_factory=FeatureFlags)
+    feature_flags: Annotated[FeatureFlags, or_default(FeatureFlags)] = field(default_factory=FeatureFlags)
     """which variables are feature flags"""
-    registries: Annotated[Registries, _or(Registries)] = field(default_factory=Registries)
+    registries: Annotated[Registries, or_default(Registries)] = field(default_factory=Registries)
     """how to reach the registries that charts name"""
-    network: Annotated[Network, _or(Network)] = field(default_factory=Network)
+    network: Annotated[Network, or_default(Network)] = field(default_factory=Network)
     """bounds and overrides for every network call"""
-    render: Annotated[Render, _or(Render)] = field(default_factory=Render)
+    render: Annotated[Render, or_default(Render)] = field(default_factory=Render)
     """bounds of every chart render"""
-    waivers: Annotated[tuple[Waiver, ...], _or(tuple)] = ()
+    waivers: Annotated[tuple[Waiver, ...], or_default(tuple)] = ()
     """known, accepted findings; each one expires"""
     path: SkipJsonSchema[Path] = field(default=Path(), init=False)
     root: SkipJsonSchema[Path] = field(default=Path(), init=False)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
-from releasegate.estate.values import Number, Whole
+from releasegate.estate.values import MODEL, Number, Whole
 
 
-@dataclass(frozen=True, config=ConfigDict(extra="forbid", use_attribute_docstrings=True))
+@dataclass(frozen=True, config=MODEL)
 class Render:
     """Bounds of every chart render (each runs in a child process, away from the suite)."""
 

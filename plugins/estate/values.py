@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import idna
-from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, Strict, ValidationInfo
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, PlainValidator, Strict, ValidationInfo
 from pydantic import WithJsonSchema
 from pydantic_core import PydanticCustomError, core_schema
 
@@ -60,6 +60,16 @@ def interpolate(value: str, key: str) -> str | Unset:
                       "${NAME:-default} (NAME: letters, digits, _)")
     expanded = _VAR.sub(expand, value)
     return Unset(key, missing[0]) if missing else expanded
+
+
+# Every section of the environments file: no unknown key; the docstring under a field is its
+# description (the JSON Schema, the key table).
+MODEL = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+def or_default(empty: Any) -> BeforeValidator:
+    """An absent section (``key:`` with nothing after it) means its default."""
+    return BeforeValidator(lambda v: empty() if v is None else v)
 
 
 def problem(text: str) -> PydanticCustomError:

@@ -173,6 +173,12 @@ def chart_key(repo: GitRepo, sha: str, source: Any) -> tuple[str, str]:
     return "+".join((chart[0], *_local_trees(repo, sha, source.chart, 0))), chart[1]
 
 
+def key_trees(key: str) -> list[str]:
+    """The git trees a chart key (chart_key) names: the chart's and its file:// dependencies';
+    none for a cached package, which is no git tree."""
+    return [] if key.startswith("cache:") else key.split("+")
+
+
 def _local_trees(repo: GitRepo, sha: str, chart_path: str, depth: int) -> list[str]:
     """Tree ids of the file:// dependencies (recursively) that a chart's Chart.yaml names."""
     out: list[str] = []
